@@ -1,0 +1,13 @@
+//! Switchboard's domain vocabulary: typed ids, channels and the shared [`ErrorCode`].
+//!
+//! This crate does no I/O and pulls no runtime (no tokio, axum, tonic transport, lapin or
+//! deadpool); every other crate may depend on it. It depends only on the generated message
+//! types of `switchboard-proto`.
+
+mod channel;
+mod error;
+mod ids;
+
+pub use channel::{Channel, UnknownChannel};
+pub use error::ErrorCode;
+pub use ids::{ApiKeyId, ChannelAccountId, EventId, InvalidId, WorkspaceId};

@@ -1,0 +1,111 @@
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The `[bus]` config section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// AMQP URL (env `AMQP_URL`), e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    #[serde(serialize_with = "redact")]
+    pub url: SecretString,
+    /// Prefix for every exchange and queue name; isolates tests or several installs on one vhost.
+    pub namespace: String,
+    /// Connection name shown in the RabbitMQ management UI.
+    pub connection_name: String,
+    /// How long a publish may wait for the broker's confirm (including a reconnect) before failing.
+    #[serde(with = "humantime_serde")]
+    pub confirm_timeout: Duration,
+    /// How long one connection attempt may take.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Longest pause between two reconnection attempts (it grows exponentially up to this).
+    #[serde(with = "humantime_serde")]
+    pub reconnect_max_backoff: Duration,
+    /// Number of partitions of every partitioned event family. Publishers and consumers of one
+    /// installation must agree; changing it re-maps keys to partitions (drain queues first).
+    pub partitions: u16,
+    /// Unacknowledged messages the broker may push to one consumer (`basic.qos` prefetch).
+    pub prefetch: u16,
+    /// Handler attempts per delivery before a message goes to its dead-letter queue.
+    pub max_attempts: u32,
+    /// First retry pause after a failed handler attempt (doubles each time, with jitter).
+    #[serde(with = "humantime_serde")]
+    pub retry_initial_backoff: Duration,
+    /// Longest retry pause between handler attempts.
+    #[serde(with = "humantime_serde")]
+    pub retry_max_backoff: Duration,
+    /// Broker-side `x-delivery-limit` of every queue: the backstop for messages that crash the
+    /// consumer before it can answer (they are dead-lettered after this many deliveries).
+    pub broker_delivery_limit: u32,
+    /// `x-max-length` of every queue; past it publishes are refused (`x-overflow: reject-publish`),
+    /// so a publisher sees the back-pressure instead of the broker dropping messages.
+    pub max_queue_length: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            namespace: String::new(),
+            connection_name: "switchboard".to_owned(),
+            confirm_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            reconnect_max_backoff: Duration::from_secs(10),
+            partitions: 8,
+            prefetch: 16,
+            max_attempts: 5,
+            retry_initial_backoff: Duration::from_millis(200),
+            retry_max_backoff: Duration::from_secs(10),
+            broker_delivery_limit: 20,
+            max_queue_length: 5_000_000,
+        }
+    }
+}
+
+impl BusConfig {
+    /// Checks the values a person can get wrong; the message says which key and why.
+    pub fn validate(&self) -> Result<(), String> {
+        use secrecy::ExposeSecret;
+        let url = self.url.expose_secret();
+        url.parse::<lapin::uri::AMQPUri>()
+            .map_err(|error| format!("bus.url (AMQP_URL) is not a valid AMQP URL: {error}"))?;
+        if self.partitions == 0 || self.partitions > 256 {
+            return Err(format!(
+                "bus.partitions must be between 1 and 256, got {}",
+                self.partitions
+            ));
+        }
+        if self.prefetch == 0 {
+            return Err("bus.prefetch must be at least 1".to_owned());
+        }
+        if self.max_attempts == 0 {
+            return Err("bus.max_attempts must be at least 1".to_owned());
+        }
+        if self.broker_delivery_limit < self.max_attempts {
+            return Err(format!(
+                "bus.broker_delivery_limit ({}) must be at least bus.max_attempts ({})",
+                self.broker_delivery_limit, self.max_attempts
+            ));
+        }
+        if self.confirm_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err("bus.confirm_timeout and bus.connect_timeout must be greater than zero".to_owned());
+        }
+        let name_ok = self
+            .namespace
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
+        if !name_ok || self.namespace.len() > 64 {
+            return Err(format!(
+                "bus.namespace {:?} may hold at most 64 of [A-Za-z0-9._-]",
+                self.namespace
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn redact<S: serde::Serializer>(_: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str("[redacted]")
+}

@@ -1,0 +1,376 @@
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Consumer};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::connection::sleep_or_cancel;
+use crate::headers::HeaderExtractor;
+use crate::message::text_value;
+use crate::metrics::{QueueLabels, queue_group};
+use crate::{
+    Bus, HEADER_ATTEMPTS, HEADER_DEAD_LETTER_REASON, HEADER_ORIGINAL_QUEUE, HEADER_ORIGINAL_ROUTING_KEY,
+    Incoming, MessagingError, Outgoing, Publisher, QueueSpec,
+};
+
+/// Why a handler did not finish a message.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// A passing failure (dependency down, conflict); the message is tried again.
+    #[error("retryable: {0}")]
+    Retryable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The message can never succeed (undecodable, invalid); it goes to the dead-letter queue.
+    #[error("permanent: {0}")]
+    Permanent(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl HandlerError {
+    /// A retryable failure from any error.
+    pub fn retryable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Retryable(error.into())
+    }
+
+    /// A permanent failure from any error.
+    pub fn permanent(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Permanent(error.into())
+    }
+}
+
+/// Processes one message. The message is acked only after `handle` returns `Ok`, so the
+/// handler must have made its effects durable (and published what it publishes) by then.
+/// Handlers must be idempotent: at-least-once delivery can hand them a message twice.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one delivery.
+    fn handle(&self, message: &Incoming) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Consumes every partition queue of a family, each in order (one message at a time), until
+/// shutdown. Each partition queue has single-active-consumer, so when several replicas run
+/// this, one of them is active per partition and another takes over when it goes away.
+pub async fn run_partitioned_consumers<H: Handler>(
+    bus: Bus,
+    queues: Vec<QueueSpec>,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> Result<(), MessagingError> {
+    let mut tasks = JoinSet::new();
+    for queue in queues {
+        tasks.spawn(run_consumer(
+            bus.clone(),
+            queue,
+            1,
+            handler.clone(),
+            shutdown.clone(),
+        ));
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(error),
+            Err(join_error) => {
+                tracing::error!(error = %join_error, "partition consumer task failed");
+                return Err(MessagingError::NotConnected);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Consumes `queue` until shutdown, running at most `concurrency` handlers at once
+/// (1 = strictly in order). Survives broker outages: it re-subscribes on the supervisor's
+/// next connection. On shutdown it stops taking messages, lets running handlers finish and
+/// ack, and returns the rest to the queue.
+pub async fn run_consumer<H: Handler>(
+    bus: Bus,
+    queue: QueueSpec,
+    concurrency: usize,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> Result<(), MessagingError> {
+    let publisher = bus.publisher();
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        let connection = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            connection = bus.connection(Duration::from_secs(30)) => match connection {
+                Ok(connection) => connection,
+                Err(_) => continue,
+            },
+        };
+        let subscribed = subscribe(&connection, &queue, bus.config().prefetch).await;
+        let (channel, consumer) = match subscribed {
+            Ok(subscription) => subscription,
+            Err(error) => {
+                tracing::warn!(queue = %queue.name, error = %error, retry_in = ?backoff, "cannot subscribe");
+                if sleep_or_cancel(backoff, &shutdown).await {
+                    return Ok(());
+                }
+                backoff = (backoff * 2).min(bus.config().reconnect_max_backoff);
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(200);
+        tracing::info!(queue = %queue.name, "consuming");
+        let context = ConsumeContext {
+            bus: bus.clone(),
+            publisher: publisher.clone(),
+            queue: queue.clone(),
+            shutdown: shutdown.clone(),
+        };
+        consume(channel, consumer, concurrency.max(1), handler.clone(), context).await;
+        if !shutdown.is_cancelled() {
+            tracing::warn!(queue = %queue.name, "consumer interrupted; re-subscribing");
+        }
+    }
+}
+
+async fn subscribe(
+    connection: &lapin::Connection,
+    queue: &QueueSpec,
+    prefetch: u16,
+) -> Result<(Channel, Consumer), MessagingError> {
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(MessagingError::amqp("open channel"))?;
+    queue.declare(&channel).await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await
+        .map_err(MessagingError::amqp("set prefetch"))?;
+    let consumer = channel
+        .basic_consume(
+            queue.name.clone().into(),
+            format!("switchboard-{}", uuid::Uuid::new_v4().simple()).into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(MessagingError::amqp("consume"))?;
+    Ok((channel, consumer))
+}
+
+#[derive(Clone)]
+struct ConsumeContext {
+    bus: Bus,
+    publisher: Publisher,
+    queue: QueueSpec,
+    shutdown: CancellationToken,
+}
+
+/// Runs deliveries through the handler until the consumer breaks or shutdown.
+async fn consume<H: Handler>(
+    channel: Channel,
+    mut consumer: Consumer,
+    concurrency: usize,
+    handler: Arc<H>,
+    context: ConsumeContext,
+) {
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut in_flight = JoinSet::new();
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = context.shutdown.cancelled() => break,
+            Some(finished) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Err(error) = finished {
+                    tracing::error!(queue = %context.queue.name, error = %error, "message task panicked");
+                }
+                continue;
+            }
+            next = consumer.next() => next,
+        };
+        let delivery = match next {
+            Some(Ok(delivery)) => delivery,
+            Some(Err(error)) => {
+                // lapin recovers short outages itself; wait for it, or rebuild when it gave up.
+                match channel.wait_for_recovery(error).await {
+                    Ok(()) => continue,
+                    Err(error) => {
+                        tracing::warn!(queue = %context.queue.name, error = %error, "consumer channel failed");
+                        break;
+                    }
+                }
+            }
+            None => break,
+        };
+        let permit = tokio::select! {
+            () = context.shutdown.cancelled() => {
+                // Not started: give it back so another consumer (or our next run) gets it.
+                let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await;
+                context.bus.metrics().consumed(&context.queue.name, "requeued");
+                break;
+            }
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let handler = handler.clone();
+        let context = context.clone();
+        in_flight.spawn(async move {
+            process(delivery, handler.as_ref(), &context).await;
+            drop(permit);
+        });
+    }
+    // Stop new deliveries, let running handlers finish (and ack), then close the channel so
+    // the broker returns anything prefetched but not started.
+    if let Err(error) = channel
+        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+        .await
+    {
+        tracing::debug!(error = %error, "cancel consumer");
+    }
+    while let Some(finished) = in_flight.join_next().await {
+        if let Err(error) = finished {
+            tracing::error!(queue = %context.queue.name, error = %error, "message task panicked");
+        }
+    }
+    let _ = channel.close(200, "consumer stopped".into()).await;
+}
+
+/// Runs one delivery through the handler with retries, then acks or dead-letters it.
+async fn process<H: Handler>(delivery: lapin::message::Delivery, handler: &H, context: &ConsumeContext) {
+    let incoming = Incoming::from_delivery(&context.queue.name, &delivery);
+    let span = tracing::info_span!(
+        "bus consume",
+        otel.kind = "consumer",
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "process",
+        messaging.destination.name = %context.queue.name,
+        messaging.rabbitmq.destination.routing_key = %incoming.routing_key,
+        messaging.message.id = incoming.message_id.as_deref().unwrap_or(""),
+        messaging.message.delivery_count = incoming.previous_deliveries(),
+    );
+    switchboard_telemetry::propagation::set_remote_parent(&span, &HeaderExtractor(&incoming.headers));
+    async {
+        let config = context.bus.config();
+        let metrics = context.bus.metrics();
+        let histogram = metrics
+            .handler_seconds
+            .get_or_create(&QueueLabels {
+                queue: queue_group(&context.queue.name),
+            })
+            .clone();
+        let mut attempt: u32 = 1;
+        let mut backoff = config.retry_initial_backoff;
+        let failure = loop {
+            let started = Instant::now();
+            let result = handler.handle(&incoming).await;
+            histogram.observe(started.elapsed().as_secs_f64());
+            match result {
+                Ok(()) => {
+                    if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
+                        // The channel died after the effects: the broker will redeliver and the
+                        // (idempotent) handler will see it again.
+                        tracing::warn!(error = %error, "ack failed; the message will be redelivered");
+                    }
+                    metrics.consumed(&context.queue.name, "acked");
+                    return;
+                }
+                Err(HandlerError::Permanent(error)) => break format!("permanent failure: {error}"),
+                Err(HandlerError::Retryable(error)) if attempt >= config.max_attempts => {
+                    break format!("gave up after {attempt} attempts: {error}");
+                }
+                Err(HandlerError::Retryable(error)) => {
+                    tracing::warn!(attempt, error = %error, retry_in = ?backoff, "handler failed; retrying");
+                    metrics.consumed(&context.queue.name, "retried");
+                    if sleep_or_cancel(jittered(backoff), &context.shutdown).await {
+                        let _ = delivery
+                            .acker
+                            .nack(BasicNackOptions {
+                                requeue: true,
+                                ..BasicNackOptions::default()
+                            })
+                            .await;
+                        metrics.consumed(&context.queue.name, "requeued");
+                        return;
+                    }
+                    attempt += 1;
+                    backoff = (backoff * 2).min(config.retry_max_backoff);
+                }
+            }
+        };
+        dead_letter(&delivery, &incoming, attempt, &failure, context).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Publishes the message to the queue's dead-letter queue with the reason, then acks it.
+/// If the dead letter cannot be confirmed, the message is returned to its queue instead.
+async fn dead_letter(
+    delivery: &lapin::message::Delivery,
+    incoming: &Incoming,
+    attempts: u32,
+    reason: &str,
+    context: &ConsumeContext,
+) {
+    tracing::error!(attempts, reason, "dead-lettering message");
+    let mut headers = incoming.headers.clone();
+    headers.insert(
+        HEADER_DEAD_LETTER_REASON.into(),
+        text_value(truncate(reason, 1_000)),
+    );
+    headers.insert(HEADER_ATTEMPTS.into(), text_value(attempts.to_string()));
+    headers.insert(
+        HEADER_ORIGINAL_QUEUE.into(),
+        text_value(context.queue.name.clone()),
+    );
+    headers.insert(
+        HEADER_ORIGINAL_ROUTING_KEY.into(),
+        text_value(incoming.routing_key.clone()),
+    );
+    let message = Outgoing {
+        routing_key: context.queue.dead_letter_queue(),
+        payload: incoming.payload.clone(),
+        message_id: incoming.message_id.clone().unwrap_or_default(),
+        message_type: incoming.message_type.clone().unwrap_or_default(),
+        headers,
+    };
+    let metrics = context.bus.metrics();
+    match context
+        .publisher
+        .publish_to(&context.bus.dead_letter_exchange(), message)
+        .await
+    {
+        Ok(()) => {
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            metrics.consumed(&context.queue.name, "dead_lettered");
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "dead letter not confirmed; returning the message to its queue");
+            let _ = sleep_or_cancel(Duration::from_secs(1), &context.shutdown).await;
+            let _ = delivery
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await;
+            metrics.consumed(&context.queue.name, "requeued");
+        }
+    }
+}
+
+/// Adds up to 20 % random jitter so retries of many consumers do not align.
+fn jittered(backoff: Duration) -> Duration {
+    let jitter = rand::random_range(0.0..0.2);
+    backoff.mul_f64(1.0 + jitter)
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
+}

@@ -1,0 +1,114 @@
+//! Prometheus metrics of the messaging kit. Labels are bounded: outcome words and queue
+//! group names (a partitioned family counts as one group), never message ids.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of publish metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PublishLabels {
+    /// `confirmed`, `nacked`, `unroutable`, `timeout`, `not_connected`, `channel_error`.
+    pub outcome: &'static str,
+}
+
+/// Labels of consume metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConsumeLabels {
+    /// Queue group (partition suffix removed).
+    pub queue: String,
+    /// `acked`, `retried`, `dead_lettered`, `requeued`.
+    pub outcome: &'static str,
+}
+
+/// Labels of the handler duration histogram.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    /// Queue group (partition suffix removed).
+    pub queue: String,
+}
+
+/// Every messaging metric, registered once per process.
+#[derive(Debug)]
+pub struct MessagingMetrics {
+    pub(crate) publishes: Family<PublishLabels, Counter>,
+    pub(crate) publish_seconds: Histogram,
+    pub(crate) consumed: Family<ConsumeLabels, Counter>,
+    pub(crate) handler_seconds: Family<QueueLabels, Histogram>,
+    pub(crate) connected: Gauge,
+    pub(crate) connections_opened: Counter,
+}
+
+impl Default for MessagingMetrics {
+    fn default() -> Self {
+        Self {
+            publishes: Family::default(),
+            publish_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
+            consumed: Family::default(),
+            handler_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+            }),
+            connected: Gauge::default(),
+            connections_opened: Counter::default(),
+        }
+    }
+}
+
+impl MessagingMetrics {
+    /// Registers the metrics under `registry` (the caller adds the `switchboard` prefix).
+    pub fn register(&self, registry: &mut Registry) {
+        let bus = registry.sub_registry_with_prefix("bus");
+        bus.register("publishes", "Publishes by broker outcome", self.publishes.clone());
+        bus.register(
+            "publish_duration_seconds",
+            "Time from publish to broker confirm",
+            self.publish_seconds.clone(),
+        );
+        bus.register("consumed", "Consumed messages by outcome", self.consumed.clone());
+        bus.register(
+            "handler_duration_seconds",
+            "Time a consumer handler took per attempt",
+            self.handler_seconds.clone(),
+        );
+        bus.register(
+            "connected",
+            "1 while the broker connection is up",
+            self.connected.clone(),
+        );
+        bus.register(
+            "connections_opened",
+            "Broker connections opened (a rising count means reconnects)",
+            self.connections_opened.clone(),
+        );
+    }
+
+    pub(crate) fn published(&self, outcome: &'static str) {
+        self.publishes.get_or_create(&PublishLabels { outcome }).inc();
+    }
+
+    pub(crate) fn consumed(&self, queue: &str, outcome: &'static str) {
+        self.consumed
+            .get_or_create(&ConsumeLabels {
+                queue: queue_group(queue),
+                outcome,
+            })
+            .inc();
+    }
+}
+
+/// Strips a partition suffix (`.p03`) so all partitions of a family share one label value.
+pub(crate) fn queue_group(queue: &str) -> String {
+    match queue.rsplit_once('.') {
+        Some((group, suffix))
+            if suffix.len() >= 2
+                && suffix.starts_with('p')
+                && suffix[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            group.to_owned()
+        }
+        _ => queue.to_owned(),
+    }
+}

@@ -1,0 +1,155 @@
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Confirmation};
+use tokio::sync::Mutex;
+use tracing::Instrument;
+
+use crate::headers::HeaderInjector;
+use crate::message::CONTENT_TYPE_PROTOBUF;
+use crate::{Bus, Outgoing, PublishError};
+
+/// Publishes with publisher confirms: `publish` returns only once the broker has taken
+/// responsibility for the message (persisted to a quorum of replicas), and every other outcome
+/// (nack, return of an unroutable message, timeout, no connection) is an error the caller sees.
+///
+/// Clones share one confirm channel; publishes on it are pipelined, each awaiting its own confirm.
+#[derive(Clone)]
+pub struct Publisher {
+    bus: Bus,
+    channel: Arc<Mutex<Option<Channel>>>,
+}
+
+impl Publisher {
+    pub(crate) fn new(bus: Bus) -> Self {
+        Self {
+            bus,
+            channel: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The bus this publisher uses.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// Publishes to the events exchange and waits for the confirm.
+    pub async fn publish(&self, message: Outgoing) -> Result<(), PublishError> {
+        let exchange = self.bus.events_exchange();
+        self.publish_to(&exchange, message).await
+    }
+
+    /// Publishes to `exchange` and waits for the confirm (bounded by `bus.confirm_timeout`).
+    pub async fn publish_to(&self, exchange: &str, message: Outgoing) -> Result<(), PublishError> {
+        let span = tracing::info_span!(
+            "bus publish",
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "send",
+            messaging.destination.name = %exchange,
+            messaging.rabbitmq.destination.routing_key = %message.routing_key,
+            messaging.message.id = %message.message_id,
+            error.type = tracing::field::Empty,
+        );
+        let timeout = self.bus.config().confirm_timeout;
+        let started = Instant::now();
+        let result = tokio::time::timeout(timeout, self.publish_confirmed(exchange, message, &span))
+            .instrument(span.clone())
+            .await
+            .unwrap_or(Err(PublishError::Timeout(timeout)));
+        let metrics = self.bus.metrics();
+        metrics.publish_seconds.observe(started.elapsed().as_secs_f64());
+        let outcome = match &result {
+            Ok(()) => "confirmed",
+            Err(PublishError::Nacked) => "nacked",
+            Err(PublishError::Unroutable { .. }) => "unroutable",
+            Err(PublishError::Timeout(_)) => "timeout",
+            Err(PublishError::NotConnected) => "not_connected",
+            Err(PublishError::Channel(_)) => "channel_error",
+        };
+        metrics.published(outcome);
+        if result.is_err() {
+            span.record("error.type", outcome);
+        }
+        result
+    }
+
+    async fn publish_confirmed(
+        &self,
+        exchange: &str,
+        message: Outgoing,
+        span: &tracing::Span,
+    ) -> Result<(), PublishError> {
+        let channel = self.confirm_channel().await?;
+        let Outgoing {
+            routing_key,
+            payload,
+            message_id,
+            message_type,
+            mut headers,
+        } = message;
+        switchboard_telemetry::propagation::inject_span(span, &mut HeaderInjector(&mut headers));
+        let properties = BasicProperties::default()
+            .with_message_id(message_id.into())
+            .with_type(message_type.into())
+            .with_content_type(CONTENT_TYPE_PROTOBUF.into())
+            .with_app_id("switchboard".into())
+            // 2 = persistent (quorum queues persist regardless; explicit for other queue types).
+            .with_delivery_mode(2)
+            .with_timestamp(unix_seconds())
+            .with_headers(headers);
+        // mandatory: the broker returns the message when no queue is bound, instead of dropping it.
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        let confirm = channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.clone().into(),
+                options,
+                &payload,
+                properties,
+            )
+            .await?;
+        match confirm.await? {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(returned)) => Err(PublishError::Unroutable {
+                exchange: exchange.to_owned(),
+                routing_key,
+                reply_code: returned.reply_code,
+                reply_text: returned.reply_text.as_str().to_owned(),
+            }),
+            Confirmation::Nack(_) => Err(PublishError::Nacked),
+            // Cannot happen: the channel is always in confirm mode.
+            Confirmation::NotRequested => Err(PublishError::Nacked),
+        }
+    }
+
+    /// Returns the shared confirm channel, opening a new one when the old one is gone.
+    async fn confirm_channel(&self) -> Result<Channel, PublishError> {
+        let mut slot = self.channel.lock().await;
+        if let Some(channel) = slot.as_ref()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
+        }
+        let connection = self
+            .bus
+            .connection(self.bus.config().confirm_timeout)
+            .await
+            .map_err(|_| PublishError::NotConnected)?;
+        let channel = connection.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        *slot = Some(channel.clone());
+        Ok(channel)
+    }
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,145 @@
+//! RabbitMQ stopped and started under load. This test stops the shared local broker, so it
+//! runs alone (the Makefile runs `chaos_` tests in a separate, serial pass) and always starts
+//! the broker again, even when it fails.
+
+#[path = "it/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use switchboard_messaging::{Handler, HandlerError, Incoming, run_consumer};
+use switchboard_testkit::eventually;
+
+use helpers::{TestBus, outgoing};
+
+/// Starts the broker's application again when dropped (also on panic).
+struct BrokerRestartGuard;
+
+impl Drop for BrokerRestartGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl").arg("start_app").output();
+        let _ = Command::new("rabbitmqctl")
+            .args(["await_startup", "--timeout", "60"])
+            .output();
+    }
+}
+
+fn rabbitmqctl(arguments: &[&str]) {
+    let output = Command::new("rabbitmqctl")
+        .args(arguments)
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {arguments:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[derive(Default)]
+struct Collector {
+    seen: Mutex<Vec<String>>,
+}
+
+impl Handler for Collector {
+    async fn handle(&self, message: &Incoming) -> Result<(), HandlerError> {
+        let envelope = message.decode_envelope().map_err(HandlerError::permanent)?;
+        self.seen.lock().unwrap().push(envelope.event_id);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_a_broker_restart_loses_nothing_that_was_confirmed() {
+    let test = TestBus::start(switchboard_testkit::bus_config()).await;
+    let queue = test.bus.queue("chaos", "inbound");
+    test.declare(std::slice::from_ref(&queue)).await;
+    let collector = Arc::new(Collector::default());
+    let consumer = tokio::spawn(run_consumer(
+        test.bus.clone(),
+        queue.clone(),
+        4,
+        collector.clone(),
+        test.shutdown.clone(),
+    ));
+
+    let confirmed = Arc::new(Mutex::new(Vec::new()));
+    let failed = Arc::new(Mutex::new(0_u32));
+    let stop_publishing = tokio_util::sync::CancellationToken::new();
+    let publisher_task = {
+        let publisher = test.bus.publisher();
+        let bus = test.bus.clone();
+        let confirmed = confirmed.clone();
+        let failed = failed.clone();
+        let stop = stop_publishing.clone();
+        tokio::spawn(async move {
+            let mut index = 0_u32;
+            while !stop.is_cancelled() {
+                let id = format!("evt_{index}");
+                match publisher
+                    .publish(outgoing(&bus, "inbound.sms.message_received", &id, ""))
+                    .await
+                {
+                    Ok(()) => confirmed.lock().unwrap().push(id),
+                    Err(_) => *failed.lock().unwrap() += 1,
+                }
+                index += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let guard = BrokerRestartGuard;
+    tokio::task::spawn_blocking(|| rabbitmqctl(&["stop_app"]))
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the bus to notice the outage",
+        || async { (!test.bus.is_connected()).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::task::spawn_blocking(|| {
+        rabbitmqctl(&["start_app"]);
+        rabbitmqctl(&["await_startup", "--timeout", "60"]);
+    })
+    .await
+    .unwrap();
+    drop(guard);
+    eventually(Duration::from_secs(60), "the bus to reconnect", || async {
+        test.bus.is_connected().then_some(())
+    })
+    .await;
+    let confirmed_before_recovery = confirmed.lock().unwrap().len();
+    eventually(Duration::from_secs(30), "publishes to succeed again", || async {
+        (confirmed.lock().unwrap().len() > confirmed_before_recovery + 20).then_some(())
+    })
+    .await;
+    stop_publishing.cancel();
+    publisher_task.await.unwrap();
+
+    let confirmed: Vec<String> = confirmed.lock().unwrap().clone();
+    assert!(
+        *failed.lock().unwrap() > 0,
+        "publishes during the outage must fail, not pretend"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "every confirmed message consumed",
+        || async {
+            let seen: HashSet<String> = collector.seen.lock().unwrap().iter().cloned().collect();
+            confirmed.iter().all(|id| seen.contains(id)).then_some(())
+        },
+    )
+    .await;
+
+    test.shutdown.cancel();
+    consumer.await.unwrap().unwrap();
+    test.cleanup(&[queue]).await;
+}

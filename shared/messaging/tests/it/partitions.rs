@@ -1,0 +1,130 @@
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use switchboard_messaging::{Handler, HandlerError, Incoming, run_partitioned_consumers};
+use switchboard_testkit::eventually;
+
+use crate::helpers::{TestBus, outgoing};
+
+/// Records (replica, key, sequence) in handling order, shared by both replicas.
+struct OrderRecorder {
+    replica: &'static str,
+    log: Arc<Mutex<Vec<(&'static str, String, u32)>>>,
+}
+
+impl Handler for OrderRecorder {
+    async fn handle(&self, message: &Incoming) -> Result<(), HandlerError> {
+        let envelope = message.decode_envelope().map_err(HandlerError::permanent)?;
+        let (key, sequence) = envelope.event_id.split_once('#').expect("key#seq");
+        let sequence: u32 = sequence.parse().expect("sequence");
+        // A little work so messages of different partitions interleave.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        self.log
+            .lock()
+            .unwrap()
+            .push((self.replica, key.to_owned(), sequence));
+        Ok(())
+    }
+}
+
+fn assert_per_key_order(log: &[(&'static str, String, u32)]) {
+    let mut per_key: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for (_, key, sequence) in log {
+        per_key.entry(key.as_str()).or_default().push(*sequence);
+    }
+    for (key, sequences) in per_key {
+        let expected: Vec<u32> = (0..u32::try_from(sequences.len()).unwrap()).collect();
+        assert_eq!(sequences, expected, "order of key {key}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_keep_per_key_order_and_the_survivor_takes_over_without_loss() {
+    let config = switchboard_testkit::bus_config();
+    let replica_a = TestBus::start(config.clone()).await;
+    let replica_b = TestBus::start(config).await;
+    let queues = replica_a.bus.partitioned_queues("it", "inbound");
+    replica_a.declare(&queues).await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+
+    let consumer_a = tokio::spawn(run_partitioned_consumers(
+        replica_a.bus.clone(),
+        queues.clone(),
+        Arc::new(OrderRecorder {
+            replica: "a",
+            log: log.clone(),
+        }),
+        replica_a.shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let consumer_b = tokio::spawn(run_partitioned_consumers(
+        replica_b.bus.clone(),
+        queues.clone(),
+        Arc::new(OrderRecorder {
+            replica: "b",
+            log: log.clone(),
+        }),
+        replica_b.shutdown.clone(),
+    ));
+
+    let keys: Vec<String> = (0..10).map(|index| format!("chacc_1:sender{index}")).collect();
+    let publisher = replica_b.bus.publisher();
+    let publish_round = |range: std::ops::Range<u32>| {
+        let publisher = publisher.clone();
+        let keys = keys.clone();
+        let bus = replica_b.bus.clone();
+        async move {
+            for sequence in range {
+                for key in &keys {
+                    let id = format!("{key}#{sequence}");
+                    publisher
+                        .publish(outgoing(&bus, "inbound.whatsapp.message_received", &id, key))
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    };
+
+    publish_round(0..20).await;
+    eventually(Duration::from_secs(20), "200 messages handled", || async {
+        (log.lock().unwrap().len() >= 200).then_some(())
+    })
+    .await;
+    let handled_by_a = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(replica, ..)| *replica == "a")
+        .count();
+    assert!(handled_by_a > 0, "replica a was active on some partitions");
+
+    // Replica a goes away; b must take over every partition a was active on.
+    replica_a.shutdown.cancel();
+    consumer_a.await.unwrap().unwrap();
+    publish_round(20..40).await;
+    eventually(Duration::from_secs(30), "400 messages handled", || async {
+        (log.lock().unwrap().len() >= 400).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.len(), 400, "no message handled twice");
+    let distinct: HashSet<(String, u32)> = log
+        .iter()
+        .map(|(_, key, sequence)| (key.clone(), *sequence))
+        .collect();
+    assert_eq!(distinct.len(), 400, "no message lost");
+    assert!(
+        log[200..].iter().all(|(replica, ..)| *replica == "b"),
+        "after a stopped, only b handles messages"
+    );
+    assert_per_key_order(&log);
+
+    replica_b.shutdown.cancel();
+    consumer_b.await.unwrap().unwrap();
+    let cleanup = TestBus::start(replica_b.bus.config().clone()).await;
+    cleanup.cleanup(&queues).await;
+}

@@ -1,0 +1,134 @@
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::{LogFormat, TelemetryConfig};
+
+/// Why telemetry could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The log filter directives do not parse.
+    #[error("invalid log filter {filter:?}")]
+    InvalidFilter {
+        /// The directives as configured.
+        filter: String,
+        /// What the parser said.
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    /// The OTLP exporter could not be built.
+    #[error("could not build the otlp exporter for {endpoint}")]
+    Exporter {
+        /// The configured endpoint.
+        endpoint: String,
+        /// The exporter's error.
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    /// A global subscriber was installed already.
+    #[error("a global tracing subscriber is installed already")]
+    AlreadyInstalled(#[source] tracing_subscriber::util::TryInitError),
+}
+
+/// Keeps the trace exporter alive; [`TelemetryGuard::shutdown`] flushes pending spans.
+#[must_use = "dropping the guard stops trace export"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Flushes and stops the exporter; call once at the end of `main`.
+    pub fn shutdown(mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("switchboard: flushing traces failed: {error}");
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs the global subscriber and W3C propagator as configured.
+///
+/// Must run inside a tokio runtime when an OTLP endpoint is set (the batch exporter spawns).
+pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let filter = EnvFilter::try_new(&config.log_filter).map_err(|source| TelemetryError::InvalidFilter {
+        filter: config.log_filter.clone(),
+        source,
+    })?;
+    let fmt_layer = match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
+    };
+
+    let provider = if config.otlp_endpoint.is_empty() {
+        None
+    } else {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(config.otlp_endpoint.clone())
+            .build()
+            .map_err(|source| TelemetryError::Exporter {
+                endpoint: config.otlp_endpoint.clone(),
+                source,
+            })?;
+        let resource = Resource::builder()
+            .with_service_name(config.service_name.clone())
+            .build();
+        Some(
+            SdkTracerProvider::builder()
+                .with_resource(resource)
+                .with_batch_exporter(exporter)
+                .build(),
+        )
+    };
+    let otel_layer = provider.as_ref().map(|provider| {
+        let tracer = provider.tracer("switchboard");
+        tracing_opentelemetry::layer().with_tracer(tracer)
+    });
+    if let Some(provider) = &provider {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+    }
+
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt_layer)
+        .with(otel_layer)
+        .try_init()
+        .map_err(TelemetryError::AlreadyInstalled)?;
+    Ok(TelemetryGuard { provider })
+}
+
+/// Installs test tracing once per process: silent unless `TEST_LOG` is set.
+pub fn init_for_tests() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        if std::env::var_os("TEST_LOG").is_some() {
+            let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}

@@ -1,0 +1,144 @@
+//! Test-only helpers (a dev-dependency, never a normal one): a fresh PostgreSQL database and
+//! a fresh RabbitMQ namespace per test, an `eventually` poller, and test tracing.
+//!
+//! Tests read `SWITCHBOARD_TEST_DATABASE_URL` and `SWITCHBOARD_TEST_AMQP_URL`, defaulting to the
+//! local services (`postgres://postgres@127.0.0.1:5432`, `amqp://guest:guest@127.0.0.1:5672/%2f`).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use switchboard_messaging::BusConfig;
+use switchboard_postgres::DatabaseConfig;
+
+/// Base URL (without database) of the PostgreSQL server tests use.
+pub fn database_server_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// AMQP URL of the broker tests use.
+pub fn amqp_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// A short unique token for names (`[a-z0-9]`, 12 characters).
+pub fn unique_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// A database created for one test and dropped (forcibly) when this value is dropped.
+pub struct TestDatabase {
+    /// The database's name.
+    pub name: String,
+    /// Its full connection URL.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates an empty database with a unique name.
+    pub async fn create() -> anyhow::Result<Self> {
+        let name = format!("sbtest_{}", unique_token());
+        let (client, connection) = tokio_postgres::connect(
+            &format!("{}/postgres", database_server_url()),
+            tokio_postgres::NoTls,
+        )
+        .await?;
+        let task = tokio::spawn(connection);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+        drop(client);
+        let _ = task.await;
+        Ok(Self {
+            url: format!("{}/{name}", database_server_url()),
+            name,
+        })
+    }
+
+    /// A database config section pointing at this database.
+    pub fn config(&self) -> DatabaseConfig {
+        DatabaseConfig {
+            url: SecretString::from(self.url.clone()),
+            max_connections: 8,
+            ..DatabaseConfig::default()
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let server = database_server_url();
+        // Drop runs outside any runtime guarantee: use a private thread and runtime.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok((client, connection)) =
+                    tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await
+                {
+                    let task = tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    drop(client);
+                    let _ = task.await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// A bus config with a unique namespace, fast retries and small partitions for tests.
+pub fn bus_config() -> BusConfig {
+    BusConfig {
+        url: SecretString::from(amqp_url()),
+        namespace: format!("sbt-{}.", unique_token()),
+        connection_name: "switchboard-test".to_owned(),
+        confirm_timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(5),
+        reconnect_max_backoff: Duration::from_secs(1),
+        partitions: 4,
+        prefetch: 8,
+        max_attempts: 3,
+        retry_initial_backoff: Duration::from_millis(20),
+        retry_max_backoff: Duration::from_millis(100),
+        ..BusConfig::default()
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes; panics with `what` on timeout.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Installs test tracing once (printed only with `TEST_LOG=1`).
+pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+                )
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
