@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct BusConfig {
     /// AMQP URL (env `AMQP_URL`), e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
-    #[serde(serialize_with = "redact")]
+    #[serde(serialize_with = "expose")]
     pub url: SecretString,
     /// Prefix for every exchange and queue name; isolates tests or several installs on one vhost.
     pub namespace: String,
@@ -106,6 +106,8 @@ impl BusConfig {
     }
 }
 
-fn redact<S: serde::Serializer>(_: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str("[redacted]")
+/// Serializes the secret's value (config loading round-trips through serde; `print-config` redacts).
+fn expose<S: serde::Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    serializer.serialize_str(secret.expose_secret())
 }

@@ -40,8 +40,24 @@ impl Publisher {
         self.publish_to(&exchange, message).await
     }
 
+    /// Publishes a notification whose subscribers are optional: having no queue bound for it
+    /// is not an error (no `mandatory` flag). Still waits for the confirm.
+    pub async fn publish_optional(&self, message: Outgoing) -> Result<(), PublishError> {
+        let exchange = self.bus.events_exchange();
+        self.publish_with(&exchange, message, false).await
+    }
+
     /// Publishes to `exchange` and waits for the confirm (bounded by `bus.confirm_timeout`).
     pub async fn publish_to(&self, exchange: &str, message: Outgoing) -> Result<(), PublishError> {
+        self.publish_with(exchange, message, true).await
+    }
+
+    async fn publish_with(
+        &self,
+        exchange: &str,
+        message: Outgoing,
+        mandatory: bool,
+    ) -> Result<(), PublishError> {
         let span = tracing::info_span!(
             "bus publish",
             otel.kind = "producer",
@@ -54,10 +70,13 @@ impl Publisher {
         );
         let timeout = self.bus.config().confirm_timeout;
         let started = Instant::now();
-        let result = tokio::time::timeout(timeout, self.publish_confirmed(exchange, message, &span))
-            .instrument(span.clone())
-            .await
-            .unwrap_or(Err(PublishError::Timeout(timeout)));
+        let result = tokio::time::timeout(
+            timeout,
+            self.publish_confirmed(exchange, message, mandatory, &span),
+        )
+        .instrument(span.clone())
+        .await
+        .unwrap_or(Err(PublishError::Timeout(timeout)));
         let metrics = self.bus.metrics();
         metrics.publish_seconds.observe(started.elapsed().as_secs_f64());
         let outcome = match &result {
@@ -79,6 +98,7 @@ impl Publisher {
         &self,
         exchange: &str,
         message: Outgoing,
+        mandatory: bool,
         span: &tracing::Span,
     ) -> Result<(), PublishError> {
         let channel = self.confirm_channel().await?;
@@ -101,7 +121,7 @@ impl Publisher {
             .with_headers(headers);
         // mandatory: the broker returns the message when no queue is bound, instead of dropping it.
         let options = BasicPublishOptions {
-            mandatory: true,
+            mandatory,
             ..BasicPublishOptions::default()
         };
         let confirm = channel

@@ -2,6 +2,8 @@
 //! runs alone (the Makefile runs `chaos_` tests in a separate, serial pass) and always starts
 //! the broker again, even when it fails.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "it/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

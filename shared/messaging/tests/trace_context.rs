@@ -1,6 +1,8 @@
 //! Trace context over AMQP, in its own test binary: it installs a thread-local subscriber,
 //! which must not race with other tests' spans for callsite interest.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "it/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

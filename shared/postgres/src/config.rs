@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// Connection URL (env `DATABASE_URL`); the database is created when missing.
-    #[serde(serialize_with = "crate::config::redact")]
+    #[serde(serialize_with = "expose")]
     pub url: SecretString,
     /// Most connections this process opens.
     pub max_connections: usize,
@@ -54,7 +54,8 @@ impl DatabaseConfig {
     }
 }
 
-/// Serializes a secret as a fixed placeholder so printed configs never show it.
-pub(crate) fn redact<S: serde::Serializer>(_: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str("[redacted]")
+/// Serializes the secret's value (config loading round-trips through serde; `print-config` redacts).
+fn expose<S: serde::Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    serializer.serialize_str(secret.expose_secret())
 }

@@ -16,6 +16,6 @@ pub use migrate::{Migration, MigrationSet, migrate};
 pub use pool::{check_reachable, connect};
 
 /// Re-exported so services name one version of the pool types.
-pub use deadpool_postgres::{Object as PooledClient, Pool, Transaction};
+pub use deadpool_postgres::{GenericClient, Object as PooledClient, Pool, PoolError, Transaction};
 /// Re-exported so services name one version of the driver types.
 pub use tokio_postgres;

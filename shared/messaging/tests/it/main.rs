@@ -1,5 +1,7 @@
 //! Integration tests of the messaging kit against the real RabbitMQ.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 mod partitions;
 mod publish_consume;

@@ -7,10 +7,13 @@ use switchboard_testkit::eventually;
 
 use crate::helpers::{TestBus, outgoing};
 
-/// Records (replica, key, sequence) in handling order, shared by both replicas.
+/// One handled message: (replica, key, sequence).
+type Handled = (&'static str, String, u32);
+
+/// Records handled messages in handling order, shared by both replicas.
 struct OrderRecorder {
     replica: &'static str,
-    log: Arc<Mutex<Vec<(&'static str, String, u32)>>>,
+    log: Arc<Mutex<Vec<Handled>>>,
 }
 
 impl Handler for OrderRecorder {
@@ -28,7 +31,7 @@ impl Handler for OrderRecorder {
     }
 }
 
-fn assert_per_key_order(log: &[(&'static str, String, u32)]) {
+fn assert_per_key_order(log: &[Handled]) {
     let mut per_key: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
     for (_, key, sequence) in log {
         per_key.entry(key.as_str()).or_default().push(*sequence);

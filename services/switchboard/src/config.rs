@@ -1,0 +1,59 @@
+use serde::{Deserialize, Serialize};
+use switchboard_messaging::BusConfig;
+use switchboard_postgres::DatabaseConfig;
+use switchboard_server::{AuthConfig, GrpcClientConfig, ServerConfig, ShutdownConfig};
+use switchboard_telemetry::TelemetryConfig;
+use switchboard_tenancy::TenancyConfig;
+
+use crate::{Cli, Target, Targets};
+
+/// The whole configuration: one section per concern, each owned by its crate.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Listeners and transport limits.
+    pub server: ServerConfig,
+    /// Drain and grace periods.
+    pub shutdown: ShutdownConfig,
+    /// Logs and traces.
+    pub telemetry: TelemetryConfig,
+    /// PostgreSQL.
+    pub database: DatabaseConfig,
+    /// RabbitMQ.
+    pub bus: BusConfig,
+    /// API keys and the bootstrap token.
+    pub auth: AuthConfig,
+    /// How components reach each other's gRPC APIs.
+    pub grpc_client: GrpcClientConfig,
+    /// The tenancy component.
+    pub tenancy: TenancyConfig,
+}
+
+impl Config {
+    /// Validates the sections the enabled targets use; the message names the key.
+    pub fn validate(&self, targets: &Targets) -> Result<(), String> {
+        self.server.validate()?;
+        self.auth.validate()?;
+        if targets.need_database() {
+            self.database.validate()?;
+        }
+        if targets.need_bus() {
+            self.bus.validate()?;
+        }
+        for target in targets.iter() {
+            match target {
+                Target::Tenancy => self.tenancy.validate()?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Loads the config and targets of `cli`, validated.
+pub(crate) fn load(cli: &Cli) -> Result<(Config, Targets), String> {
+    let targets = Targets::parse(&cli.targets)?;
+    let config: Config =
+        switchboard_server::load_config(cli.config.as_deref()).map_err(|error| error.to_string())?;
+    config.validate(&targets)?;
+    Ok((config, targets))
+}

@@ -1,0 +1,218 @@
+//! Bearer API-key authentication for gRPC: a tower layer that resolves
+//! `authorization: Bearer <key>` to a [`Principal`] before any handler runs, and helpers that
+//! scope a call to the principal's workspace.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use switchboard_domain::{ErrorCode, WorkspaceId};
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Administers the platform (workspaces, keys); has no workspace.
+    PlatformAdmin,
+    /// Everything inside one workspace, including admin-only operations.
+    WorkspaceAdmin,
+    /// Day-to-day operations inside one workspace.
+    WorkspaceMember,
+}
+
+/// The authenticated caller of a gRPC request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Id of the key used (`bootstrap` for the bootstrap token).
+    pub key_id: String,
+    /// The workspace the key belongs to; `None` for platform keys.
+    pub workspace_id: Option<WorkspaceId>,
+    /// What the key may do.
+    pub role: Role,
+}
+
+impl Principal {
+    /// Refuses anyone but a platform admin.
+    pub fn require_platform_admin(&self) -> Result<(), tonic::Status> {
+        match self.role {
+            Role::PlatformAdmin => Ok(()),
+            Role::WorkspaceAdmin | Role::WorkspaceMember => Err(tonic::Status::permission_denied(
+                "this call needs a platform admin key; workspace keys cannot use it",
+            )),
+        }
+    }
+
+    /// The caller's workspace; platform keys are refused (they act on no workspace's data).
+    pub fn workspace(&self) -> Result<&WorkspaceId, tonic::Status> {
+        self.workspace_id.as_ref().ok_or_else(|| {
+            tonic::Status::permission_denied("this call acts inside a workspace; use a workspace api key")
+        })
+    }
+}
+
+/// Returns the principal the auth layer attached to `request`.
+pub fn principal<T>(request: &tonic::Request<T>) -> Result<&Principal, tonic::Status> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .ok_or_else(|| tonic::Status::unauthenticated("missing authorization: Bearer <api key>"))
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown, malformed or revoked key.
+    #[error("invalid or revoked api key")]
+    InvalidKey,
+    /// The key store could not be asked.
+    #[error("api keys cannot be checked right now")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AuthError {
+    /// Classifies the failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidKey => ErrorCode::Unauthenticated,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+        }
+    }
+}
+
+/// Boxed future returned by [`Authenticator::authenticate`].
+pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Principal, AuthError>> + Send + 'a>>;
+
+/// Resolves a bearer token to a principal (implemented by the tenancy component).
+pub trait Authenticator: Send + Sync + 'static {
+    /// Verifies `token`.
+    fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a>;
+}
+
+/// Tower layer that authenticates every gRPC call except health and reflection.
+#[derive(Clone)]
+pub struct GrpcAuthLayer {
+    authenticator: Arc<dyn Authenticator>,
+    bootstrap_token: Option<SecretString>,
+}
+
+impl GrpcAuthLayer {
+    /// A layer that asks `authenticator`, and also accepts `bootstrap_token` as a platform admin.
+    pub fn new(authenticator: Arc<dyn Authenticator>, bootstrap_token: Option<SecretString>) -> Self {
+        Self {
+            authenticator,
+            bootstrap_token,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for GrpcAuthLayer {
+    type Service = GrpcAuth<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcAuth {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service produced by [`GrpcAuthLayer`].
+#[derive(Clone)]
+pub struct GrpcAuth<S> {
+    inner: S,
+    layer: GrpcAuthLayer,
+}
+
+/// Paths reachable without a key: health checks and reflection.
+fn is_public(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.")
+}
+
+fn bearer_token(headers: &http::HeaderMap) -> Result<&str, &'static str> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let value = values.next().ok_or("missing authorization: Bearer <api key>")?;
+    if values.next().is_some() {
+        return Err("more than one authorization header");
+    }
+    let value = value.to_str().map_err(|_| "authorization header is not text")?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or("authorization must be `Bearer <api key>`")?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err("authorization must be `Bearer <api key>`");
+    }
+    Ok(token.trim())
+}
+
+impl<S, B> tower::Service<http::Request<B>> for GrpcAuth<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The ready service goes into the future; a fresh clone stays for the next call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if is_public(request.uri().path()) {
+            return Box::pin(inner.call(request));
+        }
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let token = match bearer_token(request.headers()) {
+                Ok(token) => token.to_owned(),
+                Err(reason) => return Ok(tonic::Status::unauthenticated(reason).into_http()),
+            };
+            if let Some(bootstrap) = &layer.bootstrap_token
+                && bool::from(bootstrap.expose_secret().as_bytes().ct_eq(token.as_bytes()))
+            {
+                request.extensions_mut().insert(Principal {
+                    key_id: "bootstrap".to_owned(),
+                    workspace_id: None,
+                    role: Role::PlatformAdmin,
+                });
+                return inner.call(request).await;
+            }
+            match layer.authenticator.authenticate(&token).await {
+                Ok(principal) => {
+                    request.extensions_mut().insert(principal);
+                    inner.call(request).await
+                }
+                Err(error) => Ok(crate::status_from(error.code(), &error).into_http()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_parsed_strictly() {
+        let mut headers = http::HeaderMap::new();
+        assert!(bearer_token(&headers).is_err());
+        headers.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(bearer_token(&headers), Ok("abc"));
+        headers.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert!(bearer_token(&headers).is_err());
+        headers.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        headers.append(http::header::AUTHORIZATION, "Bearer def".parse().unwrap());
+        assert!(
+            bearer_token(&headers).is_err(),
+            "ambiguous duplicate headers are refused"
+        );
+    }
+}

@@ -1,0 +1,53 @@
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::MatchedPath;
+use http::Request;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Serves the merged component routes with the standard layers (request id, trace span with
+/// W3C parent, timeout) until `shutdown`, finishing in-flight requests.
+pub async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    request_timeout: Duration,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let request_id = http::HeaderName::from_static("x-request-id");
+    let router = router
+        .layer(TimeoutLayer::with_status_code(
+            http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            let span = tracing::error_span!(
+                "http request",
+                otel.kind = "server",
+                http.request.method = %request.method(),
+                http.route = route,
+                request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or(""),
+            );
+            switchboard_telemetry::propagation::set_remote_parent(
+                &span,
+                &switchboard_telemetry::propagation::HeaderCarrier(request.headers()),
+            );
+            span
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
