@@ -1,1 +1,222 @@
-//! placeholder
+//! End-to-end harness: runs the real `switchboard` binary as a child process against the
+//! local PostgreSQL and RabbitMQ, each test with its own database and bus namespace.
+//!
+//! The binary is found at `$SWITCHBOARD_BIN`, else `<target dir>/debug/switchboard`
+//! (`make test` builds it first).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchboard_testkit::TestDatabase;
+
+/// Path of the binary under test.
+pub fn binary_path() -> PathBuf {
+    if let Ok(path) = std::env::var("SWITCHBOARD_BIN") {
+        return PathBuf::from(path);
+    }
+    let target_dir = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target_dir.join("debug/switchboard");
+    assert!(
+        path.exists(),
+        "{} not found: run `cargo build -p switchboard` first (make test does), or set SWITCHBOARD_BIN",
+        path.display()
+    );
+    path
+}
+
+/// A bootstrap token valid for tests.
+pub const BOOTSTRAP_TOKEN: &str = "test-bootstrap-token-0123456789abcdef0123456789";
+
+/// The environment for one isolated Switchboard: its own database, bus namespace and
+/// ephemeral ports, JSON logs, short drain.
+pub fn isolated_env(database: &TestDatabase) -> Vec<(String, String)> {
+    let namespace = format!("sbe-{}.", switchboard_testkit::unique_token());
+    [
+        ("DATABASE_URL", database.url.as_str()),
+        ("AMQP_URL", &switchboard_testkit::amqp_url()),
+        ("SWITCHBOARD_HTTP_ADDR", "127.0.0.1:0"),
+        ("SWITCHBOARD_GRPC_ADDR", "127.0.0.1:0"),
+        ("SWITCHBOARD_ADMIN_ADDR", "127.0.0.1:0"),
+        ("SWITCHBOARD_LOG_FORMAT", "json"),
+        ("SWITCHBOARD_BOOTSTRAP_TOKEN", BOOTSTRAP_TOKEN),
+        ("SWITCHBOARD__BUS__NAMESPACE", namespace.as_str()),
+        ("SWITCHBOARD__SHUTDOWN__DRAIN_DELAY", "1s"),
+        ("SWITCHBOARD__SHUTDOWN__GRACE_PERIOD", "10s"),
+        ("SWITCHBOARD__SERVER__READINESS_INTERVAL", "200ms"),
+        ("SWITCHBOARD__AUTH__KEY_CACHE_TTL", "0s"),
+        ("RUST_LOG", "info"),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+    .collect()
+}
+
+/// A running `switchboard` process; killed when dropped.
+pub struct Switchboard {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    /// Admin base URL (`http://127.0.0.1:port`).
+    pub admin: String,
+    /// HTTP base URL.
+    pub http: String,
+    /// gRPC endpoint URL.
+    pub grpc: String,
+}
+
+/// Runs the binary to completion and returns its status and stderr.
+pub fn run_to_end(args: &[&str], env: &[(String, String)]) -> (ExitStatus, String, String) {
+    let output = Command::new(binary_path())
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(key, value)| (key.as_str(), value.as_str())))
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("binary runs");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+impl Switchboard {
+    /// Starts the binary with `args` and `env` and waits until its three listeners are bound.
+    pub fn start(args: &[&str], env: &[(String, String)]) -> Self {
+        let mut child = Command::new(binary_path())
+            .args(args)
+            .env_clear()
+            .envs(env.iter().map(|(key, value)| (key.as_str(), value.as_str())))
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary starts");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if std::env::var_os("TEST_LOG").is_some() {
+                        eprintln!("switchboard: {line}");
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut addresses = std::collections::HashMap::new();
+        while addresses.len() < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "listeners not bound in time; logs:\n{}",
+                logs.lock().unwrap().join("\n")
+            );
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "switchboard exited early with {status}; logs:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+            for line in logs.lock().unwrap().iter() {
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if value["message"] == "listening"
+                    && let (Some(listener), Some(addr)) = (value["listener"].as_str(), value["addr"].as_str())
+                {
+                    addresses.insert(listener.to_owned(), format!("http://{addr}"));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            logs,
+            admin: addresses["admin"].clone(),
+            http: addresses["http"].clone(),
+            grpc: addresses["grpc"].clone(),
+        }
+    }
+
+    /// Every log line so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends a signal (`TERM`, `INT`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (asynchronously, so the test's own clients keep running).
+    pub async fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "switchboard did not exit in time; logs:\n{}",
+                self.logs().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Status code of `GET admin + path`.
+    pub async fn admin_status(&self, path: &str) -> u16 {
+        match reqwest::get(format!("{}{path}", self.admin)).await {
+            Ok(response) => response.status().as_u16(),
+            Err(_) => 0,
+        }
+    }
+
+    /// Waits until `/readyz` answers `status`.
+    pub async fn wait_ready_status(&self, status: u16, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.admin_status("/readyz").await != status {
+            assert!(Instant::now() < deadline, "/readyz never answered {status}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A gRPC channel to the process.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.grpc.clone())
+            .unwrap()
+            .connect()
+            .await
+            .expect("grpc connects")
+    }
+}
+
+impl Drop for Switchboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Adds `authorization: Bearer token` to a request.
+pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}

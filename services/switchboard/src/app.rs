@@ -275,6 +275,7 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
             match tasks.join_next().await {
                 Some(joined) => {
                     let description = describe_exit(joined);
+                    tracing::info!(task = %description, "task finished");
                     if !description.ends_with("stopped") {
                         tracing::warn!(task = %description, "task ended with an error during shutdown");
                     }
@@ -285,12 +286,23 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
     };
     let graceful = tokio::select! {
         () = finished => true,
+        // Past the grace period the process still exits normally: what was not acked is
+        // redelivered to another replica, and the orchestrator asked us to go.
         () = tokio::time::sleep(config.shutdown.grace_period) => {
-            tracing::warn!(grace_period = ?config.shutdown.grace_period, "grace period over; abandoning in-flight work");
+            tracing::warn!(
+                grace_period = ?config.shutdown.grace_period,
+                "grace period over; abandoning in-flight work"
+            );
             false
         }
-        _ = terminate.recv() => false,
-        _ = interrupt.recv() => false,
+        _ = terminate.recv() => {
+            tracing::warn!("second signal; exiting now");
+            return Ok(ExitCode::from(EXIT_FORCED));
+        }
+        _ = interrupt.recv() => {
+            tracing::warn!("second signal; exiting now");
+            return Ok(ExitCode::from(EXIT_FORCED));
+        }
     };
     if let Some(bus) = &bus {
         let _ = tokio::time::timeout(Duration::from_secs(5), bus.close()).await;
@@ -299,9 +311,6 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
     tracing::info!(graceful, "switchboard stopped");
-    if !graceful && failed.is_none() {
-        return Ok(ExitCode::from(EXIT_FORCED));
-    }
     Ok(exit)
 }
 

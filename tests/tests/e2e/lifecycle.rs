@@ -1,0 +1,90 @@
+use std::time::Duration;
+
+use switchboard_e2e::{Switchboard, isolated_env, run_to_end};
+use switchboard_testkit::TestDatabase;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+#[tokio::test]
+async fn all_mode_serves_probes_metrics_and_grpc_health_then_drains_on_sigterm() {
+    let database = TestDatabase::create().await.unwrap();
+    let mut switchboard = Switchboard::start(&["--target", "all"], &isolated_env(&database));
+
+    assert_eq!(switchboard.admin_status("/livez").await, 200);
+    switchboard.wait_ready_status(200, Duration::from_secs(15)).await;
+    let readyz = reqwest::get(format!("{}/readyz", switchboard.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        readyz.contains("postgres: ok") && readyz.contains("rabbitmq: ok"),
+        "{readyz}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", switchboard.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("switchboard_bus_connected 1"), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .filter(|line| line.starts_with("# TYPE"))
+            .all(|line| line.contains("switchboard_"))
+    );
+
+    let mut health = HealthClient::new(switchboard.channel().await);
+    for service in ["", "switchboard.tenancy.v1.ChannelAccountService"] {
+        let response = health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(response.status(), ServingStatus::Serving, "health of {service:?}");
+    }
+
+    // SIGTERM: readiness turns 503 at once (the drain delay is 1s), then the process exits 0.
+    switchboard.signal("TERM");
+    switchboard
+        .wait_ready_status(503, Duration::from_millis(900))
+        .await;
+    assert_eq!(
+        switchboard.admin_status("/livez").await,
+        200,
+        "alive while draining"
+    );
+    let status = switchboard.wait(Duration::from_secs(20)).await;
+    assert_eq!(status.code(), Some(0), "logs:\n{}", switchboard.logs().join("\n"));
+}
+
+#[tokio::test]
+async fn the_healthcheck_subcommand_reports_the_probe_result() {
+    let database = TestDatabase::create().await.unwrap();
+    let switchboard = Switchboard::start(&["--target", "all"], &isolated_env(&database));
+    let livez = format!("{}/livez", switchboard.admin);
+    let (status, _, stderr) = run_to_end(&["healthcheck", &livez], &[]);
+    assert!(status.success(), "{stderr}");
+    let (status, _, stderr) = run_to_end(&["healthcheck", "http://127.0.0.1:9/livez"], &[]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("127.0.0.1:9"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_second_signal_forces_exit() {
+    let database = TestDatabase::create().await.unwrap();
+    let mut env = isolated_env(&database);
+    env.push(("SWITCHBOARD__SHUTDOWN__DRAIN_DELAY".to_owned(), "30s".to_owned()));
+    let mut switchboard = Switchboard::start(&[], &env);
+    switchboard.wait_ready_status(200, Duration::from_secs(15)).await;
+    switchboard.signal("TERM");
+    switchboard.wait_ready_status(503, Duration::from_secs(2)).await;
+    switchboard.signal("INT");
+    let status = switchboard.wait(Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Some(130));
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `switchboard` binary against real PostgreSQL and RabbitMQ.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod channel_accounts;
+mod config;
+mod lifecycle;
+mod migrate;

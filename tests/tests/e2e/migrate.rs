@@ -1,0 +1,44 @@
+use switchboard_e2e::{isolated_env, run_to_end};
+use switchboard_testkit::TestDatabase;
+
+#[tokio::test]
+async fn migrate_from_two_processes_at_once_applies_each_migration_once() {
+    let database = TestDatabase::create().await.unwrap();
+    let env = isolated_env(&database);
+    let first = {
+        let env = env.clone();
+        std::thread::spawn(move || run_to_end(&["migrate"], &env))
+    };
+    let second = {
+        let env = env.clone();
+        std::thread::spawn(move || run_to_end(&["migrate"], &env))
+    };
+    for run in [first, second] {
+        let (status, stdout, stderr) = run.join().unwrap();
+        assert!(status.success(), "{stdout}{stderr}");
+    }
+    // And once more: nothing to do.
+    let (status, _, stderr) = run_to_end(&["migrate"], &env);
+    assert!(status.success(), "{stderr}");
+
+    let (client, connection) = tokio_postgres_connect(&database.url).await;
+    let rows = client
+        .query(
+            "SELECT version FROM tenancy.schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap();
+    let versions: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
+    assert_eq!(versions, vec![1]);
+    drop(client);
+    connection.abort();
+}
+
+async fn tokio_postgres_connect(url: &str) -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (client, task)
+}
