@@ -1,1 +1,2 @@
-//! placeholder
+//! Benchmarks and load generators for Switchboard. Every load here targets loopback only and
+//! is bounded in count and time.

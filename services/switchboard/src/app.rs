@@ -161,7 +161,15 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                 let (Some(pool), Some(bus)) = (&pool, &bus) else {
                     return Err("tenancy needs postgres and rabbitmq".into());
                 };
-                parts.push(switchboard_tenancy::build(&config.tenancy, pool.clone(), bus.publisher()).await?);
+                parts.push(
+                    switchboard_tenancy::build(
+                        &config.tenancy,
+                        pool.clone(),
+                        bus.publisher(),
+                        config.server.grpc_max_message_bytes,
+                    )
+                    .await?,
+                );
                 authenticator = Some(Arc::new(switchboard_tenancy::KeyAuthenticator::new(
                     pool.clone(),
                     config.auth.key_cache_ttl,
@@ -195,7 +203,10 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
             tasks.spawn(named(name, task));
         }
     }
+    let grpc_metrics = Arc::new(switchboard_server::GrpcMetrics::default());
+    metrics.register(|registry| grpc_metrics.register(registry));
     let grpc_server = GrpcServer {
+        metrics: grpc_metrics,
         routes: tonic::service::RoutesBuilder::from(grpc_router),
         service_names,
         descriptor_sets: vec![switchboard_proto::FILE_DESCRIPTOR_SET],

@@ -57,3 +57,39 @@ pub(crate) fn load(cli: &Cli) -> Result<(Config, Targets), String> {
     config.validate(&targets)?;
     Ok((config, targets))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_config_loads_and_matches_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/example.toml");
+        let loaded: Config =
+            switchboard_server::load_config_from(Some(&path), |_| None).expect("example loads");
+        let defaults = Config::default();
+        assert_eq!(
+            toml::to_string(&loaded).expect("serializes"),
+            toml::to_string(&defaults).expect("serializes"),
+            "deploy/config/example.toml must list the defaults"
+        );
+    }
+
+    #[test]
+    fn conventional_environment_names_override_the_file() {
+        let config: Config = switchboard_server::load_config_from(None, |name| match name {
+            "DATABASE_URL" => Some("postgres://db.internal:5432/sb".to_owned()),
+            "SWITCHBOARD_HTTP_ADDR" => Some("127.0.0.1:18080".to_owned()),
+            "RUST_LOG" => Some("debug".to_owned()),
+            _ => None,
+        })
+        .expect("loads");
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            config.database.url.expose_secret(),
+            "postgres://db.internal:5432/sb"
+        );
+        assert_eq!(config.server.http_addr.to_string(), "127.0.0.1:18080");
+        assert_eq!(config.telemetry.log_filter, "debug");
+    }
+}

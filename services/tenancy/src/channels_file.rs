@@ -220,3 +220,30 @@ pub async fn apply_channels_file(pool: &Pool, file: &ChannelsFile) -> Result<App
     transaction.commit().await?;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_in_deploy_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/channels.example.yaml");
+        let file = ChannelsFile::load(&path).expect("example parses");
+        assert!(!file.workspaces.is_empty());
+        assert!(
+            file.workspaces
+                .iter()
+                .all(|workspace| !workspace.channel_accounts.is_empty())
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_channels_are_refused_with_the_file_name() {
+        let directory = std::env::temp_dir();
+        let path = directory.join(format!("channels-{}.yaml", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&path, "workspaces:\n  - id: ws_x\n    name: X\n    channel_accounts:\n      - id: chacc_x\n        channel: fax\n        name: F\n        external_id: \"1\"\n").unwrap();
+        let error = ChannelsFile::load(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(error.contains("fax") && error.contains("channels-"), "{error}");
+    }
+}

@@ -33,11 +33,13 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
     }],
 };
 
-/// Builds the component: its gRPC services, and applies the channels file when configured.
+/// Builds the component: its gRPC services (accepting and sending messages of at most
+/// `grpc_max_message_bytes`), and applies the channels file when configured.
 pub async fn build(
     config: &TenancyConfig,
     pool: Pool,
     publisher: switchboard_messaging::Publisher,
+    grpc_max_message_bytes: usize,
 ) -> Result<ComponentParts, TenancyError> {
     if let Some(path) = &config.channels_file {
         let file = ChannelsFile::load(path)?;
@@ -54,8 +56,16 @@ pub async fn build(
     let notifier = Arc::new(grpc::ChangeNotifier::new(publisher));
     parts
         .grpc
-        .add_service(grpc::workspace_admin_server(pool.clone()))
-        .add_service(grpc::channel_account_server(pool, notifier));
+        .add_service(
+            grpc::workspace_admin_server(pool.clone())
+                .max_decoding_message_size(grpc_max_message_bytes)
+                .max_encoding_message_size(grpc_max_message_bytes),
+        )
+        .add_service(
+            grpc::channel_account_server(pool, notifier)
+                .max_decoding_message_size(grpc_max_message_bytes)
+                .max_encoding_message_size(grpc_max_message_bytes),
+        );
     parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
     Ok(parts)
 }

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwapOption;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Confirmation};
 use tokio::sync::Mutex;
@@ -18,14 +19,18 @@ use crate::{Bus, Outgoing, PublishError};
 #[derive(Clone)]
 pub struct Publisher {
     bus: Bus,
-    channel: Arc<Mutex<Option<Channel>>>,
+    /// The current confirm channel, read without locking on every publish.
+    channel: Arc<ArcSwapOption<Channel>>,
+    /// Serializes opening a replacement channel.
+    reopening: Arc<Mutex<()>>,
 }
 
 impl Publisher {
     pub(crate) fn new(bus: Bus) -> Self {
         Self {
             bus,
-            channel: Arc::new(Mutex::new(None)),
+            channel: Arc::new(ArcSwapOption::empty()),
+            reopening: Arc::new(Mutex::new(())),
         }
     }
 
@@ -148,12 +153,18 @@ impl Publisher {
     }
 
     /// Returns the shared confirm channel, opening a new one when the old one is gone.
-    async fn confirm_channel(&self) -> Result<Channel, PublishError> {
-        let mut slot = self.channel.lock().await;
-        if let Some(channel) = slot.as_ref()
+    async fn confirm_channel(&self) -> Result<Arc<Channel>, PublishError> {
+        if let Some(channel) = self.channel.load_full()
             && channel.status().connected()
         {
-            return Ok(channel.clone());
+            return Ok(channel);
+        }
+        let _reopening = self.reopening.lock().await;
+        // Another publish may have reopened it while we waited.
+        if let Some(channel) = self.channel.load_full()
+            && channel.status().connected()
+        {
+            return Ok(channel);
         }
         let connection = self
             .bus
@@ -162,7 +173,8 @@ impl Publisher {
             .map_err(|_| PublishError::NotConnected)?;
         let channel = connection.create_channel().await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        *slot = Some(channel.clone());
+        let channel = Arc::new(channel);
+        self.channel.store(Some(channel.clone()));
         Ok(channel)
     }
 }

@@ -57,7 +57,12 @@ impl Handler for Collector {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_a_broker_restart_loses_nothing_that_was_confirmed() {
-    let test = TestBus::start(switchboard_testkit::bus_config()).await;
+    // A confirm timeout shorter than the outage: publishes during it must fail visibly.
+    let config = switchboard_messaging::BusConfig {
+        confirm_timeout: Duration::from_secs(1),
+        ..switchboard_testkit::bus_config()
+    };
+    let test = TestBus::start(config).await;
     let queue = test.bus.queue("chaos", "inbound");
     test.declare(std::slice::from_ref(&queue)).await;
     let collector = Arc::new(Collector::default());
@@ -106,7 +111,7 @@ async fn chaos_a_broker_restart_loses_nothing_that_was_confirmed() {
         || async { (!test.bus.is_connected()).then_some(()) },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     tokio::task::spawn_blocking(|| {
         rabbitmqctl(&["start_app"]);
         rabbitmqctl(&["await_startup", "--timeout", "60"]);

@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -7,6 +6,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::auth::{Authenticator, GrpcAuthLayer};
+use crate::grpc_metrics::{GrpcMetrics, GrpcMetricsLayer};
 use crate::{AuthConfig, BoxError, Readiness};
 
 /// The gRPC listener's parts, assembled by the binary from every component.
@@ -21,6 +21,8 @@ pub struct GrpcServer {
     pub authenticator: Arc<dyn Authenticator>,
     /// Auth settings (bootstrap token).
     pub auth: AuthConfig,
+    /// Where call metrics are recorded.
+    pub metrics: Arc<GrpcMetrics>,
 }
 
 /// Serves gRPC with auth, trace context, health (mirroring readiness) and reflection (v1 and
@@ -37,7 +39,13 @@ pub async fn serve_grpc(
         descriptor_sets,
         authenticator,
         auth,
+        metrics,
     } = server;
+    let mut known_services: std::collections::HashSet<String> =
+        service_names.iter().map(|name| (*name).to_owned()).collect();
+    known_services.insert("grpc.health.v1.Health".to_owned());
+    known_services.insert("grpc.reflection.v1.ServerReflection".to_owned());
+    known_services.insert("grpc.reflection.v1alpha.ServerReflection".to_owned());
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let mut reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
@@ -52,30 +60,26 @@ pub async fn serve_grpc(
         .add_service(reflection_v1.build_v1()?)
         .add_service(reflection_v1alpha.build_v1alpha()?);
 
-    // Health follows readiness: SERVING only while every dependency is reachable.
+    // Health follows readiness at once: SERVING only while every dependency is reachable.
     let watcher = {
         let reporter = reporter.clone();
-        let readiness = readiness.clone();
+        let mut changes = readiness.subscribe();
         let shutdown = shutdown.clone();
         async move {
-            let mut last = None;
             loop {
-                let ready = readiness.is_ready();
-                if last != Some(ready) {
-                    let status = if ready {
-                        ServingStatus::Serving
-                    } else {
-                        ServingStatus::NotServing
-                    };
-                    reporter.set_service_status("", status).await;
-                    for name in &service_names {
-                        reporter.set_service_status(*name, status).await;
-                    }
-                    last = Some(ready);
+                let ready = *changes.borrow_and_update();
+                let status = if ready {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                reporter.set_service_status("", status).await;
+                for name in &service_names {
+                    reporter.set_service_status(*name, status).await;
                 }
                 tokio::select! {
                     () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    changed = changes.changed() => if changed.is_err() { break },
                 }
             }
         }
@@ -97,6 +101,7 @@ pub async fn serve_grpc(
             );
             span
         })
+        .layer(GrpcMetricsLayer::new(metrics, known_services))
         .layer(GrpcAuthLayer::new(authenticator, auth.bootstrap_token.clone()))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await })

@@ -15,6 +15,7 @@ mod component;
 mod config;
 mod error;
 mod grpc;
+mod grpc_metrics;
 mod http;
 mod metrics;
 mod readiness;
@@ -23,10 +24,11 @@ pub use admin::{admin_router, serve_admin};
 pub use component::{BoxError, ComponentParts, ComponentTask};
 pub use config::{
     AuthConfig, ConfigError, GrpcClientConfig, SECRET_KEYS, ServerConfig, ShutdownConfig, load_config,
-    redact_secrets,
+    load_config_from, redact_secrets,
 };
 pub use error::{grpc_code, http_status, status_from};
 pub use grpc::{GrpcServer, serve_grpc};
+pub use grpc_metrics::GrpcMetrics;
 pub use http::serve_http;
 pub use metrics::MetricsRegistry;
 pub use readiness::{Readiness, ReadinessCheck};

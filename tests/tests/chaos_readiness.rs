@@ -1,0 +1,105 @@
+//! The binary's readiness follows RabbitMQ: stopped → `/readyz` 503 and gRPC health
+//! NOT_SERVING; started again → 200 and SERVING, without restarting the process. This test
+//! stops the shared local broker, so it runs alone (the Makefile's serial `chaos_` pass) and
+//! always starts the broker again.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use switchboard_e2e::{Switchboard, isolated_env};
+use switchboard_testkit::TestDatabase;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Starts the broker's application again when dropped (also on panic).
+struct BrokerRestartGuard;
+
+impl Drop for BrokerRestartGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl").arg("start_app").output();
+        let _ = Command::new("rabbitmqctl")
+            .args(["await_startup", "--timeout", "60"])
+            .output();
+    }
+}
+
+fn rabbitmqctl(arguments: &[&str]) {
+    let output = Command::new("rabbitmqctl")
+        .args(arguments)
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {arguments:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Waits until gRPC health reports `expected`.
+async fn wait_health(switchboard: &Switchboard, expected: ServingStatus) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while health(switchboard).await != expected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gRPC health never became {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn health(switchboard: &Switchboard) -> ServingStatus {
+    let mut client = HealthClient::new(switchboard.channel().await);
+    client
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map(|response| response.into_inner().status())
+        .unwrap_or(ServingStatus::Unknown)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_readiness_follows_the_broker_without_a_restart() {
+    let database = TestDatabase::create().await.unwrap();
+    let mut switchboard = Switchboard::start(&[], &isolated_env(&database));
+    switchboard.wait_ready_status(200, Duration::from_secs(15)).await;
+    wait_health(&switchboard, ServingStatus::Serving).await;
+
+    let guard = BrokerRestartGuard;
+    tokio::task::spawn_blocking(|| rabbitmqctl(&["stop_app"]))
+        .await
+        .unwrap();
+    switchboard.wait_ready_status(503, Duration::from_secs(15)).await;
+    let readyz = reqwest::get(format!("{}/readyz", switchboard.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        readyz.contains("rabbitmq: failing") && readyz.contains("postgres: ok"),
+        "{readyz}"
+    );
+    wait_health(&switchboard, ServingStatus::NotServing).await;
+    assert_eq!(
+        switchboard.admin_status("/livez").await,
+        200,
+        "a broker outage must not fail liveness"
+    );
+
+    tokio::task::spawn_blocking(|| {
+        rabbitmqctl(&["start_app"]);
+        rabbitmqctl(&["await_startup", "--timeout", "60"]);
+    })
+    .await
+    .unwrap();
+    drop(guard);
+    switchboard.wait_ready_status(200, Duration::from_secs(60)).await;
+    wait_health(&switchboard, ServingStatus::Serving).await;
+
+    switchboard.signal("TERM");
+    assert_eq!(switchboard.wait(Duration::from_secs(20)).await.code(), Some(0));
+}
