@@ -5,38 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
 use std::time::Duration;
 
 use switchboard_e2e::{Switchboard, isolated_env};
 use switchboard_testkit::TestDatabase;
+use switchboard_testkit::broker::stop_broker;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-
-/// Starts the broker's application again when dropped (also on panic).
-struct BrokerRestartGuard;
-
-impl Drop for BrokerRestartGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl").arg("start_app").output();
-        let _ = Command::new("rabbitmqctl")
-            .args(["await_startup", "--timeout", "60"])
-            .output();
-    }
-}
-
-fn rabbitmqctl(arguments: &[&str]) {
-    let output = Command::new("rabbitmqctl")
-        .args(arguments)
-        .output()
-        .expect("rabbitmqctl runs");
-    assert!(
-        output.status.success(),
-        "rabbitmqctl {arguments:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// Waits until gRPC health reports `expected`.
 async fn wait_health(switchboard: &Switchboard, expected: ServingStatus) {
@@ -68,10 +44,7 @@ async fn chaos_readiness_follows_the_broker_without_a_restart() {
     switchboard.wait_ready_status(200, Duration::from_secs(15)).await;
     wait_health(&switchboard, ServingStatus::Serving).await;
 
-    let guard = BrokerRestartGuard;
-    tokio::task::spawn_blocking(|| rabbitmqctl(&["stop_app"]))
-        .await
-        .unwrap();
+    let guard = tokio::task::spawn_blocking(stop_broker).await.unwrap();
     switchboard.wait_ready_status(503, Duration::from_secs(15)).await;
     let readyz = reqwest::get(format!("{}/readyz", switchboard.admin))
         .await
@@ -90,13 +63,7 @@ async fn chaos_readiness_follows_the_broker_without_a_restart() {
         "a broker outage must not fail liveness"
     );
 
-    tokio::task::spawn_blocking(|| {
-        rabbitmqctl(&["start_app"]);
-        rabbitmqctl(&["await_startup", "--timeout", "60"]);
-    })
-    .await
-    .unwrap();
-    drop(guard);
+    tokio::task::spawn_blocking(move || guard.start()).await.unwrap();
     switchboard.wait_ready_status(200, Duration::from_secs(60)).await;
     wait_health(&switchboard, ServingStatus::Serving).await;
 

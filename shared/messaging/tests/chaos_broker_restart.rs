@@ -9,38 +9,14 @@
 mod helpers;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchboard_messaging::{Handler, HandlerError, Incoming, run_consumer};
+use switchboard_testkit::broker::stop_broker;
 use switchboard_testkit::eventually;
 
 use helpers::{TestBus, outgoing};
-
-/// Starts the broker's application again when dropped (also on panic).
-struct BrokerRestartGuard;
-
-impl Drop for BrokerRestartGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl").arg("start_app").output();
-        let _ = Command::new("rabbitmqctl")
-            .args(["await_startup", "--timeout", "60"])
-            .output();
-    }
-}
-
-fn rabbitmqctl(arguments: &[&str]) {
-    let output = Command::new("rabbitmqctl")
-        .args(arguments)
-        .output()
-        .expect("rabbitmqctl runs");
-    assert!(
-        output.status.success(),
-        "rabbitmqctl {arguments:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 #[derive(Default)]
 struct Collector {
@@ -101,10 +77,7 @@ async fn chaos_a_broker_restart_loses_nothing_that_was_confirmed() {
     };
 
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let guard = BrokerRestartGuard;
-    tokio::task::spawn_blocking(|| rabbitmqctl(&["stop_app"]))
-        .await
-        .unwrap();
+    let guard = tokio::task::spawn_blocking(stop_broker).await.unwrap();
     eventually(
         Duration::from_secs(10),
         "the bus to notice the outage",
@@ -112,13 +85,7 @@ async fn chaos_a_broker_restart_loses_nothing_that_was_confirmed() {
     )
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    tokio::task::spawn_blocking(|| {
-        rabbitmqctl(&["start_app"]);
-        rabbitmqctl(&["await_startup", "--timeout", "60"]);
-    })
-    .await
-    .unwrap();
-    drop(guard);
+    tokio::task::spawn_blocking(move || guard.start()).await.unwrap();
     eventually(Duration::from_secs(60), "the bus to reconnect", || async {
         test.bus.is_connected().then_some(())
     })

@@ -142,3 +142,53 @@ pub fn init_tracing() {
         }
     });
 }
+
+/// Stopping and starting the shared local RabbitMQ (tests named `chaos_…`, run serially).
+pub mod broker {
+    use std::process::Command;
+
+    /// Runs `rabbitmqctl` with `arguments`, panicking with its stderr on failure.
+    pub fn rabbitmqctl(arguments: &[&str]) {
+        let output = Command::new("rabbitmqctl")
+            .args(arguments)
+            .output()
+            .expect("rabbitmqctl runs");
+        assert!(
+            output.status.success(),
+            "rabbitmqctl {arguments:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Stops the broker's application (connections drop, port 5672 closes) and returns a guard
+    /// that starts it again when dropped, also when the test panics.
+    pub fn stop_broker() -> BrokerRestartGuard {
+        rabbitmqctl(&["stop_app"]);
+        BrokerRestartGuard { restarted: false }
+    }
+
+    /// Starts the broker again when dropped, unless [`BrokerRestartGuard::start`] did already.
+    pub struct BrokerRestartGuard {
+        restarted: bool,
+    }
+
+    impl BrokerRestartGuard {
+        /// Starts the broker now and waits until it accepts connections.
+        pub fn start(mut self) {
+            rabbitmqctl(&["start_app"]);
+            rabbitmqctl(&["await_startup", "--timeout", "60"]);
+            self.restarted = true;
+        }
+    }
+
+    impl Drop for BrokerRestartGuard {
+        fn drop(&mut self) {
+            if !self.restarted {
+                let _ = Command::new("rabbitmqctl").arg("start_app").output();
+                let _ = Command::new("rabbitmqctl")
+                    .args(["await_startup", "--timeout", "60"])
+                    .output();
+            }
+        }
+    }
+}

@@ -7,3 +7,4 @@ mod channel_accounts;
 mod config;
 mod lifecycle;
 mod migrate;
+mod trace_context;
