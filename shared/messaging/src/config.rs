@@ -20,6 +20,10 @@ pub struct BusConfig {
     /// How long one connection attempt may take.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// Reconnection attempts lapin makes by itself after a connection failure (replaying
+    /// channels, consumers and confirms); when they run out the supervisor builds a new
+    /// connection and retries without limit. 0 turns lapin's recovery off.
+    pub recovery_attempts: u32,
     /// Longest pause between two reconnection attempts (it grows exponentially up to this).
     #[serde(with = "humantime_serde")]
     pub reconnect_max_backoff: Duration,
@@ -52,6 +56,7 @@ impl Default for BusConfig {
             connection_name: "switchboard".to_owned(),
             confirm_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            recovery_attempts: 8,
             reconnect_max_backoff: Duration::from_secs(10),
             partitions: 8,
             prefetch: 16,

@@ -87,6 +87,11 @@ impl Bus {
         format!("{}switchboard.dlx", self.inner.config.namespace)
     }
 
+    /// How many connections the supervisor has opened (1 + rebuilds after recovery gave up).
+    pub fn connections_opened(&self) -> u64 {
+        self.inner.metrics.connections_opened.get()
+    }
+
     /// Returns true while a connection is up and not recovering.
     pub fn is_connected(&self) -> bool {
         self.inner
@@ -214,15 +219,17 @@ async fn supervise(bus: Bus, shutdown: CancellationToken) {
         if shutdown.is_cancelled() {
             break;
         }
-        let properties = ConnectionProperties::default()
-            .with_connection_name(config.connection_name.clone().into())
-            .enable_auto_recover()
-            // lapin retries the TCP connection a few times itself; after that we rebuild.
-            .configure_backoff(|backoff| {
+        let mut properties =
+            ConnectionProperties::default().with_connection_name(config.connection_name.clone().into());
+        if config.recovery_attempts > 0 {
+            // lapin retries and replays channels, consumers and confirms itself a few times;
+            // after that (or with recovery off) the supervisor builds a new connection.
+            properties = properties.enable_auto_recover().configure_backoff(|backoff| {
                 backoff
-                    .with_max_times(8)
+                    .with_max_times(config.recovery_attempts as usize)
                     .with_max_delay(config.reconnect_max_backoff)
             });
+        }
         let attempt = tokio::time::timeout(
             config.connect_timeout,
             Connection::connect(config.url.expose_secret(), properties),

@@ -33,9 +33,28 @@ impl Handler for Collector {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_a_broker_restart_loses_nothing_that_was_confirmed() {
+    // lapin's own recovery rides out the outage.
+    let opened = broker_restart_scenario(8).await;
+    assert_eq!(opened, 1, "lapin recovered the original connection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_when_lapin_recovery_is_out_of_the_way_the_supervisor_rebuilds_and_loses_nothing() {
+    // Without lapin's recovery the supervisor must build a new connection.
+    let opened = broker_restart_scenario(0).await;
+    assert!(
+        opened >= 2,
+        "the supervisor opened a new connection ({opened} opened)"
+    );
+}
+
+/// Publishes and consumes through a 3-second broker outage; returns how many connections the
+/// supervisor opened.
+async fn broker_restart_scenario(recovery_attempts: u32) -> u64 {
     // A confirm timeout shorter than the outage: publishes during it must fail visibly.
     let config = switchboard_messaging::BusConfig {
         confirm_timeout: Duration::from_secs(1),
+        recovery_attempts,
         ..switchboard_testkit::bus_config()
     };
     let test = TestBus::start(config).await;
@@ -111,6 +130,76 @@ async fn chaos_a_broker_restart_loses_nothing_that_was_confirmed() {
             confirmed.iter().all(|id| seen.contains(id)).then_some(())
         },
     )
+    .await;
+
+    test.shutdown.cancel();
+    consumer.await.unwrap().unwrap();
+    let opened = test.bus.connections_opened();
+    test.cleanup(&[queue]).await;
+    opened
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_connections_closed_by_the_broker_are_rebuilt_and_consumers_resume() {
+    let test = TestBus::start(switchboard_testkit::bus_config()).await;
+    let queue = test.bus.queue("chaos", "inbound");
+    test.declare(std::slice::from_ref(&queue)).await;
+    let collector = Arc::new(Collector::default());
+    let consumer = tokio::spawn(run_consumer(
+        test.bus.clone(),
+        queue.clone(),
+        2,
+        collector.clone(),
+        test.shutdown.clone(),
+    ));
+    let publisher = test.bus.publisher();
+    publisher
+        .publish(outgoing(
+            &test.bus,
+            "inbound.sms.message_received",
+            "evt_before",
+            "",
+        ))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "the first message", || async {
+        (collector.seen.lock().unwrap().len() == 1).then_some(())
+    })
+    .await;
+
+    // An operator (or a broker node restart) force-closes every client connection.
+    tokio::task::spawn_blocking(|| {
+        switchboard_testkit::broker::rabbitmqctl(&["close_all_connections", "switchboard chaos test"])
+    })
+    .await
+    .unwrap();
+
+    // The same publisher and consumer work again without being rebuilt by the caller.
+    eventually(
+        Duration::from_secs(30),
+        "a publish after the forced close",
+        || async {
+            publisher
+                .publish(outgoing(
+                    &test.bus,
+                    "inbound.sms.message_received",
+                    "evt_after",
+                    "",
+                ))
+                .await
+                .ok()
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(30), "the consumer to resume", || async {
+        collector
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|id| id == "evt_after")
+            .then_some(())
+    })
     .await;
 
     test.shutdown.cancel();
