@@ -24,6 +24,10 @@ pub struct BusConfig {
     /// channels, consumers and confirms); when they run out the supervisor builds a new
     /// connection and retries without limit. 0 turns lapin's recovery off.
     pub recovery_attempts: u32,
+    /// Longest time a connection may stay down while lapin recovers it; past it the supervisor
+    /// abandons that connection and builds a new one (recovery can stall).
+    #[serde(with = "humantime_serde")]
+    pub recovery_timeout: Duration,
     /// Longest pause between two reconnection attempts (it grows exponentially up to this).
     #[serde(with = "humantime_serde")]
     pub reconnect_max_backoff: Duration,
@@ -57,6 +61,7 @@ impl Default for BusConfig {
             confirm_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             recovery_attempts: 8,
+            recovery_timeout: Duration::from_secs(30),
             reconnect_max_backoff: Duration::from_secs(10),
             partitions: 8,
             prefetch: 16,
@@ -92,6 +97,12 @@ impl BusConfig {
             return Err(format!(
                 "bus.broker_delivery_limit ({}) must be at least bus.max_attempts ({})",
                 self.broker_delivery_limit, self.max_attempts
+            ));
+        }
+        if self.recovery_timeout < self.connect_timeout {
+            return Err(format!(
+                "bus.recovery_timeout ({:?}) must be at least bus.connect_timeout ({:?})",
+                self.recovery_timeout, self.connect_timeout
             ));
         }
         if self.confirm_timeout.is_zero() || self.connect_timeout.is_zero() {

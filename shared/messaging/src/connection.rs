@@ -266,7 +266,7 @@ async fn supervise(bus: Bus, shutdown: CancellationToken) {
         tracing::info!("connected to rabbitmq");
         bus.inner.current.send_replace(Some(connection.clone()));
 
-        let mut was_connected = true;
+        let mut down_since: Option<std::time::Instant> = None;
         loop {
             if sleep_or_cancel(SUPERVISE_INTERVAL, &shutdown).await {
                 break;
@@ -274,16 +274,31 @@ async fn supervise(bus: Bus, shutdown: CancellationToken) {
             let status = connection.status();
             let connected = status.connected();
             bus.inner.metrics.connected.set(i64::from(connected));
-            if connected != was_connected {
-                if connected {
+            match (connected, down_since) {
+                (true, Some(_)) => {
                     tracing::info!("rabbitmq connection recovered");
-                } else {
-                    tracing::warn!("rabbitmq connection lost; recovering");
+                    down_since = None;
                 }
-                was_connected = connected;
+                (false, None) => {
+                    tracing::warn!("rabbitmq connection lost; recovering");
+                    down_since = Some(std::time::Instant::now());
+                }
+                (true, None) | (false, Some(_)) => {}
             }
             if status.closed() || status.errored() {
                 tracing::warn!("rabbitmq connection recovery gave up; building a new connection");
+                break;
+            }
+            if down_since.is_some_and(|since| since.elapsed() > config.recovery_timeout) {
+                tracing::warn!(
+                    recovery_timeout = ?config.recovery_timeout,
+                    "rabbitmq connection recovery stalled; building a new connection"
+                );
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    connection.close(320, "recovery stalled".into()),
+                )
+                .await;
                 break;
             }
         }

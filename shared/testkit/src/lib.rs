@@ -100,6 +100,7 @@ pub fn bus_config() -> BusConfig {
         confirm_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(5),
         reconnect_max_backoff: Duration::from_secs(1),
+        recovery_timeout: Duration::from_secs(10),
         partitions: 4,
         prefetch: 8,
         max_attempts: 3,
