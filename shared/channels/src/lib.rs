@@ -1,0 +1,15 @@
+//! Everything Switchboard knows about each provider, one module per provider: how its
+//! webhooks are signed, what its payloads look like, and how they normalize into the bus's
+//! [`InboundEvent`](switchboard_proto::events::v1::InboundEvent).
+//!
+//! Pure functions over bytes and headers: no axum, no lapin, no I/O, so every provider
+//! behaviour is tested with recorded payloads. Ingress and delivery are the pipelines that
+//! call into it.
+
+pub mod meta;
+mod normalize;
+mod verify;
+pub mod whatsapp;
+
+pub use normalize::{NormalizeContext, NormalizeError, Normalized, Skipped};
+pub use verify::{Verified, VerifyError};

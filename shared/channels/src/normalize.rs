@@ -1,0 +1,58 @@
+use std::time::SystemTime;
+
+use switchboard_domain::ChannelAccountId;
+use switchboard_proto::events::v1::InboundEvent;
+
+/// What normalization knows besides the payload: the account the webhook was addressed to.
+#[derive(Debug, Clone)]
+pub struct NormalizeContext {
+    /// The channel account from the webhook path (never from the payload).
+    pub channel_account_id: ChannelAccountId,
+    /// The provider's id of that account (e.g. the WhatsApp phone_number_id); payload items
+    /// addressed to another id are skipped, not delivered to the wrong tenant.
+    pub external_id: String,
+    /// When ingress accepted the webhook.
+    pub received_at: SystemTime,
+}
+
+/// One item of a payload that produced no event, with why (ignored types, foreign accounts,
+/// unsupported shapes). Ingress records them; the provider still gets 2xx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Where in the payload (e.g. `entry[0].changes[1]`).
+    pub location: String,
+    /// Why nothing was produced.
+    pub reason: String,
+}
+
+/// The events of one webhook, in payload order, plus what was skipped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Normalized {
+    /// One event per message, status, reaction, edit or delete in the payload.
+    pub events: Vec<InboundEvent>,
+    /// Items that produced no event.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A verified payload that cannot be understood at all (truncated JSON, wrong envelope).
+/// Ingress answers 2xx (the provider must not retry forever) and keeps a dead-letter record.
+#[derive(Debug, thiserror::Error)]
+pub enum NormalizeError {
+    /// The body is not the JSON the provider sends.
+    #[error("payload is not valid {provider} JSON: {source}")]
+    Json {
+        /// Which provider format was expected.
+        provider: &'static str,
+        /// The parser's error (line, column, what was expected).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The JSON is valid but its envelope is not this provider's.
+    #[error("unexpected {provider} envelope: {reason}")]
+    Envelope {
+        /// Which provider format was expected.
+        provider: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
