@@ -8,6 +8,7 @@
 
 pub mod meta;
 mod normalize;
+pub mod telegram;
 pub mod twilio;
 mod verify;
 pub mod whatsapp;
