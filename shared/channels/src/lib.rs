@@ -6,6 +6,8 @@
 //! behaviour is tested with recorded payloads. Ingress and delivery are the pipelines that
 //! call into it.
 
+pub mod instagram;
+pub mod messenger;
 pub mod meta;
 mod normalize;
 pub mod telegram;

@@ -1,0 +1,15 @@
+//! Messenger Platform webhooks (`object: "page"`), and the same event shapes for Instagram
+//! (`object: "instagram"`, see [`crate::instagram`]). Signatures are Meta's ([`crate::meta`]).
+//! See <https://developers.facebook.com/docs/messenger-platform/webhooks>.
+
+mod inbound;
+mod types;
+
+pub(crate) use inbound::{Platform, normalize_platform};
+
+use crate::{NormalizeContext, NormalizeError, Normalized, Verified};
+
+/// Normalizes a verified Messenger webhook.
+pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Normalized, NormalizeError> {
+    normalize_platform(body, context, Platform::Messenger)
+}
