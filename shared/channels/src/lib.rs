@@ -6,6 +6,7 @@
 //! behaviour is tested with recorded payloads. Ingress and delivery are the pipelines that
 //! call into it.
 
+pub mod email;
 pub mod instagram;
 pub mod messenger;
 pub mod meta;

@@ -1,0 +1,120 @@
+//! E-mail: raw MIME (Switchboard's SMTP listener and raw-MIME parse webhooks) parsed with
+//! mail-parser, delivery-status notifications (bounces of our mail) turned into failed
+//! receipts, and the inbound-parse webhooks of Mailgun and Postmark.
+//! See RFC 5322, RFC 2045–2049, RFC 3464 (DSN) and RFC 3834 (auto-replies).
+
+mod mailgun;
+mod mime;
+mod postmark;
+
+pub use mailgun::{normalize as normalize_mailgun, verify_signature as verify_mailgun_signature};
+pub use mime::normalize_raw;
+pub use postmark::{normalize as normalize_postmark, verify_basic_auth as verify_postmark_basic_auth};
+
+use switchboard_domain::Channel;
+use switchboard_proto::common::v1 as common;
+use switchboard_proto::events::v1 as events;
+
+use crate::{NormalizeContext, Verified};
+
+/// Marks a message received by Switchboard's own SMTP listener as authenticated: the listener
+/// accepted it only for a recipient that maps to an enabled e-mail account (SMTP carries no
+/// signature; SPF/DKIM results travel in the message's own `Authentication-Results`).
+pub fn accepted_by_smtp_listener(raw: &[u8]) -> Verified<'_> {
+    Verified::new(raw)
+}
+
+/// An e-mail reduced to what Switchboard keeps, whatever transport delivered it.
+#[derive(Debug, Default)]
+pub(crate) struct Email {
+    pub message_id: String,
+    pub in_reply_to: String,
+    pub references: Vec<String>,
+    pub from_address: String,
+    pub from_name: String,
+    pub subject: String,
+    pub text: String,
+    pub date_seconds: Option<i64>,
+    pub attachments: Vec<AttachmentInfo>,
+}
+
+/// An attachment's metadata (its content is stored by ingress, not carried on the bus).
+#[derive(Debug, Default)]
+pub(crate) struct AttachmentInfo {
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+/// Removes angle brackets and spaces from a Message-ID.
+pub(crate) fn bare_message_id(value: &str) -> String {
+    value
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_owned()
+}
+
+pub(crate) fn media_kind(content_type: &str) -> common::MediaKind {
+    match content_type.split('/').next().unwrap_or("") {
+        "image" => common::MediaKind::Image,
+        "video" => common::MediaKind::Video,
+        "audio" => common::MediaKind::Audio,
+        _ => common::MediaKind::Document,
+    }
+}
+
+/// Turns a parsed e-mail into an inbound message event.
+pub(crate) fn message_event(email: Email, context: &NormalizeContext) -> events::InboundEvent {
+    let mut parts = vec![common::ContentPart {
+        part: Some(common::content_part::Part::Text(common::TextPart {
+            body: email.text,
+            subject: email.subject,
+        })),
+    }];
+    for attachment in email.attachments {
+        parts.push(common::ContentPart {
+            part: Some(common::content_part::Part::Media(common::MediaPart {
+                kind: media_kind(&attachment.content_type) as i32,
+                mime_type: attachment.content_type,
+                size_bytes: attachment.size,
+                filename: attachment.filename,
+                ..common::MediaPart::default()
+            })),
+        });
+    }
+    let thread_root = email
+        .references
+        .first()
+        .cloned()
+        .unwrap_or_else(|| email.message_id.clone());
+    events::InboundEvent {
+        channel: Channel::Email.to_proto() as i32,
+        channel_account_id: context.channel_account_id.to_string(),
+        provider_timestamp: email
+            .date_seconds
+            .and_then(|seconds| u64::try_from(seconds).ok())
+            .map(|seconds| (std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds)).into()),
+        received_at: Some(context.received_at.into()),
+        sender: Some(common::SenderIdentity {
+            channel_user_id: email.from_address.to_lowercase(),
+            email: email.from_address.to_lowercase(),
+            display_name: email.from_name,
+            ..common::SenderIdentity::default()
+        }),
+        provider_conversation_key: thread_root,
+        kind: Some(events::inbound_event::Kind::Message(events::InboundMessage {
+            provider_message_id: email.message_id.clone(),
+            parts,
+            reply_to_provider_message_id: email.in_reply_to.clone(),
+            email: Some(events::EmailThreading {
+                message_id: email.message_id,
+                in_reply_to: email.in_reply_to,
+                references: email.references,
+            }),
+            ..events::InboundMessage::default()
+        })),
+        ..events::InboundEvent::default()
+    }
+}
