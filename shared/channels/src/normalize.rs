@@ -56,3 +56,21 @@ pub enum NormalizeError {
         reason: String,
     },
 }
+
+/// The media kind of a MIME type (`image/jpeg` → image; anything unknown → document).
+pub(crate) fn media_kind_of_mime(mime_type: &str) -> switchboard_proto::common::v1::MediaKind {
+    use switchboard_proto::common::v1::MediaKind;
+    match mime_type
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "image" => MediaKind::Image,
+        "video" => MediaKind::Video,
+        "audio" => MediaKind::Audio,
+        _ => MediaKind::Document,
+    }
+}

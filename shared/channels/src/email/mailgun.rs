@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::{AttachmentInfo, Email, bare_message_id, message_event};
+use super::{AttachmentInfo, Email, bare_message_id};
 use crate::{NormalizeContext, NormalizeError, Normalized, Verified, VerifyError};
 
 const PROVIDER: &str = "mailgun";
@@ -113,12 +113,7 @@ pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Norma
             })
             .collect(),
     };
-    let mut event = message_event(email, context);
-    event.provider_event_id = token;
-    Ok(Normalized {
-        events: vec![event],
-        skipped: Vec::new(),
-    })
+    Ok(super::single_message(email, context, token))
 }
 
 /// Splits `Name <address>` (or a bare address) into its parts.

@@ -56,12 +56,18 @@ pub(crate) fn bare_message_id(value: &str) -> String {
         .to_owned()
 }
 
-pub(crate) fn media_kind(content_type: &str) -> common::MediaKind {
-    match content_type.split('/').next().unwrap_or("") {
-        "image" => common::MediaKind::Image,
-        "video" => common::MediaKind::Video,
-        "audio" => common::MediaKind::Audio,
-        _ => common::MediaKind::Document,
+/// The result of a parse webhook: one message, identified for replays by the provider's
+/// delivery id (Mailgun token, Postmark MessageID).
+pub(crate) fn single_message(
+    email: Email,
+    context: &NormalizeContext,
+    delivery_id: String,
+) -> crate::Normalized {
+    let mut event = message_event(email, context);
+    event.provider_event_id = delivery_id;
+    crate::Normalized {
+        events: vec![event],
+        skipped: Vec::new(),
     }
 }
 
@@ -76,7 +82,7 @@ pub(crate) fn message_event(email: Email, context: &NormalizeContext) -> events:
     for attachment in email.attachments {
         parts.push(common::ContentPart {
             part: Some(common::content_part::Part::Media(common::MediaPart {
-                kind: media_kind(&attachment.content_type) as i32,
+                kind: crate::normalize::media_kind_of_mime(&attachment.content_type) as i32,
                 mime_type: attachment.content_type,
                 size_bytes: attachment.size,
                 filename: attachment.filename,

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::{AttachmentInfo, Email, bare_message_id, message_event};
+use super::{AttachmentInfo, Email, bare_message_id};
 use crate::verify::single_header;
 use crate::{NormalizeContext, NormalizeError, Normalized, Verified, VerifyError};
 
@@ -144,12 +144,7 @@ pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Norma
             })
             .collect(),
     };
-    let mut event = message_event(email, context);
-    event.provider_event_id = inbound.message_id;
-    Ok(Normalized {
-        events: vec![event],
-        skipped: Vec::new(),
-    })
+    Ok(super::single_message(email, context, inbound.message_id))
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Norma
         }
         let mime_type = field(&format!("MediaContentType{index}"));
         parts.push(part(Part::Media(common::MediaPart {
-            kind: media_kind(mime_type) as i32,
+            kind: crate::normalize::media_kind_of_mime(mime_type) as i32,
             url: url.to_owned(),
             mime_type: mime_type.to_owned(),
             ..common::MediaPart::default()
@@ -161,15 +161,6 @@ fn base_event(context: &NormalizeContext, customer: &str) -> events::InboundEven
             ..common::SenderIdentity::default()
         }),
         ..events::InboundEvent::default()
-    }
-}
-
-fn media_kind(mime_type: &str) -> common::MediaKind {
-    match mime_type.split('/').next().unwrap_or("") {
-        "image" => common::MediaKind::Image,
-        "video" => common::MediaKind::Video,
-        "audio" => common::MediaKind::Audio,
-        _ => common::MediaKind::Document,
     }
 }
 
