@@ -7,6 +7,7 @@ HAVE_NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 # The demo setup `make run` starts with (local development only).
 DEMO_ENV := SWITCHBOARD_CHANNELS_FILE=deploy/config/channels.example.yaml \
 	SWITCHBOARD_BOOTSTRAP_TOKEN=$${SWITCHBOARD_BOOTSTRAP_TOKEN:-dev-bootstrap-token-change-me-0123456789} \
+	SWITCHBOARD_INTERNAL_TOKEN=$${SWITCHBOARD_INTERNAL_TOKEN:-dev-internal-token-change-me-0123456789ab} \
 	DEMO_WHATSAPP_APP_SECRET=dev-app-secret DEMO_WHATSAPP_ACCESS_TOKEN=dev-access-token \
 	DEMO_WHATSAPP_VERIFY_TOKEN=dev-verify-token DEMO_TELEGRAM_BOT_TOKEN=7000000001:dev-token \
 	DEMO_TELEGRAM_WEBHOOK_SECRET=dev-webhook-secret

@@ -34,6 +34,9 @@ pub fn binary_path() -> PathBuf {
 /// A bootstrap token valid for tests.
 pub const BOOTSTRAP_TOKEN: &str = "test-bootstrap-token-0123456789abcdef0123456789";
 
+/// The internal (component-to-component) token of test installations.
+pub const INTERNAL_TOKEN: &str = "test-internal-token-abcdef0123456789abcdef012345";
+
 /// The environment for one isolated Switchboard: its own database, bus namespace and
 /// ephemeral ports, JSON logs, short drain.
 pub fn isolated_env(database: &TestDatabase) -> Vec<(String, String)> {
@@ -46,6 +49,7 @@ pub fn isolated_env(database: &TestDatabase) -> Vec<(String, String)> {
         ("SWITCHBOARD_ADMIN_ADDR", "127.0.0.1:0"),
         ("SWITCHBOARD_LOG_FORMAT", "json"),
         ("SWITCHBOARD_BOOTSTRAP_TOKEN", BOOTSTRAP_TOKEN),
+        ("SWITCHBOARD_INTERNAL_TOKEN", INTERNAL_TOKEN),
         ("SWITCHBOARD__BUS__NAMESPACE", namespace.as_str()),
         ("SWITCHBOARD__SHUTDOWN__DRAIN_DELAY", "1s"),
         ("SWITCHBOARD__SHUTDOWN__GRACE_PERIOD", "10s"),

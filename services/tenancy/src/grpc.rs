@@ -8,6 +8,9 @@ use switchboard_messaging::{Outgoing, Publisher};
 use switchboard_postgres::Pool;
 use switchboard_proto::events::v1 as events;
 use switchboard_proto::tenancy::v1 as proto;
+use switchboard_proto::tenancy::v1::channel_account_directory_service_server::{
+    ChannelAccountDirectoryService, ChannelAccountDirectoryServiceServer,
+};
 use switchboard_proto::tenancy::v1::channel_account_service_server::{
     ChannelAccountService, ChannelAccountServiceServer,
 };
@@ -21,9 +24,10 @@ use crate::model::{ChannelAccount, ChannelAccountPatch, NewChannelAccount};
 use crate::{TenancyError, keys, store, validate};
 
 /// Fully qualified names of the services this component serves.
-pub(crate) const SERVICE_NAMES: [&str; 2] = [
+pub(crate) const SERVICE_NAMES: [&str; 3] = [
     "switchboard.tenancy.v1.WorkspaceAdminService",
     "switchboard.tenancy.v1.ChannelAccountService",
+    "switchboard.tenancy.v1.ChannelAccountDirectoryService",
 ];
 
 /// Largest page a list call returns.
@@ -447,6 +451,35 @@ impl ChannelAccountService for ChannelAccounts {
         self.notifier.announce(&account).await;
         Ok(Response::new(proto::DisableChannelAccountResponse {
             account: Some(account.into()),
+        }))
+    }
+}
+
+/// Builds the internal directory service.
+pub(crate) fn directory_server(pool: Pool) -> ChannelAccountDirectoryServiceServer<Directory> {
+    ChannelAccountDirectoryServiceServer::new(Directory { pool })
+}
+
+/// `ChannelAccountDirectoryService`: internal callers only.
+pub(crate) struct Directory {
+    pool: Pool,
+}
+
+#[tonic::async_trait]
+impl ChannelAccountDirectoryService for Directory {
+    async fn resolve_channel_account(
+        &self,
+        request: Request<proto::ResolveChannelAccountRequest>,
+    ) -> Result<Response<proto::ResolveChannelAccountResponse>, Status> {
+        principal(&request)?.require_internal()?;
+        let proto::ResolveChannelAccountRequest { id } = request.into_inner();
+        let id = parse_id("id", &id, ChannelAccountId::parse)?;
+        let (account, secrets) = store::resolve_channel_account(&client(&self.pool).await?, &id)
+            .await?
+            .ok_or_else(|| TenancyError::NotFound(format!("channel account {id}")))?;
+        Ok(Response::new(proto::ResolveChannelAccountResponse {
+            account: Some(account.into()),
+            secrets: secrets.into_iter().collect(),
         }))
     }
 }

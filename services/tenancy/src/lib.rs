@@ -1,5 +1,6 @@
 //! The tenancy component: workspaces, API keys (stored hashed) and the channel accounts
-//! registry, served as the `WorkspaceAdminService` and `ChannelAccountService` gRPC APIs, plus
+//! registry, served as the `WorkspaceAdminService` and `ChannelAccountService` gRPC APIs (and the
+//! internal `ChannelAccountDirectoryService` other components use for secrets), plus
 //! the GitOps channels file applied idempotently at start.
 //!
 //! It owns the `tenancy` schema. It depends on the shared kits only, never on another service.
@@ -62,7 +63,12 @@ pub async fn build(
                 .max_encoding_message_size(grpc_max_message_bytes),
         )
         .add_service(
-            grpc::channel_account_server(pool, notifier)
+            grpc::channel_account_server(pool.clone(), notifier)
+                .max_decoding_message_size(grpc_max_message_bytes)
+                .max_encoding_message_size(grpc_max_message_bytes),
+        )
+        .add_service(
+            grpc::directory_server(pool)
                 .max_decoding_message_size(grpc_max_message_bytes)
                 .max_encoding_message_size(grpc_max_message_bytes),
         );

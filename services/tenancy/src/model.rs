@@ -61,6 +61,8 @@ pub(crate) fn role_to_proto(role: Role) -> proto::ApiKeyRole {
         Role::PlatformAdmin => proto::ApiKeyRole::PlatformAdmin,
         Role::WorkspaceAdmin => proto::ApiKeyRole::WorkspaceAdmin,
         Role::WorkspaceMember => proto::ApiKeyRole::WorkspaceMember,
+        // The internal principal is a configured token, never a stored key.
+        Role::Internal => proto::ApiKeyRole::Unspecified,
     }
 }
 
@@ -69,6 +71,8 @@ pub(crate) fn role_to_db(role: Role) -> &'static str {
         Role::PlatformAdmin => "platform_admin",
         Role::WorkspaceAdmin => "workspace_admin",
         Role::WorkspaceMember => "workspace_member",
+        // Not a key role: the table's CHECK constraint refuses it.
+        Role::Internal => "internal",
     }
 }
 

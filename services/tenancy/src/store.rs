@@ -388,3 +388,25 @@ pub(crate) async fn channel_account_owner(
     row.map(|row| WorkspaceId::parse(row.get(0)).map_err(corrupt))
         .transpose()
 }
+
+/// Provider secrets by name.
+pub(crate) type Secrets = BTreeMap<String, String>;
+
+/// Any workspace's account with its secrets (for the internal directory).
+#[tracing::instrument(skip_all, fields(channel_account_id = %id))]
+pub(crate) async fn resolve_channel_account(
+    client: &impl GenericClient,
+    id: &ChannelAccountId,
+) -> Result<Option<(ChannelAccount, Secrets)>, TenancyError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {ACCOUNT_COLUMNS}, secrets FROM tenancy.channel_accounts WHERE id = $1"),
+            &[&id.as_str()],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let Json(secrets): Json<Secrets> = row.get("secrets");
+    Ok(Some((account_from_row(&row)?, secrets)))
+}

@@ -20,6 +20,9 @@ pub enum Role {
     WorkspaceAdmin,
     /// Day-to-day operations inside one workspace.
     WorkspaceMember,
+    /// Another Switchboard component (`auth.internal_token`): may resolve channel-account
+    /// secrets, and nothing a customer's key may do.
+    Internal,
 }
 
 /// The authenticated caller of a gRPC request.
@@ -38,9 +41,23 @@ impl Principal {
     pub fn require_platform_admin(&self) -> Result<(), tonic::Status> {
         match self.role {
             Role::PlatformAdmin => Ok(()),
-            Role::WorkspaceAdmin | Role::WorkspaceMember => Err(tonic::Status::permission_denied(
-                "this call needs a platform admin key; workspace keys cannot use it",
-            )),
+            Role::WorkspaceAdmin | Role::WorkspaceMember | Role::Internal => {
+                Err(tonic::Status::permission_denied(
+                    "this call needs a platform admin key; workspace keys cannot use it",
+                ))
+            }
+        }
+    }
+
+    /// Refuses anyone but another Switchboard component.
+    pub fn require_internal(&self) -> Result<(), tonic::Status> {
+        match self.role {
+            Role::Internal => Ok(()),
+            Role::PlatformAdmin | Role::WorkspaceAdmin | Role::WorkspaceMember => {
+                Err(tonic::Status::permission_denied(
+                    "this call is internal to Switchboard; api keys cannot use it",
+                ))
+            }
         }
     }
 
@@ -95,16 +112,30 @@ pub trait Authenticator: Send + Sync + 'static {
 pub struct GrpcAuthLayer {
     authenticator: Arc<dyn Authenticator>,
     bootstrap_token: Option<SecretString>,
+    internal_token: Option<SecretString>,
 }
 
 impl GrpcAuthLayer {
-    /// A layer that asks `authenticator`, and also accepts `bootstrap_token` as a platform admin.
-    pub fn new(authenticator: Arc<dyn Authenticator>, bootstrap_token: Option<SecretString>) -> Self {
+    /// A layer that asks `authenticator`, and also accepts `bootstrap_token` as a platform
+    /// admin and `internal_token` as another Switchboard component.
+    pub fn new(
+        authenticator: Arc<dyn Authenticator>,
+        bootstrap_token: Option<SecretString>,
+        internal_token: Option<SecretString>,
+    ) -> Self {
         Self {
             authenticator,
             bootstrap_token,
+            internal_token,
         }
     }
+}
+
+/// Returns true when `token` equals the configured secret (constant time).
+fn matches_secret(secret: &Option<SecretString>, token: &str) -> bool {
+    secret
+        .as_ref()
+        .is_some_and(|secret| bool::from(secret.expose_secret().as_bytes().ct_eq(token.as_bytes())))
 }
 
 impl<S> tower::Layer<S> for GrpcAuthLayer {
@@ -175,13 +206,18 @@ where
                 Ok(token) => token.to_owned(),
                 Err(reason) => return Ok(tonic::Status::unauthenticated(reason).into_http()),
             };
-            if let Some(bootstrap) = &layer.bootstrap_token
-                && bool::from(bootstrap.expose_secret().as_bytes().ct_eq(token.as_bytes()))
-            {
+            let fixed_principal = if matches_secret(&layer.bootstrap_token, &token) {
+                Some(("bootstrap", Role::PlatformAdmin))
+            } else if matches_secret(&layer.internal_token, &token) {
+                Some(("internal", Role::Internal))
+            } else {
+                None
+            };
+            if let Some((key_id, role)) = fixed_principal {
                 request.extensions_mut().insert(Principal {
-                    key_id: "bootstrap".to_owned(),
+                    key_id: key_id.to_owned(),
                     workspace_id: None,
-                    role: Role::PlatformAdmin,
+                    role,
                 });
                 return inner.call(request).await;
             }

@@ -30,6 +30,7 @@ const ENV_ALIASES: &[(&str, &str)] = &[
     ("SWITCHBOARD_GRPC_ADDR", "server.grpc_addr"),
     ("SWITCHBOARD_ADMIN_ADDR", "server.admin_addr"),
     ("SWITCHBOARD_BOOTSTRAP_TOKEN", "auth.bootstrap_token"),
+    ("SWITCHBOARD_INTERNAL_TOKEN", "auth.internal_token"),
     ("SWITCHBOARD_CHANNELS_FILE", "tenancy.channels_file"),
 ];
 
@@ -67,7 +68,12 @@ pub fn load_config_from<T: Serialize + DeserializeOwned + Default>(
 }
 
 /// Config keys that hold secrets; `print-config` replaces their values.
-pub const SECRET_KEYS: &[&str] = &["database.url", "bus.url", "auth.bootstrap_token"];
+pub const SECRET_KEYS: &[&str] = &[
+    "database.url",
+    "bus.url",
+    "auth.bootstrap_token",
+    "auth.internal_token",
+];
 
 /// Replaces the values at [`SECRET_KEYS`] in a serialized config with `[redacted]`.
 pub fn redact_secrets(config: &mut toml::Table) {
@@ -180,6 +186,11 @@ pub struct AuthConfig {
     /// at least 32 characters; unset disables it.
     #[serde(serialize_with = "expose_optional")]
     pub bootstrap_token: Option<SecretString>,
+    /// Token the components present to each other (env `SWITCHBOARD_INTERNAL_TOKEN`), e.g. for
+    /// ingress to resolve channel-account secrets; at least 32 characters; unset disables
+    /// internal calls. Every pod of one installation needs the same value.
+    #[serde(serialize_with = "expose_optional")]
+    pub internal_token: Option<SecretString>,
     /// How long a verified API key is trusted before it is looked up again (revocation delay).
     #[serde(with = "humantime_serde")]
     pub key_cache_ttl: Duration,
@@ -189,6 +200,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             bootstrap_token: None,
+            internal_token: None,
             key_cache_ttl: Duration::from_secs(30),
         }
     }
@@ -204,6 +216,20 @@ impl AuthConfig {
             return Err(
                 "auth.bootstrap_token (SWITCHBOARD_BOOTSTRAP_TOKEN) must be at least 32 characters; generate one with `openssl rand -hex 32`".to_owned(),
             );
+        }
+        if let Some(token) = &self.internal_token {
+            if token.expose_secret().chars().count() < 32 {
+                return Err(
+                    "auth.internal_token (SWITCHBOARD_INTERNAL_TOKEN) must be at least 32 characters; generate one with `openssl rand -hex 32`".to_owned(),
+                );
+            }
+            if self
+                .bootstrap_token
+                .as_ref()
+                .is_some_and(|bootstrap| bootstrap.expose_secret() == token.expose_secret())
+            {
+                return Err("auth.internal_token must differ from auth.bootstrap_token".to_owned());
+            }
         }
         Ok(())
     }

@@ -102,7 +102,11 @@ pub async fn serve_grpc(
             span
         })
         .layer(GrpcMetricsLayer::new(metrics, known_services))
-        .layer(GrpcAuthLayer::new(authenticator, auth.bootstrap_token.clone()))
+        .layer(GrpcAuthLayer::new(
+            authenticator,
+            auth.bootstrap_token.clone(),
+            auth.internal_token.clone(),
+        ))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await })
         .await?;

@@ -254,3 +254,63 @@ async fn an_oversized_grpc_message_is_refused_with_a_clear_status() {
     );
     assert!(error.message().contains("name"));
 }
+
+#[tokio::test]
+async fn only_the_internal_principal_resolves_channel_account_secrets() {
+    use switchboard_proto::tenancy::v1::channel_account_directory_service_client::ChannelAccountDirectoryServiceClient;
+
+    let database = TestDatabase::create().await.unwrap();
+    let switchboard = Switchboard::start(&[], &isolated_env(&database));
+    switchboard.wait_ready_status(200, Duration::from_secs(15)).await;
+    let key = workspace_with_key(&switchboard, "ws_directory").await;
+    ChannelAccountServiceClient::new(switchboard.channel().await)
+        .create_channel_account(authorized(new_account("chacc_dir-wa", "555111222"), &key))
+        .await
+        .unwrap();
+    let mut directory = ChannelAccountDirectoryServiceClient::new(switchboard.channel().await);
+    let request = || tenancy::ResolveChannelAccountRequest {
+        id: "chacc_dir-wa".to_owned(),
+    };
+
+    let resolved = directory
+        .resolve_channel_account(authorized(request(), switchboard_e2e::INTERNAL_TOKEN))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.account.unwrap().workspace_id, "ws_directory");
+    assert_eq!(
+        resolved.secrets.get("app_secret").map(String::as_str),
+        Some("s3cr3t-app-secret")
+    );
+
+    for token in [key.as_str(), BOOTSTRAP_TOKEN] {
+        let error = directory
+            .resolve_channel_account(authorized(request(), token))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.code(),
+            Code::PermissionDenied,
+            "secrets are for components only"
+        );
+    }
+    // The internal principal cannot act as a customer or an operator either.
+    let error = ChannelAccountServiceClient::new(switchboard.channel().await)
+        .list_channel_accounts(authorized(
+            tenancy::ListChannelAccountsRequest::default(),
+            switchboard_e2e::INTERNAL_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied);
+    let error = directory
+        .resolve_channel_account(authorized(
+            tenancy::ResolveChannelAccountRequest {
+                id: "chacc_missing".to_owned(),
+            },
+            switchboard_e2e::INTERNAL_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+}

@@ -70,6 +70,7 @@ async fn print_config_never_shows_secrets() {
     assert!(status.success(), "{stderr}");
     assert!(stdout.contains("[redacted]"));
     assert!(!stdout.contains(switchboard_e2e::BOOTSTRAP_TOKEN));
+    assert!(!stdout.contains(switchboard_e2e::INTERNAL_TOKEN));
     assert!(
         !stdout.contains(&database.name),
         "the database url is a secret (it may carry a password)"
