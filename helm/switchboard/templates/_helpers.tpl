@@ -189,6 +189,7 @@ Usage: include "switchboard.podTemplate" (dict "root" $ "target" "all" "w" $valu
   (include "switchboard.secretEnvEntry" (dict "root" $root "name" "DATABASE_URL" "ref" $V.secrets.databaseUrl) | fromYaml)
   (include "switchboard.secretEnvEntry" (dict "root" $root "name" "AMQP_URL" "ref" $V.secrets.amqpUrl) | fromYaml)
   (include "switchboard.secretEnvEntry" (dict "root" $root "name" "SWITCHBOARD_BOOTSTRAP_TOKEN" "ref" $V.secrets.bootstrapToken) | fromYaml)
+  (include "switchboard.secretEnvEntry" (dict "root" $root "name" "SWITCHBOARD_INTERNAL_TOKEN" "ref" $V.secrets.internalToken) | fromYaml)
   (dict "name" "POD_NAME" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.name")))
   (dict "name" "POD_NAMESPACE" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace"))) }}
 {{- $plain := include "switchboard.commonPlainEnv" $root | fromYaml }}
