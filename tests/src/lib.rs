@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use switchboard_testkit::TestDatabase;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 /// Path of the binary under test.
 pub fn binary_path() -> PathBuf {
@@ -187,6 +190,40 @@ impl Switchboard {
         match reqwest::get(format!("{}{path}", self.admin)).await {
             Ok(response) => response.status().as_u16(),
             Err(_) => 0,
+        }
+    }
+
+    /// The body of `GET admin + path` (e.g. `/readyz`, `/metrics`).
+    pub async fn admin_text(&self, path: &str) -> String {
+        reqwest::get(format!("{}{path}", self.admin))
+            .await
+            .expect("admin listener answers")
+            .text()
+            .await
+            .expect("admin body is text")
+    }
+
+    /// The gRPC health of `service` (`""` = the whole server); `Unknown` when the call fails.
+    pub async fn grpc_health(&self, service: &str) -> ServingStatus {
+        let mut client = HealthClient::new(self.channel().await);
+        client
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .map(|response| response.into_inner().status())
+            .unwrap_or(ServingStatus::Unknown)
+    }
+
+    /// Waits until the gRPC health of `service` is `expected`.
+    pub async fn wait_grpc_health(&self, service: &str, expected: ServingStatus, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.grpc_health(service).await != expected {
+            assert!(
+                Instant::now() < deadline,
+                "gRPC health of {service:?} never became {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -10,53 +10,27 @@ use std::time::Duration;
 use switchboard_e2e::{Switchboard, isolated_env};
 use switchboard_testkit::TestDatabase;
 use switchboard_testkit::broker::stop_broker;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-
-/// Waits until gRPC health reports `expected`.
-async fn wait_health(switchboard: &Switchboard, expected: ServingStatus) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while health(switchboard).await != expected {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "gRPC health never became {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn health(switchboard: &Switchboard) -> ServingStatus {
-    let mut client = HealthClient::new(switchboard.channel().await);
-    client
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .map(|response| response.into_inner().status())
-        .unwrap_or(ServingStatus::Unknown)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_readiness_follows_the_broker_without_a_restart() {
     let database = TestDatabase::create().await.unwrap();
     let mut switchboard = Switchboard::start(&[], &isolated_env(&database));
     switchboard.wait_ready_status(200, Duration::from_secs(15)).await;
-    wait_health(&switchboard, ServingStatus::Serving).await;
+    switchboard
+        .wait_grpc_health("", ServingStatus::Serving, Duration::from_secs(5))
+        .await;
 
     let guard = tokio::task::spawn_blocking(stop_broker).await.unwrap();
     switchboard.wait_ready_status(503, Duration::from_secs(15)).await;
-    let readyz = reqwest::get(format!("{}/readyz", switchboard.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let readyz = switchboard.admin_text("/readyz").await;
     assert!(
         readyz.contains("rabbitmq: failing") && readyz.contains("postgres: ok"),
         "{readyz}"
     );
-    wait_health(&switchboard, ServingStatus::NotServing).await;
+    switchboard
+        .wait_grpc_health("", ServingStatus::NotServing, Duration::from_secs(5))
+        .await;
     assert_eq!(
         switchboard.admin_status("/livez").await,
         200,
@@ -65,7 +39,9 @@ async fn chaos_readiness_follows_the_broker_without_a_restart() {
 
     tokio::task::spawn_blocking(move || guard.start()).await.unwrap();
     switchboard.wait_ready_status(200, Duration::from_secs(60)).await;
-    wait_health(&switchboard, ServingStatus::Serving).await;
+    switchboard
+        .wait_grpc_health("", ServingStatus::Serving, Duration::from_secs(5))
+        .await;
 
     switchboard.signal("TERM");
     assert_eq!(switchboard.wait(Duration::from_secs(20)).await.code(), Some(0));

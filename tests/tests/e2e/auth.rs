@@ -196,12 +196,7 @@ async fn calls_need_a_valid_key_and_a_key_of_workspace_a_never_reaches_workspace
         .unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
 
-    let metrics = reqwest::get(format!("{}/metrics", switchboard.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = switchboard.admin_text("/metrics").await;
     let counted = |code: &str| {
         metrics.lines().any(|line| {
             line.starts_with("switchboard_grpc_requests_total{")

@@ -2,9 +2,7 @@ use std::time::Duration;
 
 use switchboard_e2e::{Switchboard, isolated_env, run_to_end};
 use switchboard_testkit::TestDatabase;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 #[tokio::test]
 async fn all_mode_serves_probes_metrics_and_grpc_health_then_drains_on_sigterm() {
@@ -13,22 +11,12 @@ async fn all_mode_serves_probes_metrics_and_grpc_health_then_drains_on_sigterm()
 
     assert_eq!(switchboard.admin_status("/livez").await, 200);
     switchboard.wait_ready_status(200, Duration::from_secs(15)).await;
-    let readyz = reqwest::get(format!("{}/readyz", switchboard.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let readyz = switchboard.admin_text("/readyz").await;
     assert!(
         readyz.contains("postgres: ok") && readyz.contains("rabbitmq: ok"),
         "{readyz}"
     );
-    let metrics = reqwest::get(format!("{}/metrics", switchboard.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = switchboard.admin_text("/metrics").await;
     assert!(metrics.contains("switchboard_bus_connected 1"), "{metrics}");
     assert!(
         metrics
@@ -37,16 +25,10 @@ async fn all_mode_serves_probes_metrics_and_grpc_health_then_drains_on_sigterm()
             .all(|line| line.contains("switchboard_"))
     );
 
-    let mut health = HealthClient::new(switchboard.channel().await);
     for service in ["", "switchboard.tenancy.v1.ChannelAccountService"] {
-        let response = health
-            .check(HealthCheckRequest {
-                service: service.to_owned(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(response.status(), ServingStatus::Serving, "health of {service:?}");
+        switchboard
+            .wait_grpc_health(service, ServingStatus::Serving, Duration::from_secs(5))
+            .await;
     }
 
     // SIGTERM: readiness turns 503 at once (the drain delay is 1s), then the process exits 0.

@@ -89,17 +89,15 @@ pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Norma
         stripped
     };
     let message_id = bare_message_id(&header("Message-Id"));
+    let (in_reply_to, references) = super::reply_headers(&header("In-Reply-To"), &header("References"));
     let email = Email {
         message_id: if message_id.is_empty() {
             format!("mailgun:{token}")
         } else {
             message_id
         },
-        in_reply_to: bare_message_id(&header("In-Reply-To")),
-        references: header("References")
-            .split_whitespace()
-            .map(bare_message_id)
-            .collect(),
+        in_reply_to,
+        references,
         from_address,
         from_name,
         subject: field("subject"),

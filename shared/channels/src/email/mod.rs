@@ -46,6 +46,15 @@ pub(crate) struct AttachmentInfo {
     pub size: u64,
 }
 
+/// `In-Reply-To` and `References` header values as bare Message-IDs (parse webhooks hand
+/// them over as text).
+pub(crate) fn reply_headers(in_reply_to: &str, references: &str) -> (String, Vec<String>) {
+    (
+        bare_message_id(in_reply_to),
+        references.split_whitespace().map(bare_message_id).collect(),
+    )
+}
+
 /// Removes angle brackets and spaces from a Message-ID.
 pub(crate) fn bare_message_id(value: &str) -> String {
     value

@@ -118,17 +118,15 @@ pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Norma
     } else {
         inbound.stripped_text_reply.clone()
     };
+    let (in_reply_to, references) = super::reply_headers(&header("In-Reply-To"), &header("References"));
     let email = Email {
         message_id: if rfc_id.is_empty() {
             format!("postmark:{}", inbound.message_id)
         } else {
             rfc_id
         },
-        in_reply_to: bare_message_id(&header("In-Reply-To")),
-        references: header("References")
-            .split_whitespace()
-            .map(bare_message_id)
-            .collect(),
+        in_reply_to,
+        references,
         from_address,
         from_name,
         subject: inbound.subject.clone(),
