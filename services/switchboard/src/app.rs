@@ -32,12 +32,17 @@ pub(crate) fn block_on(future: impl Future<Output = ExitCode>) -> ExitCode {
 
 /// The migrations of the enabled targets.
 fn migration_sets(targets: &Targets) -> Vec<MigrationSet> {
-    targets
-        .iter()
-        .map(|target| match target {
+    let mut sets: Vec<MigrationSet> = Vec::new();
+    for target in targets.iter() {
+        let set = match target {
             Target::Tenancy => switchboard_tenancy::MIGRATIONS,
-        })
-        .collect()
+            Target::Ingress(_) => switchboard_ingress::MIGRATIONS,
+        };
+        if !sets.iter().any(|known| known.schema == set.schema) {
+            sets.push(set);
+        }
+    }
+    sets
 }
 
 async fn apply_migrations(pool: &Pool, targets: &Targets) -> Result<(), BoxError> {
@@ -122,18 +127,23 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
     let shutdown = CancellationToken::new();
     let admin_shutdown = CancellationToken::new();
 
+    // Ingress accepts webhooks while either the broker or the spool works, so a process that
+    // runs only ingress stays in the load balancer through a broker outage.
+    let ingress_only = targets.iter().all(|target| matches!(target, Target::Ingress(_)));
     let pool = if targets.need_database() {
         let pool = switchboard_postgres::connect(&config.database).await?;
         let migrate_now = config.database.migrate_on_start.unwrap_or(targets.is_all());
         if migrate_now {
             apply_migrations(&pool, &targets).await?;
         }
-        let probe_pool = pool.clone();
-        let timeout = config.server.readiness_timeout;
-        readiness.add(ReadinessCheck::new("postgres", move || {
-            let pool = probe_pool.clone();
-            async move { switchboard_postgres::check_reachable(&pool, timeout).await }
-        }));
+        if !ingress_only {
+            let probe_pool = pool.clone();
+            let timeout = config.server.readiness_timeout;
+            readiness.add(ReadinessCheck::new("postgres", move || {
+                let pool = probe_pool.clone();
+                async move { switchboard_postgres::check_reachable(&pool, timeout).await }
+            }));
+        }
         Some(pool)
     } else {
         None
@@ -143,15 +153,47 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
         let messaging_metrics = Arc::new(MessagingMetrics::default());
         metrics.register(|registry| messaging_metrics.register(registry));
         let bus = Bus::start(config.bus.clone(), messaging_metrics);
-        let probe_bus = bus.clone();
-        readiness.add(ReadinessCheck::new("rabbitmq", move || {
-            let result = probe_bus.check_ready();
-            async move { result }
-        }));
+        if !ingress_only {
+            let probe_bus = bus.clone();
+            readiness.add(ReadinessCheck::new("rabbitmq", move || {
+                let result = probe_bus.check_ready();
+                async move { result }
+            }));
+        }
         Some(bus)
     } else {
         None
     };
+
+    if let (true, Some(pool), Some(bus)) = (ingress_only, &pool, &bus) {
+        let (probe_pool, probe_bus) = (pool.clone(), bus.clone());
+        let timeout = config.server.readiness_timeout;
+        readiness.add(ReadinessCheck::new("webhook hand-over", move || {
+            let (pool, bus) = (probe_pool.clone(), probe_bus.clone());
+            async move {
+                if bus.is_connected() {
+                    return Ok(());
+                }
+                switchboard_postgres::check_reachable(&pool, timeout)
+                    .await
+                    .map_err(|error| {
+                        format!("rabbitmq is not connected and the spool is unreachable: {error}")
+                    })
+            }
+        }));
+    }
+
+    // In one process with tenancy, ingress asks this process's own gRPC port.
+    let mut grpc_client = config.grpc_client.clone();
+    if targets.contains(Target::Tenancy) {
+        let port = grpc_listener.local_addr()?.port();
+        grpc_client.endpoint = format!("http://127.0.0.1:{port}");
+    }
+    let ingress_metrics = Arc::new(switchboard_ingress::IngressMetrics::default());
+    let ingress_channels = targets.ingress_channels();
+    if !ingress_channels.is_empty() {
+        metrics.register(|registry| ingress_metrics.register(registry));
+    }
 
     let mut parts = Vec::new();
     let mut authenticator: Option<Arc<dyn switchboard_server::auth::Authenticator>> = None;
@@ -175,9 +217,32 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                     config.auth.key_cache_ttl,
                 )));
             }
+            // One ingress serves every enabled channel; built once below.
+            Target::Ingress(_) => {}
         }
     }
-    let authenticator = authenticator.ok_or("no component can verify api keys")?;
+    if !ingress_channels.is_empty() {
+        let (Some(pool), Some(bus)) = (&pool, &bus) else {
+            return Err("ingress needs postgres and rabbitmq".into());
+        };
+        parts.push(
+            switchboard_ingress::build(
+                &ingress_channels,
+                switchboard_ingress::IngressDependencies {
+                    config: &config.ingress,
+                    grpc_client: &grpc_client,
+                    auth: &config.auth,
+                    pool: pool.clone(),
+                    bus: bus.clone(),
+                    metrics: ingress_metrics.clone(),
+                    shutdown: shutdown.clone(),
+                },
+            )
+            .await?,
+        );
+    }
+    let authenticator: Arc<dyn switchboard_server::auth::Authenticator> =
+        authenticator.unwrap_or_else(|| Arc::new(switchboard_server::auth::NoApiKeys));
 
     let mut router = axum::Router::new();
     let mut grpc_router = axum::Router::new();
@@ -194,7 +259,10 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
         if let Some(part_router) = part_router {
             router = router.merge(part_router);
         }
-        grpc_router = grpc_router.merge(grpc.routes().into_axum_router());
+        // Each built gRPC router carries a fallback; merge only the parts that serve something.
+        if !grpc_service_names.is_empty() {
+            grpc_router = grpc_router.merge(grpc.routes().into_axum_router());
+        }
         service_names.extend(grpc_service_names);
         for check in checks {
             readiness.add(check);

@@ -1,4 +1,5 @@
 use serde::{Deserialize, Serialize};
+use switchboard_ingress::IngressConfig;
 use switchboard_messaging::BusConfig;
 use switchboard_postgres::DatabaseConfig;
 use switchboard_server::{AuthConfig, GrpcClientConfig, ServerConfig, ShutdownConfig};
@@ -27,6 +28,8 @@ pub struct Config {
     pub grpc_client: GrpcClientConfig,
     /// The tenancy component.
     pub tenancy: TenancyConfig,
+    /// The ingress component (webhooks).
+    pub ingress: IngressConfig,
 }
 
 impl Config {
@@ -43,6 +46,15 @@ impl Config {
         for target in targets.iter() {
             match target {
                 Target::Tenancy => self.tenancy.validate()?,
+                Target::Ingress(_) => {
+                    self.ingress.validate()?;
+                    if self.auth.internal_token.is_none() {
+                        return Err(
+                            "ingress needs auth.internal_token (SWITCHBOARD_INTERNAL_TOKEN) to look up channel accounts; generate one with `openssl rand -hex 32`"
+                                .to_owned(),
+                        );
+                    }
+                }
             }
         }
         Ok(())

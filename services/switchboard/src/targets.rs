@@ -1,35 +1,57 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use switchboard_domain::Channel;
+
 /// A component the binary can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
     /// Workspaces, API keys and channel accounts (`tenancy`).
     Tenancy,
+    /// Provider webhooks of every channel (`ingress`) or of one (`ingress-<channel>`).
+    Ingress(Option<Channel>),
 }
 
 impl Target {
-    /// Every component, in start order.
-    pub const ALL: [Target; 1] = [Target::Tenancy];
+    /// Every component, in start order (`all` runs these; per-channel ingress is for pods).
+    pub const ALL: [Target; 2] = [Target::Tenancy, Target::Ingress(None)];
+
+    /// Every name `--target` accepts besides `all`.
+    pub fn known() -> Vec<Target> {
+        let mut known = Self::ALL.to_vec();
+        known.extend(switchboard_ingress::WEBHOOK_CHANNELS.map(|channel| Target::Ingress(Some(channel))));
+        known
+    }
 
     /// The kebab-case name used by `--target`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Tenancy => "tenancy",
+            Self::Ingress(None) => "ingress",
+            Self::Ingress(Some(channel)) => match channel {
+                Channel::Whatsapp => "ingress-whatsapp",
+                Channel::Messenger => "ingress-messenger",
+                Channel::Instagram => "ingress-instagram",
+                Channel::Telegram => "ingress-telegram",
+                Channel::Sms => "ingress-sms",
+                Channel::Email => "ingress-email",
+                Channel::Webchat => "ingress-webchat",
+            },
         }
     }
 
     /// Returns true when the component keeps state in PostgreSQL.
     pub fn needs_database(self) -> bool {
         match self {
-            Self::Tenancy => true,
+            // Ingress keeps its spool and dead letters there.
+            Self::Tenancy | Self::Ingress(_) => true,
         }
     }
 
     /// Returns true when the component uses RabbitMQ.
     pub fn needs_bus(self) -> bool {
         match self {
-            Self::Tenancy => true,
+            Self::Tenancy | Self::Ingress(_) => true,
         }
     }
 }
@@ -56,12 +78,12 @@ impl Targets {
                 set.extend(Target::ALL);
                 continue;
             }
-            let target = Target::ALL
+            let target = Target::known()
                 .into_iter()
                 .find(|target| target.name() == value)
                 .ok_or_else(|| {
                     let known: Vec<&str> = std::iter::once("all")
-                        .chain(Target::ALL.map(Target::name))
+                        .chain(Target::known().into_iter().map(Target::name))
                         .collect();
                     format!("unknown target {value:?}; known targets: {}", known.join(", "))
                 })?;
@@ -91,6 +113,21 @@ impl Targets {
     /// Returns true when any enabled target needs PostgreSQL.
     pub fn need_database(&self) -> bool {
         self.iter().any(Target::needs_database)
+    }
+
+    /// The channels whose webhooks this process serves (empty without an ingress target).
+    pub fn ingress_channels(&self) -> Vec<Channel> {
+        let mut channels: Vec<Channel> = Vec::new();
+        for target in self.iter() {
+            match target {
+                Target::Ingress(None) => channels.extend(switchboard_ingress::WEBHOOK_CHANNELS),
+                Target::Ingress(Some(channel)) => channels.push(channel),
+                Target::Tenancy => {}
+            }
+        }
+        channels.sort();
+        channels.dedup();
+        channels
     }
 
     /// Returns true when any enabled target needs RabbitMQ.
@@ -126,5 +163,9 @@ mod tests {
             "{error}"
         );
         assert!(Targets::parse(&[]).is_err());
+        let sms = Targets::parse(&["ingress-sms".to_owned(), "ingress-email".to_owned()]).unwrap();
+        assert_eq!(sms.ingress_channels(), vec![Channel::Sms, Channel::Email]);
+        assert_eq!(all.ingress_channels().len(), 6);
+        assert!(Targets::parse(&["ingress-webchat".to_owned()]).is_err());
     }
 }

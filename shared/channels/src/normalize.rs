@@ -57,6 +57,14 @@ pub enum NormalizeError {
     },
 }
 
+impl NormalizeError {
+    /// True when the JSON nests deeper than the parser allows (128 levels): a hostile shape
+    /// no provider sends, answered 400 rather than parsed.
+    pub fn is_too_deep(&self) -> bool {
+        matches!(self, Self::Json { source, .. } if source.to_string().starts_with("recursion limit exceeded"))
+    }
+}
+
 /// The media kind of a MIME type (`image/jpeg` → image; anything unknown → document).
 pub(crate) fn media_kind_of_mime(mime_type: &str) -> switchboard_proto::common::v1::MediaKind {
     use switchboard_proto::common::v1::MediaKind;

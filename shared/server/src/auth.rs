@@ -107,6 +107,17 @@ pub trait Authenticator: Send + Sync + 'static {
     fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a>;
 }
 
+/// The authenticator of processes that run no key-verifying component (e.g. ingress alone):
+/// every API key is refused; the bootstrap and internal tokens still work.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoApiKeys;
+
+impl Authenticator for NoApiKeys {
+    fn authenticate<'a>(&'a self, _token: &'a str) -> AuthFuture<'a> {
+        Box::pin(async { Err(AuthError::InvalidKey) })
+    }
+}
+
 /// Tower layer that authenticates every gRPC call except health and reflection.
 #[derive(Clone)]
 pub struct GrpcAuthLayer {

@@ -1,0 +1,193 @@
+//! The ingress component: provider webhooks at `/webhooks/{channel}/{account_id}` are verified
+//! on their raw bytes, normalized by `switchboard-channels`, and published with a broker confirm
+//! before the provider gets its 2xx. When the broker cannot confirm, the events go to a
+//! PostgreSQL spool (the provider still gets 2xx) and a relay drains it in order; only when
+//! both are down does ingress answer 503.
+//!
+//! It owns the `ingress` schema (spool and dead letters) and learns channel accounts through
+//! tenancy's internal gRPC directory; it keeps no other state.
+
+mod config;
+mod directory;
+mod metrics;
+mod spool;
+mod webhook;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use secrecy::ExposeSecret;
+use switchboard_domain::Channel;
+use switchboard_messaging::{Bus, MessagingError};
+use switchboard_postgres::{Migration, MigrationSet, Pool};
+use switchboard_server::{AuthConfig, ComponentParts, GrpcClientConfig};
+use tokio_util::sync::CancellationToken;
+
+pub use config::IngressConfig;
+pub use directory::{AccountDirectory, DirectoryError, ResolvedAccount};
+pub use metrics::IngressMetrics;
+pub use spool::{Spool, SpooledEvent};
+
+/// The schema migrations of the ingress component.
+pub const MIGRATIONS: MigrationSet = MigrationSet {
+    schema: "ingress",
+    migrations: &[Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    }],
+};
+
+/// The event family ingress publishes (`inbound.<channel>.<kind>.pNN`).
+pub const INBOUND_FAMILY: &str = "inbound";
+
+/// The component that consumes inbound events first; ingress declares its queues so that an
+/// accepted webhook is never unroutable, even before that component has started.
+pub const INBOUND_CONSUMER: &str = "contacts";
+
+/// The channels that have webhooks (web chat has its own endpoint).
+pub const WEBHOOK_CHANNELS: [Channel; 6] = [
+    Channel::Whatsapp,
+    Channel::Messenger,
+    Channel::Instagram,
+    Channel::Telegram,
+    Channel::Sms,
+    Channel::Email,
+];
+
+/// What ingress needs from the rest of the process.
+pub struct IngressDependencies<'a> {
+    /// Ingress settings.
+    pub config: &'a IngressConfig,
+    /// How to reach tenancy's gRPC directory.
+    pub grpc_client: &'a GrpcClientConfig,
+    /// Carries the internal token the directory requires.
+    pub auth: &'a AuthConfig,
+    /// The spool's and dead letters' database.
+    pub pool: Pool,
+    /// The broker.
+    pub bus: Bus,
+    /// Ingress metrics (registered by the caller).
+    pub metrics: Arc<IngressMetrics>,
+    /// Stops the relay.
+    pub shutdown: CancellationToken,
+}
+
+/// Why ingress could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// A setting is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// The inbound queues could not be declared.
+    #[error("cannot declare the inbound queues")]
+    Topology(#[from] MessagingError),
+}
+
+/// Builds ingress for `channels`: the webhook routes and the spool relay, after declaring
+/// the inbound queues.
+pub async fn build(
+    channels: &[Channel],
+    dependencies: IngressDependencies<'_>,
+) -> Result<ComponentParts, IngressError> {
+    let IngressDependencies {
+        config,
+        grpc_client,
+        auth,
+        pool,
+        bus,
+        metrics,
+        shutdown,
+    } = dependencies;
+    let token = auth.internal_token.as_ref().ok_or_else(|| {
+        IngressError::Config(
+            "ingress needs auth.internal_token (SWITCHBOARD_INTERNAL_TOKEN) to look up channel accounts"
+                .to_owned(),
+        )
+    })?;
+    let directory = AccountDirectory::new(grpc_client, token.expose_secret(), config.account_cache_ttl)
+        .map_err(IngressError::Config)?;
+    let topology = Arc::new(InboundTopology::new(bus.clone()));
+    match topology.declare().await {
+        Ok(()) => {}
+        // Ingress must come up and spool while the broker is away; the relay declares later.
+        Err(MessagingError::NotConnected) => {
+            tracing::warn!("rabbitmq is not reachable at start; webhooks are spooled until it is");
+        }
+        Err(error) => return Err(error.into()),
+    }
+
+    let spool = Arc::new(Spool::new(pool.clone()));
+    let publisher = bus.publisher();
+    let ingress = Arc::new(webhook::Ingress {
+        config: config.clone(),
+        channels: channels.to_vec(),
+        directory,
+        publisher: publisher.clone(),
+        spool: spool.clone(),
+        topology: topology.clone(),
+        pool,
+        metrics: metrics.clone(),
+        partitions: bus.config().partitions,
+        mailgun_tokens: Mutex::new(HashMap::new()),
+    });
+    let mut parts = ComponentParts {
+        router: Some(webhook::router(ingress)),
+        ..ComponentParts::default()
+    };
+    let (interval, batch) = (config.relay_interval, config.relay_batch);
+    parts.spawn(
+        "ingress spool relay",
+        spool::run_relay(spool::Relay {
+            spool,
+            topology,
+            publisher,
+            interval,
+            batch,
+            metrics,
+            shutdown,
+        }),
+    );
+    Ok(parts)
+}
+
+/// The inbound queues and whether this process has declared them since start.
+pub struct InboundTopology {
+    bus: Bus,
+    declared: AtomicBool,
+}
+
+impl InboundTopology {
+    /// Topology on `bus`, not declared yet.
+    pub fn new(bus: Bus) -> Self {
+        Self {
+            bus,
+            declared: AtomicBool::new(false),
+        }
+    }
+
+    /// True once the queues were declared (publishing cannot be unroutable).
+    pub fn is_declared(&self) -> bool {
+        self.declared.load(Ordering::Acquire)
+    }
+
+    /// Declares the partitioned inbound queues (idempotent).
+    pub async fn declare(&self) -> Result<(), MessagingError> {
+        let bus = &self.bus;
+        let connection = bus.connection(bus.config().connect_timeout).await?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|source| MessagingError::Amqp {
+                operation: "open channel",
+                source,
+            })?;
+        for queue in bus.partitioned_queues(INBOUND_CONSUMER, INBOUND_FAMILY) {
+            queue.declare(&channel).await?;
+        }
+        let _ = channel.close(200, "declared".into()).await;
+        self.declared.store(true, Ordering::Release);
+        Ok(())
+    }
+}
