@@ -571,6 +571,21 @@ async fn receive_verified(
         }
         Err(error) => return Err(Rejection::unverified(&error)),
     };
+    let json = matches!(
+        channel,
+        Channel::Whatsapp | Channel::Messenger | Channel::Instagram | Channel::Telegram
+    ) || matches!(email_provider(&account, headers), EmailProvider::Postmark)
+        && channel == Channel::Email;
+    if json && switchboard_channels::json_too_deep(verified.body(), switchboard_channels::MAX_JSON_DEPTH) {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "too_deep",
+            format!(
+                "JSON nests deeper than {} levels",
+                switchboard_channels::MAX_JSON_DEPTH
+            ),
+        ));
+    }
     let context = NormalizeContext {
         channel_account_id: ChannelAccountId::parse(&account.id).map_err(|_| Rejection::unknown_account())?,
         external_id: account.external_id.clone(),
@@ -584,13 +599,6 @@ async fn receive_verified(
                 .dead_letter(channel, &account, headers, &body, &reason)
                 .await?;
             tracing::warn!(reason = %reason, "signed webhook could not be understood; dead-lettered");
-            if error.is_too_deep() {
-                return Err(Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    "too_deep",
-                    "JSON nests too deeply",
-                ));
-            }
             return Ok(("dead_lettered", channel));
         }
     };

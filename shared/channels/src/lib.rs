@@ -16,5 +16,5 @@ pub mod twilio;
 mod verify;
 pub mod whatsapp;
 
-pub use normalize::{NormalizeContext, NormalizeError, Normalized, Skipped};
+pub use normalize::{MAX_JSON_DEPTH, NormalizeContext, NormalizeError, Normalized, Skipped, json_too_deep};
 pub use verify::{Verified, VerifyError};

@@ -57,12 +57,38 @@ pub enum NormalizeError {
     },
 }
 
-impl NormalizeError {
-    /// True when the JSON nests deeper than the parser allows (128 levels): a hostile shape
-    /// no provider sends, answered 400 rather than parsed.
-    pub fn is_too_deep(&self) -> bool {
-        matches!(self, Self::Json { source, .. } if source.to_string().starts_with("recursion limit exceeded"))
+/// Deepest JSON nesting a webhook may have; providers' payloads stay under ten levels.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// True when `body`, read as JSON, nests arrays/objects deeper than `max_depth`. A linear scan
+/// that never recurses, for refusing nesting bombs before any parser sees them.
+pub fn json_too_deep(body: &[u8], max_depth: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max_depth {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
     }
+    false
 }
 
 /// The media kind of a MIME type (`image/jpeg` → image; anything unknown → document).

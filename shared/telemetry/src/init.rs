@@ -80,9 +80,13 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
     };
 
-    let provider = if config.otlp_endpoint.is_empty() {
-        None
-    } else {
+    // The tracer runs even without an exporter, so W3C trace context still flows from the
+    // caller through HTTP, gRPC and the bus to the next hop (which may export).
+    let resource = Resource::builder()
+        .with_service_name(config.service_name.clone())
+        .build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if !config.otlp_endpoint.is_empty() {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .with_endpoint(config.otlp_endpoint.clone())
@@ -91,23 +95,12 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
                 endpoint: config.otlp_endpoint.clone(),
                 source,
             })?;
-        let resource = Resource::builder()
-            .with_service_name(config.service_name.clone())
-            .build();
-        Some(
-            SdkTracerProvider::builder()
-                .with_resource(resource)
-                .with_batch_exporter(exporter)
-                .build(),
-        )
-    };
-    let otel_layer = provider.as_ref().map(|provider| {
-        let tracer = provider.tracer("switchboard");
-        tracing_opentelemetry::layer().with_tracer(tracer)
-    });
-    if let Some(provider) = &provider {
-        opentelemetry::global::set_tracer_provider(provider.clone());
+        builder = builder.with_batch_exporter(exporter);
     }
+    let provider = builder.build();
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("switchboard"));
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let provider = Some(provider);
 
     tracing_subscriber::registry()
         .with(filter)

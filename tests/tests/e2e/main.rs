@@ -8,3 +8,4 @@ mod config;
 mod lifecycle;
 mod migrate;
 mod trace_context;
+mod webhooks;

@@ -1,0 +1,296 @@
+//! A Switchboard with one channel account per webhook channel (from a channels file with
+//! known secrets), signed provider requests, and a reader of the inbound queue.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties};
+use prost::Message as _;
+use switchboard_proto::events::v1::Envelope;
+use switchboard_testkit::TestDatabase;
+
+use crate::{Switchboard, isolated_env};
+
+/// The public base URL Twilio "requested" (ingress is configured with it).
+pub const PUBLIC_BASE_URL: &str = "https://hooks.example.test";
+/// WhatsApp account: app secret, verify token, phone_number_id.
+pub const WHATSAPP: (&str, &str, &str) = ("chacc_e2e-whatsapp", "wa-app-secret", "106540352242922");
+/// Messenger account id, app secret, page id.
+pub const MESSENGER: (&str, &str, &str) = ("chacc_e2e-messenger", "fb-app-secret", "107220000000001");
+/// Instagram account id, app secret, Instagram account id.
+pub const INSTAGRAM: (&str, &str, &str) = ("chacc_e2e-instagram", "ig-app-secret", "17841400000000001");
+/// Telegram account id, webhook secret, bot id.
+pub const TELEGRAM: (&str, &str, &str) = ("chacc_e2e-telegram", "tg-webhook-secret", "7000000001");
+/// SMS account id, Twilio auth token, number.
+pub const SMS: (&str, &str, &str) = ("chacc_e2e-sms", "twilio-auth-token", "+14155550100");
+/// E-mail (Mailgun) account id, signing key, address.
+pub const EMAIL: (&str, &str, &str) = ("chacc_e2e-email", "mailgun-signing-key", "support@acme.test");
+/// The WhatsApp verify token.
+pub const WHATSAPP_VERIFY_TOKEN: &str = "wa-verify-token";
+
+fn channels_yaml() -> String {
+    format!(
+        r#"workspaces:
+  - id: ws_e2e-hooks
+    name: Webhooks
+    channel_accounts:
+      - {{id: {}, channel: whatsapp, name: WA, external_id: "{}", secrets: {{app_secret: {}, verify_token: {WHATSAPP_VERIFY_TOKEN}}}}}
+      - {{id: {}, channel: messenger, name: FB, external_id: "{}", secrets: {{app_secret: {}}}}}
+      - {{id: {}, channel: instagram, name: IG, external_id: "{}", secrets: {{app_secret: {}}}}}
+      - {{id: {}, channel: telegram, name: TG, external_id: "{}", secrets: {{webhook_secret: {}}}}}
+      - {{id: {}, channel: sms, name: SMS, external_id: "{}", secrets: {{auth_token: {}}}}}
+      - {{id: {}, channel: email, name: Mail, external_id: "{}", settings: {{inbound_provider: mailgun}}, secrets: {{signing_key: {}}}}}
+      - {{id: chacc_e2e-disabled, channel: whatsapp, name: Off, external_id: "1", enabled: false, secrets: {{app_secret: {}}}}}
+"#,
+        WHATSAPP.0,
+        WHATSAPP.2,
+        WHATSAPP.1,
+        MESSENGER.0,
+        MESSENGER.2,
+        MESSENGER.1,
+        INSTAGRAM.0,
+        INSTAGRAM.2,
+        INSTAGRAM.1,
+        TELEGRAM.0,
+        TELEGRAM.2,
+        TELEGRAM.1,
+        SMS.0,
+        SMS.2,
+        SMS.1,
+        EMAIL.0,
+        EMAIL.2,
+        EMAIL.1,
+        WHATSAPP.1,
+    )
+}
+
+/// A running Switchboard (`--target all`) with the webhook accounts above.
+pub struct WebhookSwitchboard {
+    /// The process.
+    pub switchboard: Switchboard,
+    /// Its database (dropped at the end).
+    pub database: TestDatabase,
+    /// Its bus namespace.
+    pub namespace: String,
+    /// HTTP client for webhooks.
+    pub http: reqwest::Client,
+    channels_file: PathBuf,
+}
+
+/// One message read from the inbound queue.
+#[derive(Debug)]
+pub struct ReadEvent {
+    /// The decoded envelope.
+    pub envelope: Envelope,
+    /// AMQP headers as text.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// AMQP `type`.
+    pub message_type: String,
+}
+
+impl WebhookSwitchboard {
+    /// Starts Switchboard with the webhook accounts, one partition and `extra_env`.
+    pub async fn start(extra_env: &[(&str, &str)]) -> Self {
+        let database = TestDatabase::create().await.expect("test database");
+        let channels_file = std::env::temp_dir().join(format!(
+            "sb-channels-{}.yaml",
+            switchboard_testkit::unique_token()
+        ));
+        std::fs::write(&channels_file, channels_yaml()).expect("channels file written");
+        let mut env = isolated_env(&database);
+        env.push((
+            "SWITCHBOARD_CHANNELS_FILE".to_owned(),
+            channels_file.display().to_string(),
+        ));
+        env.push(("SWITCHBOARD__BUS__PARTITIONS".to_owned(), "1".to_owned()));
+        env.push((
+            "SWITCHBOARD__INGRESS__PUBLIC_BASE_URL".to_owned(),
+            PUBLIC_BASE_URL.to_owned(),
+        ));
+        for (key, value) in extra_env {
+            env.push(((*key).to_owned(), (*value).to_owned()));
+        }
+        let namespace = env
+            .iter()
+            .find(|(key, _)| key == "SWITCHBOARD__BUS__NAMESPACE")
+            .map(|(_, value)| value.clone())
+            .expect("isolated env sets a namespace");
+        let switchboard = Switchboard::start(&["--target", "all"], &env);
+        switchboard.wait_ready_status(200, Duration::from_secs(20)).await;
+        Self {
+            switchboard,
+            database,
+            namespace,
+            http: reqwest::Client::new(),
+            channels_file,
+        }
+    }
+
+    /// The webhook URL of `channel` / `account`.
+    pub fn url(&self, channel: &str, account: &str) -> String {
+        format!("{}/webhooks/{channel}/{account}", self.switchboard.http)
+    }
+
+    /// The inbound queue (one partition).
+    pub fn inbound_queue(&self) -> String {
+        format!("{}contacts.inbound.p00", self.namespace)
+    }
+
+    /// POSTs a WhatsApp webhook signed with the account's app secret.
+    pub async fn post_whatsapp(&self, body: &[u8], traceparent: Option<&str>) -> reqwest::Response {
+        let signature = switchboard_channels::meta::hmac_sha256_hex(WHATSAPP.1.as_bytes(), body);
+        let mut request = self
+            .http
+            .post(self.url("whatsapp", WHATSAPP.0))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", format!("sha256={signature}"))
+            .body(body.to_vec());
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        request.send().await.expect("webhook request completes")
+    }
+
+    /// Reads `count` events from the inbound queue (in queue order), waiting up to `timeout`.
+    /// (Inbound queues are single-active-consumer quorum queues: a consumer, not basic.get.)
+    pub async fn read_events(&self, count: usize, timeout: Duration) -> Vec<ReadEvent> {
+        let connection =
+            Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default())
+                .await
+                .expect("test connects to rabbitmq");
+        let channel = connection.create_channel().await.expect("channel");
+        let mut consumer = channel
+            .basic_consume(
+                self.inbound_queue().into(),
+                "e2e-reader".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("basic.consume");
+        let deadline = Instant::now() + timeout;
+        let mut events = Vec::new();
+        while events.len() < count {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let next = tokio::time::timeout(remaining, consumer.next()).await;
+            let Ok(Some(Ok(delivery))) = next else {
+                panic!(
+                    "only {} of {count} events reached {} in {timeout:?}: {events:#?}",
+                    events.len(),
+                    self.inbound_queue()
+                );
+            };
+            delivery.ack(BasicAckOptions::default()).await.expect("ack");
+            let headers = delivery
+                .properties
+                .headers()
+                .clone()
+                .unwrap_or_default()
+                .inner()
+                .iter()
+                .filter_map(|(key, value)| match value {
+                    AMQPValue::LongString(text) => Some((key.to_string(), text.to_string())),
+                    _ => None,
+                })
+                .collect();
+            events.push(ReadEvent {
+                envelope: Envelope::decode(delivery.data.as_slice()).expect("body is an Envelope"),
+                headers,
+                message_type: delivery
+                    .properties
+                    .kind()
+                    .as_ref()
+                    .map(|kind| kind.to_string())
+                    .unwrap_or_default(),
+            });
+        }
+        let _ = connection.close(200, "done".into()).await;
+        events
+    }
+
+    /// The number of messages waiting in the inbound queue.
+    pub async fn queued(&self) -> u32 {
+        let connection =
+            Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default())
+                .await
+                .expect("test connects to rabbitmq");
+        let channel = connection.create_channel().await.expect("channel");
+        let queue = channel
+            .queue_declare(
+                self.inbound_queue().into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("inbound queue exists");
+        let _ = connection.close(200, "done".into()).await;
+        queue.message_count()
+    }
+
+    /// One Prometheus sample of `/metrics` (0 when absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.switchboard.admin_text("/metrics").await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Stops the process and removes its queues, exchanges, database and channels file.
+    pub async fn cleanup(self) {
+        drop(self.switchboard);
+        if let Ok(connection) =
+            Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default()).await
+            && let Ok(channel) = connection.create_channel().await
+        {
+            for queue in [
+                format!("{}contacts.inbound.p00", self.namespace),
+                format!("{}contacts.inbound.p00.dlq", self.namespace),
+            ] {
+                let _ = channel
+                    .queue_delete(queue.into(), QueueDeleteOptions::default())
+                    .await;
+            }
+            for exchange in ["switchboard.events", "switchboard.dlx"] {
+                let _ = channel
+                    .exchange_delete(format!("{}{exchange}", self.namespace).into(), Default::default())
+                    .await;
+            }
+            let _ = connection.close(200, "done".into()).await;
+        }
+        let _ = std::fs::remove_file(&self.channels_file);
+        drop(self.database);
+    }
+}
+
+/// A WhatsApp text message webhook (the real Cloud API shape) for `phone_number_id`.
+pub fn whatsapp_text(message_id: &str, from: &str, text: &str) -> Vec<u8> {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": WHATSAPP.2},
+                    "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": from}],
+                    "messages": [{
+                        "from": from,
+                        "id": message_id,
+                        "timestamp": "1749416383",
+                        "type": "text",
+                        "text": {"body": text}
+                    }]
+                }
+            }]
+        }]
+    })
+    .to_string()
+    .into_bytes()
+}

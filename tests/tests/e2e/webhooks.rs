@@ -1,0 +1,418 @@
+//! Provider webhooks through the real binary: signed requests of every channel become
+//! normalized events on the inbound queue, carrying the caller's trace; everything else gets
+//! the right refusal and nothing on the bus.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use switchboard_e2e::webhooks::{
+    EMAIL, INSTAGRAM, MESSENGER, PUBLIC_BASE_URL, SMS, TELEGRAM, WHATSAPP, WHATSAPP_VERIFY_TOKEN,
+    WebhookSwitchboard, whatsapp_text,
+};
+use switchboard_proto::events::v1::envelope::Payload;
+use switchboard_proto::events::v1::inbound_event::Kind;
+
+fn meta_signature(secret: &str, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        switchboard_channels::meta::hmac_sha256_hex(secret.as_bytes(), body)
+    )
+}
+
+fn percent_encode(value: &str) -> String {
+    let mut encoded = String::new();
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => encoded.push(byte as char),
+            b' ' => encoded.push('+'),
+            _ => encoded.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    encoded
+}
+
+/// Sends a chunked WhatsApp webhook of `size` bytes over raw TCP; returns the status line.
+async fn chunked_post_status(base: &str, account: &str, signature: &str, size: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /webhooks/whatsapp/{account} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\nx-hub-signature-256: {signature}\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 8192];
+    for _ in 0..size / chunk.len() {
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend_from_slice(&chunk);
+        frame.extend_from_slice(b"\r\n");
+        if stream.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_signed_webhook_of_every_channel_reaches_the_bus_normalized_with_its_trace() {
+    let hooks = WebhookSwitchboard::start(&[]).await;
+    let trace = |n: u8| format!("4bf92f3577b34da6a3ce929d0e0e47{n:02x}");
+    let traceparent = |n: u8| format!("00-{}-00f067aa0ba902b7-01", trace(n));
+
+    // WhatsApp: non-ASCII text.
+    let body = whatsapp_text("wamid.E2E-1", "16505551234", "Olá, tudo bem? 👋");
+    let response = hooks.post_whatsapp(&body, Some(&traceparent(1))).await;
+    assert_eq!(response.status(), 200);
+
+    // Messenger and Instagram.
+    for (n, channel, (account, secret, external_id), object, mid) in [
+        (2u8, "messenger", MESSENGER, "page", "m_E2E"),
+        (3, "instagram", INSTAGRAM, "instagram", "aWdfE2E"),
+    ] {
+        let body = format!(
+            r#"{{"object":"{object}","entry":[{{"id":"{external_id}","time":1718000000123,"messaging":[{{"sender":{{"id":"6789012345678901"}},"recipient":{{"id":"{external_id}"}},"timestamp":1718000000100,"message":{{"mid":"{mid}","text":"Track my order"}}}}]}}]}}"#
+        );
+        let response = hooks
+            .http
+            .post(hooks.url(channel, account))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", meta_signature(secret, body.as_bytes()))
+            .header("traceparent", traceparent(n))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{channel}");
+    }
+
+    // Telegram.
+    let body = r#"{"update_id":712345678,"message":{"message_id":4821,"from":{"id":123456789,"is_bot":false,"first_name":"Ana","language_code":"pt-br"},"chat":{"id":123456789,"first_name":"Ana","type":"private"},"date":1718002000,"text":"Olá, preciso de ajuda"}}"#;
+    let response = hooks
+        .http
+        .post(hooks.url("telegram", TELEGRAM.0))
+        .header("content-type", "application/json")
+        .header("x-telegram-bot-api-secret-token", TELEGRAM.1)
+        .header("traceparent", traceparent(4))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Twilio SMS: signed over the public URL (not the address the test connects to).
+    let form = "ToCountry=US&SmsMessageSid=SM11111111111111111111111111111111&NumMedia=0&SmsSid=SM11111111111111111111111111111111&SmsStatus=received&Body=Hello+from+SMS&To=%2B14155550100&NumSegments=1&MessageSid=SM11111111111111111111111111111111&AccountSid=AC33333333333333333333333333333333&From=%2B14155550123&ApiVersion=2010-04-01";
+    let params = switchboard_channels::twilio::parse_form(form.as_bytes()).unwrap();
+    let public_url = format!("{PUBLIC_BASE_URL}/webhooks/sms/{}", SMS.0);
+    let signature = switchboard_channels::twilio::signature(SMS.1.as_bytes(), &public_url, &params);
+    let response = hooks
+        .http
+        .post(hooks.url("sms", SMS.0))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature)
+        .header("traceparent", traceparent(5))
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.text().await.unwrap().contains("<Response></Response>"),
+        "Twilio gets empty TwiML"
+    );
+
+    // E-mail through Mailgun.
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let token = "e2e-mailgun-token-1";
+    let mailgun_signature = switchboard_channels::meta::hmac_sha256_hex(
+        EMAIL.1.as_bytes(),
+        format!("{timestamp}{token}").as_bytes(),
+    );
+    let headers = r#"[["Message-Id","<mg-e2e-1@example.com>"]]"#;
+    let form = format!(
+        "timestamp={timestamp}&token={token}&signature={mailgun_signature}&recipient=support%40acme.test&from=Jane+Doe+%3Cjane%40example.com%3E&subject=Hello&body-plain=Hi+there&stripped-text=Hi+there&message-headers={}",
+        percent_encode(headers)
+    );
+    let post_mail = || {
+        hooks
+            .http
+            .post(hooks.url("email", EMAIL.0))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("traceparent", traceparent(6))
+            .body(form.clone())
+            .send()
+    };
+    assert_eq!(post_mail().await.unwrap().status(), 200);
+    // The same Mailgun delivery again (a replay): 2xx, and no second event.
+    assert_eq!(post_mail().await.unwrap().status(), 200);
+
+    let events = hooks.read_events(6, Duration::from_secs(15)).await;
+    for (n, (channel, account, kind_name)) in [
+        ("whatsapp", WHATSAPP.0, "message_received"),
+        ("messenger", MESSENGER.0, "message_received"),
+        ("instagram", INSTAGRAM.0, "message_received"),
+        ("telegram", TELEGRAM.0, "message_received"),
+        ("sms", SMS.0, "message_received"),
+        ("email", EMAIL.0, "message_received"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let event_type = format!("inbound.{channel}.{kind_name}");
+        let read = events
+            .iter()
+            .find(|read| read.envelope.event_type == event_type)
+            .unwrap_or_else(|| panic!("no {event_type} among {events:#?}"));
+        assert_eq!(read.message_type, event_type);
+        let envelope = &read.envelope;
+        assert_eq!(envelope.workspace_id, "ws_e2e-hooks");
+        assert!(envelope.event_id.starts_with("evt_"), "{envelope:?}");
+        let Some(Payload::Inbound(inbound)) = &envelope.payload else {
+            panic!("{envelope:?}")
+        };
+        assert_eq!(inbound.channel_account_id, account);
+        let sender = inbound.sender.as_ref().expect("sender travels");
+        assert_eq!(
+            envelope.partition_key,
+            format!("{account}:{}", sender.channel_user_id)
+        );
+        assert!(inbound.received_at.is_some());
+        let Some(Kind::Message(message)) = &inbound.kind else {
+            panic!("{inbound:?}")
+        };
+        assert!(!message.provider_message_id.is_empty(), "{message:?}");
+        let trace_id = trace(u8::try_from(n + 1).unwrap());
+        assert!(
+            read.headers
+                .get("traceparent")
+                .is_some_and(|value| value.contains(&trace_id)),
+            "{channel}: the bus message continues the webhook's trace {trace_id}: {:?}",
+            read.headers
+        );
+    }
+    let whatsapp = events
+        .iter()
+        .find(|read| read.envelope.event_type.starts_with("inbound.whatsapp"))
+        .unwrap();
+    let Some(Payload::Inbound(inbound)) = &whatsapp.envelope.payload else {
+        panic!()
+    };
+    assert_eq!(inbound.sender.as_ref().unwrap().display_name, "Sheena Nelson");
+    assert_eq!(inbound.sender.as_ref().unwrap().phone_e164, "+16505551234");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        hooks.queued().await,
+        0,
+        "the replayed Mailgun delivery made no event"
+    );
+    assert_eq!(
+        hooks
+            .metric("switchboard_ingress_webhooks_total{channel=\"email\",outcome=\"replayed\"}")
+            .await,
+        1.0
+    );
+    hooks.cleanup().await;
+}
+
+#[tokio::test]
+async fn refused_webhooks_get_the_right_status_and_put_nothing_on_the_bus() {
+    let hooks = WebhookSwitchboard::start(&[("SWITCHBOARD__INGRESS__MAX_BODY_BYTES", "65536")]).await;
+    let body = whatsapp_text("wamid.E2E-R", "16505551234", "hello");
+    let url = hooks.url("whatsapp", WHATSAPP.0);
+    let post = |headers: Vec<(&'static str, String)>, body: Vec<u8>, url: String| {
+        let mut request = hooks.http.post(url).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let good = meta_signature(WHATSAPP.1, &body);
+
+    // Signatures: missing, wrong, one flipped bit, another tenant's secret, duplicated headers.
+    assert_eq!(post(vec![], body.clone(), url.clone()).await.status(), 401);
+    let mut flipped = body.clone();
+    flipped[40] ^= 1;
+    assert_eq!(
+        post(vec![("x-hub-signature-256", good.clone())], flipped, url.clone())
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        post(
+            vec![("x-hub-signature-256", meta_signature(MESSENGER.1, &body))],
+            body.clone(),
+            url.clone()
+        )
+        .await
+        .status(),
+        401
+    );
+    let duplicated = post(
+        vec![
+            ("x-hub-signature-256", good.clone()),
+            ("x-hub-signature-256", good.clone()),
+        ],
+        body.clone(),
+        url.clone(),
+    )
+    .await;
+    assert_eq!(duplicated.status(), 401);
+    assert!(duplicated.text().await.unwrap().contains("signature"));
+
+    // Unknown, disabled, malformed account ids and a channel the account does not belong to.
+    for wrong in [
+        hooks.url("whatsapp", "chacc_nobody"),
+        hooks.url("whatsapp", "chacc_e2e-disabled"),
+        hooks.url("whatsapp", "not-an-id"),
+        hooks.url("messenger", WHATSAPP.0),
+        hooks.url("fax", WHATSAPP.0),
+    ] {
+        let response = post(
+            vec![("x-hub-signature-256", good.clone())],
+            body.clone(),
+            wrong.clone(),
+        )
+        .await;
+        assert_eq!(response.status(), 404, "{wrong}");
+    }
+
+    // Too large: declared, and streamed without a length.
+    let huge = vec![b' '; 70_000];
+    assert_eq!(
+        post(
+            vec![("x-hub-signature-256", good.clone())],
+            huge.clone(),
+            url.clone()
+        )
+        .await
+        .status(),
+        413
+    );
+    // Chunked, no length: the server stops reading at the cap and answers 413 (over raw TCP,
+    // since the server may close while an HTTP client is still sending).
+    let status_line = chunked_post_status(&hooks.switchboard.http, WHATSAPP.0, &good, 160 * 1024).await;
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
+
+    // Handshake: right token echoes the challenge as text; wrong token 403.
+    let handshake = |token: &str| {
+        hooks
+            .http
+            .get(format!(
+                "{url}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
+            ))
+            .send()
+    };
+    let accepted = handshake(WHATSAPP_VERIFY_TOKEN).await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    assert!(
+        accepted.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(accepted.text().await.unwrap(), "1158201444");
+    assert_eq!(handshake("wrong").await.unwrap().status(), 403);
+
+    // Validly signed but truncated: 2xx and a dead-letter record with the raw body.
+    let truncated = body[..body.len() / 2].to_vec();
+    let response = post(
+        vec![("x-hub-signature-256", meta_signature(WHATSAPP.1, &truncated))],
+        truncated.clone(),
+        url.clone(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    // Validly signed but nested 10,000 deep: 400 before any parser, never a panic.
+    let deep = format!(
+        r#"{{"object":"whatsapp_business_account","padding":{}{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    )
+    .into_bytes();
+    let response = post(
+        vec![("x-hub-signature-256", meta_signature(WHATSAPP.1, &deep))],
+        deep,
+        url.clone(),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+
+    let (client, connection) = tokio_postgres::connect(&hooks.database.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT channel, channel_account_id, workspace_id, reason, body FROM ingress.dead_letters ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.len(),
+        1,
+        "the unparseable payload is kept (the nesting bomb is refused)"
+    );
+    let (channel, account, workspace, reason, stored): (String, String, String, String, Vec<u8>) = (
+        rows[0].get(0),
+        rows[0].get(1),
+        rows[0].get(2),
+        rows[0].get(3),
+        rows[0].get(4),
+    );
+    assert_eq!(
+        (channel.as_str(), account.as_str(), workspace.as_str()),
+        ("whatsapp", WHATSAPP.0, "ws_e2e-hooks")
+    );
+    assert!(reason.contains("JSON"), "{reason}");
+    assert_eq!(stored, truncated, "the raw body is kept byte for byte");
+
+    // A foreign phone_number_id (another tenant's number) is ignored with 2xx.
+    let foreign = String::from_utf8(body.clone())
+        .unwrap()
+        .replace(WHATSAPP.2, "999999999999999")
+        .into_bytes();
+    let response = post(
+        vec![("x-hub-signature-256", meta_signature(WHATSAPP.1, &foreign))],
+        foreign,
+        url.clone(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hooks.queued().await, 0, "nothing refused reached the bus");
+    for (outcome, expected) in [
+        ("missing_signature", 1.0),
+        ("bad_signature", 2.0),
+        ("ambiguous_signature", 1.0),
+        ("unknown_account", 3.0),
+        ("too_large", 2.0),
+        ("dead_lettered", 1.0),
+        ("too_deep", 1.0),
+        ("ignored", 1.0),
+        ("handshake", 1.0),
+        ("handshake_refused", 1.0),
+    ] {
+        assert_eq!(
+            hooks
+                .metric(&format!(
+                    "switchboard_ingress_webhooks_total{{channel=\"whatsapp\",outcome=\"{outcome}\"}}"
+                ))
+                .await,
+            expected,
+            "{outcome}"
+        );
+    }
+    hooks.cleanup().await;
+}
