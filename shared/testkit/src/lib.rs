@@ -193,3 +193,59 @@ pub mod broker {
         }
     }
 }
+
+/// Stopping and starting the shared local PostgreSQL cluster (tests named `chaos_…`, run
+/// serially). Uses `pg_ctlcluster` on the Debian cluster `main` of the installed version.
+pub mod database_server {
+    use std::process::Command;
+
+    fn pg_ctlcluster(action: &str) -> std::process::Output {
+        let version = std::fs::read_dir("/etc/postgresql")
+            .ok()
+            .and_then(|entries| entries.filter_map(Result::ok).next())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .unwrap_or_else(|| "15".to_owned());
+        Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, "main", action])
+            .output()
+            .expect("pg_ctlcluster runs")
+    }
+
+    /// Stops PostgreSQL (fast shutdown: connections drop) and returns a guard that starts it
+    /// again when dropped, also when the test panics.
+    pub fn stop_database() -> DatabaseRestartGuard {
+        let output = pg_ctlcluster("stop");
+        assert!(
+            output.status.success(),
+            "pg_ctlcluster stop: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        DatabaseRestartGuard { restarted: false }
+    }
+
+    /// Starts PostgreSQL again when dropped, unless [`DatabaseRestartGuard::start`] did already.
+    pub struct DatabaseRestartGuard {
+        restarted: bool,
+    }
+
+    impl DatabaseRestartGuard {
+        /// Starts PostgreSQL now (returns once it accepts connections).
+        pub fn start(mut self) {
+            let output = pg_ctlcluster("start");
+            assert!(
+                output.status.success(),
+                "pg_ctlcluster start: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            self.restarted = true;
+        }
+    }
+
+    impl Drop for DatabaseRestartGuard {
+        fn drop(&mut self) {
+            if !self.restarted {
+                let _ = pg_ctlcluster("start");
+            }
+        }
+    }
+}
