@@ -56,6 +56,8 @@ pub fn isolated_env(database: &TestDatabase) -> Vec<(String, String)> {
         ("SWITCHBOARD_BOOTSTRAP_TOKEN", BOOTSTRAP_TOKEN),
         ("SWITCHBOARD_INTERNAL_TOKEN", INTERNAL_TOKEN),
         ("SWITCHBOARD__BUS__NAMESPACE", namespace.as_str()),
+        // One partition per family keeps each test's broker footprint small.
+        ("SWITCHBOARD__BUS__PARTITIONS", "1"),
         ("SWITCHBOARD__SHUTDOWN__DRAIN_DELAY", "1s"),
         ("SWITCHBOARD__SHUTDOWN__GRACE_PERIOD", "10s"),
         ("SWITCHBOARD__SERVER__READINESS_INTERVAL", "200ms"),
@@ -71,6 +73,8 @@ pub fn isolated_env(database: &TestDatabase) -> Vec<(String, String)> {
 pub struct Switchboard {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
+    /// Bus namespace and partition count, for removing its queues when dropped.
+    bus: Option<(String, u16)>,
     /// Admin base URL (`http://127.0.0.1:port`).
     pub admin: String,
     /// HTTP base URL.
@@ -148,9 +152,21 @@ impl Switchboard {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let setting = |name: &str| {
+            env.iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        };
+        let bus = setting("SWITCHBOARD__BUS__NAMESPACE").map(|namespace| {
+            let partitions = setting("SWITCHBOARD__BUS__PARTITIONS")
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(8);
+            (namespace, partitions)
+        });
         Self {
             child,
             logs,
+            bus,
             admin: addresses["admin"].clone(),
             http: addresses["http"].clone(),
             grpc: addresses["grpc"].clone(),
@@ -248,10 +264,25 @@ impl Switchboard {
     }
 }
 
+/// The queues a Switchboard with bus `namespace` and `partitions` declares (ingress's inbound
+/// queues and their dead-letter queues).
+pub fn declared_queues(namespace: &str, partitions: u16) -> Vec<String> {
+    (0..partitions)
+        .flat_map(|partition| {
+            let queue = format!("{namespace}contacts.inbound.p{partition:02}");
+            [format!("{queue}.dlq"), queue]
+        })
+        .collect()
+}
+
 impl Drop for Switchboard {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Quorum queues are heavy for a shared broker: remove what this process declared.
+        if let Some((namespace, partitions)) = self.bus.take() {
+            switchboard_testkit::delete_bus_objects(&namespace, declared_queues(&namespace, partitions));
+        }
     }
 }
 

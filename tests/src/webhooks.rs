@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueDeleteOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties};
 use prost::Message as _;
@@ -105,7 +105,6 @@ impl WebhookSwitchboard {
             "SWITCHBOARD_CHANNELS_FILE".to_owned(),
             channels_file.display().to_string(),
         ));
-        env.push(("SWITCHBOARD__BUS__PARTITIONS".to_owned(), "1".to_owned()));
         env.push((
             "SWITCHBOARD__INGRESS__PUBLIC_BASE_URL".to_owned(),
             PUBLIC_BASE_URL.to_owned(),
@@ -241,28 +240,10 @@ impl WebhookSwitchboard {
             .unwrap_or(0.0)
     }
 
-    /// Stops the process and removes its queues, exchanges, database and channels file.
+    /// Stops the process (which removes its queues and exchanges) and removes its database
+    /// and channels file.
     pub async fn cleanup(self) {
         drop(self.switchboard);
-        if let Ok(connection) =
-            Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default()).await
-            && let Ok(channel) = connection.create_channel().await
-        {
-            for queue in [
-                format!("{}contacts.inbound.p00", self.namespace),
-                format!("{}contacts.inbound.p00.dlq", self.namespace),
-            ] {
-                let _ = channel
-                    .queue_delete(queue.into(), QueueDeleteOptions::default())
-                    .await;
-            }
-            for exchange in ["switchboard.events", "switchboard.dlx"] {
-                let _ = channel
-                    .exchange_delete(format!("{}{exchange}", self.namespace).into(), Default::default())
-                    .await;
-            }
-            let _ = connection.close(200, "done".into()).await;
-        }
         let _ = std::fs::remove_file(&self.channels_file);
         drop(self.database);
     }

@@ -12,7 +12,7 @@ pub enum LogFormat {
 }
 
 /// The `[telemetry]` config section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
     /// Log line format (`pretty` or `json`; env `SWITCHBOARD_LOG_FORMAT`).
@@ -23,6 +23,8 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: String,
     /// `service.name` resource attribute of exported spans.
     pub service_name: String,
+    /// Share of new traces recorded (0.0–1.0); a caller's sampling decision is always followed.
+    pub sample_ratio: f64,
 }
 
 impl Default for TelemetryConfig {
@@ -32,6 +34,7 @@ impl Default for TelemetryConfig {
             log_filter: "info".to_owned(),
             otlp_endpoint: String::new(),
             service_name: "switchboard".to_owned(),
+            sample_ratio: 1.0,
         }
     }
 }

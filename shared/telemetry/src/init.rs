@@ -12,6 +12,9 @@ use crate::{LogFormat, TelemetryConfig};
 /// Why telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
+    /// `telemetry.sample_ratio` is outside 0.0–1.0.
+    #[error("telemetry.sample_ratio must be between 0.0 and 1.0, got {0}")]
+    InvalidSampleRatio(f64),
     /// The log filter directives do not parse.
     #[error("invalid log filter {filter:?}")]
     InvalidFilter {
@@ -85,7 +88,15 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
     let resource = Resource::builder()
         .with_service_name(config.service_name.clone())
         .build();
-    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if !(0.0..=1.0).contains(&config.sample_ratio) {
+        return Err(TelemetryError::InvalidSampleRatio(config.sample_ratio));
+    }
+    let sampler = opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+        opentelemetry_sdk::trace::Sampler::TraceIdRatioBased(config.sample_ratio),
+    ));
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(sampler);
     if !config.otlp_endpoint.is_empty() {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -98,13 +109,16 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();
-    let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("switchboard"));
+    // Spans reach OpenTelemetry at INFO whatever the log filter says: turning logs down to
+    // `warn` must not cut the trace (and the W3C context other hops continue) into pieces.
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("switchboard"))
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     opentelemetry::global::set_tracer_provider(provider.clone());
     let provider = Some(provider);
 
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt_layer)
+        .with(fmt_layer.with_filter(filter))
         .with(otel_layer)
         .try_init()
         .map_err(TelemetryError::AlreadyInstalled)?;

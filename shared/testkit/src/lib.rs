@@ -249,3 +249,33 @@ pub mod database_server {
         }
     }
 }
+
+/// Deletes `queues` (full names) and the exchanges of bus `namespace`, from synchronous code
+/// such as `Drop` (a private thread and runtime). Failures are ignored: this is cleanup.
+pub fn delete_bus_objects(namespace: &str, queues: Vec<String>) {
+    let namespace = namespace.to_owned();
+    let cleanup = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        runtime.block_on(async move {
+            use switchboard_messaging::lapin::{Connection, ConnectionProperties};
+            let Ok(connection) = Connection::connect(&amqp_url(), ConnectionProperties::default()).await
+            else {
+                return;
+            };
+            if let Ok(channel) = connection.create_channel().await {
+                for queue in queues {
+                    let _ = channel.queue_delete(queue.into(), Default::default()).await;
+                }
+                for exchange in ["switchboard.events", "switchboard.dlx"] {
+                    let _ = channel
+                        .exchange_delete(format!("{namespace}{exchange}").into(), Default::default())
+                        .await;
+                }
+            }
+            let _ = connection.close(200, "cleanup".into()).await;
+        });
+    });
+    let _ = cleanup.join();
+}
