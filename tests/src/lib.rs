@@ -52,6 +52,7 @@ pub fn isolated_env(database: &TestDatabase) -> Vec<(String, String)> {
         ("SWITCHBOARD_HTTP_ADDR", "127.0.0.1:0"),
         ("SWITCHBOARD_GRPC_ADDR", "127.0.0.1:0"),
         ("SWITCHBOARD_ADMIN_ADDR", "127.0.0.1:0"),
+        ("SWITCHBOARD_SMTP_ADDR", "127.0.0.1:0"),
         ("SWITCHBOARD_LOG_FORMAT", "json"),
         ("SWITCHBOARD_BOOTSTRAP_TOKEN", BOOTSTRAP_TOKEN),
         ("SWITCHBOARD_INTERNAL_TOKEN", INTERNAL_TOKEN),
@@ -170,6 +171,26 @@ impl Switchboard {
             admin: addresses["admin"].clone(),
             http: addresses["http"].clone(),
             grpc: addresses["grpc"].clone(),
+        }
+    }
+
+    /// The address of listener `name` (e.g. `smtp`) as `host:port`, once it is logged.
+    pub fn listener(&self, name: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            for line in self.logs.lock().unwrap().iter() {
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if value["message"] == "listening"
+                    && value["listener"] == name
+                    && let Some(addr) = value["addr"].as_str()
+                {
+                    return addr.to_owned();
+                }
+            }
+            assert!(Instant::now() < deadline, "listener {name} never logged");
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -237,6 +237,7 @@ async fn start_switchboard(
         .env("SWITCHBOARD_HTTP_ADDR", "127.0.0.1:0")
         .env("SWITCHBOARD_GRPC_ADDR", "127.0.0.1:0")
         .env("SWITCHBOARD_ADMIN_ADDR", "127.0.0.1:0")
+        .env("SWITCHBOARD_SMTP_ADDR", "127.0.0.1:0")
         .env("SWITCHBOARD_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .env("SWITCHBOARD_CHANNELS_FILE", channels_file)

@@ -30,6 +30,8 @@ pub struct IngressConfig {
     pub relay_interval: Duration,
     /// Most spooled events relayed in one transaction.
     pub relay_batch: u32,
+    /// The host name the SMTP listener announces in its greeting.
+    pub smtp_hostname: String,
     /// Oldest Mailgun webhook timestamp accepted (older ones are replays).
     #[serde(with = "humantime_serde")]
     pub mailgun_max_age: Duration,
@@ -46,6 +48,7 @@ impl Default for IngressConfig {
             publish_timeout: Duration::from_secs(2),
             relay_interval: Duration::from_millis(500),
             relay_batch: 500,
+            smtp_hostname: "switchboard.local".to_owned(),
             mailgun_max_age: Duration::from_secs(300),
         }
     }

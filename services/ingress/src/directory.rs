@@ -7,8 +7,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use switchboard_domain::Channel;
-use switchboard_proto::tenancy::v1::ResolveChannelAccountRequest;
 use switchboard_proto::tenancy::v1::channel_account_directory_service_client::ChannelAccountDirectoryServiceClient;
+use switchboard_proto::tenancy::v1::{
+    ChannelAccount, FindChannelAccountRequest, ResolveChannelAccountRequest,
+};
 use switchboard_server::GrpcClientConfig;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
@@ -135,16 +137,7 @@ impl AccountDirectory {
 
     /// The account `id`, from the cache when fresh.
     pub async fn resolve(&self, id: &str) -> Result<Arc<ResolvedAccount>, DirectoryError> {
-        let cached = self.cache.read().ok().and_then(|cache| match cache.get(id) {
-            Some(Cached::Found(account)) if account.fetched_at.elapsed() < self.ttl => {
-                Some(Ok(account.clone()))
-            }
-            Some(Cached::NotFound(at)) if at.elapsed() < NOT_FOUND_TTL.min(self.ttl) => {
-                Some(Err(DirectoryError::NotFound))
-            }
-            _ => None,
-        });
-        match cached {
+        match self.cached(id) {
             Some(result) => result,
             None => self.fetch(id).await,
         }
@@ -155,11 +148,60 @@ impl AccountDirectory {
         let mut client = self.client.clone();
         let response = client
             .resolve_channel_account(ResolveChannelAccountRequest { id: id.to_owned() })
-            .await;
-        let entry = match response {
-            Ok(response) => {
+            .await
+            .map(|response| {
                 let response = response.into_inner();
-                let account = response.account.ok_or_else(|| {
+                (response.account, response.secrets)
+            });
+        self.remember(id.to_owned(), response)
+    }
+
+    /// The account of `channel` whose provider id is `external_id` (e.g. the e-mail address
+    /// a message was sent to), from the cache when fresh.
+    pub async fn find(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> Result<Arc<ResolvedAccount>, DirectoryError> {
+        let key = format!("{}:{}", channel.as_str(), external_id.to_lowercase());
+        if let Some(result) = self.cached(&key) {
+            return result;
+        }
+        let mut client = self.client.clone();
+        let response = client
+            .find_channel_account(FindChannelAccountRequest {
+                channel: channel.to_proto() as i32,
+                external_id: external_id.to_owned(),
+            })
+            .await
+            .map(|response| {
+                let response = response.into_inner();
+                (response.account, response.secrets)
+            });
+        self.remember(key, response)
+    }
+
+    fn cached(&self, key: &str) -> Option<Result<Arc<ResolvedAccount>, DirectoryError>> {
+        self.cache.read().ok().and_then(|cache| match cache.get(key) {
+            Some(Cached::Found(account)) if account.fetched_at.elapsed() < self.ttl => {
+                Some(Ok(account.clone()))
+            }
+            Some(Cached::NotFound(at)) if at.elapsed() < NOT_FOUND_TTL.min(self.ttl) => {
+                Some(Err(DirectoryError::NotFound))
+            }
+            _ => None,
+        })
+    }
+
+    /// Turns a directory answer into a cache entry under `key`.
+    fn remember(
+        &self,
+        key: String,
+        response: Result<(Option<ChannelAccount>, std::collections::HashMap<String, String>), tonic::Status>,
+    ) -> Result<Arc<ResolvedAccount>, DirectoryError> {
+        let entry = match response {
+            Ok((account, secrets)) => {
+                let account = account.ok_or_else(|| {
                     DirectoryError::Unavailable("directory answered without an account".to_owned())
                 })?;
                 let channel = Channel::from_proto(account.channel)
@@ -171,7 +213,7 @@ impl AccountDirectory {
                     external_id: account.external_id,
                     enabled: account.enabled,
                     settings: account.settings.into_iter().collect(),
-                    secrets: response.secrets.into_iter().collect(),
+                    secrets: secrets.into_iter().collect(),
                     fetched_at: Instant::now(),
                 }))
             }
@@ -194,7 +236,7 @@ impl AccountDirectory {
             if cache.len() >= MAX_ENTRIES {
                 cache.clear();
             }
-            cache.insert(id.to_owned(), entry);
+            cache.insert(key, entry);
         }
         result
     }

@@ -10,6 +10,7 @@
 mod config;
 mod directory;
 mod metrics;
+mod smtp;
 mod spool;
 mod webhook;
 
@@ -70,7 +71,9 @@ pub struct IngressDependencies<'a> {
     pub bus: Bus,
     /// Ingress metrics (registered by the caller).
     pub metrics: Arc<IngressMetrics>,
-    /// Stops the relay.
+    /// The SMTP listener (bound by the caller) when e-mail ingress runs.
+    pub smtp_listener: Option<tokio::net::TcpListener>,
+    /// Stops the relay and the SMTP listener.
     pub shutdown: CancellationToken,
 }
 
@@ -98,6 +101,7 @@ pub async fn build(
         pool,
         bus,
         metrics,
+        smtp_listener,
         shutdown,
     } = dependencies;
     let token = auth.internal_token.as_ref().ok_or_else(|| {
@@ -133,9 +137,15 @@ pub async fn build(
         mailgun_tokens: Mutex::new(HashMap::new()),
     });
     let mut parts = ComponentParts {
-        router: Some(webhook::router(ingress)),
+        router: Some(webhook::router(ingress.clone())),
         ..ComponentParts::default()
     };
+    if let Some(listener) = smtp_listener {
+        parts.spawn(
+            "smtp listener",
+            smtp::serve_smtp(listener, ingress, config.smtp_hostname.clone(), shutdown.clone()),
+        );
+    }
     let (interval, batch) = (config.relay_interval, config.relay_batch);
     parts.spawn(
         "ingress spool relay",

@@ -49,7 +49,7 @@ pub(crate) fn router(ingress: Arc<Ingress>) -> Router {
 
 /// A request that ends without events: its status, a metrics outcome and a message for the sender.
 #[derive(Debug)]
-struct Rejection {
+pub(crate) struct Rejection {
     status: StatusCode,
     outcome: &'static str,
     message: String,
@@ -256,18 +256,14 @@ impl Ingress {
     }
 
     /// Keeps a validly signed body that could not be understood, for operators.
-    async fn dead_letter(
+    pub(crate) async fn dead_letter(
         &self,
         channel: Channel,
         account: &ResolvedAccount,
-        headers: &HeaderMap,
+        content_type: &str,
         body: &[u8],
         reason: &str,
     ) -> Result<(), Rejection> {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("");
         let result = async {
             let client = self.pool.get().await?;
             client
@@ -300,7 +296,7 @@ impl Ingress {
 
     /// Publishes every event with a confirm, in order; what the broker does not confirm (and
     /// everything after it) goes to the spool. Returns how many were spooled.
-    async fn hand_over(
+    pub(crate) async fn hand_over(
         &self,
         channel: Channel,
         events: Vec<(Outgoing, SpooledEvent)>,
@@ -413,7 +409,7 @@ fn kind_name(kind: Option<&inbound_event::Kind>) -> &'static str {
 
 /// Wraps one normalized event for the bus: `inbound.<channel>.<kind>`, partitioned by
 /// (account, sender) so one customer's events stay in order.
-fn envelope_for(
+pub(crate) fn envelope_for(
     channel: Channel,
     account: &ResolvedAccount,
     event: InboundEvent,
@@ -595,8 +591,12 @@ async fn receive_verified(
         Ok(normalized) => normalized,
         Err(error) => {
             let reason = error.to_string();
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
             ingress
-                .dead_letter(channel, &account, headers, &body, &reason)
+                .dead_letter(channel, &account, content_type, &body, &reason)
                 .await?;
             tracing::warn!(reason = %reason, "signed webhook could not be understood; dead-lettered");
             return Ok(("dead_lettered", channel));

@@ -121,6 +121,14 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
     let admin_listener = bind("admin", config.server.admin_addr).await?;
     let http_listener = bind("http", config.server.http_addr).await?;
     let grpc_listener = bind("grpc", config.server.grpc_addr).await?;
+    let smtp_listener = if targets
+        .ingress_channels()
+        .contains(&switchboard_domain::Channel::Email)
+    {
+        Some(bind("smtp", config.server.smtp_addr).await?)
+    } else {
+        None
+    };
 
     let metrics = MetricsRegistry::default();
     let readiness = Readiness::default();
@@ -235,6 +243,7 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                     pool: pool.clone(),
                     bus: bus.clone(),
                     metrics: ingress_metrics.clone(),
+                    smtp_listener,
                     shutdown: shutdown.clone(),
                 },
             )

@@ -482,4 +482,24 @@ impl ChannelAccountDirectoryService for Directory {
             secrets: secrets.into_iter().collect(),
         }))
     }
+
+    async fn find_channel_account(
+        &self,
+        request: Request<proto::FindChannelAccountRequest>,
+    ) -> Result<Response<proto::FindChannelAccountResponse>, Status> {
+        principal(&request)?.require_internal()?;
+        let proto::FindChannelAccountRequest { channel, external_id } = request.into_inner();
+        let channel = Channel::from_proto(channel)
+            .map_err(|error| TenancyError::Invalid(format!("channel: {error}")))?;
+        let (account, secrets) =
+            store::find_channel_account(&client(&self.pool).await?, channel, &external_id)
+                .await?
+                .ok_or_else(|| {
+                    TenancyError::NotFound(format!("{} account {external_id:?}", channel.as_str()))
+                })?;
+        Ok(Response::new(proto::FindChannelAccountResponse {
+            account: Some(account.into()),
+            secrets: secrets.into_iter().collect(),
+        }))
+    }
 }

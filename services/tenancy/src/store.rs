@@ -410,3 +410,29 @@ pub(crate) async fn resolve_channel_account(
     let Json(secrets): Json<Secrets> = row.get("secrets");
     Ok(Some((account_from_row(&row)?, secrets)))
 }
+
+/// The account of `channel` with provider id `external_id` (case-insensitive for e-mail), with
+/// its secrets (for the internal directory).
+#[tracing::instrument(skip_all, fields(channel = channel.as_str()))]
+pub(crate) async fn find_channel_account(
+    client: &impl GenericClient,
+    channel: Channel,
+    external_id: &str,
+) -> Result<Option<(ChannelAccount, Secrets)>, TenancyError> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {ACCOUNT_COLUMNS}, secrets FROM tenancy.channel_accounts
+                 WHERE channel = $1
+                   AND (external_id = $2 OR ($1 = 'email' AND lower(external_id) = lower($2)))
+                 ORDER BY external_id = $2 DESC, id LIMIT 1"
+            ),
+            &[&channel.as_str(), &external_id],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let Json(secrets): Json<Secrets> = row.get("secrets");
+    Ok(Some((account_from_row(&row)?, secrets)))
+}

@@ -29,6 +29,7 @@ const ENV_ALIASES: &[(&str, &str)] = &[
     ("SWITCHBOARD_HTTP_ADDR", "server.http_addr"),
     ("SWITCHBOARD_GRPC_ADDR", "server.grpc_addr"),
     ("SWITCHBOARD_ADMIN_ADDR", "server.admin_addr"),
+    ("SWITCHBOARD_SMTP_ADDR", "server.smtp_addr"),
     ("SWITCHBOARD_BOOTSTRAP_TOKEN", "auth.bootstrap_token"),
     ("SWITCHBOARD_INTERNAL_TOKEN", "auth.internal_token"),
     ("SWITCHBOARD_CHANNELS_FILE", "tenancy.channels_file"),
@@ -110,6 +111,8 @@ pub struct ServerConfig {
     pub grpc_addr: SocketAddr,
     /// Admin listener: `/livez`, `/readyz`, `/metrics` (env `SWITCHBOARD_ADMIN_ADDR`).
     pub admin_addr: SocketAddr,
+    /// SMTP listener of e-mail ingress, bound only when e-mail ingress runs (env `SWITCHBOARD_SMTP_ADDR`).
+    pub smtp_addr: SocketAddr,
     /// Largest gRPC message accepted or sent, in bytes.
     pub grpc_max_message_bytes: usize,
     /// Longest time one HTTP request may take end to end.
@@ -129,6 +132,7 @@ impl Default for ServerConfig {
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50051)),
             admin_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            smtp_addr: SocketAddr::from(([0, 0, 0, 0], 2525)),
             grpc_max_message_bytes: 4 * 1024 * 1024,
             http_request_timeout: Duration::from_secs(30),
             readiness_interval: Duration::from_secs(1),

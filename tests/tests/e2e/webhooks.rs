@@ -416,3 +416,145 @@ async fn refused_webhooks_get_the_right_status_and_put_nothing_on_the_bus() {
     }
     hooks.cleanup().await;
 }
+
+/// A line-oriented SMTP client for the tests.
+struct SmtpClient {
+    reader: tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl SmtpClient {
+    async fn connect(address: &str) -> (Self, String) {
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let (reader, writer) = stream.into_split();
+        let mut client = Self {
+            reader: tokio::io::BufReader::new(reader),
+            writer,
+        };
+        let greeting = client.reply().await;
+        (client, greeting)
+    }
+
+    /// Reads one (possibly multi-line) reply.
+    async fn reply(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut reply = String::new();
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).await.unwrap();
+            reply.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return reply;
+            }
+        }
+    }
+
+    async fn command(&mut self, line: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        self.reply().await
+    }
+
+    async fn raw(&mut self, bytes: &[u8]) -> String {
+        use tokio::io::AsyncWriteExt;
+        self.writer.write_all(bytes).await.unwrap();
+        self.reply().await
+    }
+}
+
+#[tokio::test]
+async fn the_smtp_listener_takes_mail_for_known_recipients_only_and_bounds_its_size() {
+    let hooks = WebhookSwitchboard::start(&[("SWITCHBOARD__INGRESS__MAX_EMAIL_BODY_BYTES", "8192")]).await;
+    let address = hooks.switchboard.listener("smtp");
+    let (mut smtp, greeting) = SmtpClient::connect(&address).await;
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    assert!(
+        smtp.command("MAIL FROM:<jane@example.com>")
+            .await
+            .starts_with("503")
+    );
+    let ehlo = smtp.command("EHLO client.example.com").await;
+    assert!(ehlo.contains("250-SIZE 8192"), "{ehlo}");
+    assert!(
+        smtp.command("MAIL FROM:<jane@example.com> SIZE=100000")
+            .await
+            .starts_with("552"),
+        "a declared size over the limit is refused at MAIL"
+    );
+    assert!(
+        smtp.command("MAIL FROM:<jane@example.com>")
+            .await
+            .starts_with("250")
+    );
+    assert!(
+        smtp.command("RCPT TO:<nobody@acme.test>")
+            .await
+            .starts_with("550"),
+        "unknown recipients are refused at RCPT"
+    );
+    assert!(
+        smtp.command("RCPT TO:<Support@Acme.TEST>")
+            .await
+            .starts_with("250")
+    );
+    assert!(smtp.command("DATA").await.starts_with("354"));
+    let message = "From: Jane Doe <jane@example.com>\r\n\
+To: support@acme.test\r\n\
+Subject: =?UTF-8?Q?Ol=C3=A1?=\r\n\
+Message-ID: <smtp-e2e-1@example.com>\r\n\
+Date: Sun, 29 Nov 2026 10:00:00 +0000\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Hello over SMTP\r\n\
+..a line that starts with a dot\r\n\
+.\r\n";
+    let accepted = smtp.raw(message.as_bytes()).await;
+    assert!(accepted.starts_with("250"), "{accepted}");
+
+    // Too large: refused after DATA, and the session goes on.
+    assert!(
+        smtp.command("MAIL FROM:<jane@example.com>")
+            .await
+            .starts_with("250")
+    );
+    assert!(
+        smtp.command("RCPT TO:<support@acme.test>")
+            .await
+            .starts_with("250")
+    );
+    assert!(smtp.command("DATA").await.starts_with("354"));
+    let mut big = String::from("Subject: big\r\n\r\n");
+    for _ in 0..200 {
+        big.push_str(&"x".repeat(76));
+        big.push_str("\r\n");
+    }
+    big.push_str(".\r\n");
+    assert!(smtp.raw(big.as_bytes()).await.starts_with("552"));
+    assert!(smtp.command("NOOP").await.starts_with("250"));
+    assert!(smtp.command("QUIT").await.starts_with("221"));
+
+    let events = hooks.read_events(1, Duration::from_secs(10)).await;
+    let envelope = &events[0].envelope;
+    assert_eq!(envelope.event_type, "inbound.email.message_received");
+    let Some(Payload::Inbound(inbound)) = &envelope.payload else {
+        panic!("{envelope:?}")
+    };
+    assert_eq!(inbound.channel_account_id, EMAIL.0);
+    assert_eq!(inbound.sender.as_ref().unwrap().email, "jane@example.com");
+    let Some(Kind::Message(message)) = &inbound.kind else {
+        panic!("{inbound:?}")
+    };
+    assert_eq!(message.provider_message_id, "smtp-e2e-1@example.com");
+    let text = format!("{:?}", message.parts);
+    assert!(text.contains("Olá"), "RFC 2047 subject decoded: {text}");
+    assert!(
+        text.contains("\\n.a line that starts with a dot"),
+        "dot-stuffing undone: {text}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hooks.queued().await, 0, "the refused message made no event");
+    hooks.cleanup().await;
+}
