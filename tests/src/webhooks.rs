@@ -28,6 +28,10 @@ pub const TELEGRAM: (&str, &str, &str) = ("chacc_e2e-telegram", "tg-webhook-secr
 pub const SMS: (&str, &str, &str) = ("chacc_e2e-sms", "twilio-auth-token", "+14155550100");
 /// E-mail (Mailgun) account id, signing key, address.
 pub const EMAIL: (&str, &str, &str) = ("chacc_e2e-email", "mailgun-signing-key", "support@acme.test");
+/// SendGrid Inbound Parse account (Basic auth user `sendgrid`).
+pub const SENDGRID_ACCOUNT: &str = "chacc_e2e-sendgrid";
+/// Its Basic auth password.
+pub const SENDGRID_PASSWORD: &str = "sendgrid-parse-password";
 /// The WhatsApp verify token.
 pub const WHATSAPP_VERIFY_TOKEN: &str = "wa-verify-token";
 
@@ -43,6 +47,7 @@ fn channels_yaml() -> String {
       - {{id: {}, channel: telegram, name: TG, external_id: "{}", secrets: {{webhook_secret: {}}}}}
       - {{id: {}, channel: sms, name: SMS, external_id: "{}", secrets: {{auth_token: {}}}}}
       - {{id: {}, channel: email, name: Mail, external_id: "{}", settings: {{inbound_provider: mailgun}}, secrets: {{signing_key: {}}}}}
+      - {{id: {SENDGRID_ACCOUNT}, channel: email, name: Parse, external_id: "parse@acme.test", settings: {{inbound_provider: sendgrid, webhook_username: sendgrid}}, secrets: {{webhook_password: {SENDGRID_PASSWORD}}}}}
       - {{id: chacc_e2e-disabled, channel: whatsapp, name: Off, external_id: "1", enabled: false, secrets: {{app_secret: {}}}}}
 "#,
         WHATSAPP.0,

@@ -225,6 +225,12 @@ impl Ingress {
                     account.setting("webhook_username").unwrap_or(""),
                     secret("webhook_password")?,
                 ),
+                EmailProvider::Sendgrid => switchboard_channels::email::verify_sendgrid_basic_auth(
+                    headers,
+                    body,
+                    account.setting("webhook_username").unwrap_or(""),
+                    secret("webhook_password")?,
+                ),
             },
             Channel::Webchat => Err(VerifyError::Mismatch),
         }
@@ -247,6 +253,14 @@ impl Ingress {
             Channel::Email => match email_provider(account, headers) {
                 EmailProvider::Mailgun => email::normalize_mailgun(verified, context),
                 EmailProvider::Postmark => email::normalize_postmark(verified, context),
+                EmailProvider::Sendgrid => email::normalize_sendgrid(
+                    verified,
+                    headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or(""),
+                    context,
+                ),
             },
             Channel::Webchat => Err(NormalizeError::Envelope {
                 provider: "webchat",
@@ -369,23 +383,28 @@ impl Ingress {
 }
 
 /// Which inbound-parse service posts an e-mail account's webhooks: the account's
-/// `inbound_provider` setting, else by content type (JSON is Postmark, forms are Mailgun).
+/// `inbound_provider` setting (`mailgun`, `postmark`, `sendgrid`), else by content type
+/// (JSON is Postmark, multipart form data SendGrid, URL-encoded forms Mailgun).
 enum EmailProvider {
     Mailgun,
     Postmark,
+    Sendgrid,
 }
 
 fn email_provider(account: &ResolvedAccount, headers: &HeaderMap) -> EmailProvider {
     match account.setting("inbound_provider") {
         Some("postmark") => EmailProvider::Postmark,
         Some("mailgun") => EmailProvider::Mailgun,
+        Some("sendgrid") => EmailProvider::Sendgrid,
         _ => {
-            let json = headers
+            let content_type = headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|value| value.to_str().ok())
-                .is_some_and(|value| value.starts_with("application/json"));
-            if json {
+                .unwrap_or("");
+            if content_type.starts_with("application/json") {
                 EmailProvider::Postmark
+            } else if content_type.starts_with("multipart/form-data") {
+                EmailProvider::Sendgrid
             } else {
                 EmailProvider::Mailgun
             }

@@ -228,4 +228,91 @@ proptest::proptest! {
     fn arbitrary_mail_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
         let _ = email::normalize_raw(email::accepted_by_smtp_listener(&body), &context());
     }
+
+    #[test]
+    fn arbitrary_or_mutated_sendgrid_posts_never_panic(
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+        cut in 0usize..4096,
+        flip in 0usize..4096,
+    ) {
+        let _ = sendgrid(&body);
+        let mut real = fixture("sendgrid_parsed.multipart");
+        let cut = cut.min(real.len());
+        real.truncate(real.len() - cut / 2);
+        if let Some(byte) = real.get_mut(flip) {
+            *byte ^= 0x5a;
+        }
+        let _ = sendgrid(&real);
+    }
+}
+
+const SENDGRID_CONTENT_TYPE: &str = "multipart/form-data; boundary=xYzZY";
+
+fn sendgrid(body: &[u8]) -> Result<Normalized, switchboard_channels::NormalizeError> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        "Basic c2VuZGdyaWQ6czNjcmV0".parse().unwrap(), // sendgrid:s3cret
+    );
+    let verified = email::verify_sendgrid_basic_auth(&headers, body, "sendgrid", b"s3cret").unwrap();
+    email::normalize_sendgrid(verified, SENDGRID_CONTENT_TYPE, &context())
+}
+
+#[test]
+fn sendgrid_parsed_fields_keep_threading_non_ascii_text_and_attachments() {
+    let normalized = sendgrid(&fixture("sendgrid_parsed.multipart")).unwrap();
+    let [event] = normalized.events.as_slice() else {
+        panic!("{normalized:?}")
+    };
+    let sender = event.sender.as_ref().unwrap();
+    assert_eq!(
+        (sender.email.as_str(), sender.display_name.as_str()),
+        ("joao@example.com", "João Silva")
+    );
+    let parsed = message(event);
+    assert_eq!(parsed.provider_message_id, "CAGRsg1@mail.example.com");
+    assert_eq!(parsed.reply_to_provider_message_id, "sb-msg-0042@acme.test");
+    let threading = parsed.email.as_ref().unwrap();
+    assert_eq!(
+        threading.references,
+        vec!["sb-msg-0041@acme.test", "sb-msg-0042@acme.test"]
+    );
+    let Some(Part::Text(text)) = &parsed.parts[0].part else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(text.subject, "Pedido nº 42");
+    assert_eq!(text.body.trim(), "Olá, o pedido ainda não chegou.");
+    let Some(Part::Media(attachment)) = &parsed.parts[1].part else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(
+        (
+            attachment.filename.as_str(),
+            attachment.mime_type.as_str(),
+            attachment.size_bytes
+        ),
+        ("receipt.pdf", "application/pdf", 27)
+    );
+    assert!(event.provider_timestamp.is_some());
+}
+
+#[test]
+fn sendgrid_raw_mime_posts_go_through_the_mime_parser() {
+    let raw = fixture("reply_with_attachment.eml");
+    let mut body = b"--xYzZY\r\nContent-Disposition: form-data; name=\"to\"\r\n\r\nsupport@acme.test\r\n--xYzZY\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\n".to_vec();
+    body.extend_from_slice(&raw);
+    body.extend_from_slice(b"\r\n--xYzZY--\r\n");
+    let from_sendgrid = sendgrid(&body).unwrap();
+    let direct = email::normalize_raw(email::accepted_by_smtp_listener(&raw), &context()).unwrap();
+    assert_eq!(
+        message(&from_sendgrid.events[0]).provider_message_id,
+        message(&direct.events[0]).provider_message_id
+    );
+}
+
+#[test]
+fn sendgrid_posts_that_are_not_form_data_are_errors() {
+    assert!(sendgrid(b"{}").is_err());
+    let no_headers = b"--xYzZY\r\nContent-Disposition: form-data; name=\"to\"\r\n\r\na@b\r\n--xYzZY--\r\n";
+    assert!(sendgrid(no_headers).is_err());
 }

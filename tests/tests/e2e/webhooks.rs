@@ -558,3 +558,36 @@ Hello over SMTP\r\n\
     assert_eq!(hooks.queued().await, 0, "the refused message made no event");
     hooks.cleanup().await;
 }
+
+#[tokio::test]
+async fn sendgrid_inbound_parse_posts_need_the_accounts_basic_auth() {
+    use switchboard_e2e::webhooks::{SENDGRID_ACCOUNT, SENDGRID_PASSWORD};
+    let hooks = WebhookSwitchboard::start(&[]).await;
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/channels/tests/fixtures/email/sendgrid_parsed.multipart"
+    ))
+    .unwrap();
+    let post = |password: &str| {
+        hooks
+            .http
+            .post(hooks.url("email", SENDGRID_ACCOUNT))
+            .basic_auth("sendgrid", Some(password))
+            .header("content-type", "multipart/form-data; boundary=xYzZY")
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(post("wrong").await.unwrap().status(), 401);
+    assert_eq!(post(SENDGRID_PASSWORD).await.unwrap().status(), 200);
+    let events = hooks.read_events(1, Duration::from_secs(10)).await;
+    let Some(Payload::Inbound(inbound)) = &events[0].envelope.payload else {
+        panic!("{events:?}")
+    };
+    assert_eq!(inbound.channel_account_id, SENDGRID_ACCOUNT);
+    let Some(Kind::Message(message)) = &inbound.kind else {
+        panic!("{inbound:?}")
+    };
+    assert_eq!(message.provider_message_id, "CAGRsg1@mail.example.com");
+    assert_eq!(message.parts.len(), 2, "text and the PDF attachment");
+    hooks.cleanup().await;
+}

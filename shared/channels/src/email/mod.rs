@@ -1,15 +1,19 @@
 //! E-mail: raw MIME (Switchboard's SMTP listener and raw-MIME parse webhooks) parsed with
 //! mail-parser, delivery-status notifications (bounces of our mail) turned into failed
-//! receipts, and the inbound-parse webhooks of Mailgun and Postmark.
+//! receipts, and the inbound-parse webhooks of Mailgun, Postmark and SendGrid.
 //! See RFC 5322, RFC 2045–2049, RFC 3464 (DSN) and RFC 3834 (auto-replies).
 
 mod mailgun;
 mod mime;
 mod postmark;
+mod sendgrid;
 
 pub use mailgun::{normalize as normalize_mailgun, verify_signature as verify_mailgun_signature};
 pub use mime::normalize_raw;
+/// SendGrid Inbound Parse URLs are protected with Basic auth credentials, checked as Postmark's.
+pub use postmark::verify_basic_auth as verify_sendgrid_basic_auth;
 pub use postmark::{normalize as normalize_postmark, verify_basic_auth as verify_postmark_basic_auth};
+pub use sendgrid::normalize as normalize_sendgrid;
 
 use switchboard_domain::Channel;
 use switchboard_proto::common::v1 as common;
@@ -80,6 +84,19 @@ pub(crate) fn single_message(
     }
 }
 
+/// The content part describing one attachment.
+pub(crate) fn attachment_part(attachment: &AttachmentInfo) -> common::ContentPart {
+    common::ContentPart {
+        part: Some(common::content_part::Part::Media(common::MediaPart {
+            kind: crate::normalize::media_kind_of_mime(&attachment.content_type) as i32,
+            mime_type: attachment.content_type.clone(),
+            size_bytes: attachment.size,
+            filename: attachment.filename.clone(),
+            ..common::MediaPart::default()
+        })),
+    }
+}
+
 /// Turns a parsed e-mail into an inbound message event.
 pub(crate) fn message_event(email: Email, context: &NormalizeContext) -> events::InboundEvent {
     let mut parts = vec![common::ContentPart {
@@ -88,17 +105,7 @@ pub(crate) fn message_event(email: Email, context: &NormalizeContext) -> events:
             subject: email.subject,
         })),
     }];
-    for attachment in email.attachments {
-        parts.push(common::ContentPart {
-            part: Some(common::content_part::Part::Media(common::MediaPart {
-                kind: crate::normalize::media_kind_of_mime(&attachment.content_type) as i32,
-                mime_type: attachment.content_type,
-                size_bytes: attachment.size,
-                filename: attachment.filename,
-                ..common::MediaPart::default()
-            })),
-        });
-    }
+    parts.extend(email.attachments.iter().map(attachment_part));
     let thread_root = email
         .references
         .first()
