@@ -83,6 +83,7 @@ pub struct WebhookSwitchboard {
     /// HTTP client for webhooks.
     pub http: reqwest::Client,
     channels_file: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 /// One message read from the inbound queue.
@@ -130,7 +131,23 @@ impl WebhookSwitchboard {
             namespace,
             http: reqwest::Client::new(),
             channels_file,
+            env,
         }
+    }
+
+    /// Starts one more process of the same installation running `target` (e.g.
+    /// `ingress-telegram`), reaching the first process's gRPC APIs. It removes the shared
+    /// queues when dropped, so drop it after reading the bus.
+    pub async fn start_component(&self, target: &str) -> Switchboard {
+        let mut env = self.env.clone();
+        env.retain(|(key, _)| key != "SWITCHBOARD_CHANNELS_FILE");
+        env.push((
+            "SWITCHBOARD__GRPC_CLIENT__ENDPOINT".to_owned(),
+            self.switchboard.grpc.clone(),
+        ));
+        let component = Switchboard::start(&["--target", target], &env);
+        component.wait_ready_status(200, Duration::from_secs(20)).await;
+        component
     }
 
     /// The webhook URL of `channel` / `account`.

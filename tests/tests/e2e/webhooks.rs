@@ -591,3 +591,37 @@ async fn sendgrid_inbound_parse_posts_need_the_accounts_basic_auth() {
     assert_eq!(message.parts.len(), 2, "text and the PDF attachment");
     hooks.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_per_channel_ingress_process_serves_its_channel_only_and_finds_accounts_over_grpc() {
+    let hooks = WebhookSwitchboard::start(&[]).await;
+    let telegram = hooks.start_component("ingress-telegram").await;
+    let readyz = telegram.admin_text("/readyz").await;
+    assert!(readyz.contains("webhook hand-over: ok"), "{readyz}");
+
+    let url = |channel: &str, account: &str| format!("{}/webhooks/{channel}/{account}", telegram.http);
+    let body = r#"{"update_id":900001,"message":{"message_id":7,"from":{"id":42,"is_bot":false,"first_name":"Ana"},"chat":{"id":42,"type":"private"},"date":1718002000,"text":"oi"}}"#;
+    let response = hooks
+        .http
+        .post(url("telegram", TELEGRAM.0))
+        .header("x-telegram-bot-api-secret-token", TELEGRAM.1)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let other = hooks
+        .http
+        .post(url("whatsapp", WHATSAPP.0))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404, "ingress-telegram serves no WhatsApp webhooks");
+
+    let events = hooks.read_events(1, Duration::from_secs(10)).await;
+    assert_eq!(events[0].envelope.event_type, "inbound.telegram.message_received");
+    drop(telegram);
+    hooks.cleanup().await;
+}
