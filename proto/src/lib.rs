@@ -28,6 +28,14 @@ pub mod tenancy {
     }
 }
 
+/// `switchboard.ingress.v1`: the ingress admin API (dead letters).
+pub mod ingress {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/switchboard.ingress.v1.rs"));
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every Switchboard proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));

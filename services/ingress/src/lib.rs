@@ -7,6 +7,7 @@
 //! It owns the `ingress` schema (spool and dead letters) and learns channel accounts through
 //! tenancy's internal gRPC directory; it keeps no other state.
 
+mod admin;
 mod config;
 mod directory;
 mod metrics;
@@ -140,6 +141,8 @@ pub async fn build(
         router: Some(webhook::router(ingress.clone())),
         ..ComponentParts::default()
     };
+    parts.grpc.add_service(admin::admin_server(ingress.pool.clone()));
+    parts.grpc_service_names.extend(admin::SERVICE_NAMES);
     if let Some(listener) = smtp_listener {
         parts.spawn(
             "smtp listener",

@@ -268,10 +268,9 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
         if let Some(part_router) = part_router {
             router = router.merge(part_router);
         }
-        // Each built gRPC router carries a fallback; merge only the parts that serve something.
-        if !grpc_service_names.is_empty() {
-            grpc_router = grpc_router.merge(grpc.routes().into_axum_router());
-        }
+        // Each built gRPC router carries tonic's UNIMPLEMENTED fallback, and axum refuses to
+        // merge two fallbacks: drop them here; the one fallback is added back below.
+        grpc_router = grpc_router.merge(grpc.routes().into_axum_router().reset_fallback());
         service_names.extend(grpc_service_names);
         for check in checks {
             readiness.add(check);
@@ -284,7 +283,7 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
     metrics.register(|registry| grpc_metrics.register(registry));
     let grpc_server = GrpcServer {
         metrics: grpc_metrics,
-        routes: tonic::service::RoutesBuilder::from(grpc_router),
+        routes: tonic::service::RoutesBuilder::from(grpc_router.fallback(grpc_unimplemented)),
         service_names,
         descriptor_sets: vec![switchboard_proto::FILE_DESCRIPTOR_SET],
         authenticator,
@@ -415,4 +414,9 @@ async fn named(
     task: switchboard_server::ComponentTask,
 ) -> (&'static str, Result<(), BoxError>) {
     (name, task.await)
+}
+
+/// gRPC answer for a method no component serves.
+async fn grpc_unimplemented() -> axum::response::Response {
+    tonic::Status::unimplemented("no such gRPC service or method in this process").into_http()
 }

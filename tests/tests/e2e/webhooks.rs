@@ -4,12 +4,15 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use switchboard_e2e::authorized;
 use switchboard_e2e::webhooks::{
     EMAIL, INSTAGRAM, MESSENGER, PUBLIC_BASE_URL, SMS, TELEGRAM, WHATSAPP, WHATSAPP_VERIFY_TOKEN,
     WebhookSwitchboard, whatsapp_text,
 };
 use switchboard_proto::events::v1::envelope::Payload;
 use switchboard_proto::events::v1::inbound_event::Kind;
+use switchboard_proto::ingress::v1 as ingress;
+use switchboard_proto::ingress::v1::ingress_admin_service_client::IngressAdminServiceClient;
 
 fn meta_signature(secret: &str, body: &[u8]) -> String {
     format!(
@@ -326,7 +329,10 @@ async fn refused_webhooks_get_the_right_status_and_put_nothing_on_the_bus() {
     // Validly signed but truncated: 2xx and a dead-letter record with the raw body.
     let truncated = body[..body.len() / 2].to_vec();
     let response = post(
-        vec![("x-hub-signature-256", meta_signature(WHATSAPP.1, &truncated))],
+        vec![
+            ("x-hub-signature-256", meta_signature(WHATSAPP.1, &truncated)),
+            ("content-type", "application/json".to_owned()),
+        ],
         truncated.clone(),
         url.clone(),
     )
@@ -376,6 +382,54 @@ async fn refused_webhooks_get_the_right_status_and_put_nothing_on_the_bus() {
     );
     assert!(reason.contains("JSON"), "{reason}");
     assert_eq!(stored, truncated, "the raw body is kept byte for byte");
+
+    // Operators read them through the ingress admin API, scoped like every other API.
+    let mut admin = IngressAdminServiceClient::new(hooks.switchboard.channel().await);
+    let listed = admin
+        .list_dead_letters(authorized(
+            ingress::ListDeadLettersRequest::default(),
+            switchboard_e2e::BOOTSTRAP_TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let [dead_letter] = listed.dead_letters.as_slice() else {
+        panic!("{listed:?}")
+    };
+    assert_eq!(
+        (
+            dead_letter.channel_account_id.as_str(),
+            dead_letter.workspace_id.as_str(),
+            dead_letter.content_type.as_str()
+        ),
+        (WHATSAPP.0, "ws_e2e-hooks", "application/json")
+    );
+    assert_eq!(dead_letter.body, truncated);
+    assert!(dead_letter.received_at.is_some());
+    let other_workspace = crate::auth::workspace_with_key(&hooks.switchboard, "ws_e2e-other").await;
+    let theirs = admin
+        .list_dead_letters(authorized(
+            ingress::ListDeadLettersRequest::default(),
+            &other_workspace,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        theirs.dead_letters.is_empty(),
+        "another workspace sees none of them"
+    );
+    let status = admin
+        .list_dead_letters(authorized(
+            ingress::ListDeadLettersRequest {
+                workspace_id: "ws_e2e-hooks".to_owned(),
+                ..Default::default()
+            },
+            &other_workspace,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
 
     // A foreign phone_number_id (another tenant's number) is ignored with 2xx.
     let foreign = String::from_utf8(body.clone())
@@ -618,7 +672,11 @@ async fn a_per_channel_ingress_process_serves_its_channel_only_and_finds_account
         .send()
         .await
         .unwrap();
-    assert_eq!(other.status(), 404, "ingress-telegram serves no WhatsApp webhooks");
+    assert_eq!(
+        other.status(),
+        404,
+        "ingress-telegram serves no WhatsApp webhooks"
+    );
 
     let events = hooks.read_events(1, Duration::from_secs(10)).await;
     assert_eq!(events[0].envelope.event_type, "inbound.telegram.message_received");
