@@ -52,9 +52,10 @@ else
 endif
 
 .PHONY: bench
-bench: services ## Confirmed publishes/s through the messaging kit vs raw lapin, and idle RSS in all mode
+bench: services ## Confirmed publishes/s (kit vs raw lapin), signed webhooks/s (ingress vs axum+lapin floor), idle RSS
 	$(CARGO) build --locked --release -p switchboard -p switchboard-load-tests
 	./target/release/bench-publish --messages 50000 --in-flight 256
+	./target/release/bench-ingress --binary ./target/release/switchboard --requests 30000 --concurrency 64
 	scripts/idle-rss.sh ./target/release/switchboard
 
 .PHONY: proto-lint

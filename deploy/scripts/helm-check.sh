@@ -117,6 +117,13 @@ def fail(msg): errors.append(msg)
 def kind(k): return [d for d in docs if d["kind"] == k]
 def name(d): return d["metadata"]["name"]
 
+BASE_PORTS = {"http": 8080, "grpc": 50051, "admin": 9090}
+def ports_of(target):
+    # E-mail ingress also listens for SMTP.
+    if target in ("all", "ingress", "ingress-email"):
+        return {**BASE_PORTS, "smtp": 2525}
+    return BASE_PORTS
+
 deployments = kind("Deployment")
 services = {name(s): s for s in kind("Service")}
 by_target = {}
@@ -129,8 +136,8 @@ for dep in deployments:
         continue
     by_target.setdefault(t[0], []).append(dep)
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-    if ports != {"http": 8080, "grpc": 50051, "admin": 9090}:
-        fail(f"Deployment {name(dep)}: container ports {ports}")
+    if ports != ports_of(t[0]):
+        fail(f"Deployment {name(dep)}: container ports {ports}, expected {ports_of(t[0])}")
     for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz"),
                         ("startupProbe", "/livez")):
         g = (c.get(probe) or {}).get("httpGet") or {}
@@ -162,10 +169,15 @@ for t, deps in by_target.items():
     if len(deps) != 1:
         fail(f"target {t}: {len(deps)} Deployments")
 
+service_targets = {}
+for t, deps in by_target.items():
+    for dep in deps:
+        service_targets[name(dep)] = t
 for svc in services.values():
     ports = {p["name"]: p["port"] for p in svc["spec"]["ports"]}
-    if ports != {"http": 8080, "grpc": 50051, "admin": 9090}:
-        fail(f"Service {name(svc)}: ports {ports}")
+    expected_ports = ports_of(service_targets.get(name(svc), ""))
+    if ports != expected_ports:
+        fail(f"Service {name(svc)}: ports {ports}, expected {expected_ports}")
     if svc["spec"].get("type", "ClusterIP") != "ClusterIP":
         fail(f"Service {name(svc)}: must stay ClusterIP (admin port is internal)")
 
@@ -234,15 +246,16 @@ run_scenario() {
 }
 
 run_scenario monolithic monolithic "" --set mode=monolithic
-run_scenario microservices microservices "tenancy" \
+run_scenario microservices microservices "tenancy ingress" \
     --set mode=microservices --set components.tenancy.enabled=true
 run_scenario monolithic-full monolithic "" -f "$CHART/ci/full-values.yaml" --set mode=monolithic
 # Components not implemented yet are switched on here only to render and validate their objects
 # (HPA, PDB, Ingress routes from publicPaths).
-run_scenario microservices-full microservices "tenancy contacts routing ingress-whatsapp ingress-webchat" \
-    -f "$CHART/ci/full-values.yaml" --set mode=microservices \
+run_scenario microservices-full microservices "tenancy contacts routing ingress-whatsapp ingress-email ingress-webchat" \
+    -f "$CHART/ci/full-values.yaml" --set mode=microservices --set components.ingress.enabled=false \
     --set components.contacts.enabled=true --set components.routing.enabled=true \
-    --set components.ingress-whatsapp.enabled=true --set components.ingress-webchat.enabled=true
+    --set components.ingress-whatsapp.enabled=true --set components.ingress-email.enabled=true \
+    --set components.ingress-webchat.enabled=true
 
 # values.schema.json must reject bad values.
 for bad in "mode=bogus" "monolithic.replicas=abc" "components.nope.enabled=true" \

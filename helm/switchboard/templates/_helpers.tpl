@@ -180,6 +180,11 @@ Usage: include "switchboard.env" (dict "root" $ "plain" <name → value> "valueF
 Pod template of one workload.
 Usage: include "switchboard.podTemplate" (dict "root" $ "target" "all" "w" $values)
 */}}
+{{/* "true" when the target runs e-mail ingress, which listens for SMTP too. */}}
+{{- define "switchboard.servesSmtp" -}}
+{{- if has .target (list "all" "ingress" "ingress-email") }}true{{ end }}
+{{- end }}
+
 {{- define "switchboard.podTemplate" -}}
 {{- $root := .root }}
 {{- $w := .w }}
@@ -196,6 +201,7 @@ Usage: include "switchboard.podTemplate" (dict "root" $ "target" "all" "w" $valu
 {{- $_ := set $plain "SWITCHBOARD_HTTP_ADDR" (printf "0.0.0.0:%v" $V.ports.http) }}
 {{- $_ := set $plain "SWITCHBOARD_GRPC_ADDR" (printf "0.0.0.0:%v" $V.ports.grpc) }}
 {{- $_ := set $plain "SWITCHBOARD_ADMIN_ADDR" (printf "0.0.0.0:%v" $V.ports.admin) }}
+{{- $_ := set $plain "SWITCHBOARD_SMTP_ADDR" (printf "0.0.0.0:%v" $V.ports.smtp) }}
 {{- $_ := set $plain "SWITCHBOARD__GRPC_CLIENT__ENDPOINT" (include "switchboard.grpcClientEndpoint" $root) }}
 {{- $_ := set $plain "SWITCHBOARD__SHUTDOWN__DRAIN_DELAY" $V.shutdown.drainDelay }}
 {{- $_ := set $plain "SWITCHBOARD__SHUTDOWN__GRACE_PERIOD" $V.shutdown.gracePeriod }}
@@ -253,6 +259,11 @@ spec:
         - name: admin
           containerPort: {{ $V.ports.admin }}
           protocol: TCP
+        {{- if include "switchboard.servesSmtp" . }}
+        - name: smtp
+          containerPort: {{ $V.ports.smtp }}
+          protocol: TCP
+        {{- end }}
       env:
         {{- include "switchboard.env" (dict "root" $root "plain" $plain "valueFrom" $valueFrom "env" (merge (deepCopy ($w.env | default dict)) $V.env)) | nindent 8 }}
       {{- with $V.extraEnvFrom }}

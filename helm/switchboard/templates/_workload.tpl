@@ -63,6 +63,12 @@ spec:
       targetPort: admin
       protocol: TCP
       appProtocol: http
+    {{- if include "switchboard.servesSmtp" . }}
+    - name: smtp
+      port: {{ $V.ports.smtp }}
+      targetPort: smtp
+      protocol: TCP
+    {{- end }}
 {{- end }}
 
 {{- define "switchboard.hpa" -}}
