@@ -215,6 +215,7 @@ impl Ingress {
             Channel::Email => match email_provider(account, headers) {
                 EmailProvider::Mailgun => switchboard_channels::email::verify_mailgun_signature(
                     body,
+                    content_type(headers),
                     secret("signing_key")?,
                     SystemTime::now(),
                     self.config.mailgun_max_age,
@@ -251,16 +252,11 @@ impl Ingress {
             Channel::Telegram => telegram::normalize(verified, context),
             Channel::Sms => twilio::normalize(verified, context),
             Channel::Email => match email_provider(account, headers) {
-                EmailProvider::Mailgun => email::normalize_mailgun(verified, context),
+                EmailProvider::Mailgun => email::normalize_mailgun(verified, content_type(headers), context),
                 EmailProvider::Postmark => email::normalize_postmark(verified, context),
-                EmailProvider::Sendgrid => email::normalize_sendgrid(
-                    verified,
-                    headers
-                        .get(header::CONTENT_TYPE)
-                        .and_then(|value| value.to_str().ok())
-                        .unwrap_or(""),
-                    context,
-                ),
+                EmailProvider::Sendgrid => {
+                    email::normalize_sendgrid(verified, content_type(headers), context)
+                }
             },
             Channel::Webchat => Err(NormalizeError::Envelope {
                 provider: "webchat",
@@ -383,8 +379,8 @@ impl Ingress {
 }
 
 /// Which inbound-parse service posts an e-mail account's webhooks: the account's
-/// `inbound_provider` setting (`mailgun`, `postmark`, `sendgrid`), else by content type
-/// (JSON is Postmark, multipart form data SendGrid, URL-encoded forms Mailgun).
+/// `inbound_provider` setting (`mailgun`, `postmark`, `sendgrid`); else Mailgun when the account
+/// has a Mailgun `signing_key`, Postmark for JSON posts, SendGrid otherwise.
 enum EmailProvider {
     Mailgun,
     Postmark,
@@ -396,20 +392,18 @@ fn email_provider(account: &ResolvedAccount, headers: &HeaderMap) -> EmailProvid
         Some("postmark") => EmailProvider::Postmark,
         Some("mailgun") => EmailProvider::Mailgun,
         Some("sendgrid") => EmailProvider::Sendgrid,
-        _ => {
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("");
-            if content_type.starts_with("application/json") {
-                EmailProvider::Postmark
-            } else if content_type.starts_with("multipart/form-data") {
-                EmailProvider::Sendgrid
-            } else {
-                EmailProvider::Mailgun
-            }
-        }
+        _ if account.secret("signing_key").is_some() => EmailProvider::Mailgun,
+        _ if content_type(headers).starts_with("application/json") => EmailProvider::Postmark,
+        _ => EmailProvider::Sendgrid,
     }
+}
+
+/// The request's `Content-Type` ("" when absent or not text).
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
 }
 
 /// The event name of an inbound event kind (the last part of its event type).

@@ -148,9 +148,15 @@ fn mailgun_parsed_fields_and_raw_mime_routes() {
         sign(&timestamp, "tok1"),
         percent_encode(headers)
     );
-    let verified =
-        email::verify_mailgun_signature(form.as_bytes(), signing_key, now, Duration::from_secs(900)).unwrap();
-    let normalized = email::normalize_mailgun(verified, &context()).unwrap();
+    let verified = email::verify_mailgun_signature(
+        form.as_bytes(),
+        URLENCODED,
+        signing_key,
+        now,
+        Duration::from_secs(900),
+    )
+    .unwrap();
+    let normalized = email::normalize_mailgun(verified, URLENCODED, &context()).unwrap();
     let event = &normalized.events[0];
     assert_eq!(event.provider_event_id, "tok1");
     let parsed = message(event);
@@ -172,9 +178,15 @@ fn mailgun_parsed_fields_and_raw_mime_routes() {
         sign(&timestamp, "tok2"),
         percent_encode(&mime)
     );
-    let verified =
-        email::verify_mailgun_signature(form.as_bytes(), signing_key, now, Duration::from_secs(900)).unwrap();
-    let normalized = email::normalize_mailgun(verified, &context()).unwrap();
+    let verified = email::verify_mailgun_signature(
+        form.as_bytes(),
+        URLENCODED,
+        signing_key,
+        now,
+        Duration::from_secs(900),
+    )
+    .unwrap();
+    let normalized = email::normalize_mailgun(verified, URLENCODED, &context()).unwrap();
     assert_eq!(
         message(&normalized.events[0]).provider_message_id,
         "CAF+reply-1@mail.example.com"
@@ -244,6 +256,62 @@ proptest::proptest! {
         }
         let _ = sendgrid(&real);
     }
+}
+
+const URLENCODED: &str = "application/x-www-form-urlencoded";
+
+#[test]
+fn mailgun_multipart_posts_with_attachments_verify_and_keep_the_files() {
+    let signing_key = b"my_mailgun_signing_key";
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let signature =
+        switchboard_channels::meta::hmac_sha256_hex(signing_key, format!("{timestamp}tok-multi").as_bytes());
+    let field = |name: &str, value: &str| {
+        format!("--mg\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+    };
+    let body = [
+        field("timestamp", &timestamp),
+        field("token", "tok-multi"),
+        field("signature", &signature),
+        field("from", "Jane Doe <jane@example.com>"),
+        field("subject", "Invoice"),
+        field("body-plain", "See attached"),
+        field("attachment-count", "1"),
+        "--mg\r\nContent-Disposition: form-data; name=\"attachment-1\"; filename=\"invoice.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4 bytes\r\n--mg--\r\n".to_owned(),
+    ]
+    .concat();
+    let content_type = "multipart/form-data; boundary=mg";
+    let verified = email::verify_mailgun_signature(
+        body.as_bytes(),
+        content_type,
+        signing_key,
+        SystemTime::now(),
+        Duration::from_secs(900),
+    )
+    .unwrap();
+    let normalized = email::normalize_mailgun(verified, content_type, &context()).unwrap();
+    let parsed = message(&normalized.events[0]);
+    let Some(Part::Media(file)) = &parsed.parts[1].part else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(
+        (file.filename.as_str(), file.mime_type.as_str(), file.size_bytes),
+        ("invoice.pdf", "application/pdf", 14)
+    );
+    assert!(
+        email::verify_mailgun_signature(
+            body.replace("tok-multi", "tok-other").as_bytes(),
+            content_type,
+            signing_key,
+            SystemTime::now(),
+            Duration::from_secs(900)
+        )
+        .is_err()
+    );
 }
 
 const SENDGRID_CONTENT_TYPE: &str = "multipart/form-data; boundary=xYzZY";

@@ -13,22 +13,48 @@ use crate::{NormalizeContext, NormalizeError, Normalized, Verified, VerifyError}
 
 const PROVIDER: &str = "mailgun";
 
-fn form(body: &[u8]) -> Option<BTreeMap<String, String>> {
+/// The text fields of a Mailgun post, URL-encoded or (with attachments) `multipart/form-data`,
+/// plus the attached files.
+fn form(body: &[u8], content_type: &str) -> Option<(BTreeMap<String, String>, Vec<AttachmentInfo>)> {
     let mut fields = BTreeMap::new();
-    for (name, value) in crate::twilio::parse_form(body)? {
-        fields.entry(name).or_insert(value);
+    let mut attachments = Vec::new();
+    if content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        for field in super::form_data::form_fields(content_type, body)? {
+            match field.filename {
+                Some(filename) => attachments.push(AttachmentInfo {
+                    filename,
+                    content_type: field.content_type,
+                    size: field.body.len() as u64,
+                }),
+                None => {
+                    fields
+                        .entry(field.name)
+                        .or_insert_with(|| String::from_utf8_lossy(&field.body).into_owned());
+                }
+            }
+        }
+    } else {
+        for (name, value) in crate::twilio::parse_form(body)? {
+            fields.entry(name).or_insert(value);
+        }
     }
-    Some(fields)
+    Some((fields, attachments))
 }
 
-/// Verifies a form-encoded Mailgun webhook; `max_age` bounds how old its timestamp may be.
+/// Verifies a Mailgun webhook (URL-encoded or multipart, per `content_type`); `max_age` bounds
+/// how old its timestamp may be.
 pub fn verify_signature<'a>(
     body: &'a [u8],
+    content_type: &str,
     signing_key: &[u8],
     now: SystemTime,
     max_age: Duration,
 ) -> Result<Verified<'a>, VerifyError> {
-    let fields = form(body).ok_or(VerifyError::Malformed { header: "signature" })?;
+    let (fields, _) = form(body, content_type).ok_or(VerifyError::Malformed { header: "signature" })?;
     let field = |name: &'static str| fields.get(name).ok_or(VerifyError::Missing { header: name });
     let (timestamp, token, signature) = (field("timestamp")?, field("token")?, field("signature")?);
     let expected = hex::decode(signature).map_err(|_| VerifyError::Malformed { header: "signature" })?;
@@ -53,10 +79,14 @@ pub fn verify_signature<'a>(
 
 /// Normalizes a verified Mailgun webhook; `body-mime` (raw MIME routes) goes through the MIME
 /// parser, parsed fields otherwise. The Mailgun `token` is the delivery id (for replay checks).
-pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Normalized, NormalizeError> {
-    let fields = form(body.body()).ok_or_else(|| NormalizeError::Envelope {
+pub fn normalize(
+    body: Verified<'_>,
+    content_type: &str,
+    context: &NormalizeContext,
+) -> Result<Normalized, NormalizeError> {
+    let (fields, files) = form(body.body(), content_type).ok_or_else(|| NormalizeError::Envelope {
         provider: PROVIDER,
-        reason: "body is not application/x-www-form-urlencoded UTF-8".to_owned(),
+        reason: "body is neither URL-encoded UTF-8 nor multipart/form-data".to_owned(),
     })?;
     let token = fields.get("token").cloned().unwrap_or_default();
     if let Some(mime) = fields.get("body-mime") {
@@ -103,13 +133,7 @@ pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Norma
         subject: field("subject"),
         text,
         date_seconds: None,
-        attachments: (0..field("attachment-count").parse::<usize>().unwrap_or(0).min(100))
-            .map(|index| AttachmentInfo {
-                filename: format!("attachment-{}", index + 1),
-                content_type: "application/octet-stream".to_owned(),
-                size: 0,
-            })
-            .collect(),
+        attachments: files,
     };
     Ok(super::single_message(email, context, token))
 }
@@ -129,6 +153,8 @@ pub(crate) fn split_address(value: &str) -> (String, String) {
 mod tests {
     use super::*;
 
+    const URLENCODED: &str = "application/x-www-form-urlencoded";
+
     #[test]
     fn vector_v7_and_staleness() {
         let body = "timestamp=1770920772&token=e0b5477167110d68991efc6b9f89f0a11066af27834600e123&signature=a657526fe3a3ca58adb887d623dab9ab0df56e0f176f20b30218753f8a5c2008&from=a%40b.c";
@@ -137,6 +163,7 @@ mod tests {
         assert!(
             verify_signature(
                 body.as_bytes(),
+                URLENCODED,
                 b"my_mailgun_signing_key",
                 sent + Duration::from_secs(60),
                 max_age
@@ -146,6 +173,7 @@ mod tests {
         assert_eq!(
             verify_signature(
                 body.as_bytes(),
+                URLENCODED,
                 b"my_mailgun_signing_key",
                 sent + Duration::from_secs(3_600),
                 max_age
@@ -155,11 +183,11 @@ mod tests {
             "an hour-old signature is a replay"
         );
         assert_eq!(
-            verify_signature(body.as_bytes(), b"other_key", sent, max_age).unwrap_err(),
+            verify_signature(body.as_bytes(), URLENCODED, b"other_key", sent, max_age).unwrap_err(),
             VerifyError::Mismatch
         );
         assert!(matches!(
-            verify_signature(b"timestamp=1&token=x", b"k", sent, max_age),
+            verify_signature(b"timestamp=1&token=x", URLENCODED, b"k", sent, max_age),
             Err(VerifyError::Missing { header: "signature" })
         ));
     }

@@ -3,6 +3,7 @@
 //! receipts, and the inbound-parse webhooks of Mailgun, Postmark and SendGrid.
 //! See RFC 5322, RFC 2045–2049, RFC 3464 (DSN) and RFC 3834 (auto-replies).
 
+mod form_data;
 mod mailgun;
 mod mime;
 mod postmark;

@@ -4,59 +4,11 @@
 //! ingress protects the URL with Basic auth credentials (as with Postmark).
 //! See <https://www.twilio.com/docs/sendgrid/for-developers/parsing-email/setting-up-the-inbound-parse-webhook>.
 
-use mail_parser::{MessageParser, MimeHeaders};
-
+use super::form_data::form_fields;
 use super::{AttachmentInfo, normalize_raw};
 use crate::{NormalizeContext, NormalizeError, Normalized, Verified};
 
 const PROVIDER: &str = "sendgrid";
-
-/// One field of a form post.
-struct FormField {
-    name: String,
-    filename: Option<String>,
-    content_type: String,
-    body: Vec<u8>,
-}
-
-/// Splits a `multipart/form-data` body (`content_type` carries the boundary) into its fields,
-/// with the MIME parser (form data is MIME).
-fn form_fields(content_type: &str, body: &[u8]) -> Option<Vec<FormField>> {
-    if !content_type
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("multipart/form-data")
-        || !content_type.contains("boundary=")
-        || content_type.contains(['\r', '\n'])
-    {
-        return None;
-    }
-    let mut document = format!("Content-Type: {content_type}\r\n\r\n").into_bytes();
-    document.extend_from_slice(body);
-    let message = MessageParser::default().parse(&document)?;
-    let fields = message
-        .parts
-        .iter()
-        .skip(1)
-        .filter_map(|part| {
-            let disposition = part.content_disposition()?;
-            let name = disposition.attribute("name")?.to_owned();
-            Some(FormField {
-                name,
-                filename: disposition.attribute("filename").map(str::to_owned),
-                content_type: part
-                    .content_type()
-                    .map(|content_type| match content_type.subtype() {
-                        Some(subtype) => format!("{}/{subtype}", content_type.ctype()),
-                        None => content_type.ctype().to_owned(),
-                    })
-                    .unwrap_or_else(|| "text/plain".to_owned()),
-                body: part.contents().to_vec(),
-            })
-        })
-        .collect();
-    Some(fields)
-}
 
 /// `headers` without the lines (and their folded continuations) of the MIME structure headers,
 /// which describe the original body, not the text we rebuild it from.
@@ -149,12 +101,5 @@ mod tests {
             without_mime_structure(headers),
             "Subject: Hi\r\nMessage-ID: <a@b>\r\n"
         );
-    }
-
-    #[test]
-    fn form_data_needs_a_boundary() {
-        assert!(form_fields("multipart/form-data", b"").is_none());
-        assert!(form_fields("application/json", b"{}").is_none());
-        assert!(form_fields("multipart/form-data; boundary=x\r\nX-Injected: 1", b"").is_none());
     }
 }
