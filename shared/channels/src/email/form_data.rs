@@ -36,13 +36,7 @@ pub(crate) fn form_fields(content_type: &str, body: &[u8]) -> Option<Vec<FormFie
             Some(FormField {
                 name,
                 filename: disposition.attribute("filename").map(str::to_owned),
-                content_type: part
-                    .content_type()
-                    .map(|content_type| match content_type.subtype() {
-                        Some(subtype) => format!("{}/{subtype}", content_type.ctype()),
-                        None => content_type.ctype().to_owned(),
-                    })
-                    .unwrap_or_else(|| "text/plain".to_owned()),
+                content_type: super::mime_type(part).unwrap_or_else(|| "text/plain".to_owned()),
                 body: part.contents().to_vec(),
             })
         })

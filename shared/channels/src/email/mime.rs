@@ -92,13 +92,7 @@ pub fn normalize_raw(body: Verified<'_>, context: &NormalizeContext) -> Result<N
         .attachments()
         .map(|part| AttachmentInfo {
             filename: part.attachment_name().unwrap_or("attachment").to_owned(),
-            content_type: part
-                .content_type()
-                .map(|content_type| match content_type.subtype() {
-                    Some(subtype) => format!("{}/{subtype}", content_type.ctype()),
-                    None => content_type.ctype().to_owned(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".to_owned()),
+            content_type: super::mime_type(part).unwrap_or_else(|| "application/octet-stream".to_owned()),
             size: part.len() as u64,
         })
         .collect();

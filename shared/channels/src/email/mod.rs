@@ -85,6 +85,15 @@ pub(crate) fn single_message(
     }
 }
 
+/// The `type/subtype` of a MIME part, when it declares one.
+pub(crate) fn mime_type<'x>(part: &impl mail_parser::MimeHeaders<'x>) -> Option<String> {
+    part.content_type()
+        .map(|content_type| match content_type.subtype() {
+            Some(subtype) => format!("{}/{subtype}", content_type.ctype()),
+            None => content_type.ctype().to_owned(),
+        })
+}
+
 /// The content part describing one attachment.
 pub(crate) fn attachment_part(attachment: &AttachmentInfo) -> common::ContentPart {
     common::ContentPart {
