@@ -420,6 +420,22 @@ fn kind_name(kind: Option<&inbound_event::Kind>) -> &'static str {
     }
 }
 
+/// The id of an inbound event: a digest of the account and the normalized event (without the
+/// time ingress received it), so a provider's retry of the same webhook, or a replay, carries
+/// the same id and consumers (idempotent on event ids) give it no second effect.
+fn inbound_event_id(account_id: &str, event: &InboundEvent) -> String {
+    use prost::Message as _;
+    use sha2::Digest as _;
+    let mut identity = event.clone();
+    identity.received_at = None;
+    let digest = sha2::Sha256::new()
+        .chain_update(account_id.as_bytes())
+        .chain_update([0])
+        .chain_update(identity.encode_to_vec())
+        .finalize();
+    format!("evt_{}", hex::encode(&digest[..16]))
+}
+
 /// Wraps one normalized event for the bus: `inbound.<channel>.<kind>`, partitioned by
 /// (account, sender) so one customer's events stay in order.
 pub(crate) fn envelope_for(
@@ -429,7 +445,7 @@ pub(crate) fn envelope_for(
     correlation_id: &str,
     partitions: u16,
 ) -> (Outgoing, SpooledEvent) {
-    let event_id = EventId::generate().into_string();
+    let event_id = inbound_event_id(&account.id, &event);
     let event_type = format!("inbound.{}.{}", channel.as_str(), kind_name(event.kind.as_ref()));
     let sender = event
         .sender
@@ -659,4 +675,34 @@ async fn receive_verified(
         ingress.remember_mailgun_token(&account, token);
     }
     Ok((if spooled > 0 { "spooled" } else { "accepted" }, channel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_proto::events::v1::InboundMessage;
+
+    fn event(message_id: &str, received_at_seconds: i64) -> InboundEvent {
+        InboundEvent {
+            channel_account_id: "chacc_a".to_owned(),
+            received_at: Some(prost_types::Timestamp {
+                seconds: received_at_seconds,
+                nanos: 0,
+            }),
+            kind: Some(inbound_event::Kind::Message(InboundMessage {
+                provider_message_id: message_id.to_owned(),
+                ..InboundMessage::default()
+            })),
+            ..InboundEvent::default()
+        }
+    }
+
+    #[test]
+    fn a_retried_webhook_keeps_its_event_ids_and_other_events_get_others() {
+        let first = inbound_event_id("chacc_a", &event("wamid.1", 100));
+        assert_eq!(first, inbound_event_id("chacc_a", &event("wamid.1", 200)));
+        assert_ne!(first, inbound_event_id("chacc_a", &event("wamid.2", 100)));
+        assert_ne!(first, inbound_event_id("chacc_b", &event("wamid.1", 100)));
+        assert!(switchboard_domain::EventId::parse(&first).is_ok(), "{first}");
+    }
 }

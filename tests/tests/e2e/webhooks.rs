@@ -683,3 +683,77 @@ async fn a_per_channel_ingress_process_serves_its_channel_only_and_finds_account
     drop(telegram);
     hooks.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_batch_yields_one_event_each_in_order_and_a_retried_webhook_keeps_its_event_ids() {
+    let hooks = WebhookSwitchboard::start(&[]).await;
+    let batch = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/channels/tests/fixtures/whatsapp/batch_every_type.json"
+    ))
+    .unwrap();
+    assert_eq!(hooks.post_whatsapp(&batch, None).await.status(), 200);
+    // 18 messages and 4 statuses, all confirmed before the answer.
+    assert_eq!(
+        hooks
+            .metric("switchboard_ingress_events_total{channel=\"whatsapp\",outcome=\"published\"}")
+            .await,
+        22.0
+    );
+    let events = hooks.read_events(22, Duration::from_secs(10)).await;
+    let statuses = events
+        .iter()
+        .filter(|read| read.envelope.event_type == "inbound.whatsapp.status_received")
+        .count();
+    assert_eq!(statuses, 4);
+    // In payload order: the same sequence the channel parser produces for this body.
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "x-hub-signature-256",
+        meta_signature(WHATSAPP.1, &batch).parse().unwrap(),
+    );
+    let verified =
+        switchboard_channels::meta::verify_signature(&headers, &batch, WHATSAPP.1.as_bytes()).unwrap();
+    let expected = switchboard_channels::whatsapp::normalize(
+        verified,
+        &switchboard_channels::NormalizeContext {
+            channel_account_id: switchboard_domain::ChannelAccountId::parse(WHATSAPP.0).unwrap(),
+            external_id: WHATSAPP.2.to_owned(),
+            received_at: SystemTime::now(),
+        },
+    )
+    .unwrap();
+    let kinds = |events: Vec<Option<Kind>>| -> Vec<String> {
+        events
+            .into_iter()
+            .map(|kind| match kind {
+                Some(Kind::Message(message)) => message.provider_message_id,
+                Some(Kind::Status(status)) => format!("{}:{}", status.provider_message_id, status.status),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    };
+    let on_the_bus = kinds(
+        events
+            .iter()
+            .map(|read| match &read.envelope.payload {
+                Some(Payload::Inbound(inbound)) => inbound.kind.clone(),
+                _ => None,
+            })
+            .collect(),
+    );
+    assert_eq!(
+        on_the_bus,
+        kinds(expected.events.into_iter().map(|event| event.kind).collect())
+    );
+
+    // The provider retries the same webhook: the events carry the same ids, so consumers
+    // (idempotent on event ids) give the retry no second effect.
+    let body = whatsapp_text("wamid.RETRIED", "16505551234", "once");
+    assert_eq!(hooks.post_whatsapp(&body, None).await.status(), 200);
+    assert_eq!(hooks.post_whatsapp(&body, None).await.status(), 200);
+    let retried = hooks.read_events(2, Duration::from_secs(10)).await;
+    assert_eq!(retried[0].envelope.event_id, retried[1].envelope.event_id);
+    assert_ne!(retried[0].envelope.event_id, events[0].envelope.event_id);
+    hooks.cleanup().await;
+}
