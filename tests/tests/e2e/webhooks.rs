@@ -757,3 +757,24 @@ async fn a_batch_yields_one_event_each_in_order_and_a_retried_webhook_keeps_its_
     assert_ne!(retried[0].envelope.event_id, events[0].envelope.event_id);
     hooks.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_sender_that_stalls_mid_body_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hooks = WebhookSwitchboard::start(&[("SWITCHBOARD__INGRESS__BODY_READ_TIMEOUT", "1s")]).await;
+    let address = hooks.switchboard.http.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /webhooks/whatsapp/{} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\nx-hub-signature-256: sha256=00\r\ncontent-length: 1000\r\n\r\n{{\"object\":",
+        WHATSAPP.0
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = vec![0u8; 512];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response))
+        .await
+        .expect("answered before the test gave up")
+        .unwrap();
+    let text = String::from_utf8_lossy(&response[..read]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    hooks.cleanup().await;
+}
