@@ -6,15 +6,16 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use secrecy::SecretString;
 use switchboard_domain::Channel;
 use switchboard_proto::tenancy::v1::channel_account_directory_service_client::ChannelAccountDirectoryServiceClient;
 use switchboard_proto::tenancy::v1::{
     ChannelAccount, FindChannelAccountRequest, ResolveChannelAccountRequest,
 };
 use switchboard_server::GrpcClientConfig;
-use tonic::metadata::{Ascii, MetadataValue};
+use switchboard_server::auth::InternalTokenInterceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel as GrpcChannel, Endpoint};
+use tonic::transport::Channel as GrpcChannel;
 
 /// Unknown account ids are remembered this long, so a flood of bad URLs does not reach tenancy.
 const NOT_FOUND_TTL: Duration = Duration::from_secs(5);
@@ -84,22 +85,8 @@ pub enum DirectoryError {
     Unavailable(String),
 }
 
-/// Adds the internal token and the current trace context to every directory call.
-#[derive(Clone)]
-pub struct InternalAuth {
-    authorization: MetadataValue<Ascii>,
-}
-
-impl tonic::service::Interceptor for InternalAuth {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.authorization.clone());
-        switchboard_telemetry::propagation::TraceContextInterceptor.call(request)
-    }
-}
-
-type DirectoryClient = ChannelAccountDirectoryServiceClient<InterceptedService<GrpcChannel, InternalAuth>>;
+type DirectoryClient =
+    ChannelAccountDirectoryServiceClient<InterceptedService<GrpcChannel, InternalTokenInterceptor>>;
 
 enum Cached {
     Found(Arc<ResolvedAccount>),
@@ -116,17 +103,14 @@ pub struct AccountDirectory {
 impl AccountDirectory {
     /// A directory client for `config.endpoint` authenticating with `internal_token`
     /// (connects lazily, so ingress starts before tenancy does).
-    pub fn new(config: &GrpcClientConfig, internal_token: &str, ttl: Duration) -> Result<Self, String> {
-        let endpoint = Endpoint::from_shared(config.endpoint.clone())
-            .map_err(|error| format!("grpc_client.endpoint {:?} is not a URL: {error}", config.endpoint))?
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout);
-        let authorization = format!("Bearer {internal_token}")
-            .parse()
-            .map_err(|_| "auth.internal_token must be printable ASCII".to_owned())?;
+    pub fn new(
+        config: &GrpcClientConfig,
+        internal_token: &SecretString,
+        ttl: Duration,
+    ) -> Result<Self, String> {
         let client = ChannelAccountDirectoryServiceClient::with_interceptor(
-            endpoint.connect_lazy(),
-            InternalAuth { authorization },
+            config.lazy_channel()?,
+            InternalTokenInterceptor::new(internal_token)?,
         );
         Ok(Self {
             client,

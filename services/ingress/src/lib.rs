@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use secrecy::ExposeSecret;
 use switchboard_domain::Channel;
 use switchboard_messaging::{Bus, MessagingError};
 use switchboard_postgres::{Migration, MigrationSet, Pool};
@@ -111,8 +110,8 @@ pub async fn build(
                 .to_owned(),
         )
     })?;
-    let directory = AccountDirectory::new(grpc_client, token.expose_secret(), config.account_cache_ttl)
-        .map_err(IngressError::Config)?;
+    let directory =
+        AccountDirectory::new(grpc_client, token, config.account_cache_ttl).map_err(IngressError::Config)?;
     let topology = Arc::new(InboundTopology::new(bus.clone()));
     match topology.declare().await {
         Ok(()) => {}

@@ -211,19 +211,21 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                 let (Some(pool), Some(bus)) = (&pool, &bus) else {
                     return Err("tenancy needs postgres and rabbitmq".into());
                 };
+                let keys = Arc::new(switchboard_tenancy::KeyAuthenticator::new(
+                    pool.clone(),
+                    config.auth.key_cache_ttl,
+                ));
                 parts.push(
                     switchboard_tenancy::build(
                         &config.tenancy,
                         pool.clone(),
                         bus.publisher(),
+                        keys.clone(),
                         config.server.grpc_max_message_bytes,
                     )
                     .await?,
                 );
-                authenticator = Some(Arc::new(switchboard_tenancy::KeyAuthenticator::new(
-                    pool.clone(),
-                    config.auth.key_cache_ttl,
-                )));
+                authenticator = Some(keys);
             }
             // One ingress serves every enabled channel; built once below.
             Target::Ingress(_) => {}
@@ -250,8 +252,18 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
             .await?,
         );
     }
-    let authenticator: Arc<dyn switchboard_server::auth::Authenticator> =
-        authenticator.unwrap_or_else(|| Arc::new(switchboard_server::auth::NoApiKeys));
+    // Without tenancy in this process, API keys are checked by tenancy over gRPC.
+    let authenticator: Arc<dyn switchboard_server::auth::Authenticator> = match authenticator {
+        Some(local) => local,
+        None => match &config.auth.internal_token {
+            Some(token) => Arc::new(crate::remote_keys::RemoteKeyAuthenticator::new(
+                &grpc_client,
+                token,
+                config.auth.key_cache_ttl,
+            )?),
+            None => Arc::new(switchboard_server::auth::NoApiKeys),
+        },
+    };
 
     let mut router = axum::Router::new();
     let mut grpc_router = axum::Router::new();

@@ -8,6 +8,7 @@ mod app;
 mod cli;
 mod config;
 mod healthcheck;
+mod remote_keys;
 mod targets;
 
 pub use app::run_server;

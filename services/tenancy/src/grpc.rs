@@ -8,6 +8,9 @@ use switchboard_messaging::{Outgoing, Publisher};
 use switchboard_postgres::Pool;
 use switchboard_proto::events::v1 as events;
 use switchboard_proto::tenancy::v1 as proto;
+use switchboard_proto::tenancy::v1::api_key_directory_service_server::{
+    ApiKeyDirectoryService, ApiKeyDirectoryServiceServer,
+};
 use switchboard_proto::tenancy::v1::channel_account_directory_service_server::{
     ChannelAccountDirectoryService, ChannelAccountDirectoryServiceServer,
 };
@@ -24,10 +27,11 @@ use crate::model::{ChannelAccount, ChannelAccountPatch, NewChannelAccount};
 use crate::{TenancyError, keys, store, validate};
 
 /// Fully qualified names of the services this component serves.
-pub(crate) const SERVICE_NAMES: [&str; 3] = [
+pub(crate) const SERVICE_NAMES: [&str; 4] = [
     "switchboard.tenancy.v1.WorkspaceAdminService",
     "switchboard.tenancy.v1.ChannelAccountService",
     "switchboard.tenancy.v1.ChannelAccountDirectoryService",
+    "switchboard.tenancy.v1.ApiKeyDirectoryService",
 ];
 
 /// Largest page a list call returns.
@@ -501,5 +505,38 @@ impl ChannelAccountDirectoryService for Directory {
             account: Some(account.into()),
             secrets: secrets.into_iter().collect(),
         }))
+    }
+}
+
+/// The gRPC server of the internal API-key directory.
+pub(crate) fn key_directory_server(
+    authenticator: Arc<crate::KeyAuthenticator>,
+) -> ApiKeyDirectoryServiceServer<KeyDirectory> {
+    ApiKeyDirectoryServiceServer::new(KeyDirectory { authenticator })
+}
+
+/// `ApiKeyDirectoryService`: API-key checks for processes without tenancy; internal callers only.
+pub(crate) struct KeyDirectory {
+    authenticator: Arc<crate::KeyAuthenticator>,
+}
+
+#[tonic::async_trait]
+impl ApiKeyDirectoryService for KeyDirectory {
+    async fn authenticate_api_key(
+        &self,
+        request: Request<proto::AuthenticateApiKeyRequest>,
+    ) -> Result<Response<proto::AuthenticateApiKeyResponse>, Status> {
+        use switchboard_server::auth::{AuthError, Authenticator as _};
+        principal(&request)?.require_internal()?;
+        let proto::AuthenticateApiKeyRequest { token } = request.into_inner();
+        match self.authenticator.authenticate(&token).await {
+            Ok(key) => Ok(Response::new(proto::AuthenticateApiKeyResponse {
+                key_id: key.key_id,
+                workspace_id: key.workspace_id.map(|id| id.to_string()).unwrap_or_default(),
+                role: crate::model::role_to_proto(key.role) as i32,
+            })),
+            Err(AuthError::InvalidKey) => Err(Status::unauthenticated("invalid or revoked api key")),
+            Err(error) => Err(switchboard_server::status_from(error.code(), &error)),
+        }
     }
 }

@@ -35,11 +35,13 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
 };
 
 /// Builds the component: its gRPC services (accepting and sending messages of at most
-/// `grpc_max_message_bytes`), and applies the channels file when configured.
+/// `grpc_max_message_bytes`; API keys checked by `authenticator`, also for other processes),
+/// and applies the channels file when configured.
 pub async fn build(
     config: &TenancyConfig,
     pool: Pool,
     publisher: switchboard_messaging::Publisher,
+    authenticator: Arc<KeyAuthenticator>,
     grpc_max_message_bytes: usize,
 ) -> Result<ComponentParts, TenancyError> {
     if let Some(path) = &config.channels_file {
@@ -71,7 +73,8 @@ pub async fn build(
             grpc::directory_server(pool)
                 .max_decoding_message_size(grpc_max_message_bytes)
                 .max_encoding_message_size(grpc_max_message_bytes),
-        );
+        )
+        .add_service(grpc::key_directory_server(authenticator));
     parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
     Ok(parts)
 }

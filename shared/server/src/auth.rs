@@ -107,6 +107,32 @@ pub trait Authenticator: Send + Sync + 'static {
     fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a>;
 }
 
+/// A tonic client interceptor for calls between components: adds `authorization: Bearer
+/// <internal token>` and the current span's trace context.
+#[derive(Clone)]
+pub struct InternalTokenInterceptor {
+    authorization: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl InternalTokenInterceptor {
+    /// An interceptor presenting `internal_token`; fails when the token is not printable ASCII.
+    pub fn new(internal_token: &SecretString) -> Result<Self, String> {
+        let authorization = format!("Bearer {}", internal_token.expose_secret())
+            .parse()
+            .map_err(|_| "auth.internal_token must be printable ASCII".to_owned())?;
+        Ok(Self { authorization })
+    }
+}
+
+impl tonic::service::Interceptor for InternalTokenInterceptor {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.authorization.clone());
+        switchboard_telemetry::propagation::TraceContextInterceptor.call(request)
+    }
+}
+
 /// The authenticator of processes that run no key-verifying component (e.g. ingress alone):
 /// every API key is refused; the bootstrap and internal tokens still work.
 #[derive(Debug, Clone, Copy, Default)]

@@ -253,6 +253,18 @@ pub struct GrpcClientConfig {
     pub request_timeout: Duration,
 }
 
+impl GrpcClientConfig {
+    /// A channel to `endpoint` that connects on first use (so a component may start before
+    /// the one it calls), with the configured timeouts.
+    pub fn lazy_channel(&self) -> Result<tonic::transport::Channel, String> {
+        let endpoint = tonic::transport::Endpoint::from_shared(self.endpoint.clone())
+            .map_err(|error| format!("grpc_client.endpoint {:?} is not a URL: {error}", self.endpoint))?
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout);
+        Ok(endpoint.connect_lazy())
+    }
+}
+
 impl Default for GrpcClientConfig {
     fn default() -> Self {
         Self {

@@ -308,4 +308,30 @@ async fn only_the_internal_principal_resolves_channel_account_secrets() {
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
+
+    // API keys are checked for other processes by the internal principal only.
+    use switchboard_proto::tenancy::v1::api_key_directory_service_client::ApiKeyDirectoryServiceClient;
+    let mut keys = ApiKeyDirectoryServiceClient::new(switchboard.channel().await);
+    let check = |token: &str| tenancy::AuthenticateApiKeyRequest {
+        token: token.to_owned(),
+    };
+    let known = keys
+        .authenticate_api_key(authorized(check(&key), switchboard_e2e::INTERNAL_TOKEN))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (known.workspace_id.as_str(), known.role),
+        ("ws_directory", tenancy::ApiKeyRole::WorkspaceAdmin as i32)
+    );
+    let unknown = keys
+        .authenticate_api_key(authorized(check("sbk_nope"), switchboard_e2e::INTERNAL_TOKEN))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::Unauthenticated);
+    let not_internal = keys
+        .authenticate_api_key(authorized(check(&key), &key))
+        .await
+        .unwrap_err();
+    assert_eq!(not_internal.code(), Code::PermissionDenied);
 }

@@ -680,6 +680,24 @@ async fn a_per_channel_ingress_process_serves_its_channel_only_and_finds_account
 
     let events = hooks.read_events(1, Duration::from_secs(10)).await;
     assert_eq!(events[0].envelope.event_type, "inbound.telegram.message_received");
+
+    // Its admin API takes API keys, checked by tenancy in the other process.
+    let key = crate::auth::workspace_with_key(&hooks.switchboard, "ws_e2e-remote").await;
+    let mut admin = IngressAdminServiceClient::new(telegram.channel().await);
+    let listed = admin
+        .list_dead_letters(authorized(ingress::ListDeadLettersRequest::default(), &key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.dead_letters.is_empty());
+    let refused = admin
+        .list_dead_letters(authorized(
+            ingress::ListDeadLettersRequest::default(),
+            "sbk_0123456789abcdef0123456789abcdef_0000000000000000000000000000000000000000000000000000000000000000",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
     drop(telegram);
     hooks.cleanup().await;
 }
