@@ -32,6 +32,10 @@ pub const EMAIL: (&str, &str, &str) = ("chacc_e2e-email", "mailgun-signing-key",
 pub const SENDGRID_ACCOUNT: &str = "chacc_e2e-sendgrid";
 /// Its Basic auth password.
 pub const SENDGRID_PASSWORD: &str = "sendgrid-parse-password";
+/// Postmark inbound account (Basic auth user `postmark`).
+pub const POSTMARK_ACCOUNT: &str = "chacc_e2e-postmark";
+/// Its Basic auth password.
+pub const POSTMARK_PASSWORD: &str = "postmark-inbound-password";
 /// The WhatsApp verify token.
 pub const WHATSAPP_VERIFY_TOKEN: &str = "wa-verify-token";
 
@@ -48,6 +52,7 @@ fn channels_yaml() -> String {
       - {{id: {}, channel: sms, name: SMS, external_id: "{}", secrets: {{auth_token: {}}}}}
       - {{id: {}, channel: email, name: Mail, external_id: "{}", settings: {{inbound_provider: mailgun}}, secrets: {{signing_key: {}}}}}
       - {{id: {SENDGRID_ACCOUNT}, channel: email, name: Parse, external_id: "parse@acme.test", settings: {{inbound_provider: sendgrid, webhook_username: sendgrid}}, secrets: {{webhook_password: {SENDGRID_PASSWORD}}}}}
+      - {{id: {POSTMARK_ACCOUNT}, channel: email, name: Postmark, external_id: "inbound@acme.test", settings: {{inbound_provider: postmark, webhook_username: postmark}}, secrets: {{webhook_password: {POSTMARK_PASSWORD}}}}}
       - {{id: chacc_e2e-disabled, channel: whatsapp, name: Off, external_id: "1", enabled: false, secrets: {{app_secret: {}}}}}
 "#,
         WHATSAPP.0,

@@ -614,7 +614,7 @@ Hello over SMTP\r\n\
 }
 
 #[tokio::test]
-async fn sendgrid_inbound_parse_posts_need_the_accounts_basic_auth() {
+async fn sendgrid_and_postmark_parse_posts_need_the_accounts_basic_auth() {
     use switchboard_e2e::webhooks::{SENDGRID_ACCOUNT, SENDGRID_PASSWORD};
     let hooks = WebhookSwitchboard::start(&[]).await;
     let body = std::fs::read(concat!(
@@ -643,6 +643,30 @@ async fn sendgrid_inbound_parse_posts_need_the_accounts_basic_auth() {
     };
     assert_eq!(message.provider_message_id, "CAGRsg1@mail.example.com");
     assert_eq!(message.parts.len(), 2, "text and the PDF attachment");
+
+    // Postmark: JSON, Basic auth credentials in the webhook URL.
+    use switchboard_e2e::webhooks::{POSTMARK_ACCOUNT, POSTMARK_PASSWORD};
+    let postmark = r#"{"FromName":"Jane","MessageStream":"inbound","From":"jane@example.com","FromFull":{"Email":"jane@example.com","Name":"Jane Doe"},"To":"inbound@acme.test","Subject":"Olá","MessageID":"4ab1c7f0-postmark","Date":"Thu, 5 Apr 2012 16:59:01 +0200","TextBody":"Obrigada!","Headers":[{"Name":"Message-ID","Value":"<pm-e2e@mail.example.com>"}],"Attachments":[]}"#;
+    let post_postmark = |password: &str| {
+        hooks
+            .http
+            .post(hooks.url("email", POSTMARK_ACCOUNT))
+            .basic_auth("postmark", Some(password))
+            .header("content-type", "application/json")
+            .body(postmark)
+            .send()
+    };
+    assert_eq!(post_postmark("wrong").await.unwrap().status(), 401);
+    assert_eq!(post_postmark(POSTMARK_PASSWORD).await.unwrap().status(), 200);
+    let events = hooks.read_events(1, Duration::from_secs(10)).await;
+    let Some(Payload::Inbound(inbound)) = &events[0].envelope.payload else {
+        panic!("{events:?}")
+    };
+    assert_eq!(inbound.channel_account_id, POSTMARK_ACCOUNT);
+    let Some(Kind::Message(message)) = &inbound.kind else {
+        panic!("{inbound:?}")
+    };
+    assert_eq!(message.provider_message_id, "pm-e2e@mail.example.com");
     hooks.cleanup().await;
 }
 
