@@ -32,6 +32,8 @@ pub struct IngressConfig {
     pub relay_batch: u32,
     /// The host name the SMTP listener announces in its greeting.
     pub smtp_hostname: String,
+    /// Most SMTP sessions at once (each may hold a message of `max_email_body_bytes`); more get 421.
+    pub smtp_max_sessions: usize,
     /// Oldest Mailgun webhook timestamp accepted (older ones are replays).
     #[serde(with = "humantime_serde")]
     pub mailgun_max_age: Duration,
@@ -49,6 +51,7 @@ impl Default for IngressConfig {
             relay_interval: Duration::from_millis(500),
             relay_batch: 500,
             smtp_hostname: "switchboard.local".to_owned(),
+            smtp_max_sessions: 64,
             mailgun_max_age: Duration::from_secs(300),
         }
     }
@@ -82,6 +85,9 @@ impl IngressConfig {
         }
         if self.relay_batch == 0 {
             return Err("ingress.relay_batch must be at least 1".to_owned());
+        }
+        if self.smtp_max_sessions == 0 {
+            return Err("ingress.smtp_max_sessions must be at least 1".to_owned());
         }
         Ok(())
     }

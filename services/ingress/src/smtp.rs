@@ -32,6 +32,8 @@ pub(crate) async fn serve_smtp(
     hostname: String,
     shutdown: CancellationToken,
 ) -> Result<(), switchboard_server::BoxError> {
+    // Each session may hold a whole message in memory: bound how many run at once.
+    let sessions = Arc::new(tokio::sync::Semaphore::new(ingress.config.smtp_max_sessions));
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -45,6 +47,13 @@ pub(crate) async fn serve_smtp(
                 continue;
             }
         };
+        let Ok(permit) = sessions.clone().try_acquire_owned() else {
+            let mut stream = stream;
+            let _ = stream
+                .write_all(b"421 4.3.2 Too many connections; try again later\r\n")
+                .await;
+            continue;
+        };
         let (ingress, hostname, shutdown) = (ingress.clone(), hostname.clone(), shutdown.clone());
         let span = tracing::info_span!("smtp session", otel.kind = "server", peer = %peer);
         tokio::spawn(
@@ -52,6 +61,7 @@ pub(crate) async fn serve_smtp(
                 if let Err(error) = Session::new(ingress, hostname).run(stream, shutdown).await {
                     tracing::debug!(error = %error, "smtp session ended");
                 }
+                drop(permit);
             }
             .instrument(span),
         );

@@ -65,7 +65,8 @@ pub fn verification_challenge(query: &str, verify_token: &[u8]) -> Option<String
             _ => {}
         }
     }
-    let token_matches = bool::from(token?.as_bytes().ct_eq(verify_token));
+    // An account without a verify token never completes a handshake.
+    let token_matches = !verify_token.is_empty() && bool::from(token?.as_bytes().ct_eq(verify_token));
     let challenge = challenge?;
     let challenge_ok =
         !challenge.is_empty() && challenge.len() <= 256 && !challenge.chars().any(char::is_control);
@@ -96,6 +97,14 @@ pub(crate) fn percent_decode(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_verify_token_never_matches() {
+        assert_eq!(
+            verification_challenge("hub.mode=subscribe&hub.verify_token=&hub.challenge=42", b""),
+            None
+        );
+    }
 
     /// CHANNELS.md E1: the exact 428-byte WhatsApp body of vector V2.
     pub(crate) const E1: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.TEST123","timestamp":"1749416383","type":"text","text":{"body":"Hi there"}}]},"field":"messages"}]}]}"#;

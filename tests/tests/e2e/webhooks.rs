@@ -820,3 +820,26 @@ async fn a_sender_that_stalls_mid_body_gets_408() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     hooks.cleanup().await;
 }
+
+#[tokio::test]
+async fn smtp_sessions_past_the_limit_are_told_to_come_back_later() {
+    let hooks = WebhookSwitchboard::start(&[("SWITCHBOARD__INGRESS__SMTP_MAX_SESSIONS", "1")]).await;
+    let address = hooks.switchboard.listener("smtp");
+    let (mut first, greeting) = SmtpClient::connect(&address).await;
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    let (_, refused) = SmtpClient::connect(&address).await;
+    assert!(refused.starts_with("421 "), "{refused}");
+    assert!(first.command("QUIT").await.starts_with("221"));
+    drop(first);
+    // The slot is free again once the first session ended.
+    let greeting = switchboard_testkit::eventually(Duration::from_secs(5), "a free smtp slot", || {
+        let address = address.clone();
+        async move {
+            let (_, greeting) = SmtpClient::connect(&address).await;
+            greeting.starts_with("220 ").then_some(greeting)
+        }
+    })
+    .await;
+    assert!(greeting.starts_with("220 "));
+    hooks.cleanup().await;
+}
