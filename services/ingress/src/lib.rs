@@ -151,7 +151,7 @@ pub async fn build(
     let (interval, batch) = (config.relay_interval, config.relay_batch);
     parts.spawn(
         "ingress spool relay",
-        spool::run_relay(spool::Relay {
+        spool::Relay {
             spool,
             topology,
             publisher,
@@ -159,7 +159,8 @@ pub async fn build(
             batch,
             metrics,
             shutdown,
-        }),
+        }
+        .run(),
     );
     Ok(parts)
 }
@@ -182,6 +183,14 @@ impl InboundTopology {
     /// True once the queues were declared (publishing cannot be unroutable).
     pub fn is_declared(&self) -> bool {
         self.declared.load(Ordering::Acquire)
+    }
+
+    /// Forgets the declaration when the broker returned a publish as unroutable (the queues
+    /// were deleted), so the relay declares them again.
+    pub fn note_publish_error(&self, error: &switchboard_messaging::PublishError) {
+        if matches!(error, switchboard_messaging::PublishError::Unroutable { .. }) {
+            self.declared.store(false, Ordering::Release);
+        }
     }
 
     /// Declares the partitioned inbound queues (idempotent).

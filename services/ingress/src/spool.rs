@@ -40,12 +40,20 @@ pub struct SpooledEvent {
 }
 
 impl SpooledEvent {
-    /// Captures the current span's trace context for a later publish.
-    pub fn trace_current(&mut self) {
+    /// The spool row of an event the broker did not confirm, carrying the current span's
+    /// trace context for the later publish.
+    pub fn from_outgoing(channel: &'static str, outgoing: Outgoing) -> Self {
         let mut carrier: HashMap<String, String> = HashMap::new();
         switchboard_telemetry::propagation::inject_span(&tracing::Span::current(), &mut carrier);
-        self.traceparent = carrier.remove("traceparent").unwrap_or_default();
-        self.tracestate = carrier.remove("tracestate").unwrap_or_default();
+        Self {
+            event_id: outgoing.message_id,
+            channel,
+            routing_key: outgoing.routing_key,
+            event_type: outgoing.message_type,
+            payload: outgoing.payload,
+            traceparent: carrier.remove("traceparent").unwrap_or_default(),
+            tracestate: carrier.remove("tracestate").unwrap_or_default(),
+        }
     }
 }
 
@@ -108,6 +116,7 @@ impl Spool {
     pub async fn relay_once(
         &self,
         publisher: &Publisher,
+        topology: &crate::InboundTopology,
         batch: u32,
         metrics: &IngressMetrics,
     ) -> Result<(u64, i64), StoreError> {
@@ -123,7 +132,8 @@ impl Spool {
             self.pending.store(waiting > 0, Ordering::Release);
             return Ok((0, waiting));
         }
-        let rows = if publisher.bus().is_connected() {
+        let fetched = publisher.bus().is_connected();
+        let rows = if fetched {
             transaction
                 .query(
                     "SELECT seq, event_id, channel, routing_key, event_type, payload, traceparent, tracestate
@@ -165,6 +175,7 @@ impl Spool {
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, "spool relay paused: the broker did not confirm");
+                    topology.note_publish_error(&error);
                     break;
                 }
             }
@@ -174,7 +185,9 @@ impl Spool {
                 .execute("DELETE FROM ingress.spool WHERE seq <= $1", &[&seq])
                 .await?;
         }
-        let waiting = count(&transaction).await?;
+        // A short batch that went out whole was the whole spool: no need to count it again.
+        let drained = fetched && rows.len() < batch as usize && relayed == rows.len() as u64;
+        let waiting = if drained { 0 } else { count(&transaction).await? };
         transaction.commit().await?;
         self.pending.store(waiting > 0, Ordering::Release);
         Ok((relayed, waiting))
@@ -206,45 +219,42 @@ pub struct Relay {
     pub shutdown: CancellationToken,
 }
 
-/// Drains the spool every `interval` (and straight away again while a full batch went out)
-/// until `shutdown`.
-pub async fn run_relay(relay: Relay) -> Result<(), switchboard_server::BoxError> {
-    let Relay {
-        spool,
-        topology,
-        publisher,
-        interval,
-        batch,
-        metrics,
-        shutdown,
-    } = relay;
-    loop {
-        let mut pause = interval;
-        // Re-declare while events wait: the queues may be missing (broker away at start, or
-        // deleted by hand), and declaring is idempotent.
-        if (!topology.is_declared() || spool.has_pending())
-            && publisher.bus().is_connected()
-            && let Err(error) = topology.declare().await
-        {
-            tracing::warn!(error = %error, "cannot declare the inbound queues yet");
-        }
-        match spool.relay_once(&publisher, batch, &metrics).await {
-            Ok((relayed, waiting)) => {
-                metrics.spool_depth.set(waiting);
-                if relayed > 0 {
-                    tracing::info!(relayed, waiting, "relayed spooled events to the bus");
-                    if waiting > 0 {
-                        pause = Duration::ZERO;
+impl Relay {
+    /// Drains the spool every `interval` (and straight away again while a full batch went
+    /// out) until `shutdown`.
+    pub async fn run(self) -> Result<(), switchboard_server::BoxError> {
+        loop {
+            let mut pause = self.interval;
+            // Declare when the queues are not known to exist (broker away at start, or a
+            // publish came back unroutable); declaring is idempotent.
+            if !self.topology.is_declared()
+                && self.publisher.bus().is_connected()
+                && let Err(error) = self.topology.declare().await
+            {
+                tracing::warn!(error = %error, "cannot declare the inbound queues yet");
+            }
+            match self
+                .spool
+                .relay_once(&self.publisher, &self.topology, self.batch, &self.metrics)
+                .await
+            {
+                Ok((relayed, waiting)) => {
+                    self.metrics.spool_depth.set(waiting);
+                    if relayed > 0 {
+                        tracing::info!(relayed, waiting, "relayed spooled events to the bus");
+                        if waiting > 0 {
+                            pause = Duration::ZERO;
+                        }
                     }
                 }
+                Err(error) => {
+                    tracing::warn!(error = %error, "spool relay cannot reach postgres");
+                }
             }
-            Err(error) => {
-                tracing::warn!(error = %error, "spool relay cannot reach postgres");
+            tokio::select! {
+                () = self.shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(pause) => {}
             }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            () = tokio::time::sleep(pause) => {}
         }
     }
 }

@@ -192,76 +192,64 @@ impl Ingress {
     /// Checks the provider's signature with the account's secret.
     fn verify<'a>(
         &self,
-        channel: Channel,
+        format: WireFormat,
         account: &ResolvedAccount,
         headers: &HeaderMap,
         uri: &Uri,
         body: &'a [u8],
     ) -> Result<Verified<'a>, VerifyError> {
+        use switchboard_channels::{email, meta, telegram, twilio};
         let secret = |name: &'static str| account.secret(name).ok_or(VerifyError::Mismatch);
-        match channel {
-            Channel::Whatsapp | Channel::Messenger | Channel::Instagram => {
-                switchboard_channels::meta::verify_signature(headers, body, secret("app_secret")?)
+        let basic_auth_user = || account.setting("webhook_username").unwrap_or("");
+        match format {
+            WireFormat::Whatsapp | WireFormat::Messenger | WireFormat::Instagram => {
+                meta::verify_signature(headers, body, secret("app_secret")?)
             }
-            Channel::Telegram => {
-                switchboard_channels::telegram::verify_secret_token(headers, body, secret("webhook_secret")?)
-            }
-            Channel::Sms => switchboard_channels::twilio::verify_signature(
+            WireFormat::Telegram => telegram::verify_secret_token(headers, body, secret("webhook_secret")?),
+            WireFormat::Twilio => twilio::verify_signature(
                 headers,
                 &self.public_url(headers, uri),
                 body,
                 secret("auth_token")?,
             ),
-            Channel::Email => match email_provider(account, headers) {
-                EmailProvider::Mailgun => switchboard_channels::email::verify_mailgun_signature(
-                    body,
-                    content_type(headers),
-                    secret("signing_key")?,
-                    SystemTime::now(),
-                    self.config.mailgun_max_age,
-                ),
-                EmailProvider::Postmark => switchboard_channels::email::verify_postmark_basic_auth(
-                    headers,
-                    body,
-                    account.setting("webhook_username").unwrap_or(""),
-                    secret("webhook_password")?,
-                ),
-                EmailProvider::Sendgrid => switchboard_channels::email::verify_sendgrid_basic_auth(
-                    headers,
-                    body,
-                    account.setting("webhook_username").unwrap_or(""),
-                    secret("webhook_password")?,
-                ),
-            },
-            Channel::Webchat => Err(VerifyError::Mismatch),
+            WireFormat::Mailgun => email::verify_mailgun_signature(
+                body,
+                content_type(headers),
+                secret("signing_key")?,
+                SystemTime::now(),
+                self.config.mailgun_max_age,
+            ),
+            WireFormat::Postmark => email::verify_postmark_basic_auth(
+                headers,
+                body,
+                basic_auth_user(),
+                secret("webhook_password")?,
+            ),
+            WireFormat::Sendgrid => email::verify_sendgrid_basic_auth(
+                headers,
+                body,
+                basic_auth_user(),
+                secret("webhook_password")?,
+            ),
         }
     }
 
     fn normalize(
-        channel: Channel,
-        account: &ResolvedAccount,
+        format: WireFormat,
         headers: &HeaderMap,
         verified: Verified<'_>,
         context: &NormalizeContext,
     ) -> Result<Normalized, NormalizeError> {
         use switchboard_channels::{email, instagram, messenger, telegram, twilio, whatsapp};
-        match channel {
-            Channel::Whatsapp => whatsapp::normalize(verified, context),
-            Channel::Messenger => messenger::normalize(verified, context),
-            Channel::Instagram => instagram::normalize(verified, context),
-            Channel::Telegram => telegram::normalize(verified, context),
-            Channel::Sms => twilio::normalize(verified, context),
-            Channel::Email => match email_provider(account, headers) {
-                EmailProvider::Mailgun => email::normalize_mailgun(verified, content_type(headers), context),
-                EmailProvider::Postmark => email::normalize_postmark(verified, context),
-                EmailProvider::Sendgrid => {
-                    email::normalize_sendgrid(verified, content_type(headers), context)
-                }
-            },
-            Channel::Webchat => Err(NormalizeError::Envelope {
-                provider: "webchat",
-                reason: "web chat has no webhooks".to_owned(),
-            }),
+        match format {
+            WireFormat::Whatsapp => whatsapp::normalize(verified, context),
+            WireFormat::Messenger => messenger::normalize(verified, context),
+            WireFormat::Instagram => instagram::normalize(verified, context),
+            WireFormat::Telegram => telegram::normalize(verified, context),
+            WireFormat::Twilio => twilio::normalize(verified, context),
+            WireFormat::Mailgun => email::normalize_mailgun(verified, content_type(headers), context),
+            WireFormat::Postmark => email::normalize_postmark(verified, context),
+            WireFormat::Sendgrid => email::normalize_sendgrid(verified, content_type(headers), context),
         }
     }
 
@@ -309,11 +297,11 @@ impl Ingress {
     pub(crate) async fn hand_over(
         &self,
         channel: Channel,
-        events: Vec<(Outgoing, SpooledEvent)>,
+        events: Vec<Outgoing>,
     ) -> Result<usize, Rejection> {
         let mut pending = events.into_iter().peekable();
         if !self.spool.has_pending() && self.topology.is_declared() && self.publisher.bus().is_connected() {
-            while let Some((outgoing, _)) = pending.peek() {
+            while let Some(outgoing) = pending.peek() {
                 let outgoing = outgoing.clone();
                 let published =
                     tokio::time::timeout(self.config.publish_timeout, self.publisher.publish(outgoing)).await;
@@ -324,6 +312,7 @@ impl Ingress {
                     }
                     Ok(Err(error)) => {
                         tracing::warn!(error = %error, "broker did not confirm; spooling");
+                        self.topology.note_publish_error(&error);
                         break;
                     }
                     Err(_) => {
@@ -333,12 +322,11 @@ impl Ingress {
                 }
             }
         }
-        let mut rest: Vec<SpooledEvent> = pending.map(|(_, spooled)| spooled).collect();
+        let rest: Vec<SpooledEvent> = pending
+            .map(|outgoing| SpooledEvent::from_outgoing(channel.as_str(), outgoing))
+            .collect();
         if rest.is_empty() {
             return Ok(0);
-        }
-        for event in &mut rest {
-            event.trace_current();
         }
         match self.spool.insert(&rest).await {
             Ok(()) => {
@@ -378,23 +366,49 @@ impl Ingress {
     }
 }
 
-/// Which inbound-parse service posts an e-mail account's webhooks: the account's
+/// The wire format of one webhook: which verifier and parser apply. Chosen once per request
+/// from the channel and, for e-mail, the account's inbound-parse service: its
 /// `inbound_provider` setting (`mailgun`, `postmark`, `sendgrid`); else Mailgun when the account
 /// has a Mailgun `signing_key`, Postmark for JSON posts, SendGrid otherwise.
-enum EmailProvider {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WireFormat {
+    Whatsapp,
+    Messenger,
+    Instagram,
+    Telegram,
+    Twilio,
     Mailgun,
     Postmark,
     Sendgrid,
 }
 
-fn email_provider(account: &ResolvedAccount, headers: &HeaderMap) -> EmailProvider {
-    match account.setting("inbound_provider") {
-        Some("postmark") => EmailProvider::Postmark,
-        Some("mailgun") => EmailProvider::Mailgun,
-        Some("sendgrid") => EmailProvider::Sendgrid,
-        _ if account.secret("signing_key").is_some() => EmailProvider::Mailgun,
-        _ if content_type(headers).starts_with("application/json") => EmailProvider::Postmark,
-        _ => EmailProvider::Sendgrid,
+impl WireFormat {
+    /// The format of a webhook to `account` on `channel` (`None` for web chat, which has none).
+    fn of(channel: Channel, account: &ResolvedAccount, headers: &HeaderMap) -> Option<Self> {
+        Some(match channel {
+            Channel::Whatsapp => Self::Whatsapp,
+            Channel::Messenger => Self::Messenger,
+            Channel::Instagram => Self::Instagram,
+            Channel::Telegram => Self::Telegram,
+            Channel::Sms => Self::Twilio,
+            Channel::Email => match account.setting("inbound_provider") {
+                Some("postmark") => Self::Postmark,
+                Some("mailgun") => Self::Mailgun,
+                Some("sendgrid") => Self::Sendgrid,
+                _ if account.secret("signing_key").is_some() => Self::Mailgun,
+                _ if content_type(headers).starts_with("application/json") => Self::Postmark,
+                _ => Self::Sendgrid,
+            },
+            Channel::Webchat => return None,
+        })
+    }
+
+    /// True for JSON bodies (bounded in nesting before any parser sees them).
+    fn is_json(self) -> bool {
+        matches!(
+            self,
+            Self::Whatsapp | Self::Messenger | Self::Instagram | Self::Telegram | Self::Postmark
+        )
     }
 }
 
@@ -444,7 +458,7 @@ pub(crate) fn envelope_for(
     event: InboundEvent,
     correlation_id: &str,
     partitions: u16,
-) -> (Outgoing, SpooledEvent) {
+) -> Outgoing {
     let event_id = inbound_event_id(&account.id, &event);
     let event_type = format!("inbound.{}.{}", channel.as_str(), kind_name(event.kind.as_ref()));
     let sender = event
@@ -452,8 +466,8 @@ pub(crate) fn envelope_for(
         .as_ref()
         .map_or("", |sender| sender.channel_user_id.as_str());
     let envelope = Envelope {
-        event_id: event_id.clone(),
-        event_type: event_type.clone(),
+        event_id,
+        event_type,
         occurred_at: event.provider_timestamp.or(event.received_at),
         workspace_id: account.workspace_id.clone(),
         correlation_id: correlation_id.to_owned(),
@@ -461,17 +475,7 @@ pub(crate) fn envelope_for(
         partition_key: format!("{}:{sender}", account.id),
         payload: Some(envelope::Payload::Inbound(event)),
     };
-    let outgoing = Outgoing::envelope(&envelope, partitions);
-    let spooled = SpooledEvent {
-        event_id,
-        channel: channel.as_str(),
-        routing_key: outgoing.routing_key.clone(),
-        event_type,
-        payload: outgoing.payload.clone(),
-        traceparent: String::new(),
-        tracestate: String::new(),
-    };
-    (outgoing, spooled)
+    Outgoing::envelope(&envelope, partitions)
 }
 
 /// `GET`: Meta's subscription handshake (echo `hub.challenge` only for the right verify token).
@@ -581,7 +585,17 @@ async fn receive_verified(
     let channel = ingress.channel(channel_name)?;
     let mut account = ingress.account(channel, account_id).await?;
     let body = ingress.read_body(channel, headers, body).await?;
-    let verified = match ingress.verify(channel, &account, headers, uri, &body) {
+    let format_of = |account: &ResolvedAccount| {
+        WireFormat::of(channel, account, headers).ok_or_else(|| {
+            Rejection::new(
+                StatusCode::NOT_FOUND,
+                "unknown_channel",
+                format!("{} has no webhooks", channel.as_str()),
+            )
+        })
+    };
+    let mut format = format_of(&account)?;
+    let verified = match ingress.verify(format, &account, headers, uri, &body) {
         Ok(verified) => verified,
         Err(VerifyError::Mismatch) if account.may_be_stale() => {
             // The secret may have been rotated since it was cached: check once against a fresh copy.
@@ -590,18 +604,16 @@ async fn receive_verified(
                 Ok(_) | Err(DirectoryError::NotFound) => return Err(Rejection::unknown_account()),
                 Err(_) => return Err(Rejection::unverified(&VerifyError::Mismatch)),
             };
+            format = format_of(&account)?;
             ingress
-                .verify(channel, &account, headers, uri, &body)
+                .verify(format, &account, headers, uri, &body)
                 .map_err(|error| Rejection::unverified(&error))?
         }
         Err(error) => return Err(Rejection::unverified(&error)),
     };
-    let json = matches!(
-        channel,
-        Channel::Whatsapp | Channel::Messenger | Channel::Instagram | Channel::Telegram
-    ) || matches!(email_provider(&account, headers), EmailProvider::Postmark)
-        && channel == Channel::Email;
-    if json && switchboard_channels::json_too_deep(verified.body(), switchboard_channels::MAX_JSON_DEPTH) {
+    if format.is_json()
+        && switchboard_channels::json_too_deep(verified.body(), switchboard_channels::MAX_JSON_DEPTH)
+    {
         return Err(Rejection::new(
             StatusCode::BAD_REQUEST,
             "too_deep",
@@ -616,16 +628,12 @@ async fn receive_verified(
         external_id: account.external_id.clone(),
         received_at: SystemTime::now(),
     };
-    let normalized = match Ingress::normalize(channel, &account, headers, verified, &context) {
+    let normalized = match Ingress::normalize(format, headers, verified, &context) {
         Ok(normalized) => normalized,
         Err(error) => {
             let reason = error.to_string();
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("");
             ingress
-                .dead_letter(channel, &account, content_type, &body, &reason)
+                .dead_letter(channel, &account, content_type(headers), &body, &reason)
                 .await?;
             tracing::warn!(reason = %reason, "signed webhook could not be understood; dead-lettered");
             return Ok(("dead_lettered", channel));
@@ -647,11 +655,7 @@ async fn receive_verified(
         .events
         .first()
         .map(|event| event.provider_event_id.clone())
-        .filter(|token| {
-            channel == Channel::Email
-                && !token.is_empty()
-                && matches!(email_provider(&account, headers), EmailProvider::Mailgun)
-        });
+        .filter(|token| format == WireFormat::Mailgun && !token.is_empty());
     if let Some(token) = &mailgun_token
         && ingress.mailgun_replayed(&account, token)
     {

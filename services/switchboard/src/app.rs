@@ -121,10 +121,8 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
     let admin_listener = bind("admin", config.server.admin_addr).await?;
     let http_listener = bind("http", config.server.http_addr).await?;
     let grpc_listener = bind("grpc", config.server.grpc_addr).await?;
-    let smtp_listener = if targets
-        .ingress_channels()
-        .contains(&switchboard_domain::Channel::Email)
-    {
+    let ingress_channels = targets.ingress_channels();
+    let smtp_listener = if ingress_channels.contains(&switchboard_domain::Channel::Email) {
         Some(bind("smtp", config.server.smtp_addr).await?)
     } else {
         None
@@ -198,7 +196,6 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
         grpc_client.endpoint = format!("http://127.0.0.1:{port}");
     }
     let ingress_metrics = Arc::new(switchboard_ingress::IngressMetrics::default());
-    let ingress_channels = targets.ingress_channels();
     if !ingress_channels.is_empty() {
         metrics.register(|registry| ingress_metrics.register(registry));
     }

@@ -12,9 +12,7 @@ use switchboard_domain::WorkspaceId;
 use switchboard_proto::tenancy::v1 as proto;
 use switchboard_proto::tenancy::v1::api_key_directory_service_client::ApiKeyDirectoryServiceClient;
 use switchboard_server::GrpcClientConfig;
-use switchboard_server::auth::{
-    AuthError, AuthFuture, Authenticator, InternalTokenInterceptor, Principal, Role,
-};
+use switchboard_server::auth::{AuthError, AuthFuture, Authenticator, InternalTokenInterceptor, Principal};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -70,12 +68,7 @@ impl RemoteKeyAuthenticator {
             }
             Err(status) => return Err(AuthError::Unavailable(Box::new(status))),
         };
-        let role = match proto::ApiKeyRole::try_from(answer.role) {
-            Ok(proto::ApiKeyRole::PlatformAdmin) => Role::PlatformAdmin,
-            Ok(proto::ApiKeyRole::WorkspaceAdmin) => Role::WorkspaceAdmin,
-            Ok(proto::ApiKeyRole::WorkspaceMember) => Role::WorkspaceMember,
-            Ok(proto::ApiKeyRole::Unspecified) | Err(_) => return Err(AuthError::InvalidKey),
-        };
+        let role = switchboard_tenancy::role_from_proto(answer.role).ok_or(AuthError::InvalidKey)?;
         let workspace_id = if answer.workspace_id.is_empty() {
             None
         } else {

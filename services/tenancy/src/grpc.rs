@@ -157,16 +157,11 @@ impl WorkspaceAdminService for WorkspaceAdmin {
             role,
         } = request.into_inner();
         let name = validate::name("name", &name)?;
-        let role = match proto::ApiKeyRole::try_from(role) {
-            Ok(proto::ApiKeyRole::PlatformAdmin) => Role::PlatformAdmin,
-            Ok(proto::ApiKeyRole::WorkspaceAdmin) => Role::WorkspaceAdmin,
-            Ok(proto::ApiKeyRole::WorkspaceMember) => Role::WorkspaceMember,
-            Ok(proto::ApiKeyRole::Unspecified) | Err(_) => {
-                return Err(Status::invalid_argument(
-                    "role must be API_KEY_ROLE_PLATFORM_ADMIN, API_KEY_ROLE_WORKSPACE_ADMIN or API_KEY_ROLE_WORKSPACE_MEMBER",
-                ));
-            }
-        };
+        let role = crate::model::role_from_proto(role).ok_or_else(|| {
+            Status::invalid_argument(
+                "role must be API_KEY_ROLE_PLATFORM_ADMIN, API_KEY_ROLE_WORKSPACE_ADMIN or API_KEY_ROLE_WORKSPACE_MEMBER",
+            )
+        })?;
         let client = client(&self.pool).await?;
         let workspace = match (role, workspace_id.is_empty()) {
             (Role::PlatformAdmin, true) => None,

@@ -23,6 +23,7 @@ pub use channels_file::{ChannelsFile, apply_channels_file};
 pub use config::TenancyConfig;
 pub use error::TenancyError;
 pub use keys::KeyAuthenticator;
+pub use model::role_from_proto;
 
 /// The schema migrations of the tenancy component.
 pub const MIGRATIONS: MigrationSet = MigrationSet {

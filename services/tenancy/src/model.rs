@@ -56,6 +56,16 @@ impl From<ApiKey> for proto::ApiKey {
     }
 }
 
+/// The role of a stored key from its proto value; `None` for unspecified or unknown values.
+pub fn role_from_proto(value: i32) -> Option<Role> {
+    match proto::ApiKeyRole::try_from(value) {
+        Ok(proto::ApiKeyRole::PlatformAdmin) => Some(Role::PlatformAdmin),
+        Ok(proto::ApiKeyRole::WorkspaceAdmin) => Some(Role::WorkspaceAdmin),
+        Ok(proto::ApiKeyRole::WorkspaceMember) => Some(Role::WorkspaceMember),
+        Ok(proto::ApiKeyRole::Unspecified) | Err(_) => None,
+    }
+}
+
 pub(crate) fn role_to_proto(role: Role) -> proto::ApiKeyRole {
     match role {
         Role::PlatformAdmin => proto::ApiKeyRole::PlatformAdmin,
