@@ -28,6 +28,14 @@ pub mod tenancy {
     }
 }
 
+/// `switchboard.contacts.v1`: contacts, fields, tags, consent, filters and views.
+pub mod contacts {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/switchboard.contacts.v1.rs"));
+    }
+}
+
 /// `switchboard.ingress.v1`: the ingress admin API (dead letters).
 pub mod ingress {
     /// Version 1.

@@ -36,6 +36,7 @@ fn migration_sets(targets: &Targets) -> Vec<MigrationSet> {
     for target in targets.iter() {
         let set = match target {
             Target::Tenancy => switchboard_tenancy::MIGRATIONS,
+            Target::Contacts => switchboard_contacts::MIGRATIONS,
             Target::Ingress(_) => switchboard_ingress::MIGRATIONS,
         };
         if !sets.iter().any(|known| known.schema == set.schema) {
@@ -223,6 +224,23 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                     .await?,
                 );
                 authenticator = Some(keys);
+            }
+            Target::Contacts => {
+                let (Some(pool), Some(bus)) = (&pool, &bus) else {
+                    return Err("contacts needs postgres and rabbitmq".into());
+                };
+                let contacts_metrics = Arc::new(switchboard_contacts::ContactsMetrics::default());
+                metrics.register(|registry| contacts_metrics.register(registry));
+                parts.push(switchboard_contacts::build(
+                    switchboard_contacts::ContactsDependencies {
+                        config: &config.contacts,
+                        pool: pool.clone(),
+                        bus: bus.clone(),
+                        metrics: contacts_metrics,
+                        grpc_max_message_bytes: config.server.grpc_max_message_bytes,
+                        shutdown: shutdown.clone(),
+                    },
+                ));
             }
             // One ingress serves every enabled channel; built once below.
             Target::Ingress(_) => {}

@@ -1,4 +1,5 @@
 use serde::{Deserialize, Serialize};
+use switchboard_contacts::ContactsConfig;
 use switchboard_ingress::IngressConfig;
 use switchboard_messaging::BusConfig;
 use switchboard_postgres::DatabaseConfig;
@@ -28,6 +29,8 @@ pub struct Config {
     pub grpc_client: GrpcClientConfig,
     /// The tenancy component.
     pub tenancy: TenancyConfig,
+    /// The contacts component.
+    pub contacts: ContactsConfig,
     /// The ingress component (webhooks).
     pub ingress: IngressConfig,
 }
@@ -46,6 +49,7 @@ impl Config {
         for target in targets.iter() {
             match target {
                 Target::Tenancy => self.tenancy.validate()?,
+                Target::Contacts => self.contacts.validate()?,
                 Target::Ingress(_) => {
                     self.ingress.validate()?;
                     if self.auth.internal_token.is_none() {

@@ -8,13 +8,15 @@ use switchboard_domain::Channel;
 pub enum Target {
     /// Workspaces, API keys and channel accounts (`tenancy`).
     Tenancy,
+    /// Identity resolution and the contacts API (`contacts`).
+    Contacts,
     /// Provider webhooks of every channel (`ingress`) or of one (`ingress-<channel>`).
     Ingress(Option<Channel>),
 }
 
 impl Target {
     /// Every component, in start order (`all` runs these; per-channel ingress is for pods).
-    pub const ALL: [Target; 2] = [Target::Tenancy, Target::Ingress(None)];
+    pub const ALL: [Target; 3] = [Target::Tenancy, Target::Contacts, Target::Ingress(None)];
 
     /// Every name `--target` accepts besides `all`.
     pub fn known() -> Vec<Target> {
@@ -27,6 +29,7 @@ impl Target {
     pub fn name(self) -> &'static str {
         match self {
             Self::Tenancy => "tenancy",
+            Self::Contacts => "contacts",
             Self::Ingress(None) => "ingress",
             Self::Ingress(Some(channel)) => match channel {
                 Channel::Whatsapp => "ingress-whatsapp",
@@ -44,14 +47,14 @@ impl Target {
     pub fn needs_database(self) -> bool {
         match self {
             // Ingress keeps its spool and dead letters there.
-            Self::Tenancy | Self::Ingress(_) => true,
+            Self::Tenancy | Self::Contacts | Self::Ingress(_) => true,
         }
     }
 
     /// Returns true when the component uses RabbitMQ.
     pub fn needs_bus(self) -> bool {
         match self {
-            Self::Tenancy | Self::Ingress(_) => true,
+            Self::Tenancy | Self::Contacts | Self::Ingress(_) => true,
         }
     }
 }
@@ -122,7 +125,7 @@ impl Targets {
             match target {
                 Target::Ingress(None) => channels.extend(switchboard_ingress::WEBHOOK_CHANNELS),
                 Target::Ingress(Some(channel)) => channels.push(channel),
-                Target::Tenancy => {}
+                Target::Tenancy | Target::Contacts => {}
             }
         }
         channels.sort();
@@ -158,6 +161,11 @@ mod tests {
         let one = Targets::parse(&["tenancy".to_owned()]).unwrap();
         assert!(!one.is_all());
         let error = Targets::parse(&["contactz".to_owned()]).unwrap_err();
+        assert!(
+            Targets::parse(&["contacts".to_owned()])
+                .unwrap()
+                .contains(Target::Contacts)
+        );
         assert!(
             error.contains("unknown target \"contactz\"") && error.contains("tenancy"),
             "{error}"

@@ -95,6 +95,14 @@ prefixed_id!(
     ApiKeyId, "api key", "key_"
 );
 prefixed_id!(
+    /// Identifies a contact: `ct_…`.
+    ContactId, "contact", "ct_"
+);
+prefixed_id!(
+    /// Identifies a saved view (named contact filter): `view_…`.
+    ViewId, "view", "view_"
+);
+prefixed_id!(
     /// Identifies a bus event: `evt_…`.
     EventId, "event", "evt_"
 );

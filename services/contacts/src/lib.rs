@@ -1,0 +1,119 @@
+//! The contacts component: who a customer is. It consumes normalized inbound events from
+//! `contacts.inbound.pNN`, resolves each sender to exactly one contact of the workspace
+//! (creating it within the monthly quota, dropping blocked contacts' events with a record,
+//! applying consent keywords) and passes the event on to routing's partition with the contact
+//! (`routing.contact.pNN`). It serves `ContactsService` over gRPC.
+//!
+//! It owns the `contacts` schema; other services see contacts only through its API and events.
+
+mod config;
+mod error;
+pub mod fields;
+mod metrics;
+mod model;
+pub mod normalize;
+mod resolve;
+mod settings;
+pub mod topology;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_messaging::Bus;
+use switchboard_postgres::{Migration, MigrationSet, Pool};
+use switchboard_server::{BoxError, ComponentParts};
+use tokio_util::sync::CancellationToken;
+
+pub use config::ContactsConfig;
+pub use error::ContactsError;
+pub use metrics::ContactsMetrics;
+pub use model::Contact;
+pub use resolve::Resolver;
+pub use settings::Settings;
+pub use switchboard_domain::ContactId;
+
+/// The schema migrations of the contacts component.
+pub const MIGRATIONS: MigrationSet = MigrationSet {
+    schema: "contacts",
+    migrations: &[Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    }],
+};
+
+/// What the contacts component needs from the process.
+pub struct ContactsDependencies<'a> {
+    /// The `[contacts]` section.
+    pub config: &'a ContactsConfig,
+    /// The contacts store.
+    pub pool: Pool,
+    /// The bus.
+    pub bus: Bus,
+    /// Where its metrics go.
+    pub metrics: Arc<ContactsMetrics>,
+    /// Largest gRPC message accepted or sent.
+    pub grpc_max_message_bytes: usize,
+    /// Cancelled when the process stops.
+    pub shutdown: CancellationToken,
+}
+
+/// Builds the component: the identity-resolution consumer, the pruning of old event ids and
+/// (later in this crate) the gRPC API.
+pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
+    let ContactsDependencies {
+        config,
+        pool,
+        bus,
+        metrics,
+        grpc_max_message_bytes: _,
+        shutdown,
+    } = dependencies;
+    let mut parts = ComponentParts::default();
+    let resolver = Arc::new(Resolver::new(pool.clone(), &bus, metrics));
+    let queues = bus.partitioned_queues(topology::INBOUND_CONSUMER, topology::INBOUND_FAMILY);
+    let consumer_shutdown = shutdown.clone();
+    parts.spawn("contacts resolver", async move {
+        switchboard_messaging::run_partitioned_consumers(bus, queues, resolver, consumer_shutdown).await?;
+        Ok(())
+    });
+    let (retention, interval) = (config.dedupe_retention, config.prune_interval);
+    parts.spawn(
+        "contacts pruning",
+        prune_processed_events(pool, retention, interval, shutdown),
+    );
+    parts
+}
+
+/// Deletes resolved-event ids older than `retention`, every `interval`.
+async fn prune_processed_events(
+    pool: Pool,
+    retention: Duration,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), BoxError> {
+    let seconds = retention.as_secs_f64();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(interval) => {}
+        }
+        let pruned = async {
+            let client = pool.get().await?;
+            let count = client
+                .execute(
+                    "DELETE FROM contacts.processed_events
+                     WHERE processed_at < now() - make_interval(secs => $1)",
+                    &[&seconds],
+                )
+                .await?;
+            Ok::<u64, ContactsError>(count)
+        }
+        .await;
+        match pruned {
+            Ok(count) if count > 0 => tracing::info!(count, "pruned old resolved-event ids"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "cannot prune resolved-event ids"),
+        }
+    }
+}
