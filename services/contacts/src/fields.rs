@@ -10,31 +10,7 @@ use crate::ContactsError;
 use crate::model::{from_timestamp, timestamp};
 use crate::normalize::{PhoneOrigin, normalize_email, normalize_phone};
 
-/// The type of a custom field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldType {
-    /// Free text.
-    Text,
-    /// A number.
-    Number,
-    /// A calendar date.
-    Date,
-    /// A point in time.
-    Datetime,
-    /// Yes or no.
-    Boolean,
-    /// One of the options.
-    SingleSelect,
-    /// Some of the options.
-    MultiSelect,
-    /// An e-mail address.
-    Email,
-    /// A phone number.
-    Phone,
-    /// An http(s) URL.
-    Url,
-}
+pub use crate::filter::FieldType;
 
 /// Longest text value of a custom field, in characters.
 const MAX_TEXT_CHARS: usize = 2_000;

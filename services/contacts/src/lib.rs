@@ -9,6 +9,7 @@
 mod config;
 mod error;
 pub mod fields;
+pub mod filter;
 mod metrics;
 mod model;
 pub mod normalize;
