@@ -286,12 +286,15 @@ impl Switchboard {
 }
 
 /// The queues a Switchboard with bus `namespace` and `partitions` declares (ingress's inbound
-/// queues and their dead-letter queues).
+/// queues, contacts' routing queues, and their dead-letter queues).
 pub fn declared_queues(namespace: &str, partitions: u16) -> Vec<String> {
-    (0..partitions)
-        .flat_map(|partition| {
-            let queue = format!("{namespace}contacts.inbound.p{partition:02}");
-            [format!("{queue}.dlq"), queue]
+    ["contacts.inbound", "routing.contact"]
+        .into_iter()
+        .flat_map(|family| {
+            (0..partitions).flat_map(move |partition| {
+                let queue = format!("{namespace}{family}.p{partition:02}");
+                [format!("{queue}.dlq"), queue]
+            })
         })
         .collect()
 }

@@ -103,8 +103,14 @@ pub struct ReadEvent {
 }
 
 impl WebhookSwitchboard {
-    /// Starts Switchboard with the webhook accounts, one partition and `extra_env`.
+    /// Starts Switchboard's tenancy and ingress (nothing consumes the inbound queue, so tests
+    /// read it) with the webhook accounts, one partition and `extra_env`.
     pub async fn start(extra_env: &[(&str, &str)]) -> Self {
+        Self::start_targets("tenancy,ingress", extra_env).await
+    }
+
+    /// Starts `targets` (e.g. `all`) with the webhook accounts, one partition and `extra_env`.
+    pub async fn start_targets(targets: &str, extra_env: &[(&str, &str)]) -> Self {
         let database = TestDatabase::create().await.expect("test database");
         let channels_file = std::env::temp_dir().join(format!(
             "sb-channels-{}.yaml",
@@ -128,7 +134,11 @@ impl WebhookSwitchboard {
             .find(|(key, _)| key == "SWITCHBOARD__BUS__NAMESPACE")
             .map(|(_, value)| value.clone())
             .expect("isolated env sets a namespace");
-        let switchboard = Switchboard::start(&["--target", "all"], &env);
+        env.push((
+            "SWITCHBOARD__DATABASE__MIGRATE_ON_START".to_owned(),
+            "true".to_owned(),
+        ));
+        let switchboard = Switchboard::start(&["--target", targets], &env);
         switchboard.wait_ready_status(200, Duration::from_secs(20)).await;
         Self {
             switchboard,
@@ -183,6 +193,16 @@ impl WebhookSwitchboard {
     /// Reads `count` events from the inbound queue (in queue order), waiting up to `timeout`.
     /// (Inbound queues are single-active-consumer quorum queues: a consumer, not basic.get.)
     pub async fn read_events(&self, count: usize, timeout: Duration) -> Vec<ReadEvent> {
+        self.read_queue(&self.inbound_queue(), count, timeout).await
+    }
+
+    /// Routing's (only) partition queue, where contacts passes resolved events on.
+    pub fn routing_queue(&self) -> String {
+        format!("{}routing.contact.p00", self.namespace)
+    }
+
+    /// Reads (and acks) `count` events from `queue`, failing after `timeout`.
+    pub async fn read_queue(&self, queue: &str, count: usize, timeout: Duration) -> Vec<ReadEvent> {
         let connection =
             Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default())
                 .await
@@ -190,7 +210,7 @@ impl WebhookSwitchboard {
         let channel = connection.create_channel().await.expect("channel");
         let mut consumer = channel
             .basic_consume(
-                self.inbound_queue().into(),
+                queue.into(),
                 "e2e-reader".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
@@ -206,7 +226,7 @@ impl WebhookSwitchboard {
                 panic!(
                     "only {} of {count} events reached {} in {timeout:?}: {events:#?}",
                     events.len(),
-                    self.inbound_queue()
+                    queue
                 );
             };
             delivery.ack(BasicAckOptions::default()).await.expect("ack");

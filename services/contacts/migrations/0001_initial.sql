@@ -77,18 +77,21 @@ CREATE TABLE contacts (
     updated_at            timestamptz NOT NULL DEFAULT now(),
     revision              bigint NOT NULL DEFAULT 1,
     -- Set while merged into another contact (hidden from lists until unmerged).
-    merged_into           text REFERENCES contacts (id) ON DELETE SET NULL
+    merged_into           text REFERENCES contacts (id) ON DELETE SET NULL,
+    -- What free-text search looks in (names, e-mail, phone, username), lower-cased.
+    search_text           text GENERATED ALWAYS AS (
+        lower(first_name || ' ' || last_name || ' ' || display_name || ' ' || coalesce(email, '')
+              || ' ' || coalesce(phone, '') || ' ' || coalesce(username, ''))
+    ) STORED
 );
-CREATE INDEX contacts_workspace ON contacts (workspace_id, id) WHERE merged_into IS NULL;
 CREATE INDEX contacts_created ON contacts (workspace_id, created_at);
 CREATE INDEX contacts_last_inbound ON contacts (workspace_id, last_inbound_at);
 CREATE INDEX contacts_email ON contacts (workspace_id, email) WHERE email IS NOT NULL;
 CREATE INDEX contacts_phone ON contacts (workspace_id, phone) WHERE phone IS NOT NULL;
 CREATE INDEX contacts_tags ON contacts USING gin (tags);
 CREATE INDEX contacts_custom_fields ON contacts USING gin (custom_fields jsonb_path_ops);
-CREATE INDEX contacts_name_search ON contacts USING gin (
-    (lower(first_name || ' ' || last_name || ' ' || display_name)) public.gin_trgm_ops
-);
+CREATE INDEX contacts_search ON contacts USING gin (search_text public.gin_trgm_ops);
+CREATE INDEX contacts_list ON contacts (workspace_id, created_at DESC, id DESC) WHERE merged_into IS NULL;
 
 -- A sender on a channel account, mapped to exactly one contact.
 CREATE TABLE identities (
@@ -164,4 +167,17 @@ CREATE TABLE saved_views (
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
     UNIQUE (workspace_id, name)
+);
+
+-- Events of API changes, written in the changing transaction and published by the relay in
+-- `seq` order (a change is never committed without its event, nor published without commit).
+CREATE TABLE outbox (
+    seq          bigserial PRIMARY KEY,
+    event_id     text NOT NULL,
+    routing_key  text NOT NULL,
+    event_type   text NOT NULL,
+    payload      bytea NOT NULL,
+    traceparent  text NOT NULL DEFAULT '',
+    tracestate   text NOT NULL DEFAULT '',
+    created_at   timestamptz NOT NULL DEFAULT now()
 );

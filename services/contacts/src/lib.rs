@@ -7,14 +7,20 @@
 //! It owns the `contacts` schema; other services see contacts only through its API and events.
 
 mod config;
+mod editable;
 mod error;
 pub mod fields;
 pub mod filter;
+mod filter_proto;
+mod grpc;
 mod metrics;
 mod model;
 pub mod normalize;
+mod outbox;
+mod page;
 mod resolve;
 mod settings;
+mod store;
 pub mod topology;
 
 use std::sync::Arc;
@@ -59,18 +65,42 @@ pub struct ContactsDependencies<'a> {
     pub shutdown: CancellationToken,
 }
 
-/// Builds the component: the identity-resolution consumer, the pruning of old event ids and
-/// (later in this crate) the gRPC API.
+/// Builds the component: the `ContactsService` gRPC API, the outbox relay of its change events,
+/// the identity-resolution consumer and the pruning of old event ids.
 pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
     let ContactsDependencies {
         config,
         pool,
         bus,
         metrics,
-        grpc_max_message_bytes: _,
+        grpc_max_message_bytes,
         shutdown,
     } = dependencies;
     let mut parts = ComponentParts::default();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let partitions = bus.config().partitions;
+    parts.grpc.add_service(
+        grpc::contacts_server(grpc::ContactsApi {
+            pool: pool.clone(),
+            wake: wake.clone(),
+            partitions,
+        })
+        .max_decoding_message_size(grpc_max_message_bytes)
+        .max_encoding_message_size(grpc_max_message_bytes),
+    );
+    parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
+    parts.spawn(
+        "contacts outbox relay",
+        outbox::OutboxRelay {
+            pool: pool.clone(),
+            publisher: bus.publisher(),
+            topology: Arc::new(topology::ContactTopology::new(bus.clone())),
+            wake,
+            interval: Duration::from_secs(1),
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
     let resolver = Arc::new(Resolver::new(pool.clone(), &bus, metrics));
     let queues = bus.partitioned_queues(topology::INBOUND_CONSUMER, topology::INBOUND_FAMILY);
     let consumer_shutdown = shutdown.clone();

@@ -60,3 +60,35 @@ impl Settings {
         Ok(())
     }
 }
+
+impl Settings {
+    /// The proto form.
+    pub fn to_proto(&self) -> switchboard_proto::contacts::v1::Settings {
+        switchboard_proto::contacts::v1::Settings {
+            default_country: self.default_country.clone(),
+            link_by_phone: self.link_by_phone,
+            link_by_email: self.link_by_email,
+            quota_reset_tag: self.quota_reset_tag.clone(),
+        }
+    }
+
+    /// Checks proto settings.
+    pub fn from_proto(settings: &switchboard_proto::contacts::v1::Settings) -> Result<Self, ContactsError> {
+        let default_country = settings.default_country.trim().to_ascii_uppercase();
+        if !default_country.is_empty() {
+            crate::normalize::parse_country(&default_country)
+                .map_err(|error| ContactsError::invalid(format!("default_country: {error}")))?;
+        }
+        let quota_reset_tag = if settings.quota_reset_tag.trim().is_empty() {
+            String::new()
+        } else {
+            crate::editable::tag(&settings.quota_reset_tag)?
+        };
+        Ok(Self {
+            default_country,
+            link_by_phone: settings.link_by_phone,
+            link_by_email: settings.link_by_email,
+            quota_reset_tag,
+        })
+    }
+}

@@ -5,6 +5,7 @@
 mod auth;
 mod channel_accounts;
 mod config;
+mod contacts;
 mod lifecycle;
 mod migrate;
 mod trace_context;

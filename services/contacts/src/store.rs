@@ -1,0 +1,628 @@
+//! SQL of the contacts API (identity resolution has its own in `resolve`). Every query is
+//! scoped by workspace: an id of another workspace is simply not found.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use switchboard_postgres::GenericClient;
+use switchboard_proto::contacts::v1 as proto;
+
+use tokio_postgres::types::ToSql;
+
+use crate::editable::Editable;
+use crate::fields::{FieldDefinition, FieldType};
+use crate::filter::{self, Filter, SqlFilter};
+use crate::model::{CONTACT_COLUMNS, Contact, timestamp};
+use crate::{ContactsError, page};
+
+/// The workspace's custom field definitions by key.
+pub(crate) async fn field_definitions(
+    client: &impl GenericClient,
+    workspace: &str,
+) -> Result<HashMap<String, FieldDefinition>, ContactsError> {
+    let rows = client
+        .query(
+            "SELECT key, label, field_type, options FROM contacts.field_definitions
+             WHERE workspace_id = $1 ORDER BY key",
+            &[&workspace],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let key: String = row.get(0);
+            let type_name: String = row.get(2);
+            let field_type = FieldType::parse(&type_name)
+                .ok_or_else(|| ContactsError::Corrupt(format!("field {key} has unknown type {type_name}")))?;
+            Ok((
+                key.clone(),
+                FieldDefinition {
+                    key,
+                    label: row.get(1),
+                    field_type,
+                    options: row.get(3),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The types of the workspace's custom fields, for rendering and filters.
+pub(crate) fn field_types(definitions: &HashMap<String, FieldDefinition>) -> HashMap<String, FieldType> {
+    definitions
+        .iter()
+        .map(|(key, definition)| (key.clone(), definition.field_type))
+        .collect()
+}
+
+/// Creates or redefines a field; its type cannot change once defined.
+pub(crate) async fn define_field(
+    client: &impl GenericClient,
+    workspace: &str,
+    definition: &FieldDefinition,
+) -> Result<(), ContactsError> {
+    let existing: Option<String> = client
+        .query_opt(
+            "SELECT field_type FROM contacts.field_definitions WHERE workspace_id = $1 AND key = $2",
+            &[&workspace, &definition.key],
+        )
+        .await?
+        .map(|row| row.get(0));
+    if let Some(existing) = existing
+        && existing != definition.field_type.as_str()
+    {
+        return Err(ContactsError::Conflict(format!(
+            "custom field {} is a {existing} field; its type cannot change (define a new field instead)",
+            definition.key
+        )));
+    }
+    client
+        .execute(
+            "INSERT INTO contacts.field_definitions (workspace_id, key, label, field_type, options)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (workspace_id, key) DO UPDATE SET label = EXCLUDED.label, options = EXCLUDED.options",
+            &[
+                &workspace,
+                &definition.key,
+                &definition.label,
+                &definition.field_type.as_str(),
+                &definition.options,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Inserts a contact made by hand or by an import.
+pub(crate) async fn insert_contact(
+    client: &impl GenericClient,
+    workspace: &str,
+    id: &str,
+    fields: &Editable,
+) -> Result<Contact, ContactsError> {
+    let row = client
+        .query_one(
+            &format!(
+                "INSERT INTO contacts.contacts AS c
+                     (id, workspace_id, first_name, last_name, display_name, email, phone, username,
+                      avatar_url, locale, custom_fields, tags)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 RETURNING {CONTACT_COLUMNS}"
+            ),
+            &[
+                &id,
+                &workspace,
+                &fields.first_name,
+                &fields.last_name,
+                &fields.display_name,
+                &fields.email,
+                &fields.phone,
+                &fields.username,
+                &fields.avatar_url,
+                &fields.locale,
+                &serde_json::Value::Object(fields.custom_fields.clone()),
+                &fields.tags,
+            ],
+        )
+        .await?;
+    Ok(Contact::from_row(&row)?)
+}
+
+/// One visible (not merged away) contact of the workspace, locked when `for_update`.
+pub(crate) async fn find_contact(
+    client: &impl GenericClient,
+    workspace: &str,
+    id: &str,
+    for_update: bool,
+) -> Result<Contact, ContactsError> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c
+                 WHERE c.id = $1 AND c.workspace_id = $2 AND c.merged_into IS NULL{lock}"
+            ),
+            &[&id, &workspace],
+        )
+        .await?
+        .ok_or_else(|| ContactsError::NotFound(format!("contact {id}")))?;
+    Ok(Contact::from_row(&row)?)
+}
+
+/// Writes the editable fields of a contact (one revision up).
+pub(crate) async fn write_editable(
+    client: &impl GenericClient,
+    id: &str,
+    fields: &Editable,
+) -> Result<Contact, ContactsError> {
+    let row = client
+        .query_one(
+            &format!(
+                "UPDATE contacts.contacts AS c SET
+                     first_name = $2, last_name = $3, display_name = $4, email = $5, phone = $6,
+                     username = $7, avatar_url = $8, locale = $9, custom_fields = $10, tags = $11,
+                     updated_at = now(), revision = c.revision + 1
+                 WHERE c.id = $1
+                 RETURNING {CONTACT_COLUMNS}"
+            ),
+            &[
+                &id,
+                &fields.first_name,
+                &fields.last_name,
+                &fields.display_name,
+                &fields.email,
+                &fields.phone,
+                &fields.username,
+                &fields.avatar_url,
+                &fields.locale,
+                &serde_json::Value::Object(fields.custom_fields.clone()),
+                &fields.tags,
+            ],
+        )
+        .await?;
+    Ok(Contact::from_row(&row)?)
+}
+
+/// Runs an `UPDATE contacts.contacts AS c SET <assignments> WHERE c.id = $1` that returns the
+/// contact; `assignments` may use `$2…` from `params`.
+pub(crate) async fn update_contact(
+    client: &impl GenericClient,
+    id: &str,
+    assignments: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Contact, ContactsError> {
+    let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&id];
+    all.extend_from_slice(params);
+    let row = client
+        .query_one(
+            &format!(
+                "UPDATE contacts.contacts AS c SET {assignments}, updated_at = now(), revision = c.revision + 1
+                 WHERE c.id = $1 RETURNING {CONTACT_COLUMNS}"
+            ),
+            &all,
+        )
+        .await?;
+    Ok(Contact::from_row(&row)?)
+}
+
+/// The identities of some contacts, by contact id.
+pub(crate) async fn identities(
+    client: &impl GenericClient,
+    contact_ids: &[String],
+) -> Result<HashMap<String, Vec<proto::Identity>>, ContactsError> {
+    let rows = client
+        .query(
+            "SELECT contact_id, channel, channel_account_id, channel_user_id, created_at, last_seen_at
+             FROM contacts.identities WHERE contact_id = ANY($1)
+             ORDER BY created_at, channel_account_id, channel_user_id",
+            &[&contact_ids],
+        )
+        .await?;
+    let mut by_contact: HashMap<String, Vec<proto::Identity>> = HashMap::new();
+    for row in rows {
+        let channel: String = row.get(1);
+        let first_seen: DateTime<Utc> = row.get(4);
+        let last_seen: Option<DateTime<Utc>> = row.get(5);
+        by_contact.entry(row.get(0)).or_default().push(proto::Identity {
+            channel: channel
+                .parse::<switchboard_domain::Channel>()
+                .map_or(0, |channel| channel.to_proto() as i32),
+            channel_account_id: row.get(2),
+            channel_user_id: row.get(3),
+            first_seen_at: Some(timestamp(first_seen)),
+            last_seen_at: last_seen.map(timestamp),
+        });
+    }
+    Ok(by_contact)
+}
+
+/// What a contact list selects.
+pub(crate) struct ContactQuery<'a> {
+    pub(crate) workspace: &'a str,
+    /// Free text ('' = none).
+    pub(crate) search: &'a str,
+    pub(crate) filter: Option<&'a Filter>,
+    pub(crate) types: &'a HashMap<String, FieldType>,
+    pub(crate) now: DateTime<Utc>,
+}
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Escapes LIKE's wildcards so text is matched literally.
+fn like_literal(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+impl ContactQuery<'_> {
+    /// The WHERE clause (alias `c`) and its parameters.
+    fn where_clause(&self) -> Result<(String, Vec<Param>, Option<SqlFilter>), ContactsError> {
+        let mut sql = String::from("c.workspace_id = $1 AND c.merged_into IS NULL");
+        let mut params: Vec<Param> = vec![Box::new(self.workspace.to_owned())];
+        if !self.search.is_empty() {
+            if self.search.chars().count() > 200 {
+                return Err(ContactsError::invalid("query: at most 200 characters"));
+            }
+            params.push(Box::new(format!(
+                "%{}%",
+                like_literal(&self.search.to_lowercase())
+            )));
+            params.push(Box::new(self.search.to_owned()));
+            sql.push_str(&format!(
+                " AND (c.search_text LIKE ${} OR c.tags @> ARRAY[${}::text])",
+                params.len() - 1,
+                params.len()
+            ));
+        }
+        let compiled = match self.filter {
+            Some(filter) => {
+                let compiled = filter::to_sql(filter, self.types, "c", params.len() + 1, self.now)
+                    .map_err(|error| ContactsError::invalid_as("INVALID_FILTER", error.to_string()))?;
+                sql.push_str(&format!(" AND ({})", compiled.sql));
+                Some(compiled)
+            }
+            None => None,
+        };
+        Ok((sql, params, compiled))
+    }
+}
+
+fn refs<'a>(params: &'a [Param], compiled: Option<&'a SqlFilter>) -> Vec<&'a (dyn ToSql + Sync)> {
+    let mut refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|param| param.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    if let Some(compiled) = compiled {
+        refs.extend(compiled.param_refs());
+    }
+    refs
+}
+
+/// One page of contacts, newest first, after the cursor.
+pub(crate) async fn list_contacts(
+    client: &impl GenericClient,
+    query: &ContactQuery<'_>,
+    after: Option<&(DateTime<Utc>, String)>,
+    limit: i64,
+) -> Result<Vec<Contact>, ContactsError> {
+    let (mut sql, mut params, compiled) = query.where_clause()?;
+    let filter_params = compiled.as_ref().map_or(0, |compiled| compiled.params.len());
+    let mut next = params.len() + filter_params + 1;
+    let mut tail: Vec<Param> = Vec::new();
+    if let Some((at, id)) = after {
+        sql.push_str(&format!(" AND (c.created_at, c.id) < (${next}, ${})", next + 1));
+        tail.push(Box::new(*at));
+        tail.push(Box::new(id.clone()));
+        next += 2;
+    }
+    tail.push(Box::new(limit));
+    let statement = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE {sql}
+         ORDER BY c.created_at DESC, c.id DESC LIMIT ${next}"
+    );
+    let mut all = refs(&params, compiled.as_ref());
+    all.extend(tail.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync)));
+    let rows = client.query(&statement, &all).await?;
+    params.clear();
+    rows.iter()
+        .map(|row| Contact::from_row(row).map_err(ContactsError::from))
+        .collect()
+}
+
+/// How many contacts match.
+pub(crate) async fn count_contacts(
+    client: &impl GenericClient,
+    query: &ContactQuery<'_>,
+) -> Result<i64, ContactsError> {
+    let (sql, params, compiled) = query.where_clause()?;
+    let all = refs(&params, compiled.as_ref());
+    let row = client
+        .query_one(
+            &format!("SELECT count(*) FROM contacts.contacts c WHERE {sql}"),
+            &all,
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// A saved view.
+pub(crate) struct View {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) filter: Filter,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+}
+
+impl View {
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, ContactsError> {
+        let id: String = row.get(0);
+        let json: serde_json::Value = row.get(2);
+        let filter = serde_json::from_value(json)
+            .map_err(|error| ContactsError::Corrupt(format!("view {id} filter: {error}")))?;
+        Ok(Self {
+            id,
+            name: row.get(1),
+            filter,
+            created_at: row.get(3),
+            updated_at: row.get(4),
+        })
+    }
+
+    /// The proto form.
+    pub(crate) fn to_proto(&self) -> proto::View {
+        proto::View {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            filter: Some(crate::filter_proto::to_proto(&self.filter)),
+            created_at: Some(timestamp(self.created_at)),
+            updated_at: Some(timestamp(self.updated_at)),
+        }
+    }
+}
+
+fn filter_json(filter: &Filter) -> Result<serde_json::Value, ContactsError> {
+    serde_json::to_value(filter).map_err(|error| ContactsError::Corrupt(format!("filter to JSON: {error}")))
+}
+
+fn name_taken(error: tokio_postgres::Error, name: &str) -> ContactsError {
+    if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+        ContactsError::Conflict(format!("a view named {name:?} exists already"))
+    } else {
+        error.into()
+    }
+}
+
+/// Stores a new view.
+pub(crate) async fn insert_view(
+    client: &impl GenericClient,
+    workspace: &str,
+    id: &str,
+    name: &str,
+    filter: &Filter,
+) -> Result<View, ContactsError> {
+    let row = client
+        .query_one(
+            "INSERT INTO contacts.saved_views (id, workspace_id, name, filter) VALUES ($1, $2, $3, $4)
+             RETURNING id, name, filter, created_at, updated_at",
+            &[&id, &workspace, &name, &filter_json(filter)?],
+        )
+        .await
+        .map_err(|error| name_taken(error, name))?;
+    View::from_row(&row)
+}
+
+/// Replaces a view's name and filter.
+pub(crate) async fn update_view(
+    client: &impl GenericClient,
+    workspace: &str,
+    id: &str,
+    name: &str,
+    filter: &Filter,
+) -> Result<View, ContactsError> {
+    let row = client
+        .query_opt(
+            "UPDATE contacts.saved_views SET name = $3, filter = $4, updated_at = now()
+             WHERE id = $1 AND workspace_id = $2
+             RETURNING id, name, filter, created_at, updated_at",
+            &[&id, &workspace, &name, &filter_json(filter)?],
+        )
+        .await
+        .map_err(|error| name_taken(error, name))?
+        .ok_or_else(|| ContactsError::NotFound(format!("view {id}")))?;
+    View::from_row(&row)
+}
+
+/// One view.
+pub(crate) async fn view(
+    client: &impl GenericClient,
+    workspace: &str,
+    id: &str,
+) -> Result<View, ContactsError> {
+    let row = client
+        .query_opt(
+            "SELECT id, name, filter, created_at, updated_at FROM contacts.saved_views
+             WHERE id = $1 AND workspace_id = $2",
+            &[&id, &workspace],
+        )
+        .await?
+        .ok_or_else(|| ContactsError::NotFound(format!("view {id}")))?;
+    View::from_row(&row)
+}
+
+/// Every view of the workspace, by name.
+pub(crate) async fn views(client: &impl GenericClient, workspace: &str) -> Result<Vec<View>, ContactsError> {
+    let rows = client
+        .query(
+            "SELECT id, name, filter, created_at, updated_at FROM contacts.saved_views
+             WHERE workspace_id = $1 ORDER BY name",
+            &[&workspace],
+        )
+        .await?;
+    rows.iter().map(View::from_row).collect()
+}
+
+/// Deletes a view.
+pub(crate) async fn delete_view(
+    client: &impl GenericClient,
+    workspace: &str,
+    id: &str,
+) -> Result<(), ContactsError> {
+    let deleted = client
+        .execute(
+            "DELETE FROM contacts.saved_views WHERE id = $1 AND workspace_id = $2",
+            &[&id, &workspace],
+        )
+        .await?;
+    if deleted == 0 {
+        return Err(ContactsError::NotFound(format!("view {id}")));
+    }
+    Ok(())
+}
+
+/// One page of merge suggestions, newest first, and the next page's token.
+pub(crate) async fn merge_suggestions(
+    client: &impl GenericClient,
+    workspace: &str,
+    after: Option<&(DateTime<Utc>, String)>,
+    limit: i64,
+) -> Result<(Vec<proto::MergeSuggestion>, String), ContactsError> {
+    let (at, key) = after.cloned().unzip();
+    let rows = client
+        .query(
+            "SELECT contact_id, candidate_id, reason, created_at FROM contacts.merge_suggestions
+             WHERE workspace_id = $1
+               AND ($2::timestamptz IS NULL OR (created_at, contact_id || '/' || candidate_id) < ($2, $3))
+             ORDER BY created_at DESC, contact_id || '/' || candidate_id DESC LIMIT $4",
+            &[&workspace, &at, &key, &limit],
+        )
+        .await?;
+    let mut token = String::new();
+    let suggestions: Vec<proto::MergeSuggestion> = rows
+        .iter()
+        .map(|row| {
+            let created_at: DateTime<Utc> = row.get(3);
+            let contact_id: String = row.get(0);
+            let candidate_id: String = row.get(1);
+            token = page::token(created_at, &format!("{contact_id}/{candidate_id}"));
+            proto::MergeSuggestion {
+                contact_id,
+                candidate_id,
+                reason: row.get(2),
+                created_at: Some(timestamp(created_at)),
+            }
+        })
+        .collect();
+    if i64::try_from(suggestions.len()).unwrap_or(i64::MAX) < limit {
+        token.clear();
+    }
+    Ok((suggestions, token))
+}
+
+/// One page of held events, newest first, and the next page's token.
+pub(crate) async fn held_events(
+    client: &impl GenericClient,
+    workspace: &str,
+    after: Option<&(DateTime<Utc>, String)>,
+    limit: i64,
+) -> Result<(Vec<proto::HeldEvent>, String), ContactsError> {
+    let (at, key) = after.cloned().unzip();
+    let rows = client
+        .query(
+            "SELECT event_id, channel, contact_id, reason, held_at FROM contacts.held_events
+             WHERE workspace_id = $1 AND ($2::timestamptz IS NULL OR (held_at, event_id) < ($2, $3))
+             ORDER BY held_at DESC, event_id DESC LIMIT $4",
+            &[&workspace, &at, &key, &limit],
+        )
+        .await?;
+    let mut token = String::new();
+    let events: Vec<proto::HeldEvent> = rows
+        .iter()
+        .map(|row| {
+            let event_id: String = row.get(0);
+            let channel: String = row.get(1);
+            let held_at: DateTime<Utc> = row.get(4);
+            token = page::token(held_at, &event_id);
+            proto::HeldEvent {
+                event_id,
+                channel: channel
+                    .parse::<switchboard_domain::Channel>()
+                    .map_or(0, |channel| channel.to_proto() as i32),
+                contact_id: row.get::<_, Option<String>>(2).unwrap_or_default(),
+                reason: row.get(3),
+                held_at: Some(timestamp(held_at)),
+            }
+        })
+        .collect();
+    if i64::try_from(events.len()).unwrap_or(i64::MAX) < limit {
+        token.clear();
+    }
+    Ok((events, token))
+}
+
+/// Sets (`Some`) or removes (`None`) a channel's monthly quota.
+pub(crate) async fn set_quota(
+    client: &impl GenericClient,
+    workspace: &str,
+    channel: switchboard_domain::Channel,
+    limit: Option<i64>,
+) -> Result<(), ContactsError> {
+    match limit {
+        Some(limit) => {
+            client
+                .execute(
+                    "INSERT INTO contacts.quotas (workspace_id, channel, monthly_limit) VALUES ($1, $2, $3)
+                     ON CONFLICT (workspace_id, channel) DO UPDATE SET monthly_limit = EXCLUDED.monthly_limit",
+                    &[&workspace, &channel.as_str(), &limit],
+                )
+                .await?;
+        }
+        None => {
+            client
+                .execute(
+                    "DELETE FROM contacts.quotas WHERE workspace_id = $1 AND channel = $2",
+                    &[&workspace, &channel.as_str()],
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Quotas and this month's usage of every channel that has either.
+pub(crate) async fn quota_usage(
+    client: &impl GenericClient,
+    workspace: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<proto::QuotaUsage>, ContactsError> {
+    let month = crate::resolve::month_of(now);
+    let rows = client
+        .query(
+            "SELECT coalesce(q.channel, u.channel), q.monthly_limit, coalesce(u.contacts, 0)
+             FROM (SELECT channel, monthly_limit FROM contacts.quotas WHERE workspace_id = $1) q
+             FULL JOIN (SELECT channel, contacts FROM contacts.monthly_usage
+                        WHERE workspace_id = $1 AND month = $2) u ON u.channel = q.channel
+             ORDER BY 1",
+            &[&workspace, &month],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let channel: String = row.get(0);
+            proto::QuotaUsage {
+                channel: channel
+                    .parse::<switchboard_domain::Channel>()
+                    .map_or(0, |channel| channel.to_proto() as i32),
+                monthly_limit: row.get(1),
+                used: row.get(2),
+                month: month.format("%Y-%m-%d").to_string(),
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,663 @@
+//! The contacts component through the real binary: a webhook's sender becomes a contact on the
+//! way to routing (one trace), and `ContactsService` serves it, workspace-scoped.
+
+use std::time::Duration;
+
+use switchboard_e2e::webhooks::{WHATSAPP, WebhookSwitchboard, whatsapp_text};
+use switchboard_e2e::{BOOTSTRAP_TOKEN, authorized};
+use switchboard_proto::contacts::v1 as contacts;
+use switchboard_proto::contacts::v1::contacts_service_client::ContactsServiceClient;
+use switchboard_proto::events::v1::envelope::Payload;
+use switchboard_proto::tenancy::v1 as tenancy;
+use switchboard_proto::tenancy::v1::workspace_admin_service_client::WorkspaceAdminServiceClient;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+const WORKSPACE: &str = "ws_e2e-hooks";
+
+async fn key(hooks: &WebhookSwitchboard, workspace: &str, role: tenancy::ApiKeyRole) -> String {
+    let mut admin = WorkspaceAdminServiceClient::new(hooks.switchboard.channel().await);
+    if workspace != WORKSPACE {
+        let _ = admin
+            .create_workspace(authorized(
+                tenancy::CreateWorkspaceRequest {
+                    id: workspace.to_owned(),
+                    name: workspace.to_owned(),
+                },
+                BOOTSTRAP_TOKEN,
+            ))
+            .await;
+    }
+    admin
+        .create_api_key(authorized(
+            tenancy::CreateApiKeyRequest {
+                workspace_id: workspace.to_owned(),
+                name: "contacts test".to_owned(),
+                role: role as i32,
+            },
+            BOOTSTRAP_TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+}
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
+fn text(value: &str) -> contacts::FieldValue {
+    contacts::FieldValue {
+        value: Some(contacts::field_value::Value::Text(value.to_owned())),
+    }
+}
+
+fn number(value: f64) -> contacts::FieldValue {
+    contacts::FieldValue {
+        value: Some(contacts::field_value::Value::Number(value)),
+    }
+}
+
+fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+    })
+}
+
+fn condition(field: &str, op: contacts::Operator, value: contacts::condition::Value) -> contacts::Filter {
+    contacts::Filter {
+        node: Some(contacts::filter::Node::Condition(contacts::Condition {
+            field: field.to_owned(),
+            op: op as i32,
+            value: Some(value),
+        })),
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_sender_becomes_a_contact_on_the_way_to_routing_in_one_trace() {
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let body = whatsapp_text("wamid.contact-1", "16505551234", "hello");
+    let response = hooks
+        .post_whatsapp(&body, Some(&format!("00-{trace_id}-00f067aa0ba902b7-01")))
+        .await;
+    assert_eq!(response.status(), 200);
+    let events = hooks
+        .read_queue(&hooks.routing_queue(), 2, Duration::from_secs(20))
+        .await;
+    assert_eq!(events[0].envelope.event_type, "contact.created");
+    assert!(
+        events[1]
+            .envelope
+            .event_type
+            .starts_with("contact.inbound.whatsapp."),
+        "{}",
+        events[1].envelope.event_type
+    );
+    let Some(Payload::ContactInbound(resolved)) = &events[1].envelope.payload else {
+        panic!("not a resolved inbound event: {:?}", events[1].envelope)
+    };
+    let contact = resolved.contact.as_ref().unwrap();
+    assert!(resolved.new_contact);
+    assert!(resolved.contact_id.starts_with("ct_"));
+    assert_eq!(contact.phone, "+16505551234");
+    assert_eq!(events[1].envelope.partition_key, resolved.contact_id);
+    assert_eq!(resolved.event.as_ref().unwrap().channel_account_id, WHATSAPP.0);
+    for event in &events {
+        let traceparent = event.headers.get("traceparent").expect("trace context travels");
+        assert!(
+            traceparent.contains(trace_id),
+            "one trace from the webhook: {traceparent}"
+        );
+    }
+
+    // The contacts API shows it, with its identity.
+    let token = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
+    let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
+    let fetched = api
+        .get_contact(authorized(
+            contacts::GetContactRequest {
+                id: resolved.contact_id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .contact
+        .unwrap();
+    assert_eq!(fetched.identities.len(), 1);
+    assert_eq!(fetched.identities[0].channel_user_id, "16505551234");
+    assert!(fetched.last_inbound_at.is_some());
+
+    // Blocked: the next message goes nowhere, and is listed as held.
+    api.block_contact(authorized(
+        contacts::BlockContactRequest {
+            contact_id: resolved.contact_id.clone(),
+        },
+        &token,
+    ))
+    .await
+    .unwrap();
+    let response = hooks
+        .post_whatsapp(&whatsapp_text("wamid.contact-2", "16505551234", "again"), None)
+        .await;
+    assert_eq!(response.status(), 200);
+    let held = switchboard_testkit::eventually(Duration::from_secs(15), "the held event", || {
+        let mut api = api.clone();
+        let token = token.clone();
+        async move {
+            let events = api
+                .list_held_events(authorized(contacts::ListHeldEventsRequest::default(), &token))
+                .await
+                .unwrap()
+                .into_inner()
+                .events;
+            (!events.is_empty()).then_some(events)
+        }
+    })
+    .await;
+    assert_eq!(held[0].reason, "blocked");
+    assert_eq!(held[0].contact_id, resolved.contact_id);
+    // What reached routing since: the block event from the outbox, not the message.
+    let after = hooks
+        .read_queue(&hooks.routing_queue(), 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(after[0].envelope.event_type, "contact.blocked");
+    hooks.cleanup().await;
+}
+
+async fn create(
+    api: &mut ContactsServiceClient<Channel>,
+    token: &str,
+    contact: contacts::Contact,
+) -> contacts::Contact {
+    api.create_contact(authorized(
+        contacts::CreateContactRequest {
+            contact: Some(contact),
+        },
+        token,
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+    .contact
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_contacts_api_validates_types_and_masks_filters_and_stays_inside_the_workspace() {
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let admin = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let member = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
+    let other = key(&hooks, "ws_e2e-other", tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
+
+    // Settings and custom fields are admin calls.
+    let settings = contacts::Settings {
+        default_country: "de".to_owned(),
+        ..contacts::Settings::default()
+    };
+    let error = api
+        .update_settings(authorized(
+            contacts::UpdateSettingsRequest {
+                settings: Some(settings.clone()),
+            },
+            &member,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied);
+    let saved = api
+        .update_settings(authorized(
+            contacts::UpdateSettingsRequest {
+                settings: Some(settings),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap();
+    assert_eq!(saved.default_country, "DE");
+    for (key, field_type, options) in [
+        ("plan", contacts::FieldType::SingleSelect, vec!["free", "pro"]),
+        ("score", contacts::FieldType::Number, vec![]),
+    ] {
+        api.define_field(authorized(
+            contacts::DefineFieldRequest {
+                field: Some(contacts::FieldDefinition {
+                    key: key.to_owned(),
+                    label: key.to_owned(),
+                    r#type: field_type as i32,
+                    options: options.into_iter().map(str::to_owned).collect(),
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    }
+
+    // Create: national phone numbers use the default country; e-mail is canonical.
+    let ada = create(
+        &mut api,
+        &member,
+        contacts::Contact {
+            first_name: "Ada".to_owned(),
+            phone: "030 12345678".to_owned(),
+            email: "Ada@Example.COM".to_owned(),
+            tags: vec!["vip".to_owned()],
+            custom_fields: [
+                ("plan".to_owned(), text("pro")),
+                ("score".to_owned(), number(42.0)),
+            ]
+            .into(),
+            ..contacts::Contact::default()
+        },
+    )
+    .await;
+    assert_eq!(ada.phone, "+493012345678");
+    assert_eq!(ada.email, "ada@example.com");
+    let grace = create(
+        &mut api,
+        &member,
+        contacts::Contact {
+            first_name: "Grace".to_owned(),
+            custom_fields: [("score".to_owned(), number(7.0))].into(),
+            ..contacts::Contact::default()
+        },
+    )
+    .await;
+
+    // Typed errors: a wrong type, an unknown field, an invalid phone.
+    let error = api
+        .create_contact(authorized(
+            contacts::CreateContactRequest {
+                contact: Some(contacts::Contact {
+                    custom_fields: [("score".to_owned(), text("many"))].into(),
+                    ..contacts::Contact::default()
+                }),
+            },
+            &member,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::InvalidArgument);
+    assert_eq!(reason(&error), "FIELD_TYPE_MISMATCH");
+    assert!(
+        error.message().contains("custom_fields.score"),
+        "{}",
+        error.message()
+    );
+    for (contact, expected) in [
+        (
+            contacts::Contact {
+                custom_fields: [("nope".to_owned(), text("x"))].into(),
+                ..contacts::Contact::default()
+            },
+            "UNKNOWN_FIELD",
+        ),
+        (
+            contacts::Contact {
+                phone: "12".to_owned(),
+                ..contacts::Contact::default()
+            },
+            "INVALID_PHONE",
+        ),
+    ] {
+        let error = api
+            .create_contact(authorized(
+                contacts::CreateContactRequest {
+                    contact: Some(contact),
+                },
+                &member,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&error), expected, "{}", error.message());
+    }
+
+    // Update with a mask: a changed value outside the mask is refused, never written.
+    let mut changed = ada.clone();
+    changed.first_name = "Augusta".to_owned();
+    changed.last_name = "King".to_owned();
+    let error = api
+        .update_contact(authorized(
+            contacts::UpdateContactRequest {
+                contact: Some(changed.clone()),
+                update_mask: mask(&["first_name"]),
+                expected_revision: 0,
+            },
+            &member,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&error), "FIELD_OUTSIDE_MASK");
+    assert!(error.message().contains("last_name"), "{}", error.message());
+    // The whole contact sent back with one masked change works; a custom field is cleared.
+    let mut changed = ada.clone();
+    changed.first_name = "Augusta".to_owned();
+    changed.custom_fields.remove("score");
+    let updated = api
+        .update_contact(authorized(
+            contacts::UpdateContactRequest {
+                contact: Some(changed),
+                update_mask: mask(&["first_name", "custom_fields.score"]),
+                expected_revision: ada.revision,
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .contact
+        .unwrap();
+    assert_eq!(updated.first_name, "Augusta");
+    assert!(!updated.custom_fields.contains_key("score"));
+    assert_eq!(updated.custom_fields.get("plan"), Some(&text("pro")));
+    assert_eq!(updated.revision, ada.revision + 1);
+    // A stale revision is ABORTED.
+    let error = api
+        .update_contact(authorized(
+            contacts::UpdateContactRequest {
+                contact: Some(updated.clone()),
+                update_mask: mask(&["first_name"]),
+                expected_revision: ada.revision,
+            },
+            &member,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::Aborted);
+
+    // Filters, search, totals, cursors and views.
+    let high_score = condition(
+        "custom.score",
+        contacts::Operator::Gt,
+        contacts::condition::Value::Number(5.0),
+    );
+    let listed = api
+        .list_contacts(authorized(
+            contacts::ListContactsRequest {
+                filter: Some(high_score.clone()),
+                include_total: true,
+                ..contacts::ListContactsRequest::default()
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total, 1);
+    assert_eq!(listed.contacts[0].id, grace.id);
+    let nested = contacts::Filter {
+        node: Some(contacts::filter::Node::Any(contacts::FilterGroup {
+            filters: vec![
+                high_score,
+                condition(
+                    "tags",
+                    contacts::Operator::HasAny,
+                    contacts::condition::Value::List(contacts::StringList {
+                        values: vec!["vip".to_owned()],
+                    }),
+                ),
+            ],
+        })),
+    };
+    let view = api
+        .create_view(authorized(
+            contacts::CreateViewRequest {
+                name: "Engaged".to_owned(),
+                filter: Some(nested.clone()),
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .view
+        .unwrap();
+    assert_eq!(view.filter.as_ref(), Some(&nested), "the filter round-trips");
+    let first_page = api
+        .list_contacts(authorized(
+            contacts::ListContactsRequest {
+                view_id: view.id.clone(),
+                page: Some(switchboard_proto::common::v1::PageRequest {
+                    page_size: 1,
+                    page_token: String::new(),
+                }),
+                include_total: true,
+                ..contacts::ListContactsRequest::default()
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first_page.total, 2);
+    assert_eq!(first_page.contacts.len(), 1);
+    let token = first_page.page.unwrap().next_page_token;
+    assert!(!token.is_empty());
+    let second_page = api
+        .list_contacts(authorized(
+            contacts::ListContactsRequest {
+                view_id: view.id.clone(),
+                page: Some(switchboard_proto::common::v1::PageRequest {
+                    page_size: 1,
+                    page_token: token,
+                }),
+                ..contacts::ListContactsRequest::default()
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second_page.contacts.len(), 1);
+    assert_ne!(second_page.contacts[0].id, first_page.contacts[0].id);
+    let searched = api
+        .list_contacts(authorized(
+            contacts::ListContactsRequest {
+                query: "example.com".to_owned(),
+                ..contacts::ListContactsRequest::default()
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(searched.contacts.len(), 1);
+    assert_eq!(searched.contacts[0].id, ada.id);
+    let error = api
+        .create_view(authorized(
+            contacts::CreateViewRequest {
+                name: "Broken".to_owned(),
+                filter: Some(condition(
+                    "custom.plan",
+                    contacts::Operator::Gt,
+                    contacts::condition::Value::Number(1.0),
+                )),
+            },
+            &member,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&error), "INVALID_FILTER");
+
+    // Tags, consent.
+    let tagged = api
+        .add_tags(authorized(
+            contacts::ChangeTagsRequest {
+                contact_id: grace.id.clone(),
+                tags: vec!["lead".to_owned(), "lead".to_owned()],
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .contact
+        .unwrap();
+    assert_eq!(tagged.tags, vec!["lead".to_owned()]);
+    let opted = api
+        .set_email_state(authorized(
+            contacts::SetEmailStateRequest {
+                contact_id: ada.id.clone(),
+                fact: contacts::EmailFact::OptedIn as i32,
+                value: true,
+                source: "signup form".to_owned(),
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .contact
+        .unwrap();
+    let opt_in = opted.email_state.unwrap().opted_in.unwrap();
+    assert!(opt_in.value && opt_in.changed_at.is_some());
+    assert_eq!(opt_in.source, "signup form");
+    let error = api
+        .set_email_state(authorized(
+            contacts::SetEmailStateRequest {
+                contact_id: grace.id.clone(),
+                fact: contacts::EmailFact::Verified as i32,
+                value: true,
+                source: String::new(),
+            },
+            &member,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&error), "NO_EMAIL");
+
+    // Another workspace's key sees none of it, on every call.
+    let hidden = |result: Result<tonic::Response<_>, tonic::Status>| match result {
+        Err(status) => assert_eq!(status.code(), Code::NotFound, "{status:?}"),
+        Ok(_) => panic!("another workspace reached the contact"),
+    };
+    hidden(
+        api.get_contact(authorized(
+            contacts::GetContactRequest { id: ada.id.clone() },
+            &other,
+        ))
+        .await
+        .map(|_| tonic::Response::new(())),
+    );
+    hidden(
+        api.update_contact(authorized(
+            contacts::UpdateContactRequest {
+                contact: Some(contacts::Contact {
+                    id: ada.id.clone(),
+                    first_name: "Mallory".to_owned(),
+                    ..contacts::Contact::default()
+                }),
+                update_mask: mask(&["first_name"]),
+                expected_revision: 0,
+            },
+            &other,
+        ))
+        .await
+        .map(|_| tonic::Response::new(())),
+    );
+    for call in 0..5 {
+        let contact_id = ada.id.clone();
+        let result = match call {
+            0 => api
+                .add_tags(authorized(
+                    contacts::ChangeTagsRequest {
+                        contact_id,
+                        tags: vec!["x".to_owned()],
+                    },
+                    &other,
+                ))
+                .await
+                .map(|_| ()),
+            1 => api
+                .remove_tags(authorized(
+                    contacts::ChangeTagsRequest {
+                        contact_id,
+                        tags: vec!["vip".to_owned()],
+                    },
+                    &other,
+                ))
+                .await
+                .map(|_| ()),
+            2 => api
+                .block_contact(authorized(contacts::BlockContactRequest { contact_id }, &other))
+                .await
+                .map(|_| ()),
+            3 => api
+                .set_bot_subscription(authorized(
+                    contacts::SetBotSubscriptionRequest {
+                        contact_id,
+                        subscribed: false,
+                        source: String::new(),
+                    },
+                    &other,
+                ))
+                .await
+                .map(|_| ()),
+            _ => api
+                .delete_view(authorized(
+                    contacts::DeleteViewRequest { id: view.id.clone() },
+                    &other,
+                ))
+                .await
+                .map(|_| ()),
+        };
+        hidden(result.map(tonic::Response::new));
+    }
+    let theirs = api
+        .list_contacts(authorized(
+            contacts::ListContactsRequest {
+                include_total: true,
+                ..contacts::ListContactsRequest::default()
+            },
+            &other,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((theirs.total, theirs.contacts.len()), (0, 0));
+    assert!(
+        api.list_views(authorized(contacts::ListViewsRequest {}, &other))
+            .await
+            .unwrap()
+            .into_inner()
+            .views
+            .is_empty()
+    );
+    // Platform keys act on no workspace's contacts.
+    let error = api
+        .list_contacts(authorized(
+            contacts::ListContactsRequest::default(),
+            BOOTSTRAP_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied);
+    // Nothing of ours changed.
+    let ada_now = api
+        .get_contact(authorized(
+            contacts::GetContactRequest { id: ada.id.clone() },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .contact
+        .unwrap();
+    assert_eq!(ada_now.first_name, "Augusta");
+    assert_eq!(ada_now.tags, vec!["vip".to_owned()]);
+    assert!(!ada_now.blocked);
+    hooks.cleanup().await;
+}
