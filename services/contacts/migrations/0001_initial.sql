@@ -181,3 +181,20 @@ CREATE TABLE outbox (
     tracestate   text NOT NULL DEFAULT '',
     created_at   timestamptz NOT NULL DEFAULT now()
 );
+
+-- Merges, kept so they can be undone: the secondary row stays (hidden by merged_into); the
+-- primary's writable fields before and right after the merge, and the identities moved.
+CREATE TABLE merges (
+    id             text PRIMARY KEY,
+    workspace_id   text NOT NULL,
+    primary_id     text NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    secondary_id   text NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    primary_before jsonb NOT NULL,
+    primary_after  jsonb NOT NULL,
+    -- [[channel_account_id, channel_user_id], …] moved from the secondary.
+    identities     jsonb NOT NULL,
+    merged_at      timestamptz NOT NULL DEFAULT now(),
+    unmerged_at    timestamptz
+);
+CREATE INDEX merges_secondary ON merges (secondary_id) WHERE unmerged_at IS NULL;
+CREATE INDEX merges_primary ON merges (primary_id);

@@ -19,7 +19,7 @@ const MAX_TAG_CHARS: usize = 64;
 pub(crate) const MAX_TAGS: usize = 100;
 
 /// The writable fields of a contact.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Editable {
     /// Given name.
     pub first_name: String,

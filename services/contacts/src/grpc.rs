@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::Utc;
-use switchboard_domain::{Channel, ContactId, ViewId};
+use switchboard_domain::{Channel, ContactId, MergeId, ViewId};
 use switchboard_postgres::{GenericClient, Pool};
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::contacts::v1::contacts_service_server::{ContactsService, ContactsServiceServer};
@@ -22,7 +22,7 @@ use crate::model::Contact;
 use crate::normalize::parse_country;
 use crate::outbox::{self, ChangeEvent};
 use crate::settings::Settings;
-use crate::{ContactsError, filter, filter_proto, page, store};
+use crate::{ContactsError, filter, filter_proto, merge, page, store};
 
 /// Fully qualified names of the services this component serves.
 pub(crate) const SERVICE_NAMES: [&str; 1] = ["switchboard.contacts.v1.ContactsService"];
@@ -655,6 +655,108 @@ impl ContactsService for ContactsApi {
         Ok(Response::new(proto::DeleteViewResponse {}))
     }
 
+    async fn merge_contacts(
+        &self,
+        request: Request<proto::MergeContactsRequest>,
+    ) -> Result<Response<proto::MergeContactsResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let primary_id = contact_id("primary_id", &request.get_ref().primary_id)?;
+        let secondary_id = contact_id("secondary_id", &request.get_ref().secondary_id)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(ContactsError::from)?;
+        let (primary, _, merge_id) = merge::merge(&tx, &workspace, &primary_id, &secondary_id).await?;
+        let rendered = self.render_one(&tx, &workspace, &primary).await?;
+        self.announce(
+            &tx,
+            &workspace,
+            ContactChange::Merged,
+            &rendered,
+            "merge",
+            Some(&secondary_id),
+        )
+        .await?;
+        tx.commit().await.map_err(ContactsError::from)?;
+        self.wake.notify_one();
+        tracing::info!(primary_id, secondary_id, merge_id, "contacts merged");
+        Ok(Response::new(proto::MergeContactsResponse {
+            contact: Some(rendered),
+            merge_id,
+        }))
+    }
+
+    async fn unmerge_contact(
+        &self,
+        request: Request<proto::UnmergeContactRequest>,
+    ) -> Result<Response<proto::UnmergeContactResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let merge_id = MergeId::parse(&request.get_ref().merge_id)
+            .map_err(|error| Status::invalid_argument(format!("merge_id: {error}")))?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(ContactsError::from)?;
+        let (primary, secondary) = merge::unmerge(&tx, &workspace, merge_id.as_str()).await?;
+        let rendered_primary = self.render_one(&tx, &workspace, &primary).await?;
+        let rendered_secondary = self.render_one(&tx, &workspace, &secondary).await?;
+        self.announce(
+            &tx,
+            &workspace,
+            ContactChange::Unmerged,
+            &rendered_primary,
+            "unmerge",
+            Some(&secondary.id),
+        )
+        .await?;
+        self.announce(
+            &tx,
+            &workspace,
+            ContactChange::Unmerged,
+            &rendered_secondary,
+            "unmerge",
+            Some(&primary.id),
+        )
+        .await?;
+        tx.commit().await.map_err(ContactsError::from)?;
+        self.wake.notify_one();
+        tracing::info!(merge_id = merge_id.as_str(), "merge undone");
+        Ok(Response::new(proto::UnmergeContactResponse {
+            primary: Some(rendered_primary),
+            secondary: Some(rendered_secondary),
+        }))
+    }
+
+    async fn erase_contact(
+        &self,
+        request: Request<proto::EraseContactRequest>,
+    ) -> Result<Response<proto::EraseContactResponse>, Status> {
+        let workspace = admin_workspace(&request)?;
+        let id = contact_id("contact_id", &request.get_ref().contact_id)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(ContactsError::from)?;
+        let erased = merge::erase(&tx, &workspace, &id).await?;
+        for erased_id in &erased {
+            outbox::record(
+                &tx,
+                self.partitions,
+                ChangeEvent {
+                    workspace_id: &workspace,
+                    change: ContactChange::Erased,
+                    contact_id: erased_id,
+                    contact: None,
+                    source: "erase",
+                    tags_added: Vec::new(),
+                    tags_removed: Vec::new(),
+                    other_contact_id: None,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(ContactsError::from)?;
+        self.wake.notify_one();
+        tracing::info!(contact_id = %id, erased = erased.len(), "contact erased");
+        Ok(Response::new(proto::EraseContactResponse {
+            erased_contact_ids: erased,
+        }))
+    }
+
     async fn list_merge_suggestions(
         &self,
         request: Request<proto::ListMergeSuggestionsRequest>,
@@ -843,6 +945,33 @@ impl ContactsApi {
         Ok(Response::new(proto::BlockContactResponse {
             contact: Some(contact),
         }))
+    }
+
+    /// Records a whole-contact event (merge, unmerge) in the outbox.
+    async fn announce(
+        &self,
+        tx: &switchboard_postgres::Transaction<'_>,
+        workspace: &str,
+        change: ContactChange,
+        contact: &proto::Contact,
+        source: &str,
+        other: Option<&str>,
+    ) -> Result<(), ContactsError> {
+        outbox::record(
+            tx,
+            self.partitions,
+            ChangeEvent {
+                workspace_id: workspace,
+                change,
+                contact_id: &contact.id,
+                contact: Some(contact.clone()),
+                source,
+                tags_added: Vec::new(),
+                tags_removed: Vec::new(),
+                other_contact_id: other,
+            },
+        )
+        .await
     }
 
     /// Checks a view's name and filter (against the workspace's fields).

@@ -13,6 +13,7 @@ pub mod fields;
 pub mod filter;
 mod filter_proto;
 mod grpc;
+mod merge;
 mod metrics;
 mod model;
 pub mod normalize;

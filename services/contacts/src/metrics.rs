@@ -48,7 +48,7 @@ impl Default for ContactsMetrics {
 impl ContactsMetrics {
     /// Registers every metric under `switchboard_contacts_*`.
     pub fn register(&self, registry: &mut Registry) {
-        let registry = registry.sub_registry_with_prefix("switchboard_contacts");
+        let registry = registry.sub_registry_with_prefix("contacts");
         registry.register(
             "resolutions",
             "Inbound events resolved to a contact, by channel and outcome (quota_exceeded = a new sender refused by the monthly quota)",

@@ -425,6 +425,7 @@ async fn replay(tx: &Transaction<'_>, event_id: &str) -> Result<Option<Outcome>,
                 None => Outcome::Skipped("erased"),
             }
         }
+        ("erased", _) => Outcome::Skipped("erased"),
         ("blocked", _) => Outcome::Skipped("replayed_blocked"),
         ("quota_exceeded", _) => Outcome::Skipped("replayed_quota_exceeded"),
         _ => Outcome::Skipped("replayed"),

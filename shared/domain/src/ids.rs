@@ -103,6 +103,10 @@ prefixed_id!(
     ViewId, "view", "view_"
 );
 prefixed_id!(
+    /// Identifies a merge of two contacts (to undo it): `merge_…`.
+    MergeId, "merge", "merge_"
+);
+prefixed_id!(
     /// Identifies a bus event: `evt_…`.
     EventId, "event", "evt_"
 );

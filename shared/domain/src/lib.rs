@@ -10,4 +10,4 @@ mod ids;
 
 pub use channel::{Channel, UnknownChannel};
 pub use error::ErrorCode;
-pub use ids::{ApiKeyId, ChannelAccountId, ContactId, EventId, InvalidId, ViewId, WorkspaceId};
+pub use ids::{ApiKeyId, ChannelAccountId, ContactId, EventId, InvalidId, MergeId, ViewId, WorkspaceId};

@@ -661,3 +661,394 @@ async fn the_contacts_api_validates_types_and_masks_filters_and_stays_inside_the
     assert!(!ada_now.blocked);
     hooks.cleanup().await;
 }
+
+/// A contact created by a WhatsApp message from `sender`; returns its id.
+async fn contact_from_whatsapp(
+    hooks: &WebhookSwitchboard,
+    api: &mut ContactsServiceClient<Channel>,
+    token: &str,
+    sender: &str,
+    message_id: &str,
+) -> String {
+    let response = hooks
+        .post_whatsapp(&whatsapp_text(message_id, sender, "hi"), None)
+        .await;
+    assert_eq!(response.status(), 200);
+    switchboard_testkit::eventually(Duration::from_secs(15), "the contact of a webhook", || {
+        let mut api = api.clone();
+        let query = format!("+{sender}");
+        async move {
+            let listed = api
+                .list_contacts(authorized(
+                    contacts::ListContactsRequest {
+                        query,
+                        ..contacts::ListContactsRequest::default()
+                    },
+                    token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .contacts;
+            listed.first().map(|contact| contact.id.clone())
+        }
+    })
+    .await
+}
+
+async fn get(
+    api: &mut ContactsServiceClient<Channel>,
+    token: &str,
+    id: &str,
+) -> Result<contacts::Contact, tonic::Status> {
+    api.get_contact(authorized(
+        contacts::GetContactRequest { id: id.to_owned() },
+        token,
+    ))
+    .await
+    .map(|response| response.into_inner().contact.unwrap())
+}
+
+/// A contact without the fields every change moves on.
+fn comparable(mut contact: contacts::Contact) -> contacts::Contact {
+    contact.revision = 0;
+    contact.updated_at = None;
+    contact
+}
+
+#[tokio::test]
+async fn merge_then_unmerge_restores_both_contacts_exactly_and_later_activity_stays_with_the_primary() {
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let token = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
+    api.define_field(authorized(
+        contacts::DefineFieldRequest {
+            field: Some(contacts::FieldDefinition {
+                key: "score".to_owned(),
+                label: "Score".to_owned(),
+                r#type: contacts::FieldType::Number as i32,
+                options: Vec::new(),
+            }),
+        },
+        &token,
+    ))
+    .await
+    .unwrap();
+    let primary = contact_from_whatsapp(&hooks, &mut api, &token, "16505550101", "wamid.m1").await;
+    let secondary = contact_from_whatsapp(&hooks, &mut api, &token, "16505550102", "wamid.m2").await;
+    // Give the secondary data the primary lacks, and a tag both have.
+    let mut edit = get(&mut api, &token, &secondary).await.unwrap();
+    edit.email = "second@example.com".to_owned();
+    edit.tags = vec!["lead".to_owned(), "vip".to_owned()];
+    edit.custom_fields.insert("score".to_owned(), number(9.0));
+    api.update_contact(authorized(
+        contacts::UpdateContactRequest {
+            contact: Some(edit),
+            update_mask: mask(&["email", "tags", "custom_fields.score"]),
+            expected_revision: 0,
+        },
+        &token,
+    ))
+    .await
+    .unwrap();
+    api.add_tags(authorized(
+        contacts::ChangeTagsRequest {
+            contact_id: primary.clone(),
+            tags: vec!["vip".to_owned()],
+        },
+        &token,
+    ))
+    .await
+    .unwrap();
+    let primary_before = get(&mut api, &token, &primary).await.unwrap();
+    let secondary_before = get(&mut api, &token, &secondary).await.unwrap();
+
+    let merged = api
+        .merge_contacts(authorized(
+            contacts::MergeContactsRequest {
+                primary_id: primary.clone(),
+                secondary_id: secondary.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let contact = merged.contact.unwrap();
+    assert_eq!(contact.identities.len(), 2, "identities moved to the primary");
+    assert_eq!(contact.email, "second@example.com", "empty fields filled");
+    assert_eq!(contact.tags, vec!["lead".to_owned(), "vip".to_owned()]);
+    assert_eq!(contact.custom_fields.get("score"), Some(&number(9.0)));
+    assert_eq!(
+        get(&mut api, &token, &secondary).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let listed = api
+        .list_contacts(authorized(
+            contacts::ListContactsRequest {
+                include_total: true,
+                ..contacts::ListContactsRequest::default()
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total, 1);
+
+    let unmerged = api
+        .unmerge_contact(authorized(
+            contacts::UnmergeContactRequest {
+                merge_id: merged.merge_id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        comparable(unmerged.primary.unwrap()),
+        comparable(primary_before.clone())
+    );
+    assert_eq!(
+        comparable(unmerged.secondary.unwrap()),
+        comparable(secondary_before.clone())
+    );
+    assert_eq!(
+        comparable(get(&mut api, &token, &primary).await.unwrap()),
+        comparable(primary_before)
+    );
+    assert_eq!(
+        comparable(get(&mut api, &token, &secondary).await.unwrap()),
+        comparable(secondary_before)
+    );
+    let error = api
+        .unmerge_contact(authorized(
+            contacts::UnmergeContactRequest {
+                merge_id: merged.merge_id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::AlreadyExists);
+
+    // Merge again; the secondary's sender writes; unmerge: that activity stays with the primary.
+    let merged = api
+        .merge_contacts(authorized(
+            contacts::MergeContactsRequest {
+                primary_id: primary.clone(),
+                secondary_id: secondary.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let seen_before = merged.contact.unwrap().last_inbound_at;
+    let later = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": WHATSAPP.2},
+            "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505550102"}],
+            "messages": [{"from": "16505550102", "id": "wamid.m3", "timestamp": "1893456000",
+                          "type": "text", "text": {"body": "later"}}]
+        }}]}]
+    })
+    .to_string();
+    assert_eq!(hooks.post_whatsapp(later.as_bytes(), None).await.status(), 200);
+    let primary_now =
+        switchboard_testkit::eventually(Duration::from_secs(15), "activity on the primary", || {
+            let mut api = api.clone();
+            let (token, primary, seen_before) = (token.clone(), primary.clone(), seen_before);
+            async move {
+                let contact = get(&mut api, &token, &primary).await.unwrap();
+                (contact.last_inbound_at != seen_before).then_some(contact)
+            }
+        })
+        .await;
+    let unmerged = api
+        .unmerge_contact(authorized(
+            contacts::UnmergeContactRequest {
+                merge_id: merged.merge_id,
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let primary_after = unmerged.primary.unwrap();
+    assert_eq!(
+        primary_after.last_inbound_at, primary_now.last_inbound_at,
+        "activity stays"
+    );
+    assert_eq!(primary_after.identities.len(), 1);
+    assert_eq!(
+        unmerged.secondary.unwrap().identities[0].channel_user_id,
+        "16505550102"
+    );
+    hooks.cleanup().await;
+}
+
+#[tokio::test]
+async fn erasure_leaves_no_personal_data_and_a_retried_old_webhook_does_not_bring_it_back() {
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let admin = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let member = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
+    let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
+    // Someone typed in with the same number earlier: the webhook's contact gets a suggestion.
+    let typed = create(
+        &mut api,
+        &member,
+        contacts::Contact {
+            first_name: "Typed".to_owned(),
+            phone: "+16505550777".to_owned(),
+            ..contacts::Contact::default()
+        },
+    )
+    .await;
+    let body = whatsapp_text("wamid.erase-1", "16505550777", "my data");
+    assert_eq!(hooks.post_whatsapp(&body, None).await.status(), 200);
+    let contact = switchboard_testkit::eventually(Duration::from_secs(15), "the webhook's contact", || {
+        let mut api = api.clone();
+        let member = member.clone();
+        async move {
+            let listed = api
+                .list_contacts(authorized(
+                    contacts::ListContactsRequest {
+                        query: "Sheena".to_owned(),
+                        ..contacts::ListContactsRequest::default()
+                    },
+                    &member,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .contacts;
+            listed.first().map(|contact| contact.id.clone())
+        }
+    })
+    .await;
+    assert_ne!(contact, typed.id);
+    // A blocked message leaves a record.
+    api.block_contact(authorized(
+        contacts::BlockContactRequest {
+            contact_id: contact.clone(),
+        },
+        &member,
+    ))
+    .await
+    .unwrap();
+    hooks
+        .post_whatsapp(&whatsapp_text("wamid.erase-2", "16505550777", "blocked"), None)
+        .await;
+    let (client, connection) = tokio_postgres::connect(&hooks.database.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    switchboard_testkit::eventually(Duration::from_secs(15), "the held record", || async {
+        let held: i64 = client
+            .query_one("SELECT count(*) FROM contacts.held_events", &[])
+            .await
+            .unwrap()
+            .get(0);
+        (held == 1).then_some(())
+    })
+    .await;
+
+    let error = api
+        .erase_contact(authorized(
+            contacts::EraseContactRequest {
+                contact_id: contact.clone(),
+            },
+            &member,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied, "erasure needs an admin key");
+    let erased = api
+        .erase_contact(authorized(
+            contacts::EraseContactRequest {
+                contact_id: contact.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(erased.erased_contact_ids, vec![contact.clone()]);
+    assert_eq!(
+        get(&mut api, &member, &contact).await.unwrap_err().code(),
+        Code::NotFound
+    );
+
+    // Once the tombstone is out, no table of the contacts schema mentions the person.
+    switchboard_testkit::eventually(Duration::from_secs(15), "the outbox to drain", || async {
+        let waiting: i64 = client
+            .query_one("SELECT count(*) FROM contacts.outbox", &[])
+            .await
+            .unwrap()
+            .get(0);
+        (waiting == 0).then_some(())
+    })
+    .await;
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'contacts'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(tables.len() >= 10, "{tables:?}");
+    for table in &tables {
+        let rows = client
+            .query(&format!("SELECT t::text FROM contacts.{table} t"), &[])
+            .await
+            .unwrap();
+        for row in rows {
+            let text: String = row.get(0);
+            if table == "contacts" && text.contains(&typed.id) {
+                continue; // the other contact, typed in by hand, keeps its own number
+            }
+            for personal in ["16505550777", "Sheena", "Nelson", contact.as_str()] {
+                assert!(
+                    !text.contains(personal),
+                    "{table} still holds {personal:?}: {text}"
+                );
+            }
+        }
+    }
+    // The routing queue got the tombstone.
+    let routed = hooks
+        .read_queue(&hooks.routing_queue(), 5, Duration::from_secs(10))
+        .await;
+    assert!(routed.iter().any(|event| event.envelope.event_type == "contact.erased"
+        && matches!(&event.envelope.payload, Some(Payload::ContactChanged(changed)) if changed.contact_id == contact)));
+
+    // WhatsApp retries the first webhook: same event id, so no contact comes back.
+    assert_eq!(hooks.post_whatsapp(&body, None).await.status(), 200);
+    switchboard_testkit::eventually(Duration::from_secs(15), "the replay to be skipped", || async {
+        let erased = hooks
+            .metric("switchboard_contacts_resolutions_total{channel=\"whatsapp\",outcome=\"erased\"}")
+            .await;
+        (erased >= 1.0).then_some(())
+    })
+    .await;
+    let remaining = api
+        .list_contacts(authorized(
+            contacts::ListContactsRequest {
+                include_total: true,
+                ..contacts::ListContactsRequest::default()
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(remaining.total, 1, "only the typed-in contact");
+    hooks.cleanup().await;
+}
