@@ -11,6 +11,8 @@ CREATE TABLE settings (
     link_by_email            boolean NOT NULL DEFAULT false,
     -- Month-end reset deletes the contacts carrying this tag ('' = no reset).
     quota_reset_tag          text NOT NULL DEFAULT '',
+    -- The month whose contacts the reset last handled (first day, UTC).
+    quota_reset_month        date,
     updated_at               timestamptz NOT NULL DEFAULT now()
 );
 
@@ -198,3 +200,30 @@ CREATE TABLE merges (
 );
 CREATE INDEX merges_secondary ON merges (secondary_id) WHERE unmerged_at IS NULL;
 CREATE INDEX merges_primary ON merges (primary_id);
+
+-- Background jobs (bulk tags, imports), claimed by one replica at a time and resumable.
+CREATE TABLE jobs (
+    id           text PRIMARY KEY,
+    workspace_id text NOT NULL,
+    kind         text NOT NULL,
+    request_id   text NOT NULL DEFAULT '',
+    status       text NOT NULL DEFAULT 'pending',
+    dry_run      boolean NOT NULL DEFAULT false,
+    params       jsonb NOT NULL DEFAULT '{}',
+    -- The CSV of an import, dropped when the job ends.
+    input        bytea,
+    total        bigint NOT NULL DEFAULT 0,
+    processed    bigint NOT NULL DEFAULT 0,
+    created      bigint NOT NULL DEFAULT 0,
+    updated      bigint NOT NULL DEFAULT 0,
+    failed       bigint NOT NULL DEFAULT 0,
+    errors       jsonb NOT NULL DEFAULT '[]',
+    error        text NOT NULL DEFAULT '',
+    -- Where a resumed job continues (last contact id / row done).
+    position     text NOT NULL DEFAULT '',
+    heartbeat_at timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    finished_at  timestamptz
+);
+CREATE UNIQUE INDEX jobs_request ON jobs (workspace_id, kind, request_id) WHERE request_id <> '';
+CREATE INDEX jobs_pending ON jobs (created_at) WHERE status IN ('pending', 'running');

@@ -14,6 +14,9 @@ pub struct ContactsConfig {
     /// How often old processed-event ids are pruned.
     #[serde(with = "humantime_serde")]
     pub prune_interval: Duration,
+    /// How often the month-end reset looks for workspaces whose month ended.
+    #[serde(with = "humantime_serde")]
+    pub reset_interval: Duration,
 }
 
 impl Default for ContactsConfig {
@@ -21,6 +24,7 @@ impl Default for ContactsConfig {
         Self {
             dedupe_retention: Duration::from_secs(30 * 24 * 3600),
             prune_interval: Duration::from_secs(3600),
+            reset_interval: Duration::from_secs(600),
         }
     }
 }
@@ -34,8 +38,8 @@ impl ContactsConfig {
                     .to_owned(),
             );
         }
-        if self.prune_interval.is_zero() {
-            return Err("contacts.prune_interval must be positive".to_owned());
+        if self.prune_interval.is_zero() || self.reset_interval.is_zero() {
+            return Err("contacts.prune_interval and contacts.reset_interval must be positive".to_owned());
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::Utc;
-use switchboard_domain::{Channel, ContactId, MergeId, ViewId};
+use switchboard_domain::{Channel, ContactId, JobId, MergeId, ViewId};
 use switchboard_postgres::{GenericClient, Pool};
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::contacts::v1::contacts_service_server::{ContactsService, ContactsServiceServer};
@@ -22,7 +22,7 @@ use crate::model::Contact;
 use crate::normalize::parse_country;
 use crate::outbox::{self, ChangeEvent};
 use crate::settings::Settings;
-use crate::{ContactsError, filter, filter_proto, merge, page, store};
+use crate::{ContactsError, export, filter, filter_proto, jobs, merge, page, store};
 
 /// Fully qualified names of the services this component serves.
 pub(crate) const SERVICE_NAMES: [&str; 1] = ["switchboard.contacts.v1.ContactsService"];
@@ -37,6 +37,8 @@ pub(crate) struct ContactsApi {
     pub(crate) pool: Pool,
     /// Wakes the outbox relay after a commit.
     pub(crate) wake: Arc<Notify>,
+    /// Wakes the job runner after a job was started.
+    pub(crate) jobs_wake: Arc<Notify>,
     pub(crate) partitions: u16,
 }
 
@@ -403,25 +405,18 @@ impl ContactsService for ContactsApi {
         let workspace = workspace(&request)?;
         let request = request.into_inner();
         let client = self.client().await?;
-        let definitions = store::field_definitions(&client, &workspace).await?;
-        let types = store::field_types(&definitions);
-        let mut filters = Vec::new();
-        if let Some(filter) = &request.filter {
-            filters.push(filter_proto::from_proto(filter)?);
-        }
-        if !request.view_id.is_empty() {
-            let view_id = ViewId::parse(&request.view_id)
-                .map_err(|error| Status::invalid_argument(format!("view_id: {error}")))?;
-            filters.push(store::view(&client, &workspace, view_id.as_str()).await?.filter);
-        }
-        let filter = match filters.len() {
-            0 => None,
-            1 => filters.pop(),
-            _ => Some(Filter::All(filters)),
-        };
+        let (search, filter, types) = self
+            .selection(
+                &client,
+                &workspace,
+                &request.query,
+                request.filter.as_ref(),
+                &request.view_id,
+            )
+            .await?;
         let query = store::ContactQuery {
             workspace: &workspace,
-            search: request.query.trim(),
+            search: &search,
             filter: filter.as_ref(),
             types: &types,
             now: Utc::now(),
@@ -757,6 +752,147 @@ impl ContactsService for ContactsApi {
         }))
     }
 
+    async fn start_bulk_tag_job(
+        &self,
+        request: Request<proto::StartBulkTagJobRequest>,
+    ) -> Result<Response<proto::StartBulkTagJobResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let request = request.into_inner();
+        if request.add_tags.is_empty() && request.remove_tags.is_empty() {
+            return Err(Status::invalid_argument(
+                "add_tags / remove_tags: name at least one tag",
+            ));
+        }
+        let add = crate::editable::tags(&request.add_tags)?;
+        let remove = crate::editable::tags(&request.remove_tags)?;
+        let client = self.client().await?;
+        let (search, filter, _) = self
+            .selection(
+                &client,
+                &workspace,
+                &request.query,
+                request.filter.as_ref(),
+                &request.view_id,
+            )
+            .await?;
+        let job = jobs::start(
+            &client,
+            jobs::NewJob {
+                workspace_id: &workspace,
+                kind: "bulk_tags",
+                request_id: request.request_id.trim(),
+                dry_run: false,
+                params: serde_json::json!({
+                    "filter": filter,
+                    "query": search,
+                    "add": add,
+                    "remove": remove,
+                }),
+                input: None,
+            },
+        )
+        .await?;
+        self.jobs_wake.notify_one();
+        Ok(Response::new(proto::StartBulkTagJobResponse {
+            job: Some(job.to_proto()),
+        }))
+    }
+
+    async fn import_contacts(
+        &self,
+        request: Request<proto::ImportContactsRequest>,
+    ) -> Result<Response<proto::ImportContactsResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let request = request.into_inner();
+        if request.csv.is_empty() {
+            return Err(Status::invalid_argument("csv: the file is empty"));
+        }
+        if std::str::from_utf8(&request.csv).is_err() {
+            return Err(Status::invalid_argument("csv: the file is not UTF-8 text"));
+        }
+        // The header is checked now, so a wrong file is refused at once.
+        let client = self.client().await?;
+        let definitions = store::field_definitions(&client, &workspace).await?;
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(request.csv.as_slice());
+        let header = reader
+            .headers()
+            .map_err(|error| Status::invalid_argument(format!("csv: the header cannot be read: {error}")))?;
+        crate::csv_import::columns(header, &definitions)
+            .map_err(|message| Status::invalid_argument(format!("csv: {message}")))?;
+        let job = jobs::start(
+            &client,
+            jobs::NewJob {
+                workspace_id: &workspace,
+                kind: "import",
+                request_id: request.request_id.trim(),
+                dry_run: request.dry_run,
+                params: serde_json::json!({}),
+                input: Some(request.csv),
+            },
+        )
+        .await?;
+        self.jobs_wake.notify_one();
+        Ok(Response::new(proto::ImportContactsResponse {
+            job: Some(job.to_proto()),
+        }))
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<proto::GetJobRequest>,
+    ) -> Result<Response<proto::GetJobResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let id = JobId::parse(&request.get_ref().id)
+            .map_err(|error| Status::invalid_argument(format!("id: {error}")))?;
+        let client = self.client().await?;
+        let job = jobs::get(&client, &workspace, id.as_str()).await?;
+        Ok(Response::new(proto::GetJobResponse {
+            job: Some(job.to_proto()),
+        }))
+    }
+
+    type ExportContactsStream = std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<proto::ExportContactsResponse, Status>> + Send>,
+    >;
+
+    async fn export_contacts(
+        &self,
+        request: Request<proto::ExportContactsRequest>,
+    ) -> Result<Response<Self::ExportContactsStream>, Status> {
+        let workspace = admin_workspace(&request)?;
+        let request = request.into_inner();
+        let client = self.client().await?;
+        let (search, filter, types) = self
+            .selection(
+                &client,
+                &workspace,
+                &request.query,
+                request.filter.as_ref(),
+                &request.view_id,
+            )
+            .await?;
+        let columns = export::columns(&request.columns, &types)?;
+        drop(client);
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(
+            export::Export {
+                pool: self.pool.clone(),
+                workspace,
+                search,
+                filter,
+                types,
+                columns,
+            }
+            .run(sender),
+        );
+        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn list_merge_suggestions(
         &self,
         request: Request<proto::ListMergeSuggestionsRequest>,
@@ -945,6 +1081,42 @@ impl ContactsApi {
         Ok(Response::new(proto::BlockContactResponse {
             contact: Some(contact),
         }))
+    }
+
+    /// Which contacts a request means: its search text, its filter and saved view (by AND,
+    /// checked against the workspace's fields), and those fields' types.
+    async fn selection(
+        &self,
+        client: &impl GenericClient,
+        workspace: &str,
+        query: &str,
+        filter: Option<&proto::Filter>,
+        view_id: &str,
+    ) -> Result<(String, Option<Filter>, HashMap<String, FieldType>), ContactsError> {
+        let types = store::field_types(&store::field_definitions(client, workspace).await?);
+        let mut filters = Vec::new();
+        if let Some(filter) = filter {
+            filters.push(filter_proto::from_proto(filter)?);
+        }
+        if !view_id.is_empty() {
+            let view_id = ViewId::parse(view_id)
+                .map_err(|error| ContactsError::invalid(format!("view_id: {error}")))?;
+            filters.push(store::view(client, workspace, view_id.as_str()).await?.filter);
+        }
+        let filter = match filters.len() {
+            0 => None,
+            1 => filters.pop(),
+            _ => Some(Filter::All(filters)),
+        };
+        if let Some(filter) = &filter {
+            filter::validate(filter, &types)
+                .map_err(|error| ContactsError::invalid_as("INVALID_FILTER", error.to_string()))?;
+        }
+        let query = query.trim();
+        if query.chars().count() > 200 {
+            return Err(ContactsError::invalid("query: at most 200 characters"));
+        }
+        Ok((query.to_owned(), filter, types))
     }
 
     /// Records a whole-contact event (merge, unmerge) in the outbox.

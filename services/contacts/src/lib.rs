@@ -7,18 +7,22 @@
 //! It owns the `contacts` schema; other services see contacts only through its API and events.
 
 mod config;
+mod csv_import;
 mod editable;
 mod error;
+mod export;
 pub mod fields;
 pub mod filter;
 mod filter_proto;
 mod grpc;
+mod jobs;
 mod merge;
 mod metrics;
 mod model;
 pub mod normalize;
 mod outbox;
 mod page;
+mod reset;
 mod resolve;
 mod settings;
 mod store;
@@ -36,6 +40,7 @@ pub use config::ContactsConfig;
 pub use error::ContactsError;
 pub use metrics::ContactsMetrics;
 pub use model::Contact;
+pub use reset::month_end_reset;
 pub use resolve::Resolver;
 pub use settings::Settings;
 pub use switchboard_domain::ContactId;
@@ -79,17 +84,31 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
     } = dependencies;
     let mut parts = ComponentParts::default();
     let wake = Arc::new(tokio::sync::Notify::new());
+    let jobs_wake = Arc::new(tokio::sync::Notify::new());
     let partitions = bus.config().partitions;
     parts.grpc.add_service(
         grpc::contacts_server(grpc::ContactsApi {
             pool: pool.clone(),
             wake: wake.clone(),
+            jobs_wake: jobs_wake.clone(),
             partitions,
         })
         .max_decoding_message_size(grpc_max_message_bytes)
         .max_encoding_message_size(grpc_max_message_bytes),
     );
     parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
+    parts.spawn(
+        "contacts jobs",
+        jobs::JobRunner {
+            pool: pool.clone(),
+            partitions,
+            wake: jobs_wake,
+            outbox_wake: wake.clone(),
+            interval: Duration::from_secs(2),
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
     parts.spawn(
         "contacts outbox relay",
         outbox::OutboxRelay {
@@ -108,6 +127,20 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
     parts.spawn("contacts resolver", async move {
         switchboard_messaging::run_partitioned_consumers(bus, queues, resolver, consumer_shutdown).await?;
         Ok(())
+    });
+    parts.spawn("contacts month-end reset", {
+        let (pool, shutdown, interval) = (pool.clone(), shutdown.clone(), config.reset_interval);
+        async move {
+            loop {
+                if let Err(error) = month_end_reset(&pool, partitions, chrono::Utc::now()).await {
+                    tracing::warn!(error = %error, "month-end reset failed; trying again later");
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(interval) => {}
+                }
+            }
+        }
     });
     let (retention, interval) = (config.dedupe_retention, config.prune_interval);
     parts.spawn(

@@ -626,3 +626,51 @@ pub(crate) async fn quota_usage(
         })
         .collect())
 }
+
+/// One batch of matching contacts in id order after `after_id` (for background jobs, which
+/// must visit each contact once even while they change it).
+pub(crate) async fn contacts_after_id(
+    client: &impl GenericClient,
+    query: &ContactQuery<'_>,
+    after_id: &str,
+    limit: i64,
+) -> Result<Vec<Contact>, ContactsError> {
+    let (sql, params, compiled) = query.where_clause()?;
+    let filter_params = compiled.as_ref().map_or(0, |compiled| compiled.params.len());
+    let next = params.len() + filter_params + 1;
+    let tail: Vec<Param> = vec![Box::new(after_id.to_owned()), Box::new(limit)];
+    let statement = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE {sql} AND c.id > ${next}
+         ORDER BY c.id LIMIT ${}",
+        next + 1
+    );
+    let mut all = refs(&params, compiled.as_ref());
+    all.extend(tail.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync)));
+    let rows = client.query(&statement, &all).await?;
+    rows.iter()
+        .map(|row| Contact::from_row(row).map_err(ContactsError::from))
+        .collect()
+}
+
+/// Visible contacts of the workspace having one of `emails` or `phones`.
+pub(crate) async fn contacts_with_identifiers(
+    client: &impl GenericClient,
+    workspace: &str,
+    emails: &[String],
+    phones: &[String],
+) -> Result<Vec<Contact>, ContactsError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c
+                 WHERE c.workspace_id = $1 AND c.merged_into IS NULL
+                   AND (c.email = ANY($2) OR c.phone = ANY($3))
+                 ORDER BY c.created_at, c.id"
+            ),
+            &[&workspace, &emails, &phones],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Contact::from_row(row).map_err(ContactsError::from))
+        .collect()
+}

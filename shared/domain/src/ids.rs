@@ -107,6 +107,10 @@ prefixed_id!(
     MergeId, "merge", "merge_"
 );
 prefixed_id!(
+    /// Identifies a background job (bulk change, import): `job_…`.
+    JobId, "job", "job_"
+);
+prefixed_id!(
     /// Identifies a bus event: `evt_…`.
     EventId, "event", "evt_"
 );

@@ -10,4 +10,6 @@ mod ids;
 
 pub use channel::{Channel, UnknownChannel};
 pub use error::ErrorCode;
-pub use ids::{ApiKeyId, ChannelAccountId, ContactId, EventId, InvalidId, MergeId, ViewId, WorkspaceId};
+pub use ids::{
+    ApiKeyId, ChannelAccountId, ContactId, EventId, InvalidId, JobId, MergeId, ViewId, WorkspaceId,
+};

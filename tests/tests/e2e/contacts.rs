@@ -1052,3 +1052,284 @@ async fn erasure_leaves_no_personal_data_and_a_retried_old_webhook_does_not_brin
     assert_eq!(remaining.total, 1, "only the typed-in contact");
     hooks.cleanup().await;
 }
+
+async fn wait_job(api: &mut ContactsServiceClient<Channel>, token: &str, id: &str) -> contacts::Job {
+    switchboard_testkit::eventually(Duration::from_secs(120), "the job to finish", || {
+        let mut api = api.clone();
+        let (token, id) = (token.to_owned(), id.to_owned());
+        async move {
+            let job = api
+                .get_job(authorized(contacts::GetJobRequest { id }, &token))
+                .await
+                .unwrap()
+                .into_inner()
+                .job
+                .unwrap();
+            let finished = job.status == contacts::JobStatus::Done as i32
+                || job.status == contacts::JobStatus::Failed as i32;
+            finished.then_some(job)
+        }
+    })
+    .await
+}
+
+async fn total(
+    api: &mut ContactsServiceClient<Channel>,
+    token: &str,
+    filter: Option<contacts::Filter>,
+) -> i64 {
+    api.list_contacts(authorized(
+        contacts::ListContactsRequest {
+            filter,
+            include_total: true,
+            page: Some(switchboard_proto::common::v1::PageRequest {
+                page_size: 1,
+                page_token: String::new(),
+            }),
+            ..contacts::ListContactsRequest::default()
+        },
+        token,
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+    .total
+}
+
+#[tokio::test]
+async fn importing_10000_rows_with_5_bad_ones_then_bulk_tagging_and_exporting_them() {
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let admin = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let member = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
+    let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
+    for (key, field_type, options) in [
+        ("score", contacts::FieldType::Number, vec![]),
+        ("plan", contacts::FieldType::SingleSelect, vec!["free", "pro"]),
+    ] {
+        api.define_field(authorized(
+            contacts::DefineFieldRequest {
+                field: Some(contacts::FieldDefinition {
+                    key: key.to_owned(),
+                    label: key.to_owned(),
+                    r#type: field_type as i32,
+                    options: options.into_iter().map(str::to_owned).collect(),
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    }
+    let bad_rows = [17_usize, 1_000, 4_321, 8_888, 10_000];
+    let mut csv = String::from("first_name,email,phone,tags,custom.score,custom.plan\n");
+    for row in 1..=10_000_usize {
+        let line = match bad_rows.iter().position(|bad| *bad == row) {
+            Some(0) => format!("Bad{row},not-an-email,,,1,free"),
+            Some(1) => format!("Bad{row},bad{row}@example.com,12,,1,free"),
+            Some(2) => format!("Bad{row},bad{row}@example.com,,,lots,free"),
+            Some(3) => format!("Bad{row},bad{row}@example.com,,,1,enterprise"),
+            Some(_) => format!("Bad{row},bad{row}@example.com"),
+            None => format!(
+                "Person{row},person{row}@example.com,+1650555{:04},imported;batch{},{},{}",
+                row % 10_000,
+                row % 3,
+                row % 100,
+                if row % 2 == 0 { "pro" } else { "free" }
+            ),
+        };
+        csv.push_str(&line);
+        csv.push('\n');
+    }
+
+    // A wrong header is refused at once.
+    let error = api
+        .import_contacts(authorized(
+            contacts::ImportContactsRequest {
+                csv: b"name,mail\nAda,ada@example.com\n".to_vec(),
+                dry_run: false,
+                request_id: String::new(),
+            },
+            &member,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::InvalidArgument);
+    assert!(error.message().contains("unknown columns"), "{}", error.message());
+
+    // Dry run: the counts, nothing written.
+    let dry = api
+        .import_contacts(authorized(
+            contacts::ImportContactsRequest {
+                csv: csv.clone().into_bytes(),
+                dry_run: true,
+                request_id: "dry".to_owned(),
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let dry = wait_job(&mut api, &member, &dry.id).await;
+    assert_eq!(
+        (dry.created, dry.updated, dry.failed, dry.total),
+        (9_995, 0, 5, 10_000)
+    );
+    assert_eq!(total(&mut api, &member, None).await, 0);
+
+    let started = api
+        .import_contacts(authorized(
+            contacts::ImportContactsRequest {
+                csv: csv.clone().into_bytes(),
+                dry_run: false,
+                request_id: "import-1".to_owned(),
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut api, &member, &started.id).await;
+    assert_eq!(job.status, contacts::JobStatus::Done as i32, "{job:?}");
+    assert_eq!((job.created, job.failed, job.processed), (9_995, 5, 10_000));
+    let rows: Vec<i64> = job.errors.iter().map(|error| error.row).collect();
+    assert_eq!(rows, bad_rows.iter().map(|row| *row as i64).collect::<Vec<_>>());
+    assert!(job.errors[0].message.contains("email"), "{:?}", job.errors[0]);
+    assert!(
+        job.errors[2].message.contains("custom.score"),
+        "{:?}",
+        job.errors[2]
+    );
+    assert_eq!(total(&mut api, &member, None).await, 9_995);
+    // The same request id is the same job.
+    let again = api
+        .import_contacts(authorized(
+            contacts::ImportContactsRequest {
+                csv: csv.clone().into_bytes(),
+                dry_run: false,
+                request_id: "import-1".to_owned(),
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(again.id, started.id);
+
+    // Bulk tag by filter, as a job; the same change again changes nothing.
+    let high = condition(
+        "custom.score",
+        contacts::Operator::Gte,
+        contacts::condition::Value::Number(90.0),
+    );
+    let matching = total(&mut api, &member, Some(high.clone())).await;
+    assert!(matching > 900, "{matching}");
+    let bulk = api
+        .start_bulk_tag_job(authorized(
+            contacts::StartBulkTagJobRequest {
+                filter: Some(high.clone()),
+                add_tags: vec!["hot".to_owned()],
+                request_id: "hot-1".to_owned(),
+                ..contacts::StartBulkTagJobRequest::default()
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let bulk = wait_job(&mut api, &member, &bulk.id).await;
+    assert_eq!(
+        (bulk.total, bulk.processed, bulk.created),
+        (matching, matching, matching)
+    );
+    let hot = condition(
+        "tags",
+        contacts::Operator::HasAll,
+        contacts::condition::Value::List(contacts::StringList {
+            values: vec!["hot".to_owned()],
+        }),
+    );
+    assert_eq!(total(&mut api, &member, Some(hot)).await, matching);
+    let rerun = api
+        .start_bulk_tag_job(authorized(
+            contacts::StartBulkTagJobRequest {
+                filter: Some(high),
+                add_tags: vec!["hot".to_owned()],
+                request_id: "hot-2".to_owned(),
+                ..contacts::StartBulkTagJobRequest::default()
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let rerun = wait_job(&mut api, &member, &rerun.id).await;
+    assert_eq!((rerun.processed, rerun.created), (matching, 0), "idempotent");
+
+    // Export: admin keys only, streamed in chunks, the chosen columns.
+    let error = api
+        .export_contacts(authorized(contacts::ExportContactsRequest::default(), &member))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied);
+    let mut stream = api
+        .export_contacts(authorized(
+            contacts::ExportContactsRequest {
+                columns: vec!["email".to_owned(), "tags".to_owned(), "custom.score".to_owned()],
+                ..contacts::ExportContactsRequest::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bytes = Vec::new();
+    let mut chunks = 0;
+    while let Some(chunk) = stream.message().await.unwrap() {
+        bytes.extend(chunk.chunk);
+        chunks += 1;
+    }
+    assert!(chunks > 5, "sent in chunks: {chunks}");
+    let text = String::from_utf8(bytes).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("email,tags,custom.score"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 9_995);
+    assert!(
+        rows.iter()
+            .any(|row| *row == "person42@example.com,batch0;imported,42"),
+        "{:?}",
+        &rows[..3]
+    );
+
+    // Importing the same people again updates them instead of duplicating them.
+    let second = api
+        .import_contacts(authorized(
+            contacts::ImportContactsRequest {
+                csv: "email,last_name\nperson1@example.com,Lovelace\nPERSON2@example.com,Hopper\n"
+                    .as_bytes()
+                    .to_vec(),
+                dry_run: false,
+                request_id: "import-2".to_owned(),
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let second = wait_job(&mut api, &member, &second.id).await;
+    assert_eq!((second.created, second.updated, second.failed), (0, 2, 0));
+    assert_eq!(total(&mut api, &member, None).await, 9_995);
+    hooks.cleanup().await;
+}
