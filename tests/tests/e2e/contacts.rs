@@ -1305,8 +1305,7 @@ async fn importing_10000_rows_with_5_bad_ones_then_bulk_tagging_and_exporting_th
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 9_995);
     assert!(
-        rows.iter()
-            .any(|row| *row == "person42@example.com,batch0;imported,42"),
+        rows.contains(&"person42@example.com,batch0;imported,42"),
         "{:?}",
         &rows[..3]
     );
