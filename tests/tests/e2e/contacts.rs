@@ -1332,3 +1332,292 @@ async fn importing_10000_rows_with_5_bad_ones_then_bulk_tagging_and_exporting_th
     assert_eq!(total(&mut api, &member, None).await, 9_995);
     hooks.cleanup().await;
 }
+
+#[tokio::test]
+async fn every_contacts_rpc_stays_inside_the_callers_workspace() {
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let ours = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let theirs = key(&hooks, "ws_e2e-theirs", tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
+    // Our workspace: two contacts (one from a webhook, so it has an identity), a field, a
+    // view, a quota, a job, a merge.
+    api.define_field(authorized(
+        contacts::DefineFieldRequest {
+            field: Some(contacts::FieldDefinition {
+                key: "secret_plan".to_owned(),
+                label: "Plan".to_owned(),
+                r#type: contacts::FieldType::Text as i32,
+                options: Vec::new(),
+            }),
+        },
+        &ours,
+    ))
+    .await
+    .unwrap();
+    api.set_quota(authorized(
+        contacts::SetQuotaRequest {
+            channel: switchboard_proto::common::v1::Channel::Whatsapp as i32,
+            monthly_limit: 1_000,
+            unlimited: false,
+        },
+        &ours,
+    ))
+    .await
+    .unwrap();
+    let from_webhook = contact_from_whatsapp(&hooks, &mut api, &ours, "16505550333", "wamid.iso-1").await;
+    let typed = create(
+        &mut api,
+        &ours,
+        contacts::Contact {
+            first_name: "Ours".to_owned(),
+            email: "ours@example.com".to_owned(),
+            ..contacts::Contact::default()
+        },
+    )
+    .await;
+    let view = api
+        .create_view(authorized(
+            contacts::CreateViewRequest {
+                name: "Ours".to_owned(),
+                filter: Some(condition(
+                    "first_name",
+                    contacts::Operator::Eq,
+                    contacts::condition::Value::Text("Ours".to_owned()),
+                )),
+            },
+            &ours,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .view
+        .unwrap();
+    let job = api
+        .start_bulk_tag_job(authorized(
+            contacts::StartBulkTagJobRequest {
+                add_tags: vec!["ours".to_owned()],
+                ..contacts::StartBulkTagJobRequest::default()
+            },
+            &ours,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    wait_job(&mut api, &ours, &job.id).await;
+    let merge_id = api
+        .merge_contacts(authorized(
+            contacts::MergeContactsRequest {
+                primary_id: from_webhook.clone(),
+                secondary_id: typed.id.clone(),
+            },
+            &ours,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .merge_id;
+
+    let not_found = |what: &str, result: Result<(), tonic::Status>| match result {
+        Err(status) => assert_eq!(status.code(), Code::NotFound, "{what}: {status:?}"),
+        Ok(()) => panic!("{what}: another workspace reached our data"),
+    };
+    let mut other = api.clone();
+    not_found(
+        "SetEmailState",
+        other
+            .set_email_state(authorized(
+                contacts::SetEmailStateRequest {
+                    contact_id: from_webhook.clone(),
+                    fact: contacts::EmailFact::OptedOut as i32,
+                    value: true,
+                    source: String::new(),
+                },
+                &theirs,
+            ))
+            .await
+            .map(|_| ()),
+    );
+    not_found(
+        "UnblockContact",
+        other
+            .unblock_contact(authorized(
+                contacts::BlockContactRequest {
+                    contact_id: from_webhook.clone(),
+                },
+                &theirs,
+            ))
+            .await
+            .map(|_| ()),
+    );
+    let their_contact = create(&mut other, &theirs, contacts::Contact::default()).await;
+    not_found(
+        "MergeContacts",
+        other
+            .merge_contacts(authorized(
+                contacts::MergeContactsRequest {
+                    primary_id: their_contact.id.clone(),
+                    secondary_id: from_webhook.clone(),
+                },
+                &theirs,
+            ))
+            .await
+            .map(|_| ()),
+    );
+    not_found(
+        "UnmergeContact",
+        other
+            .unmerge_contact(authorized(
+                contacts::UnmergeContactRequest {
+                    merge_id: merge_id.clone(),
+                },
+                &theirs,
+            ))
+            .await
+            .map(|_| ()),
+    );
+    not_found(
+        "EraseContact",
+        other
+            .erase_contact(authorized(
+                contacts::EraseContactRequest {
+                    contact_id: from_webhook.clone(),
+                },
+                &theirs,
+            ))
+            .await
+            .map(|_| ()),
+    );
+    not_found(
+        "GetJob",
+        other
+            .get_job(authorized(
+                contacts::GetJobRequest { id: job.id.clone() },
+                &theirs,
+            ))
+            .await
+            .map(|_| ()),
+    );
+    not_found(
+        "UpdateView",
+        other
+            .update_view(authorized(
+                contacts::UpdateViewRequest {
+                    view: Some(contacts::View {
+                        name: "Stolen".to_owned(),
+                        ..view.clone()
+                    }),
+                },
+                &theirs,
+            ))
+            .await
+            .map(|_| ()),
+    );
+    not_found(
+        "ListContacts with our view",
+        other
+            .list_contacts(authorized(
+                contacts::ListContactsRequest {
+                    view_id: view.id.clone(),
+                    ..contacts::ListContactsRequest::default()
+                },
+                &theirs,
+            ))
+            .await
+            .map(|_| ()),
+    );
+    not_found(
+        "StartBulkTagJob with our view",
+        other
+            .start_bulk_tag_job(authorized(
+                contacts::StartBulkTagJobRequest {
+                    view_id: view.id.clone(),
+                    add_tags: vec!["x".to_owned()],
+                    ..contacts::StartBulkTagJobRequest::default()
+                },
+                &theirs,
+            ))
+            .await
+            .map(|_| ()),
+    );
+    // Lists show only their own (empty) data.
+    let fields = other
+        .list_fields(authorized(contacts::ListFieldsRequest {}, &theirs))
+        .await
+        .unwrap()
+        .into_inner()
+        .fields;
+    assert!(fields.is_empty());
+    let quotas = other
+        .get_quota_usage(authorized(contacts::GetQuotaUsageRequest {}, &theirs))
+        .await
+        .unwrap()
+        .into_inner()
+        .quotas;
+    assert!(quotas.is_empty(), "{quotas:?}");
+    assert!(
+        other
+            .list_held_events(authorized(contacts::ListHeldEventsRequest::default(), &theirs))
+            .await
+            .unwrap()
+            .into_inner()
+            .events
+            .is_empty()
+    );
+    assert!(
+        other
+            .list_merge_suggestions(authorized(
+                contacts::ListMergeSuggestionsRequest::default(),
+                &theirs
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .suggestions
+            .is_empty()
+    );
+    let settings = other
+        .get_settings(authorized(contacts::GetSettingsRequest {}, &theirs))
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap();
+    assert_eq!(settings, contacts::Settings::default());
+    let searched = other
+        .list_contacts(authorized(
+            contacts::ListContactsRequest {
+                query: "ours".to_owned(),
+                include_total: true,
+                ..contacts::ListContactsRequest::default()
+            },
+            &theirs,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(searched.total, 0);
+    let mut stream = other
+        .export_contacts(authorized(contacts::ExportContactsRequest::default(), &theirs))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut exported = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        exported.extend(chunk.chunk);
+    }
+    let exported = String::from_utf8(exported).unwrap();
+    assert_eq!(
+        exported.lines().count(),
+        2,
+        "header and their one contact: {exported}"
+    );
+    assert!(!exported.contains("secret_plan") && !exported.contains(&from_webhook));
+    // Our data is intact.
+    let mine = get(&mut api, &ours, &from_webhook).await.unwrap();
+    assert!(mine.email_state.unwrap().opted_out.is_none());
+    assert_eq!(mine.identities.len(), 1);
+    assert!(mine.tags.contains(&"ours".to_owned()));
+    hooks.cleanup().await;
+}
