@@ -56,6 +56,7 @@ bench: services ## Confirmed publishes/s (kit vs raw lapin), signed webhooks/s (
 	$(CARGO) build --locked --release -p switchboard -p switchboard-load-tests
 	./target/release/bench-publish --messages 50000 --in-flight 256
 	./target/release/bench-ingress --binary ./target/release/switchboard --requests 30000 --concurrency 64
+	./target/release/bench-contacts --binary ./target/release/switchboard --events 40000 --contacts 1000000
 	scripts/idle-rss.sh ./target/release/switchboard
 
 .PHONY: proto-lint
