@@ -32,12 +32,15 @@ CREATE TABLE monthly_activity (
     contact_id   text NOT NULL,
     PRIMARY KEY (workspace_id, channel, month, contact_id)
 );
+-- Distinct active contacts per month, in shards (summed when read) so that concurrent
+-- consumers do not all update one row.
 CREATE TABLE monthly_usage (
     workspace_id text NOT NULL,
     channel      text NOT NULL,
     month        date NOT NULL,
+    shard        smallint NOT NULL DEFAULT 0,
     contacts     bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (workspace_id, channel, month)
+    PRIMARY KEY (workspace_id, channel, month, shard)
 );
 
 CREATE TABLE contacts (

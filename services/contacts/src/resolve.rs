@@ -224,12 +224,18 @@ impl Resolver {
     ) -> Result<Outcome, ContactsError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        if let Some(outcome) = replay(&tx, &envelope.event_id).await? {
+        let workspace = envelope.workspace_id.as_str();
+        let account = event.channel_account_id.as_str();
+        // Independent reads, pipelined on the connection: one round trip, not three.
+        let (replayed, settings, known) = tokio::try_join!(
+            replay(&tx, &envelope.event_id),
+            Settings::load(&tx, workspace),
+            known_identity(&tx, account, &sender.channel_user_id),
+        )?;
+        if let Some(outcome) = replayed {
             tx.commit().await?;
             return Ok(outcome);
         }
-        let workspace = envelope.workspace_id.as_str();
-        let settings = Settings::load(&tx, workspace).await?;
         let at = event
             .received_at
             .as_ref()
@@ -241,20 +247,10 @@ impl Resolver {
             Some(Kind::Consent(change)) => ConsentAction::try_from(change.action).ok(),
             _ => None,
         };
-        let account = event.channel_account_id.as_str();
-        let known: Option<String> = tx
-            .query_opt(
-                "SELECT contact_id FROM contacts.identities
-                 WHERE channel_account_id = $1 AND channel_user_id = $2",
-                &[&account, &sender.channel_user_id],
-            )
-            .await?
-            .map(|row| row.get(0));
         let profile = Profile::of(channel, sender, &settings);
-        let (contact_id, created, linked) = match known {
-            Some(contact_id) => (contact_id, false, false),
-            // A receipt or echo says nothing about who a new sender is; an opt-out is still
-            // recorded (it must be honoured on the next send), so it creates the contact.
+        let (contact_id, blocked, created, linked) = match known {
+            Some((contact_id, blocked)) => (contact_id, blocked, false, false),
+            // A receipt or an echo says nothing about who a new sender is.
             None if activity == Activity::Passive => {
                 record_processed(&tx, envelope, None, "skipped").await?;
                 tx.commit().await?;
@@ -263,56 +259,62 @@ impl Resolver {
             None => {
                 let (contact_id, created, linked) =
                     claim_identity(&tx, workspace, channel, account, sender, &profile, &settings, at).await?;
-                (contact_id, created, linked)
+                let blocked = !created && lock_contact(&tx, &contact_id).await?.blocked;
+                (contact_id, blocked, created, linked)
             }
         };
-        let contact = lock_contact(&tx, &contact_id).await?;
         if let Some(action) = consent {
             apply_consent(&tx, &contact_id, channel, action, at).await?;
         }
-        if contact.blocked {
-            hold(&tx, envelope, channel, Some(&contact_id), "blocked", None).await?;
-            record_processed(&tx, envelope, Some(&contact_id), "blocked").await?;
+        if blocked {
+            tokio::try_join!(
+                hold(&tx, envelope, channel, Some(&contact_id), "blocked", None),
+                record_processed(&tx, envelope, Some(&contact_id), "blocked"),
+            )?;
             tx.commit().await?;
             return Ok(Outcome::Held("blocked"));
         }
-        if activity == Activity::Customer {
-            touch(
-                &tx,
-                &contact_id,
-                account,
-                &sender.channel_user_id,
-                channel,
-                &profile,
-                at,
-            )
-            .await?;
-            let exempt = created && consent == Some(ConsentAction::OptOut);
-            if created && !exempt && over_quota(&tx, workspace, channel, at).await? {
-                // Nothing of this event may remain: undo the contact, keep only the record.
-                tx.rollback().await?;
-                let tx = client.transaction().await?;
-                if let Some(outcome) = replay(&tx, &envelope.event_id).await? {
-                    tx.commit().await?;
-                    return Ok(outcome);
-                }
+        // An opt-out from a new sender is recorded whatever the quota: it must be honoured.
+        let exempt = consent == Some(ConsentAction::OptOut);
+        if created && !exempt && over_quota(&tx, workspace, channel, at).await? {
+            // Nothing of this event may remain: undo the contact, keep only the record.
+            tx.rollback().await?;
+            let tx = client.transaction().await?;
+            if let Some(outcome) = replay(&tx, &envelope.event_id).await? {
+                tx.commit().await?;
+                return Ok(outcome);
+            }
+            tokio::try_join!(
                 hold(
                     &tx,
                     envelope,
                     channel,
                     None,
                     "quota_exceeded",
-                    Some(envelope.encode_to_vec()),
-                )
-                .await?;
-                record_processed(&tx, envelope, None, "quota_exceeded").await?;
-                tx.commit().await?;
-                return Ok(Outcome::Held("quota_exceeded"));
-            }
-            count_activity(&tx, workspace, channel, &contact_id, at).await?;
+                    Some(envelope.encode_to_vec())
+                ),
+                record_processed(&tx, envelope, None, "quota_exceeded"),
+            )?;
+            tx.commit().await?;
+            return Ok(Outcome::Held("quota_exceeded"));
         }
         let outcome = if created { "created" } else { "forwarded" };
-        if !record_processed(&tx, envelope, Some(&contact_id), outcome).await? {
+        // The writes, pipelined too; the contact comes back from its update.
+        let (contact, recorded) = if activity == Activity::Customer {
+            let (contact, (), (), recorded) = tokio::try_join!(
+                touch(&tx, &contact_id, channel, &profile, at),
+                touch_identity(&tx, account, &sender.channel_user_id, &profile, at),
+                count_activity(&tx, workspace, channel, &contact_id, at),
+                record_processed(&tx, envelope, Some(&contact_id), outcome),
+            )?;
+            (contact, recorded)
+        } else {
+            tokio::try_join!(
+                load_contact(&tx, &contact_id),
+                record_processed(&tx, envelope, Some(&contact_id), outcome),
+            )?
+        };
+        if !recorded {
             // Another consumer resolved the same event meanwhile: do what it did.
             tx.rollback().await?;
             let tx = client.transaction().await?;
@@ -320,7 +322,6 @@ impl Resolver {
             tx.commit().await?;
             return Ok(replayed.unwrap_or(Outcome::Skipped("concurrent")));
         }
-        let contact = load_contact(&tx, &contact_id).await?;
         tx.commit().await?;
         Ok(Outcome::Forward {
             contact: Box::new(contact),
@@ -391,6 +392,23 @@ impl Profile {
             "locale": self.locale,
         })
     }
+}
+
+/// The contact of a known sender and whether it is blocked, or `None` for a new sender.
+async fn known_identity(
+    tx: &Transaction<'_>,
+    account: &str,
+    channel_user_id: &str,
+) -> Result<Option<(String, bool)>, ContactsError> {
+    Ok(tx
+        .query_opt(
+            "SELECT i.contact_id, c.blocked FROM contacts.identities i
+             JOIN contacts.contacts c ON c.id = i.contact_id
+             WHERE i.channel_account_id = $1 AND i.channel_user_id = $2",
+            &[&account, &channel_user_id],
+        )
+        .await?
+        .map(|row| (row.get(0), row.get(1))))
 }
 
 /// The outcome of an event resolved before, or `None`.
@@ -652,47 +670,61 @@ async fn apply_consent(
 }
 
 /// Customer activity: last inbound (never moved backwards by a late event), last channel,
-/// the channel set, empty profile fields filled from the channel, the identity's last seen.
+/// the channel set, empty profile fields filled from the channel. Returns the contact.
 async fn touch(
     tx: &Transaction<'_>,
     contact_id: &str,
-    account: &str,
-    channel_user_id: &str,
     channel: Channel,
     profile: &Profile,
     at: DateTime<Utc>,
+) -> Result<Contact, ContactsError> {
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE contacts.contacts AS c SET
+                     last_channel = CASE WHEN c.last_inbound_at IS NULL OR c.last_inbound_at <= $2 THEN $3
+                                         ELSE c.last_channel END,
+                     last_inbound_at = GREATEST(c.last_inbound_at, $2),
+                     channels = CASE WHEN $3 = ANY(c.channels) THEN c.channels ELSE array_append(c.channels, $3) END,
+                     display_name = CASE WHEN c.display_name = '' THEN $4 ELSE c.display_name END,
+                     first_name = CASE WHEN c.first_name = '' AND c.last_name = '' THEN $5 ELSE c.first_name END,
+                     last_name = CASE WHEN c.first_name = '' AND c.last_name = '' THEN $6 ELSE c.last_name END,
+                     phone = COALESCE(c.phone, $7),
+                     email = COALESCE(c.email, $8),
+                     username = COALESCE(c.username, $9),
+                     avatar_url = COALESCE($10, c.avatar_url),
+                     locale = COALESCE(c.locale, $11),
+                     updated_at = now(),
+                     revision = c.revision + 1
+                 WHERE c.id = $1
+                 RETURNING {CONTACT_COLUMNS}"
+            ),
+            &[
+                &contact_id,
+                &at,
+                &channel.as_str(),
+                &profile.display_name,
+                &profile.first_name,
+                &profile.last_name,
+                &profile.phone,
+                &profile.email,
+                &profile.username,
+                &profile.avatar_url,
+                &profile.locale,
+            ],
+        )
+        .await?;
+    Ok(Contact::from_row(&row)?)
+}
+
+/// The identity's last inbound and latest profile.
+async fn touch_identity(
+    tx: &Transaction<'_>,
+    account: &str,
+    channel_user_id: &str,
+    profile: &Profile,
+    at: DateTime<Utc>,
 ) -> Result<(), ContactsError> {
-    tx.execute(
-        "UPDATE contacts.contacts SET
-             last_channel = CASE WHEN last_inbound_at IS NULL OR last_inbound_at <= $2 THEN $3 ELSE last_channel END,
-             last_inbound_at = GREATEST(last_inbound_at, $2),
-             channels = CASE WHEN $3 = ANY(channels) THEN channels ELSE array_append(channels, $3) END,
-             display_name = CASE WHEN display_name = '' THEN $4 ELSE display_name END,
-             first_name = CASE WHEN first_name = '' AND last_name = '' THEN $5 ELSE first_name END,
-             last_name = CASE WHEN first_name = '' AND last_name = '' THEN $6 ELSE last_name END,
-             phone = COALESCE(phone, $7),
-             email = COALESCE(email, $8),
-             username = COALESCE(username, $9),
-             avatar_url = COALESCE($10, avatar_url),
-             locale = COALESCE(locale, $11),
-             updated_at = now(),
-             revision = revision + 1
-         WHERE id = $1",
-        &[
-            &contact_id,
-            &at,
-            &channel.as_str(),
-            &profile.display_name,
-            &profile.first_name,
-            &profile.last_name,
-            &profile.phone,
-            &profile.email,
-            &profile.username,
-            &profile.avatar_url,
-            &profile.locale,
-        ],
-    )
-    .await?;
     tx.execute(
         "UPDATE contacts.identities SET last_seen_at = GREATEST(last_seen_at, $3), profile = $4
          WHERE channel_account_id = $1 AND channel_user_id = $2",
@@ -702,8 +734,13 @@ async fn touch(
     Ok(())
 }
 
+/// Shards of a month's usage counter: activity increments spread over them, so concurrent
+/// consumers do not queue on one row.
+const USAGE_SHARDS: u16 = 16;
+
 /// True when the channel's monthly quota has no room for one more new contact. Locks the
-/// month's usage row, so concurrent new senders are admitted one at a time.
+/// quota's row, so new senders are admitted one at a time and the count is exact at the
+/// boundary (existing contacts never wait on it).
 async fn over_quota(
     tx: &Transaction<'_>,
     workspace: &str,
@@ -712,7 +749,7 @@ async fn over_quota(
 ) -> Result<bool, ContactsError> {
     let limit: Option<i64> = tx
         .query_opt(
-            "SELECT monthly_limit FROM contacts.quotas WHERE workspace_id = $1 AND channel = $2",
+            "SELECT monthly_limit FROM contacts.quotas WHERE workspace_id = $1 AND channel = $2 FOR UPDATE",
             &[&workspace, &channel.as_str()],
         )
         .await?
@@ -722,11 +759,8 @@ async fn over_quota(
     };
     let used: i64 = tx
         .query_one(
-            "INSERT INTO contacts.monthly_usage (workspace_id, channel, month, contacts)
-             VALUES ($1, $2, $3, 0)
-             ON CONFLICT (workspace_id, channel, month)
-             DO UPDATE SET contacts = contacts.monthly_usage.contacts
-             RETURNING contacts",
+            "SELECT coalesce(sum(contacts), 0)::bigint FROM contacts.monthly_usage
+             WHERE workspace_id = $1 AND channel = $2 AND month = $3",
             &[&workspace, &channel.as_str(), &month_of(at)],
         )
         .await?
@@ -734,7 +768,7 @@ async fn over_quota(
     Ok(used >= limit)
 }
 
-/// Counts the contact once per channel and calendar month.
+/// Counts the contact once per channel and calendar month (one statement).
 async fn count_activity(
     tx: &Transaction<'_>,
     workspace: &str,
@@ -742,25 +776,19 @@ async fn count_activity(
     contact_id: &str,
     at: DateTime<Utc>,
 ) -> Result<(), ContactsError> {
-    let month = month_of(at);
-    let first_this_month = tx
-        .execute(
-            "INSERT INTO contacts.monthly_activity (workspace_id, channel, month, contact_id)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            &[&workspace, &channel.as_str(), &month, &contact_id],
-        )
-        .await?
-        == 1;
-    if first_this_month {
-        tx.execute(
-            "INSERT INTO contacts.monthly_usage (workspace_id, channel, month, contacts)
-             VALUES ($1, $2, $3, 1)
-             ON CONFLICT (workspace_id, channel, month)
-             DO UPDATE SET contacts = contacts.monthly_usage.contacts + 1",
-            &[&workspace, &channel.as_str(), &month],
-        )
-        .await?;
-    }
+    let shard = i16::try_from(switchboard_messaging::partition_for(contact_id, USAGE_SHARDS)).unwrap_or(0);
+    tx.execute(
+        "WITH first_this_month AS (
+             INSERT INTO contacts.monthly_activity (workspace_id, channel, month, contact_id)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1
+         )
+         INSERT INTO contacts.monthly_usage (workspace_id, channel, month, shard, contacts)
+         SELECT $1, $2, $3, $5, 1 FROM first_this_month
+         ON CONFLICT (workspace_id, channel, month, shard)
+         DO UPDATE SET contacts = contacts.monthly_usage.contacts + 1",
+        &[&workspace, &channel.as_str(), &month_of(at), &contact_id, &shard],
+    )
+    .await?;
     Ok(())
 }
 

@@ -268,16 +268,13 @@ impl ContactQuery<'_> {
             if self.search.chars().count() > 200 {
                 return Err(ContactsError::invalid("query: at most 200 characters"));
             }
+            // One trigram-indexed column, so the planner can estimate and use the index
+            // (tags, channels and custom fields are searched with filter conditions).
             params.push(Box::new(format!(
                 "%{}%",
                 like_literal(&self.search.to_lowercase())
             )));
-            params.push(Box::new(self.search.to_owned()));
-            sql.push_str(&format!(
-                " AND (c.search_text LIKE ${} OR c.tags @> ARRAY[${}::text])",
-                params.len() - 1,
-                params.len()
-            ));
+            sql.push_str(&format!(" AND c.search_text LIKE ${}", params.len()));
         }
         let compiled = match self.filter {
             Some(filter) => {
@@ -605,8 +602,8 @@ pub(crate) async fn quota_usage(
         .query(
             "SELECT coalesce(q.channel, u.channel), q.monthly_limit, coalesce(u.contacts, 0)
              FROM (SELECT channel, monthly_limit FROM contacts.quotas WHERE workspace_id = $1) q
-             FULL JOIN (SELECT channel, contacts FROM contacts.monthly_usage
-                        WHERE workspace_id = $1 AND month = $2) u ON u.channel = q.channel
+             FULL JOIN (SELECT channel, sum(contacts)::bigint AS contacts FROM contacts.monthly_usage
+                        WHERE workspace_id = $1 AND month = $2 GROUP BY channel) u ON u.channel = q.channel
              ORDER BY 1",
             &[&workspace, &month],
         )

@@ -305,7 +305,7 @@ async fn a_redelivered_event_has_no_second_effect_and_is_forwarded_again_with_th
     assert_eq!(harness.sql_i64("SELECT count(*) FROM contacts.contacts").await, 1);
     assert_eq!(
         harness
-            .sql_i64("SELECT contacts FROM contacts.monthly_usage")
+            .sql_i64("SELECT sum(contacts)::bigint FROM contacts.monthly_usage")
             .await,
         1
     );
@@ -411,13 +411,13 @@ async fn at_the_monthly_quota_new_contacts_are_parked_existing_ones_served_and_a
     );
     assert_eq!(
         harness
-            .sql_i64("SELECT contacts FROM contacts.monthly_usage WHERE channel = 'whatsapp' AND month = '2026-11-01'")
+            .sql_i64("SELECT sum(contacts)::bigint FROM contacts.monthly_usage WHERE channel = 'whatsapp' AND month = '2026-11-01'")
             .await,
         2
     );
     assert_eq!(
         harness
-            .sql_i64("SELECT contacts FROM contacts.monthly_usage WHERE channel = 'whatsapp' AND month = '2026-12-01'")
+            .sql_i64("SELECT sum(contacts)::bigint FROM contacts.monthly_usage WHERE channel = 'whatsapp' AND month = '2026-12-01'")
             .await,
         1
     );
