@@ -402,9 +402,12 @@ async fn known_identity(
 ) -> Result<Option<(String, bool)>, ContactsError> {
     Ok(tx
         .query_opt(
-            "SELECT i.contact_id, c.blocked FROM contacts.identities i
+            &tx.prepare_cached(
+                "SELECT i.contact_id, c.blocked FROM contacts.identities i
              JOIN contacts.contacts c ON c.id = i.contact_id
              WHERE i.channel_account_id = $1 AND i.channel_user_id = $2",
+            )
+            .await?,
             &[&account, &channel_user_id],
         )
         .await?
@@ -415,7 +418,10 @@ async fn known_identity(
 async fn replay(tx: &Transaction<'_>, event_id: &str) -> Result<Option<Outcome>, ContactsError> {
     let Some(row) = tx
         .query_opt(
-            "SELECT outcome, contact_id FROM contacts.processed_events WHERE event_id = $1",
+            &tx.prepare_cached(
+                "SELECT outcome, contact_id FROM contacts.processed_events WHERE event_id = $1",
+            )
+            .await?,
             &[&event_id],
         )
         .await?
@@ -428,7 +434,10 @@ async fn replay(tx: &Transaction<'_>, event_id: &str) -> Result<Option<Outcome>,
         ("created" | "forwarded", Some(contact_id)) => {
             match tx
                 .query_opt(
-                    &format!("SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE c.id = $1"),
+                    &tx.prepare_cached(&format!(
+                        "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE c.id = $1"
+                    ))
+                    .await?,
                     &[&contact_id],
                 )
                 .await?
@@ -460,8 +469,11 @@ async fn record_processed(
 ) -> Result<bool, ContactsError> {
     let inserted = tx
         .execute(
-            "INSERT INTO contacts.processed_events (event_id, workspace_id, contact_id, outcome)
+            &tx.prepare_cached(
+                "INSERT INTO contacts.processed_events (event_id, workspace_id, contact_id, outcome)
              VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
+            )
+            .await?,
             &[&envelope.event_id, &envelope.workspace_id, &contact_id, &outcome],
         )
         .await?;
@@ -477,8 +489,11 @@ async fn hold(
     body: Option<Vec<u8>>,
 ) -> Result<(), ContactsError> {
     tx.execute(
-        "INSERT INTO contacts.held_events (event_id, workspace_id, channel, contact_id, reason, envelope)
+        &tx.prepare_cached(
+            "INSERT INTO contacts.held_events (event_id, workspace_id, channel, contact_id, reason, envelope)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .await?,
         &[
             &envelope.event_id,
             &envelope.workspace_id,
@@ -525,12 +540,11 @@ async fn claim_identity(
     // The contact row is inserted after the identity (the foreign key is deferred), so the
     // identity's primary key is what decides a race.
     let claimed = tx
-        .query_opt(
-            "INSERT INTO contacts.identities
+        .query_opt(&tx.prepare_cached("INSERT INTO contacts.identities
                  (channel_account_id, channel_user_id, workspace_id, channel, contact_id, profile, created_at, last_seen_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
              ON CONFLICT (channel_account_id, channel_user_id) DO NOTHING
-             RETURNING contact_id",
+             RETURNING contact_id").await?,
             &[
                 &account,
                 &sender.channel_user_id,
@@ -545,8 +559,11 @@ async fn claim_identity(
     if claimed.is_none() {
         let winner: String = tx
             .query_one(
-                "SELECT contact_id FROM contacts.identities
+                &tx.prepare_cached(
+                    "SELECT contact_id FROM contacts.identities
                  WHERE channel_account_id = $1 AND channel_user_id = $2",
+                )
+                .await?,
                 &[&account, &sender.channel_user_id],
             )
             .await?
@@ -557,10 +574,13 @@ async fn claim_identity(
         return Ok((candidate, false, true));
     }
     tx.execute(
-        "INSERT INTO contacts.contacts
+        &tx.prepare_cached(
+            "INSERT INTO contacts.contacts
              (id, workspace_id, first_name, last_name, display_name, email, phone, username, avatar_url,
               locale, channels, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY[$11::text], $12, $12)",
+        )
+        .await?,
         &[
             &candidate,
             &workspace,
@@ -580,8 +600,11 @@ async fn claim_identity(
     for (other, reason) in [(same_phone, "same_phone"), (same_email, "same_email")] {
         if let Some(other) = other {
             tx.execute(
-                "INSERT INTO contacts.merge_suggestions (workspace_id, contact_id, candidate_id, reason)
+                &tx.prepare_cached(
+                    "INSERT INTO contacts.merge_suggestions (workspace_id, contact_id, candidate_id, reason)
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .await?,
                 &[&workspace, &candidate, &other, &reason],
             )
             .await?;
@@ -602,7 +625,7 @@ async fn first_contact_with(
          ORDER BY created_at, id LIMIT 1"
     );
     Ok(tx
-        .query_opt(&sql, &[&workspace, &value])
+        .query_opt(&tx.prepare_cached(&sql).await?, &[&workspace, &value])
         .await?
         .map(|row| row.get(0)))
 }
@@ -610,7 +633,10 @@ async fn first_contact_with(
 async fn lock_contact(tx: &Transaction<'_>, contact_id: &str) -> Result<Contact, ContactsError> {
     let row = tx
         .query_opt(
-            &format!("SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE c.id = $1 FOR UPDATE"),
+            &tx.prepare_cached(&format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE c.id = $1 FOR UPDATE"
+            ))
+            .await?,
             &[&contact_id],
         )
         .await?
@@ -621,7 +647,10 @@ async fn lock_contact(tx: &Transaction<'_>, contact_id: &str) -> Result<Contact,
 async fn load_contact(tx: &Transaction<'_>, contact_id: &str) -> Result<Contact, ContactsError> {
     let row = tx
         .query_one(
-            &format!("SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE c.id = $1"),
+            &tx.prepare_cached(&format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE c.id = $1"
+            ))
+            .await?,
             &[&contact_id],
         )
         .await?;
@@ -662,9 +691,11 @@ async fn apply_consent(
         _ => format!("{channel}:opt_in_keyword"),
     };
     if sql.contains("$3") {
-        tx.execute(sql, &[&contact_id, &at, &source]).await?;
+        tx.execute(&tx.prepare_cached(&sql).await?, &[&contact_id, &at, &source])
+            .await?;
     } else {
-        tx.execute(sql, &[&contact_id, &at]).await?;
+        tx.execute(&tx.prepare_cached(&sql).await?, &[&contact_id, &at])
+            .await?;
     }
     Ok(())
 }
@@ -679,8 +710,7 @@ async fn touch(
     at: DateTime<Utc>,
 ) -> Result<Contact, ContactsError> {
     let row = tx
-        .query_one(
-            &format!(
+        .query_one(&tx.prepare_cached(&format!(
                 "UPDATE contacts.contacts AS c SET
                      last_channel = CASE WHEN c.last_inbound_at IS NULL OR c.last_inbound_at <= $2 THEN $3
                                          ELSE c.last_channel END,
@@ -698,7 +728,7 @@ async fn touch(
                      revision = c.revision + 1
                  WHERE c.id = $1
                  RETURNING {CONTACT_COLUMNS}"
-            ),
+            )).await?,
             &[
                 &contact_id,
                 &at,
@@ -726,8 +756,11 @@ async fn touch_identity(
     at: DateTime<Utc>,
 ) -> Result<(), ContactsError> {
     tx.execute(
-        "UPDATE contacts.identities SET last_seen_at = GREATEST(last_seen_at, $3), profile = $4
+        &tx.prepare_cached(
+            "UPDATE contacts.identities SET last_seen_at = GREATEST(last_seen_at, $3), profile = $4
          WHERE channel_account_id = $1 AND channel_user_id = $2",
+        )
+        .await?,
         &[&account, &channel_user_id, &at, &profile.to_json()],
     )
     .await?;
@@ -748,8 +781,7 @@ async fn over_quota(
     at: DateTime<Utc>,
 ) -> Result<bool, ContactsError> {
     let limit: Option<i64> = tx
-        .query_opt(
-            "SELECT monthly_limit FROM contacts.quotas WHERE workspace_id = $1 AND channel = $2 FOR UPDATE",
+        .query_opt(&tx.prepare_cached("SELECT monthly_limit FROM contacts.quotas WHERE workspace_id = $1 AND channel = $2 FOR UPDATE").await?,
             &[&workspace, &channel.as_str()],
         )
         .await?
@@ -759,8 +791,11 @@ async fn over_quota(
     };
     let used: i64 = tx
         .query_one(
-            "SELECT coalesce(sum(contacts), 0)::bigint FROM contacts.monthly_usage
+            &tx.prepare_cached(
+                "SELECT coalesce(sum(contacts), 0)::bigint FROM contacts.monthly_usage
              WHERE workspace_id = $1 AND channel = $2 AND month = $3",
+            )
+            .await?,
             &[&workspace, &channel.as_str(), &month_of(at)],
         )
         .await?
@@ -778,7 +813,8 @@ async fn count_activity(
 ) -> Result<(), ContactsError> {
     let shard = i16::try_from(switchboard_messaging::partition_for(contact_id, USAGE_SHARDS)).unwrap_or(0);
     tx.execute(
-        "WITH first_this_month AS (
+        &tx.prepare_cached(
+            "WITH first_this_month AS (
              INSERT INTO contacts.monthly_activity (workspace_id, channel, month, contact_id)
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1
          )
@@ -786,6 +822,8 @@ async fn count_activity(
          SELECT $1, $2, $3, $5, 1 FROM first_this_month
          ON CONFLICT (workspace_id, channel, month, shard)
          DO UPDATE SET contacts = contacts.monthly_usage.contacts + 1",
+        )
+        .await?,
         &[&workspace, &channel.as_str(), &month_of(at), &contact_id, &shard],
     )
     .await?;

@@ -22,8 +22,12 @@ impl Settings {
     pub async fn load(client: &impl GenericClient, workspace: &str) -> Result<Self, ContactsError> {
         let row = client
             .query_opt(
-                "SELECT default_country, link_by_phone, link_by_email, quota_reset_tag
+                &client
+                    .prepare_cached(
+                        "SELECT default_country, link_by_phone, link_by_email, quota_reset_tag
                  FROM contacts.settings WHERE workspace_id = $1",
+                    )
+                    .await?,
                 &[&workspace],
             )
             .await?;
@@ -38,8 +42,7 @@ impl Settings {
     /// Stores the workspace's settings.
     pub async fn save(&self, client: &impl GenericClient, workspace: &str) -> Result<(), ContactsError> {
         client
-            .execute(
-                "INSERT INTO contacts.settings
+            .execute(&client.prepare_cached("INSERT INTO contacts.settings
                      (workspace_id, default_country, link_by_phone, link_by_email, quota_reset_tag, updated_at)
                  VALUES ($1, $2, $3, $4, $5, now())
                  ON CONFLICT (workspace_id) DO UPDATE SET
@@ -47,7 +50,7 @@ impl Settings {
                      link_by_phone = EXCLUDED.link_by_phone,
                      link_by_email = EXCLUDED.link_by_email,
                      quota_reset_tag = EXCLUDED.quota_reset_tag,
-                     updated_at = now()",
+                     updated_at = now()").await?,
                 &[
                     &workspace,
                     &self.default_country,
