@@ -691,10 +691,10 @@ async fn apply_consent(
         _ => format!("{channel}:opt_in_keyword"),
     };
     if sql.contains("$3") {
-        tx.execute(&tx.prepare_cached(&sql).await?, &[&contact_id, &at, &source])
+        tx.execute(&tx.prepare_cached(sql).await?, &[&contact_id, &at, &source])
             .await?;
     } else {
-        tx.execute(&tx.prepare_cached(&sql).await?, &[&contact_id, &at])
+        tx.execute(&tx.prepare_cached(sql).await?, &[&contact_id, &at])
             .await?;
     }
     Ok(())
