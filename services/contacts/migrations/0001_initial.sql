@@ -76,6 +76,8 @@ CREATE TABLE contacts (
     sms_opt_change_at     timestamptz,
     -- Kept in sync from routing's assignment events.
     assignee_id           text,
+    -- When that assignment happened (older assignment events are ignored).
+    assignee_at           timestamptz,
     last_inbound_at       timestamptz,
     last_channel          text,
     created_at            timestamptz NOT NULL DEFAULT now(),

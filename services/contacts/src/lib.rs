@@ -6,6 +6,7 @@
 //!
 //! It owns the `contacts` schema; other services see contacts only through its API and events.
 
+pub mod assignment;
 mod config;
 mod csv_import;
 mod editable;
@@ -122,6 +123,20 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
         .run(),
     );
     let resolver = Arc::new(Resolver::new(pool.clone(), &bus, metrics));
+    let assignment_queues =
+        bus.partitioned_queues(assignment::ASSIGNMENT_CONSUMER, assignment::ASSIGNMENT_FAMILY);
+    let (assignment_bus, assignment_shutdown) = (bus.clone(), shutdown.clone());
+    let assignments = Arc::new(assignment::AssignmentSync::new(pool.clone()));
+    parts.spawn("contacts assignment sync", async move {
+        switchboard_messaging::run_partitioned_consumers(
+            assignment_bus,
+            assignment_queues,
+            assignments,
+            assignment_shutdown,
+        )
+        .await?;
+        Ok(())
+    });
     let queues = bus.partitioned_queues(topology::INBOUND_CONSUMER, topology::INBOUND_FAMILY);
     let consumer_shutdown = shutdown.clone();
     parts.spawn("contacts resolver", async move {

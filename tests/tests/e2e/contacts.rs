@@ -1621,3 +1621,116 @@ async fn every_contacts_rpc_stays_inside_the_callers_workspace() {
     assert!(mine.tags.contains(&"ours".to_owned()));
     hooks.cleanup().await;
 }
+
+/// Publishes routing's `assignment.changed` for `contact` (one partition in tests).
+async fn publish_assignment(
+    hooks: &WebhookSwitchboard,
+    contact: &str,
+    assignee: &str,
+    at_seconds: i64,
+    id: &str,
+) {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    use prost::Message as _;
+    use switchboard_proto::events::v1 as events;
+    let envelope = events::Envelope {
+        event_id: format!("evt_{id}"),
+        event_type: "assignment.changed".to_owned(),
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: at_seconds,
+            nanos: 0,
+        }),
+        workspace_id: WORKSPACE.to_owned(),
+        correlation_id: String::new(),
+        causation_id: String::new(),
+        partition_key: contact.to_owned(),
+        payload: Some(Payload::AssignmentChanged(events::AssignmentChanged {
+            contact_id: contact.to_owned(),
+            conversation_id: "conv_1".to_owned(),
+            assignee_id: assignee.to_owned(),
+            team_id: String::new(),
+        })),
+    };
+    let connection = lapin::Connection::connect(
+        &switchboard_testkit::amqp_url(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let confirm = channel
+        .basic_publish(
+            format!("{}switchboard.events", hooks.namespace).into(),
+            "assignment.changed.p00".into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            &envelope.encode_to_vec(),
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(
+        matches!(confirm, lapin::Confirmation::Ack(None)),
+        "routed to contacts.assignment: {confirm:?}"
+    );
+    let _ = connection.close(200, "done".into()).await;
+}
+
+#[tokio::test]
+async fn routing_assignments_keep_the_contacts_assignee_for_filters_and_never_go_backwards() {
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let token = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
+    let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
+    let contact = create(
+        &mut api,
+        &token,
+        contacts::Contact {
+            first_name: "Assigned".to_owned(),
+            ..contacts::Contact::default()
+        },
+    )
+    .await;
+    let assignee = |contact: contacts::Contact| contact.assignee_id;
+    publish_assignment(&hooks, &contact.id, "agent_ada", 1_800_000_100, "a1").await;
+    switchboard_testkit::eventually(Duration::from_secs(15), "the assignee", || {
+        let (mut api, token, id) = (api.clone(), token.clone(), contact.id.clone());
+        async move { (assignee(get(&mut api, &token, &id).await.unwrap()) == "agent_ada").then_some(()) }
+    })
+    .await;
+    let by_assignee = condition(
+        "assignee_id",
+        contacts::Operator::Eq,
+        contacts::condition::Value::Text("agent_ada".to_owned()),
+    );
+    assert_eq!(total(&mut api, &token, Some(by_assignee.clone())).await, 1);
+    // A late, older assignment is ignored; a newer unassignment applies.
+    publish_assignment(&hooks, &contact.id, "agent_old", 1_800_000_000, "a0").await;
+    publish_assignment(&hooks, &contact.id, "", 1_800_000_200, "a2").await;
+    switchboard_testkit::eventually(Duration::from_secs(15), "the unassignment", || {
+        let (mut api, token, id) = (api.clone(), token.clone(), contact.id.clone());
+        async move {
+            assignee(get(&mut api, &token, &id).await.unwrap())
+                .is_empty()
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(total(&mut api, &token, Some(by_assignee)).await, 0);
+    let unassigned = contacts::Filter {
+        node: Some(contacts::filter::Node::Condition(contacts::Condition {
+            field: "assignee_id".to_owned(),
+            op: contacts::Operator::IsNotSet as i32,
+            value: None,
+        })),
+    };
+    assert_eq!(total(&mut api, &token, Some(unassigned)).await, 1);
+    hooks.cleanup().await;
+}
