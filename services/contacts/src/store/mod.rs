@@ -1,6 +1,11 @@
 //! SQL of the contacts API (identity resolution has its own in `resolve`). Every query is
 //! scoped by workspace: an id of another workspace is simply not found.
 
+mod held_events;
+mod merge_suggestions;
+mod quotas;
+mod saved_views;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -9,11 +14,16 @@ use switchboard_proto::contacts::v1 as proto;
 
 use tokio_postgres::types::ToSql;
 
+use crate::ContactsError;
 use crate::editable::Editable;
 use crate::fields::{FieldDefinition, FieldType};
 use crate::filter::{self, Filter, SqlFilter};
 use crate::model::{CONTACT_COLUMNS, Contact, timestamp};
-use crate::{ContactsError, page};
+
+pub(crate) use held_events::held_events;
+pub(crate) use merge_suggestions::merge_suggestions;
+pub(crate) use quotas::{quota_usage, set_quota};
+pub(crate) use saved_views::{View, delete_view, insert_view, update_view, view, views};
 
 /// The workspace's custom field definitions by key.
 pub(crate) async fn field_definitions(
@@ -345,283 +355,6 @@ pub(crate) async fn count_contacts(
         )
         .await?;
     Ok(row.get(0))
-}
-
-/// A saved view.
-pub(crate) struct View {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) filter: Filter,
-    pub(crate) created_at: DateTime<Utc>,
-    pub(crate) updated_at: DateTime<Utc>,
-}
-
-impl View {
-    fn from_row(row: &tokio_postgres::Row) -> Result<Self, ContactsError> {
-        let id: String = row.get(0);
-        let json: serde_json::Value = row.get(2);
-        let filter = serde_json::from_value(json)
-            .map_err(|error| ContactsError::Corrupt(format!("view {id} filter: {error}")))?;
-        Ok(Self {
-            id,
-            name: row.get(1),
-            filter,
-            created_at: row.get(3),
-            updated_at: row.get(4),
-        })
-    }
-
-    /// The proto form.
-    pub(crate) fn to_proto(&self) -> proto::View {
-        proto::View {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            filter: Some(crate::filter_proto::to_proto(&self.filter)),
-            created_at: Some(timestamp(self.created_at)),
-            updated_at: Some(timestamp(self.updated_at)),
-        }
-    }
-}
-
-fn filter_json(filter: &Filter) -> Result<serde_json::Value, ContactsError> {
-    serde_json::to_value(filter).map_err(|error| ContactsError::Corrupt(format!("filter to JSON: {error}")))
-}
-
-fn name_taken(error: tokio_postgres::Error, name: &str) -> ContactsError {
-    if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-        ContactsError::Conflict(format!("a view named {name:?} exists already"))
-    } else {
-        error.into()
-    }
-}
-
-/// Stores a new view.
-pub(crate) async fn insert_view(
-    client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
-    name: &str,
-    filter: &Filter,
-) -> Result<View, ContactsError> {
-    let row = client
-        .query_one(
-            "INSERT INTO contacts.saved_views (id, workspace_id, name, filter) VALUES ($1, $2, $3, $4)
-             RETURNING id, name, filter, created_at, updated_at",
-            &[&id, &workspace, &name, &filter_json(filter)?],
-        )
-        .await
-        .map_err(|error| name_taken(error, name))?;
-    View::from_row(&row)
-}
-
-/// Replaces a view's name and filter.
-pub(crate) async fn update_view(
-    client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
-    name: &str,
-    filter: &Filter,
-) -> Result<View, ContactsError> {
-    let row = client
-        .query_opt(
-            "UPDATE contacts.saved_views SET name = $3, filter = $4, updated_at = now()
-             WHERE id = $1 AND workspace_id = $2
-             RETURNING id, name, filter, created_at, updated_at",
-            &[&id, &workspace, &name, &filter_json(filter)?],
-        )
-        .await
-        .map_err(|error| name_taken(error, name))?
-        .ok_or_else(|| ContactsError::NotFound(format!("view {id}")))?;
-    View::from_row(&row)
-}
-
-/// One view.
-pub(crate) async fn view(
-    client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
-) -> Result<View, ContactsError> {
-    let row = client
-        .query_opt(
-            "SELECT id, name, filter, created_at, updated_at FROM contacts.saved_views
-             WHERE id = $1 AND workspace_id = $2",
-            &[&id, &workspace],
-        )
-        .await?
-        .ok_or_else(|| ContactsError::NotFound(format!("view {id}")))?;
-    View::from_row(&row)
-}
-
-/// Every view of the workspace, by name.
-pub(crate) async fn views(client: &impl GenericClient, workspace: &str) -> Result<Vec<View>, ContactsError> {
-    let rows = client
-        .query(
-            "SELECT id, name, filter, created_at, updated_at FROM contacts.saved_views
-             WHERE workspace_id = $1 ORDER BY name",
-            &[&workspace],
-        )
-        .await?;
-    rows.iter().map(View::from_row).collect()
-}
-
-/// Deletes a view.
-pub(crate) async fn delete_view(
-    client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
-) -> Result<(), ContactsError> {
-    let deleted = client
-        .execute(
-            "DELETE FROM contacts.saved_views WHERE id = $1 AND workspace_id = $2",
-            &[&id, &workspace],
-        )
-        .await?;
-    if deleted == 0 {
-        return Err(ContactsError::NotFound(format!("view {id}")));
-    }
-    Ok(())
-}
-
-/// One page of merge suggestions, newest first, and the next page's token.
-pub(crate) async fn merge_suggestions(
-    client: &impl GenericClient,
-    workspace: &str,
-    after: Option<&(DateTime<Utc>, String)>,
-    limit: i64,
-) -> Result<(Vec<proto::MergeSuggestion>, String), ContactsError> {
-    let (at, key) = after.cloned().unzip();
-    let rows = client
-        .query(
-            "SELECT contact_id, candidate_id, reason, created_at FROM contacts.merge_suggestions
-             WHERE workspace_id = $1
-               AND ($2::timestamptz IS NULL OR (created_at, contact_id || '/' || candidate_id) < ($2, $3))
-             ORDER BY created_at DESC, contact_id || '/' || candidate_id DESC LIMIT $4",
-            &[&workspace, &at, &key, &limit],
-        )
-        .await?;
-    let mut token = String::new();
-    let suggestions: Vec<proto::MergeSuggestion> = rows
-        .iter()
-        .map(|row| {
-            let created_at: DateTime<Utc> = row.get(3);
-            let contact_id: String = row.get(0);
-            let candidate_id: String = row.get(1);
-            token = page::token(created_at, &format!("{contact_id}/{candidate_id}"));
-            proto::MergeSuggestion {
-                contact_id,
-                candidate_id,
-                reason: row.get(2),
-                created_at: Some(timestamp(created_at)),
-            }
-        })
-        .collect();
-    if i64::try_from(suggestions.len()).unwrap_or(i64::MAX) < limit {
-        token.clear();
-    }
-    Ok((suggestions, token))
-}
-
-/// One page of held events, newest first, and the next page's token.
-pub(crate) async fn held_events(
-    client: &impl GenericClient,
-    workspace: &str,
-    after: Option<&(DateTime<Utc>, String)>,
-    limit: i64,
-) -> Result<(Vec<proto::HeldEvent>, String), ContactsError> {
-    let (at, key) = after.cloned().unzip();
-    let rows = client
-        .query(
-            "SELECT event_id, channel, contact_id, reason, held_at FROM contacts.held_events
-             WHERE workspace_id = $1 AND ($2::timestamptz IS NULL OR (held_at, event_id) < ($2, $3))
-             ORDER BY held_at DESC, event_id DESC LIMIT $4",
-            &[&workspace, &at, &key, &limit],
-        )
-        .await?;
-    let mut token = String::new();
-    let events: Vec<proto::HeldEvent> = rows
-        .iter()
-        .map(|row| {
-            let event_id: String = row.get(0);
-            let channel: String = row.get(1);
-            let held_at: DateTime<Utc> = row.get(4);
-            token = page::token(held_at, &event_id);
-            proto::HeldEvent {
-                event_id,
-                channel: channel
-                    .parse::<switchboard_domain::Channel>()
-                    .map_or(0, |channel| channel.to_proto() as i32),
-                contact_id: row.get::<_, Option<String>>(2).unwrap_or_default(),
-                reason: row.get(3),
-                held_at: Some(timestamp(held_at)),
-            }
-        })
-        .collect();
-    if i64::try_from(events.len()).unwrap_or(i64::MAX) < limit {
-        token.clear();
-    }
-    Ok((events, token))
-}
-
-/// Sets (`Some`) or removes (`None`) a channel's monthly quota.
-pub(crate) async fn set_quota(
-    client: &impl GenericClient,
-    workspace: &str,
-    channel: switchboard_domain::Channel,
-    limit: Option<i64>,
-) -> Result<(), ContactsError> {
-    match limit {
-        Some(limit) => {
-            client
-                .execute(
-                    "INSERT INTO contacts.quotas (workspace_id, channel, monthly_limit) VALUES ($1, $2, $3)
-                     ON CONFLICT (workspace_id, channel) DO UPDATE SET monthly_limit = EXCLUDED.monthly_limit",
-                    &[&workspace, &channel.as_str(), &limit],
-                )
-                .await?;
-        }
-        None => {
-            client
-                .execute(
-                    "DELETE FROM contacts.quotas WHERE workspace_id = $1 AND channel = $2",
-                    &[&workspace, &channel.as_str()],
-                )
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-/// Quotas and this month's usage of every channel that has either.
-pub(crate) async fn quota_usage(
-    client: &impl GenericClient,
-    workspace: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<proto::QuotaUsage>, ContactsError> {
-    let month = crate::resolve::month_of(now);
-    let rows = client
-        .query(
-            "SELECT coalesce(q.channel, u.channel), q.monthly_limit, coalesce(u.contacts, 0)
-             FROM (SELECT channel, monthly_limit FROM contacts.quotas WHERE workspace_id = $1) q
-             FULL JOIN (SELECT channel, sum(contacts)::bigint AS contacts FROM contacts.monthly_usage
-                        WHERE workspace_id = $1 AND month = $2 GROUP BY channel) u ON u.channel = q.channel
-             ORDER BY 1",
-            &[&workspace, &month],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let channel: String = row.get(0);
-            proto::QuotaUsage {
-                channel: channel
-                    .parse::<switchboard_domain::Channel>()
-                    .map_or(0, |channel| channel.to_proto() as i32),
-                monthly_limit: row.get(1),
-                used: row.get(2),
-                month: month.format("%Y-%m-%d").to_string(),
-            }
-        })
-        .collect())
 }
 
 /// One batch of matching contacts in id order after `after_id` (for background jobs, which

@@ -1,0 +1,139 @@
+//! Rendering contacts for replies and recording their changes in the outbox.
+
+use switchboard_postgres::GenericClient;
+use switchboard_proto::contacts::v1 as proto;
+use switchboard_proto::events::v1::ContactChange;
+
+use super::ContactsApi;
+use crate::model::Contact;
+use crate::outbox::{self, ChangeEvent};
+use crate::{ContactsError, store};
+
+impl ContactsApi {
+    /// Renders contacts with their identities and typed custom fields.
+    pub(super) async fn render(
+        &self,
+        client: &impl GenericClient,
+        workspace: &str,
+        contacts: &[Contact],
+    ) -> Result<Vec<proto::Contact>, ContactsError> {
+        let types = store::field_types(&store::field_definitions(client, workspace).await?);
+        let ids: Vec<String> = contacts.iter().map(|contact| contact.id.clone()).collect();
+        let mut identities = store::identities(client, &ids).await?;
+        Ok(contacts
+            .iter()
+            .map(|contact| contact.to_proto(&types, identities.remove(&contact.id).unwrap_or_default()))
+            .collect())
+    }
+
+    /// Renders one contact.
+    pub(super) async fn render_one(
+        &self,
+        client: &impl GenericClient,
+        workspace: &str,
+        contact: &Contact,
+    ) -> Result<proto::Contact, ContactsError> {
+        let mut rendered = self
+            .render(client, workspace, std::slice::from_ref(contact))
+            .await?;
+        rendered
+            .pop()
+            .ok_or_else(|| ContactsError::Corrupt("rendering lost a contact".to_owned()))
+    }
+
+    /// Applies `change` to one locked contact in a transaction, records `event` when the
+    /// contact changed, and returns it rendered.
+    pub(super) async fn change_contact<F>(
+        &self,
+        workspace: &str,
+        id: &str,
+        change: F,
+    ) -> Result<proto::Contact, ContactsError>
+    where
+        F: for<'t> FnOnce(
+                &'t switchboard_postgres::Transaction<'t>,
+                Contact,
+            ) -> std::pin::Pin<
+                Box<dyn Future<Output = Result<Option<Changed>, ContactsError>> + Send + 't>,
+            > + Send,
+    {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let before = store::find_contact(&tx, workspace, id, true).await?;
+        let changed = change(&tx, before.clone()).await?;
+        let contact = match changed {
+            None => before,
+            Some(changed) => {
+                let rendered = self.render_one(&tx, workspace, &changed.contact).await?;
+                outbox::record(
+                    &tx,
+                    self.partitions,
+                    ChangeEvent {
+                        workspace_id: workspace,
+                        change: changed.kind,
+                        contact_id: id,
+                        contact: Some(rendered),
+                        source: &changed.source,
+                        tags_added: changed.tags_added,
+                        tags_removed: changed.tags_removed,
+                        other_contact_id: None,
+                    },
+                )
+                .await?;
+                changed.contact
+            }
+        };
+        tx.commit().await?;
+        self.wake.notify_one();
+        self.render_one(&client, workspace, &contact).await
+    }
+
+    /// Records a whole-contact event (merge, unmerge) in the outbox.
+    pub(super) async fn announce(
+        &self,
+        tx: &switchboard_postgres::Transaction<'_>,
+        workspace: &str,
+        change: ContactChange,
+        contact: &proto::Contact,
+        source: &str,
+        other: Option<&str>,
+    ) -> Result<(), ContactsError> {
+        outbox::record(
+            tx,
+            self.partitions,
+            ChangeEvent {
+                workspace_id: workspace,
+                change,
+                contact_id: &contact.id,
+                contact: Some(contact.clone()),
+                source,
+                tags_added: Vec::new(),
+                tags_removed: Vec::new(),
+                other_contact_id: other,
+            },
+        )
+        .await
+    }
+}
+
+/// What a change did, for its event.
+pub(crate) struct Changed {
+    pub(super) contact: Contact,
+    pub(super) kind: ContactChange,
+    pub(super) source: String,
+    pub(super) tags_added: Vec<String>,
+    pub(super) tags_removed: Vec<String>,
+}
+
+impl Changed {
+    /// A change of `kind` from `source`, with no tags added or removed.
+    pub(super) fn new(contact: Contact, kind: ContactChange, source: &str) -> Self {
+        Self {
+            contact,
+            kind,
+            source: source.to_owned(),
+            tags_added: Vec::new(),
+            tags_removed: Vec::new(),
+        }
+    }
+}

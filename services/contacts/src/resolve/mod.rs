@@ -1,0 +1,352 @@
+//! Identity resolution: the consumer of `contacts.inbound.pNN`. Each inbound event's sender
+//! (channel account, channel user id) maps to exactly one contact of the workspace; new senders
+//! become contacts within the monthly quota; blocked contacts' events are dropped with a
+//! record; consent keywords update the contact; the event goes on to routing with the contact.
+//!
+//! Exactly-once effect: the event id is recorded in `processed_events` in the same transaction
+//! as the effects. A redelivery (or a provider's retry, which carries the same derived id)
+//! finds it and only publishes again what the first run published (same ids, so routing
+//! dedupes), which also covers a crash between commit and publish.
+
+mod profile;
+mod statements;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use prost::Message as _;
+use switchboard_domain::Channel;
+use switchboard_messaging::{Handler, HandlerError, Incoming, Outgoing, Publisher};
+use switchboard_postgres::Pool;
+use switchboard_proto::common::v1::SenderIdentity;
+use switchboard_proto::events::v1::{
+    self as events, ConsentAction, ContactChange, Envelope, InboundEvent, envelope::Payload,
+    inbound_event::Kind,
+};
+use tracing::Instrument;
+
+use self::profile::Profile;
+use self::statements::{
+    apply_consent, claim_identity, count_activity, hold, known_identity, load_contact, lock_contact,
+    over_quota, record_processed, replay, touch, touch_identity,
+};
+use crate::ContactsError;
+use crate::metrics::ContactsMetrics;
+use crate::model::{Contact, from_timestamp};
+use crate::settings::Settings;
+use crate::topology::ContactTopology;
+
+/// The consumer of inbound events (a [`Handler`] for `contacts.inbound.pNN`).
+pub struct Resolver {
+    pool: Pool,
+    publisher: Publisher,
+    topology: Arc<ContactTopology>,
+    metrics: Arc<ContactsMetrics>,
+    partitions: u16,
+}
+
+impl Resolver {
+    /// A resolver storing in `pool` and publishing on `bus`.
+    pub fn new(pool: Pool, bus: &switchboard_messaging::Bus, metrics: Arc<ContactsMetrics>) -> Self {
+        Self {
+            pool,
+            publisher: bus.publisher(),
+            topology: Arc::new(ContactTopology::new(bus.clone())),
+            metrics,
+            partitions: bus.config().partitions,
+        }
+    }
+}
+
+/// What resolving one event decided.
+#[derive(Debug)]
+enum Outcome {
+    /// Pass it on to routing with this contact.
+    Forward {
+        /// The contact after the event.
+        contact: Box<Contact>,
+        /// This event created the contact.
+        created: bool,
+        /// Linked to an existing contact by a workspace rule (same phone / e-mail).
+        linked: bool,
+        /// Already resolved before (redelivery, provider retry): published again, same ids.
+        replayed: bool,
+    },
+    /// Not passed on; recorded in `held_events` with this reason.
+    Held(&'static str),
+    /// Nothing to do (a receipt about an unknown sender, an erased contact's old event).
+    Skipped(&'static str),
+}
+
+/// Whether an event is something the customer did, or only about them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Activity {
+    /// A message, reaction, edit, delete, referral or consent change: counts as activity
+    /// (last inbound, monthly quota) and may create the contact.
+    Customer,
+    /// A status receipt or an echo of our own message: forwarded when the sender is known.
+    Passive,
+}
+
+fn activity(event: &InboundEvent) -> Activity {
+    match &event.kind {
+        Some(Kind::Status(_)) => Activity::Passive,
+        Some(Kind::Message(message)) if message.echo => Activity::Passive,
+        _ => Activity::Customer,
+    }
+}
+
+/// The first day of `at`'s calendar month (UTC): the quota period.
+pub(crate) fn month_of(at: DateTime<Utc>) -> NaiveDate {
+    NaiveDate::from_ymd_opt(at.year(), at.month(), 1).unwrap_or(at.date_naive())
+}
+
+impl Handler for Resolver {
+    async fn handle(&self, message: &Incoming) -> Result<(), HandlerError> {
+        let started = Instant::now();
+        let envelope = message.decode_envelope().map_err(HandlerError::permanent)?;
+        let Some(Payload::Inbound(event)) = &envelope.payload else {
+            return Err(HandlerError::permanent(format!(
+                "{} is not an inbound event",
+                envelope.event_type
+            )));
+        };
+        let channel = Channel::from_proto(event.channel).map_err(HandlerError::permanent)?;
+        let sender = event
+            .sender
+            .as_ref()
+            .filter(|sender| !sender.channel_user_id.is_empty())
+            .ok_or_else(|| HandlerError::permanent("inbound event without a sender"))?;
+        if envelope.workspace_id.is_empty() || event.channel_account_id.is_empty() {
+            return Err(HandlerError::permanent(
+                "inbound event without workspace or channel account",
+            ));
+        }
+        let span = tracing::info_span!(
+            "resolve contact",
+            channel = channel.as_str(),
+            channel_account_id = %event.channel_account_id,
+            event_id = %envelope.event_id,
+            outcome = tracing::field::Empty,
+            contact_id = tracing::field::Empty,
+        );
+        let outcome = self
+            .resolve(&envelope, event, channel, sender)
+            .instrument(span.clone())
+            .await
+            .map_err(|error| {
+                if error.is_retryable() {
+                    HandlerError::retryable(error)
+                } else {
+                    HandlerError::permanent(error)
+                }
+            })?;
+        let label = match &outcome {
+            Outcome::Forward { replayed: true, .. } => "replayed",
+            Outcome::Forward { created: true, .. } => "created",
+            Outcome::Forward { linked: true, .. } => "linked",
+            Outcome::Forward { .. } => "existing",
+            Outcome::Held(reason) => reason,
+            Outcome::Skipped(reason) => reason,
+        };
+        span.record("outcome", label);
+        if let Outcome::Forward { contact, created, .. } = &outcome {
+            span.record("contact_id", contact.id.as_str());
+            self.forward(&envelope, event, contact, *created)
+                .instrument(span)
+                .await
+                .map_err(HandlerError::retryable)?;
+        }
+        self.metrics.resolved(channel, label, started.elapsed());
+        Ok(())
+    }
+}
+
+impl Resolver {
+    /// Publishes `contact.created` (when this event created the contact) and the resolved
+    /// event on the contact's partition of the `contact` family.
+    async fn forward(
+        &self,
+        envelope: &Envelope,
+        event: &InboundEvent,
+        contact: &Contact,
+        created: bool,
+    ) -> Result<(), switchboard_messaging::PublishError> {
+        let snapshot = contact.to_proto(&Default::default(), Vec::new());
+        let kind = envelope
+            .event_type
+            .strip_prefix("inbound.")
+            .unwrap_or(&envelope.event_type);
+        let mut messages = Vec::with_capacity(2);
+        if created {
+            messages.push(Envelope {
+                event_id: format!("{}.contact-created", envelope.event_id),
+                event_type: "contact.created".to_owned(),
+                occurred_at: envelope.occurred_at,
+                workspace_id: envelope.workspace_id.clone(),
+                correlation_id: envelope.correlation_id.clone(),
+                causation_id: envelope.event_id.clone(),
+                partition_key: contact.id.clone(),
+                payload: Some(Payload::ContactChanged(events::ContactChanged {
+                    change: ContactChange::Created as i32,
+                    contact_id: contact.id.clone(),
+                    contact: Some(snapshot.clone()),
+                    source: "inbound".to_owned(),
+                    ..Default::default()
+                })),
+            });
+        }
+        messages.push(Envelope {
+            event_id: envelope.event_id.clone(),
+            event_type: format!("contact.inbound.{kind}"),
+            occurred_at: envelope.occurred_at,
+            workspace_id: envelope.workspace_id.clone(),
+            correlation_id: envelope.correlation_id.clone(),
+            causation_id: envelope.event_id.clone(),
+            partition_key: contact.id.clone(),
+            payload: Some(Payload::ContactInbound(events::ContactResolvedInbound {
+                event: Some(event.clone()),
+                contact_id: contact.id.clone(),
+                contact: Some(snapshot),
+                new_contact: created,
+            })),
+        });
+        for message in messages {
+            self.topology
+                .publish(&self.publisher, Outgoing::envelope(&message, self.partitions))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Applies the event to the contacts store in one transaction and says what to do next.
+    async fn resolve(
+        &self,
+        envelope: &Envelope,
+        event: &InboundEvent,
+        channel: Channel,
+        sender: &SenderIdentity,
+    ) -> Result<Outcome, ContactsError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let workspace = envelope.workspace_id.as_str();
+        let account = event.channel_account_id.as_str();
+        // Independent reads, pipelined on the connection: one round trip, not three.
+        let (replayed, settings, known) = tokio::try_join!(
+            replay(&tx, &envelope.event_id),
+            Settings::load(&tx, workspace),
+            known_identity(&tx, account, &sender.channel_user_id),
+        )?;
+        if let Some(outcome) = replayed {
+            tx.commit().await?;
+            return Ok(outcome);
+        }
+        let at = event
+            .received_at
+            .as_ref()
+            .or(envelope.occurred_at.as_ref())
+            .and_then(from_timestamp)
+            .unwrap_or_else(Utc::now);
+        let activity = activity(event);
+        let consent = match &event.kind {
+            Some(Kind::Consent(change)) => ConsentAction::try_from(change.action).ok(),
+            _ => None,
+        };
+        let profile = Profile::of(channel, sender, &settings);
+        let (contact_id, blocked, created, linked) = match known {
+            Some((contact_id, blocked)) => (contact_id, blocked, false, false),
+            // A receipt or an echo says nothing about who a new sender is.
+            None if activity == Activity::Passive => {
+                record_processed(&tx, envelope, None, "skipped").await?;
+                tx.commit().await?;
+                return Ok(Outcome::Skipped("unknown_sender"));
+            }
+            None => {
+                let (contact_id, created, linked) =
+                    claim_identity(&tx, workspace, channel, account, sender, &profile, &settings, at).await?;
+                let blocked = !created && lock_contact(&tx, &contact_id).await?.blocked;
+                (contact_id, blocked, created, linked)
+            }
+        };
+        if let Some(action) = consent {
+            apply_consent(&tx, &contact_id, channel, action, at).await?;
+        }
+        if blocked {
+            tokio::try_join!(
+                hold(&tx, envelope, channel, Some(&contact_id), "blocked", None),
+                record_processed(&tx, envelope, Some(&contact_id), "blocked"),
+            )?;
+            tx.commit().await?;
+            return Ok(Outcome::Held("blocked"));
+        }
+        // An opt-out from a new sender is recorded whatever the quota: it must be honoured.
+        let exempt = consent == Some(ConsentAction::OptOut);
+        if created && !exempt && over_quota(&tx, workspace, channel, at).await? {
+            // Nothing of this event may remain: undo the contact, keep only the record.
+            tx.rollback().await?;
+            let tx = client.transaction().await?;
+            if let Some(outcome) = replay(&tx, &envelope.event_id).await? {
+                tx.commit().await?;
+                return Ok(outcome);
+            }
+            tokio::try_join!(
+                hold(
+                    &tx,
+                    envelope,
+                    channel,
+                    None,
+                    "quota_exceeded",
+                    Some(envelope.encode_to_vec())
+                ),
+                record_processed(&tx, envelope, None, "quota_exceeded"),
+            )?;
+            tx.commit().await?;
+            return Ok(Outcome::Held("quota_exceeded"));
+        }
+        let outcome = if created { "created" } else { "forwarded" };
+        // The writes, pipelined too; the contact comes back from its update.
+        let (contact, recorded) = if activity == Activity::Customer {
+            let (contact, (), (), recorded) = tokio::try_join!(
+                touch(&tx, &contact_id, channel, &profile, at),
+                touch_identity(&tx, account, &sender.channel_user_id, &profile, at),
+                count_activity(&tx, workspace, channel, &contact_id, at),
+                record_processed(&tx, envelope, Some(&contact_id), outcome),
+            )?;
+            (contact, recorded)
+        } else {
+            tokio::try_join!(
+                load_contact(&tx, &contact_id),
+                record_processed(&tx, envelope, Some(&contact_id), outcome),
+            )?
+        };
+        if !recorded {
+            // Another consumer resolved the same event meanwhile: do what it did.
+            tx.rollback().await?;
+            let tx = client.transaction().await?;
+            let replayed = replay(&tx, &envelope.event_id).await?;
+            tx.commit().await?;
+            return Ok(replayed.unwrap_or(Outcome::Skipped("concurrent")));
+        }
+        tx.commit().await?;
+        Ok(Outcome::Forward {
+            contact: Box::new(contact),
+            created,
+            linked,
+            replayed: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_start_on_the_first_in_utc() {
+        let at = DateTime::parse_from_rfc3339("2026-11-30T23:59:59-02:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(month_of(at), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+    }
+}

@@ -1,0 +1,69 @@
+//! SQL of monthly quotas of new contacts per channel, and their usage.
+
+use chrono::{DateTime, Utc};
+use switchboard_postgres::GenericClient;
+use switchboard_proto::contacts::v1 as proto;
+
+use crate::ContactsError;
+
+/// Sets (`Some`) or removes (`None`) a channel's monthly quota.
+pub(crate) async fn set_quota(
+    client: &impl GenericClient,
+    workspace: &str,
+    channel: switchboard_domain::Channel,
+    limit: Option<i64>,
+) -> Result<(), ContactsError> {
+    match limit {
+        Some(limit) => {
+            client
+                .execute(
+                    "INSERT INTO contacts.quotas (workspace_id, channel, monthly_limit) VALUES ($1, $2, $3)
+                     ON CONFLICT (workspace_id, channel) DO UPDATE SET monthly_limit = EXCLUDED.monthly_limit",
+                    &[&workspace, &channel.as_str(), &limit],
+                )
+                .await?;
+        }
+        None => {
+            client
+                .execute(
+                    "DELETE FROM contacts.quotas WHERE workspace_id = $1 AND channel = $2",
+                    &[&workspace, &channel.as_str()],
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Quotas and this month's usage of every channel that has either.
+pub(crate) async fn quota_usage(
+    client: &impl GenericClient,
+    workspace: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<proto::QuotaUsage>, ContactsError> {
+    let month = crate::resolve::month_of(now);
+    let rows = client
+        .query(
+            "SELECT coalesce(q.channel, u.channel), q.monthly_limit, coalesce(u.contacts, 0)
+             FROM (SELECT channel, monthly_limit FROM contacts.quotas WHERE workspace_id = $1) q
+             FULL JOIN (SELECT channel, sum(contacts)::bigint AS contacts FROM contacts.monthly_usage
+                        WHERE workspace_id = $1 AND month = $2 GROUP BY channel) u ON u.channel = q.channel
+             ORDER BY 1",
+            &[&workspace, &month],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let channel: String = row.get(0);
+            proto::QuotaUsage {
+                channel: channel
+                    .parse::<switchboard_domain::Channel>()
+                    .map_or(0, |channel| channel.to_proto() as i32),
+                monthly_limit: row.get(1),
+                used: row.get(2),
+                month: month.format("%Y-%m-%d").to_string(),
+            }
+        })
+        .collect())
+}
