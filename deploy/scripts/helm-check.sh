@@ -246,7 +246,7 @@ run_scenario() {
 }
 
 run_scenario monolithic monolithic "" --set mode=monolithic
-run_scenario microservices microservices "tenancy contacts ingress" \
+run_scenario microservices microservices "tenancy contacts routing ingress" \
     --set mode=microservices --set components.tenancy.enabled=true
 run_scenario monolithic-full monolithic "" -f "$CHART/ci/full-values.yaml" --set mode=monolithic
 # Components not implemented yet are switched on here only to render and validate their objects

@@ -37,6 +37,7 @@ fn migration_sets(targets: &Targets) -> Vec<MigrationSet> {
         let set = match target {
             Target::Tenancy => switchboard_tenancy::MIGRATIONS,
             Target::Contacts => switchboard_contacts::MIGRATIONS,
+            Target::Routing => switchboard_routing::MIGRATIONS,
             Target::Ingress(_) => switchboard_ingress::MIGRATIONS,
         };
         if !sets.iter().any(|known| known.schema == set.schema) {
@@ -240,6 +241,16 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                         grpc_max_message_bytes: config.server.grpc_max_message_bytes,
                         shutdown: shutdown.clone(),
                     },
+                ));
+            }
+            Target::Routing => {
+                let (Some(pool), Some(bus)) = (&pool, &bus) else {
+                    return Err("routing needs postgres and rabbitmq".into());
+                };
+                parts.push(switchboard_routing::build(
+                    pool.clone(),
+                    bus.clone(),
+                    shutdown.clone(),
                 ));
             }
             // One ingress serves every enabled channel; built once below.

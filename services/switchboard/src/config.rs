@@ -50,6 +50,7 @@ impl Config {
             match target {
                 Target::Tenancy => self.tenancy.validate()?,
                 Target::Contacts => self.contacts.validate()?,
+                Target::Routing => {}
                 Target::Ingress(_) => {
                     self.ingress.validate()?;
                     if self.auth.internal_token.is_none() {

@@ -10,13 +10,20 @@ pub enum Target {
     Tenancy,
     /// Identity resolution and the contacts API (`contacts`).
     Contacts,
+    /// Conversations and message history (`routing`).
+    Routing,
     /// Provider webhooks of every channel (`ingress`) or of one (`ingress-<channel>`).
     Ingress(Option<Channel>),
 }
 
 impl Target {
     /// Every component, in start order (`all` runs these; per-channel ingress is for pods).
-    pub const ALL: [Target; 3] = [Target::Tenancy, Target::Contacts, Target::Ingress(None)];
+    pub const ALL: [Target; 4] = [
+        Target::Tenancy,
+        Target::Contacts,
+        Target::Routing,
+        Target::Ingress(None),
+    ];
 
     /// Every name `--target` accepts besides `all`.
     pub fn known() -> Vec<Target> {
@@ -30,6 +37,7 @@ impl Target {
         match self {
             Self::Tenancy => "tenancy",
             Self::Contacts => "contacts",
+            Self::Routing => "routing",
             Self::Ingress(None) => "ingress",
             Self::Ingress(Some(channel)) => match channel {
                 Channel::Whatsapp => "ingress-whatsapp",
@@ -47,14 +55,14 @@ impl Target {
     pub fn needs_database(self) -> bool {
         match self {
             // Ingress keeps its spool and dead letters there.
-            Self::Tenancy | Self::Contacts | Self::Ingress(_) => true,
+            Self::Tenancy | Self::Contacts | Self::Routing | Self::Ingress(_) => true,
         }
     }
 
     /// Returns true when the component uses RabbitMQ.
     pub fn needs_bus(self) -> bool {
         match self {
-            Self::Tenancy | Self::Contacts | Self::Ingress(_) => true,
+            Self::Tenancy | Self::Contacts | Self::Routing | Self::Ingress(_) => true,
         }
     }
 }
@@ -125,7 +133,7 @@ impl Targets {
             match target {
                 Target::Ingress(None) => channels.extend(switchboard_ingress::WEBHOOK_CHANNELS),
                 Target::Ingress(Some(channel)) => channels.push(channel),
-                Target::Tenancy | Target::Contacts => {}
+                Target::Tenancy | Target::Contacts | Target::Routing => {}
             }
         }
         channels.sort();

@@ -111,6 +111,14 @@ prefixed_id!(
     JobId, "job", "job_"
 );
 prefixed_id!(
+    /// Identifies a conversation: `conv_…`.
+    ConversationId, "conversation", "conv_"
+);
+prefixed_id!(
+    /// Identifies a message of a conversation's history: `msg_…`.
+    MessageId, "message", "msg_"
+);
+prefixed_id!(
     /// Identifies a bus event: `evt_…`.
     EventId, "event", "evt_"
 );

@@ -11,5 +11,6 @@ mod ids;
 pub use channel::{Channel, UnknownChannel};
 pub use error::ErrorCode;
 pub use ids::{
-    ApiKeyId, ChannelAccountId, ContactId, EventId, InvalidId, JobId, MergeId, ViewId, WorkspaceId,
+    ApiKeyId, ChannelAccountId, ContactId, ConversationId, EventId, InvalidId, JobId, MergeId, MessageId,
+    ViewId, WorkspaceId,
 };

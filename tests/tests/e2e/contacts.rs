@@ -16,7 +16,7 @@ use tonic_types::StatusExt;
 
 const WORKSPACE: &str = "ws_e2e-hooks";
 
-async fn key(hooks: &WebhookSwitchboard, workspace: &str, role: tenancy::ApiKeyRole) -> String {
+pub(crate) async fn key(hooks: &WebhookSwitchboard, workspace: &str, role: tenancy::ApiKeyRole) -> String {
     let mut admin = WorkspaceAdminServiceClient::new(hooks.switchboard.channel().await);
     if workspace != WORKSPACE {
         let _ = admin
@@ -81,7 +81,7 @@ fn condition(field: &str, op: contacts::Operator, value: contacts::condition::Va
 
 #[tokio::test]
 async fn a_webhook_sender_becomes_a_contact_on_the_way_to_routing_in_one_trace() {
-    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let hooks = WebhookSwitchboard::start_targets("tenancy,contacts,ingress", &[]).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let body = whatsapp_text("wamid.contact-1", "16505551234", "hello");
     let response = hooks
@@ -193,7 +193,7 @@ async fn create(
 
 #[tokio::test]
 async fn the_contacts_api_validates_types_and_masks_filters_and_stays_inside_the_workspace() {
-    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let hooks = WebhookSwitchboard::start_targets("tenancy,contacts,ingress", &[]).await;
     let admin = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let member = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
     let other = key(&hooks, "ws_e2e-other", tenancy::ApiKeyRole::WorkspaceAdmin).await;
@@ -718,7 +718,7 @@ fn comparable(mut contact: contacts::Contact) -> contacts::Contact {
 
 #[tokio::test]
 async fn merge_then_unmerge_restores_both_contacts_exactly_and_later_activity_stays_with_the_primary() {
-    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let hooks = WebhookSwitchboard::start_targets("tenancy,contacts,ingress", &[]).await;
     let token = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
     api.define_field(authorized(
@@ -893,7 +893,7 @@ async fn merge_then_unmerge_restores_both_contacts_exactly_and_later_activity_st
 
 #[tokio::test]
 async fn erasure_leaves_no_personal_data_and_a_retried_old_webhook_does_not_bring_it_back() {
-    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let hooks = WebhookSwitchboard::start_targets("tenancy,contacts,ingress", &[]).await;
     let admin = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let member = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
     let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
@@ -1098,7 +1098,7 @@ async fn total(
 
 #[tokio::test]
 async fn importing_10000_rows_with_5_bad_ones_then_bulk_tagging_and_exporting_them() {
-    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let hooks = WebhookSwitchboard::start_targets("tenancy,contacts,ingress", &[]).await;
     let admin = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let member = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
     let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
@@ -1335,7 +1335,7 @@ async fn importing_10000_rows_with_5_bad_ones_then_bulk_tagging_and_exporting_th
 
 #[tokio::test]
 async fn every_contacts_rpc_stays_inside_the_callers_workspace() {
-    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let hooks = WebhookSwitchboard::start_targets("tenancy,contacts,ingress", &[]).await;
     let ours = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let theirs = key(&hooks, "ws_e2e-theirs", tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
@@ -1686,7 +1686,7 @@ async fn publish_assignment(
 
 #[tokio::test]
 async fn routing_assignments_keep_the_contacts_assignee_for_filters_and_never_go_backwards() {
-    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let hooks = WebhookSwitchboard::start_targets("tenancy,contacts,ingress", &[]).await;
     let token = key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
     let mut api = ContactsServiceClient::new(hooks.switchboard.channel().await);
     let contact = create(

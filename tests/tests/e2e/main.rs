@@ -8,5 +8,6 @@ mod config;
 mod contacts;
 mod lifecycle;
 mod migrate;
+mod routing;
 mod trace_context;
 mod webhooks;

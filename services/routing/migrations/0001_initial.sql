@@ -1,0 +1,56 @@
+-- Conversations: at most one open conversation per contact and channel account.
+CREATE TABLE conversations (
+    id                 text PRIMARY KEY,
+    workspace_id       text NOT NULL,
+    contact_id         text NOT NULL,
+    channel_account_id text NOT NULL,
+    channel            text NOT NULL,
+    -- open | closed
+    status             text NOT NULL DEFAULT 'open',
+    opened_at          timestamptz NOT NULL,
+    closed_at          timestamptz,
+    -- The last inbound message: the reply window runs from it.
+    last_inbound_at    timestamptz,
+    last_message_at    timestamptz,
+    revision           bigint NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX conversations_one_open ON conversations (contact_id, channel_account_id)
+    WHERE status = 'open';
+CREATE INDEX conversations_contact ON conversations (workspace_id, contact_id);
+
+-- Message history. (channel account, provider message id) is unique: provider retries, broker
+-- redeliveries and replays are one message.
+CREATE TABLE messages (
+    id                           text PRIMARY KEY,
+    workspace_id                 text NOT NULL,
+    conversation_id              text NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    contact_id                   text NOT NULL,
+    channel_account_id           text NOT NULL,
+    provider_message_id          text NOT NULL,
+    -- inbound | outbound
+    direction                    text NOT NULL,
+    -- customer | agent | bot | workflow | broadcast | api
+    author_kind                  text NOT NULL,
+    -- The normalized InboundMessage (protobuf).
+    body                         bytea NOT NULL,
+    reply_to_provider_message_id text NOT NULL DEFAULT '',
+    provider_timestamp           timestamptz,
+    -- Stable tiebreak for equal provider timestamps: arrival order.
+    arrival                      bigserial,
+    received_at                  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (channel_account_id, provider_message_id)
+);
+CREATE INDEX messages_history ON messages (conversation_id, provider_timestamp, arrival);
+CREATE INDEX messages_contact ON messages (contact_id);
+
+-- Every change, in order, written with the change: the source of the resumable event stream.
+CREATE TABLE event_log (
+    seq             bigserial PRIMARY KEY,
+    workspace_id    text NOT NULL,
+    conversation_id text,
+    contact_id      text,
+    event_type      text NOT NULL,
+    payload         jsonb NOT NULL DEFAULT '{}',
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX event_log_workspace ON event_log (workspace_id, seq);

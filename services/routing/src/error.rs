@@ -1,0 +1,43 @@
+use switchboard_domain::ErrorCode;
+use switchboard_postgres::StoreError;
+
+/// A failure of the routing component.
+#[derive(Debug, thiserror::Error)]
+pub enum RoutingError {
+    /// A stored row or a bus event does not parse.
+    #[error("inconsistent data: {0}")]
+    Corrupt(String),
+    /// PostgreSQL failed.
+    #[error("routing store")]
+    Store(#[from] StoreError),
+}
+
+impl RoutingError {
+    /// Classifies the failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Corrupt(_) => ErrorCode::Internal,
+            Self::Store(error) => error.code(),
+        }
+    }
+
+    /// True when trying again later can succeed (database down, deadlock, serialization).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(error) => error.is_retryable(),
+            Self::Corrupt(_) => false,
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for RoutingError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Store(StoreError::Query(error))
+    }
+}
+
+impl From<switchboard_postgres::PoolError> for RoutingError {
+    fn from(error: switchboard_postgres::PoolError) -> Self {
+        Self::Store(StoreError::Pool(error))
+    }
+}

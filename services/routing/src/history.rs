@@ -1,0 +1,288 @@
+//! The consumer of `routing.contact.pNN`: contacts' resolved inbound events become messages of
+//! the contact's open conversation on that channel account (opening one when none is open),
+//! exactly once; erasure tombstones purge the contact's history.
+//!
+//! Exactly once without a separate dedupe table: the message's unique key (channel account,
+//! provider message id) decides. A duplicate's transaction is rolled back whole, so a replay
+//! never touches or opens a conversation. At most one open conversation per contact and
+//! account is a partial unique index, so concurrent first messages agree on one.
+
+use chrono::{DateTime, Utc};
+use prost::Message as _;
+use switchboard_domain::{Channel, ConversationId, MessageId};
+use switchboard_messaging::{Handler, HandlerError, Incoming};
+use switchboard_postgres::{Pool, Transaction};
+use switchboard_proto::events::v1::{
+    ContactChange, ContactResolvedInbound, Envelope, InboundMessage, envelope::Payload, inbound_event::Kind,
+};
+
+use crate::RoutingError;
+
+/// The component consuming contacts' events, and their family.
+pub const CONTACT_CONSUMER: &str = "routing";
+/// The family of contacts' events (`contact.…`).
+pub const CONTACT_FAMILY: &str = "contact";
+
+/// What appending one inbound message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// A new message in `conversation_id`; `opened` when that conversation was opened for it.
+    Added {
+        /// The conversation.
+        conversation_id: String,
+        /// The message.
+        message_id: String,
+        /// The conversation was opened by this message.
+        opened: bool,
+    },
+    /// The same provider message was appended before: nothing changed.
+    Duplicate,
+    /// Not a message routing keeps (echo, receipt, reaction, …).
+    Ignored,
+}
+
+/// Keeps conversation history from contacts' events.
+pub struct History {
+    pool: Pool,
+}
+
+impl History {
+    /// History stored in `pool`.
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// Appends a resolved inbound event (messages only, for now) of `envelope`'s workspace.
+    pub async fn append(
+        &self,
+        envelope: &Envelope,
+        resolved: &ContactResolvedInbound,
+    ) -> Result<Appended, RoutingError> {
+        let Some(event) = &resolved.event else {
+            return Err(RoutingError::Corrupt(
+                "contact.inbound without its event".to_owned(),
+            ));
+        };
+        let Some(Kind::Message(message)) = &event.kind else {
+            return Ok(Appended::Ignored);
+        };
+        if message.echo || message.provider_message_id.is_empty() {
+            return Ok(Appended::Ignored);
+        }
+        let channel =
+            Channel::from_proto(event.channel).map_err(|error| RoutingError::Corrupt(error.to_string()))?;
+        let at = event
+            .provider_timestamp
+            .as_ref()
+            .or(event.received_at.as_ref())
+            .and_then(|at| DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)))
+            .unwrap_or_else(Utc::now);
+        let provider_timestamp = event
+            .provider_timestamp
+            .as_ref()
+            .and_then(|at| DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)));
+        let account = event.channel_account_id.as_str();
+        let mut client = self.pool.get().await?;
+        let known = client
+            .query_opt(
+                "SELECT 1 FROM routing.messages WHERE channel_account_id = $1 AND provider_message_id = $2",
+                &[&account, &message.provider_message_id],
+            )
+            .await?;
+        if known.is_some() {
+            return Ok(Appended::Duplicate);
+        }
+        let tx = client.transaction().await?;
+        let (conversation_id, opened) = open_conversation(
+            &tx,
+            &envelope.workspace_id,
+            &resolved.contact_id,
+            account,
+            channel,
+            at,
+        )
+        .await?;
+        let message_id = MessageId::generate().into_string();
+        let inserted = insert_message(
+            &tx,
+            &envelope.workspace_id,
+            &conversation_id,
+            &resolved.contact_id,
+            account,
+            &message_id,
+            message,
+            provider_timestamp,
+        )
+        .await?;
+        if !inserted {
+            // A concurrent copy won: nothing of this one may remain.
+            tx.rollback().await?;
+            return Ok(Appended::Duplicate);
+        }
+        if opened {
+            log(
+                &tx,
+                &envelope.workspace_id,
+                &conversation_id,
+                &resolved.contact_id,
+                "conversation.opened",
+                serde_json::json!({
+                    "channel": channel.as_str(),
+                    "channel_account_id": account,
+                }),
+            )
+            .await?;
+        }
+        log(
+            &tx,
+            &envelope.workspace_id,
+            &conversation_id,
+            &resolved.contact_id,
+            "message.added",
+            serde_json::json!({
+                "message_id": message_id,
+                "direction": "inbound",
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Appended::Added {
+            conversation_id,
+            message_id,
+            opened,
+        })
+    }
+
+    /// Deletes every conversation and message of an erased contact.
+    pub async fn purge(&self, workspace: &str, contact_id: &str) -> Result<u64, RoutingError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let removed = tx
+            .execute(
+                "DELETE FROM routing.conversations WHERE workspace_id = $1 AND contact_id = $2",
+                &[&workspace, &contact_id],
+            )
+            .await?;
+        tx.execute(
+            "DELETE FROM routing.messages WHERE workspace_id = $1 AND contact_id = $2",
+            &[&workspace, &contact_id],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM routing.event_log WHERE workspace_id = $1 AND contact_id = $2",
+            &[&workspace, &contact_id],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+}
+
+/// The contact's open conversation on the account, opened now when there is none.
+async fn open_conversation(
+    tx: &Transaction<'_>,
+    workspace: &str,
+    contact_id: &str,
+    account: &str,
+    channel: Channel,
+    at: DateTime<Utc>,
+) -> Result<(String, bool), RoutingError> {
+    let candidate = ConversationId::generate().into_string();
+    let row = tx
+        .query_one(
+            "INSERT INTO routing.conversations AS c
+                 (id, workspace_id, contact_id, channel_account_id, channel, opened_at, last_inbound_at, last_message_at)
+             VALUES ($1, $2, $3, $4, $5, now(), $6, $6)
+             ON CONFLICT (contact_id, channel_account_id) WHERE status = 'open'
+             DO UPDATE SET last_inbound_at = GREATEST(c.last_inbound_at, EXCLUDED.last_inbound_at),
+                           last_message_at = GREATEST(c.last_message_at, EXCLUDED.last_message_at),
+                           revision = c.revision + 1
+             RETURNING c.id",
+            &[&candidate, &workspace, &contact_id, &account, &channel.as_str(), &at],
+        )
+        .await?;
+    let id: String = row.get(0);
+    let opened = id == candidate;
+    Ok((id, opened))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_message(
+    tx: &Transaction<'_>,
+    workspace: &str,
+    conversation_id: &str,
+    contact_id: &str,
+    account: &str,
+    message_id: &str,
+    message: &InboundMessage,
+    provider_timestamp: Option<DateTime<Utc>>,
+) -> Result<bool, RoutingError> {
+    let inserted = tx
+        .execute(
+            "INSERT INTO routing.messages
+                 (id, workspace_id, conversation_id, contact_id, channel_account_id, provider_message_id,
+                  direction, author_kind, body, reply_to_provider_message_id, provider_timestamp)
+             VALUES ($1, $2, $3, $4, $5, $6, 'inbound', 'customer', $7, $8, $9)
+             ON CONFLICT (channel_account_id, provider_message_id) DO NOTHING",
+            &[
+                &message_id,
+                &workspace,
+                &conversation_id,
+                &contact_id,
+                &account,
+                &message.provider_message_id,
+                &message.encode_to_vec(),
+                &message.reply_to_provider_message_id,
+                &provider_timestamp,
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Appends to the ordered event log in the changing transaction.
+async fn log(
+    tx: &Transaction<'_>,
+    workspace: &str,
+    conversation_id: &str,
+    contact_id: &str,
+    event_type: &str,
+    payload: serde_json::Value,
+) -> Result<(), RoutingError> {
+    tx.execute(
+        "INSERT INTO routing.event_log (workspace_id, conversation_id, contact_id, event_type, payload)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[&workspace, &conversation_id, &contact_id, &event_type, &payload],
+    )
+    .await?;
+    Ok(())
+}
+
+impl Handler for History {
+    async fn handle(&self, message: &Incoming) -> Result<(), HandlerError> {
+        let envelope = message.decode_envelope().map_err(HandlerError::permanent)?;
+        let classify = |error: RoutingError| {
+            if error.is_retryable() {
+                HandlerError::retryable(error)
+            } else {
+                HandlerError::permanent(error)
+            }
+        };
+        match &envelope.payload {
+            Some(Payload::ContactInbound(resolved)) => {
+                let appended = self.append(&envelope, resolved).await.map_err(classify)?;
+                tracing::debug!(event_id = %envelope.event_id, ?appended, "inbound event appended");
+            }
+            Some(Payload::ContactChanged(changed)) if changed.change == ContactChange::Erased as i32 => {
+                let removed = self
+                    .purge(&envelope.workspace_id, &changed.contact_id)
+                    .await
+                    .map_err(classify)?;
+                tracing::info!(contact_id = %changed.contact_id, conversations = removed, "erased contact's history purged");
+            }
+            // Other contact events (created, updated, merged, …) need no history change yet.
+            _ => {}
+        }
+        Ok(())
+    }
+}

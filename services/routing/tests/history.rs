@@ -1,0 +1,174 @@
+//! Conversation history against real PostgreSQL: replays are one message, concurrent first
+//! messages on a closed conversation open exactly one new conversation, erasure purges.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use switchboard_proto::common::v1::{Channel, SenderIdentity};
+use switchboard_proto::events::v1::{
+    ContactResolvedInbound, Envelope, InboundEvent, InboundMessage, envelope::Payload, inbound_event::Kind,
+};
+use switchboard_routing::{Appended, History};
+use switchboard_testkit::TestDatabase;
+
+const WORKSPACE: &str = "ws_routing";
+const ACCOUNT: &str = "chacc_wa";
+
+async fn history() -> (TestDatabase, switchboard_postgres::Pool, Arc<History>) {
+    let database = TestDatabase::create().await.unwrap();
+    let pool = switchboard_postgres::connect(&switchboard_postgres::DatabaseConfig {
+        max_connections: 24,
+        ..database.config()
+    })
+    .await
+    .unwrap();
+    switchboard_postgres::migrate(&pool, &switchboard_routing::MIGRATIONS)
+        .await
+        .unwrap();
+    let history = Arc::new(History::new(pool.clone()));
+    (database, pool, history)
+}
+
+fn inbound(contact: &str, provider_message_id: &str, seconds: i64) -> (Envelope, ContactResolvedInbound) {
+    let resolved = ContactResolvedInbound {
+        event: Some(InboundEvent {
+            channel: Channel::Whatsapp as i32,
+            channel_account_id: ACCOUNT.to_owned(),
+            provider_timestamp: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+            sender: Some(SenderIdentity {
+                channel_user_id: "16505550100".to_owned(),
+                ..SenderIdentity::default()
+            }),
+            kind: Some(Kind::Message(InboundMessage {
+                provider_message_id: provider_message_id.to_owned(),
+                ..InboundMessage::default()
+            })),
+            ..InboundEvent::default()
+        }),
+        contact_id: contact.to_owned(),
+        contact: None,
+        new_contact: false,
+    };
+    let envelope = Envelope {
+        event_id: format!("evt_{provider_message_id}"),
+        event_type: "contact.inbound.whatsapp.message".to_owned(),
+        workspace_id: WORKSPACE.to_owned(),
+        partition_key: contact.to_owned(),
+        payload: Some(Payload::ContactInbound(resolved.clone())),
+        ..Envelope::default()
+    };
+    (envelope, resolved)
+}
+
+async fn count(pool: &switchboard_postgres::Pool, sql: &str) -> i64 {
+    pool.get()
+        .await
+        .unwrap()
+        .query_one(sql, &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_replays_of_one_message_are_one_message() {
+    let (_database, pool, history) = history().await;
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let history = history.clone();
+        tasks.push(tokio::spawn(async move {
+            let (envelope, resolved) = inbound("ct_1", "wamid.same", 1_800_000_000);
+            history.append(&envelope, &resolved).await.unwrap()
+        }));
+    }
+    let mut added = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Appended::Added { .. } => added += 1,
+            Appended::Duplicate => {}
+            Appended::Ignored => panic!("a message was ignored"),
+        }
+    }
+    assert_eq!(added, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM routing.messages").await, 1);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM routing.conversations").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM routing.event_log WHERE event_type = 'message.added'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_messages_on_a_closed_conversation_open_exactly_one() {
+    let (_database, pool, history) = history().await;
+    let (envelope, resolved) = inbound("ct_2", "wamid.first", 1_800_000_000);
+    let Appended::Added {
+        conversation_id,
+        opened,
+        ..
+    } = history.append(&envelope, &resolved).await.unwrap()
+    else {
+        panic!("not added")
+    };
+    assert!(opened);
+    pool.get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE routing.conversations SET status = 'closed', closed_at = now() WHERE id = $1",
+            &[&conversation_id],
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for index in 0..20 {
+        let history = history.clone();
+        tasks.push(tokio::spawn(async move {
+            let (envelope, resolved) =
+                inbound("ct_2", &format!("wamid.after-{index}"), 1_800_000_100 + index);
+            history.append(&envelope, &resolved).await.unwrap()
+        }));
+    }
+    let mut opened_new = 0;
+    for task in tasks {
+        if let Appended::Added { opened: true, .. } = task.await.unwrap() {
+            opened_new += 1;
+        }
+    }
+    assert_eq!(opened_new, 1, "exactly one of them opened the new conversation");
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM routing.conversations WHERE status = 'open'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM routing.messages").await, 21);
+    // A replay of the first message does not touch or reopen anything.
+    assert_eq!(
+        history.append(&envelope, &resolved).await.unwrap(),
+        Appended::Duplicate
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM routing.conversations").await,
+        2
+    );
+    // Erasure purges the contact's whole history.
+    assert_eq!(history.purge(WORKSPACE, "ct_2").await.unwrap(), 2);
+    for table in ["conversations", "messages", "event_log"] {
+        assert_eq!(
+            count(&pool, &format!("SELECT count(*) FROM routing.{table}")).await,
+            0,
+            "{table}"
+        );
+    }
+}
