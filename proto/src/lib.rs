@@ -36,6 +36,14 @@ pub mod contacts {
     }
 }
 
+/// `switchboard.routing.v1`: conversations and their history.
+pub mod routing {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/switchboard.routing.v1.rs"));
+    }
+}
+
 /// `switchboard.ingress.v1`: the ingress admin API (dead letters).
 pub mod ingress {
     /// Version 1.

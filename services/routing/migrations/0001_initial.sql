@@ -9,6 +9,8 @@ CREATE TABLE conversations (
     status             text NOT NULL DEFAULT 'open',
     opened_at          timestamptz NOT NULL,
     closed_at          timestamptz,
+    closing_category   text NOT NULL DEFAULT '',
+    closing_summary    text NOT NULL DEFAULT '',
     -- The last inbound message: the reply window runs from it.
     last_inbound_at    timestamptz,
     last_message_at    timestamptz,
@@ -17,6 +19,7 @@ CREATE TABLE conversations (
 CREATE UNIQUE INDEX conversations_one_open ON conversations (contact_id, channel_account_id)
     WHERE status = 'open';
 CREATE INDEX conversations_contact ON conversations (workspace_id, contact_id);
+CREATE INDEX conversations_recent ON conversations (workspace_id, last_message_at DESC, id DESC);
 
 -- Message history. (channel account, provider message id) is unique: provider retries, broker
 -- redeliveries and replays are one message.

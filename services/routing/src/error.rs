@@ -4,6 +4,15 @@ use switchboard_postgres::StoreError;
 /// A failure of the routing component.
 #[derive(Debug, thiserror::Error)]
 pub enum RoutingError {
+    /// A request field is invalid; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// The addressed entity does not exist in the caller's workspace.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The entity is not in a state that allows the call.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// A stored row or a bus event does not parse.
     #[error("inconsistent data: {0}")]
     Corrupt(String),
@@ -16,6 +25,9 @@ impl RoutingError {
     /// Classifies the failure.
     pub fn code(&self) -> ErrorCode {
         match self {
+            Self::Invalid(_) => ErrorCode::InvalidArgument,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             Self::Corrupt(_) => ErrorCode::Internal,
             Self::Store(error) => error.code(),
         }
@@ -25,7 +37,7 @@ impl RoutingError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Store(error) => error.is_retryable(),
-            Self::Corrupt(_) => false,
+            Self::Invalid(_) | Self::NotFound(_) | Self::FailedPrecondition(_) | Self::Corrupt(_) => false,
         }
     }
 }
@@ -39,5 +51,11 @@ impl From<tokio_postgres::Error> for RoutingError {
 impl From<switchboard_postgres::PoolError> for RoutingError {
     fn from(error: switchboard_postgres::PoolError) -> Self {
         Self::Store(StoreError::Pool(error))
+    }
+}
+
+impl From<RoutingError> for tonic::Status {
+    fn from(error: RoutingError) -> Self {
+        switchboard_server::status_from(error.code(), &error)
     }
 }

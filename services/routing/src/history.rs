@@ -241,7 +241,7 @@ async fn insert_message(
 }
 
 /// Appends to the ordered event log in the changing transaction.
-async fn log(
+pub(crate) async fn log(
     tx: &Transaction<'_>,
     workspace: &str,
     conversation_id: &str,

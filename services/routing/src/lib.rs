@@ -4,10 +4,11 @@
 //! conversation when none is open, writes every change to an ordered event log in the same
 //! transaction, and purges an erased contact's history.
 //!
-//! It owns the `routing` schema. Assignment, bot/human control, notes, the gRPC API and the
-//! resumable event stream come next.
+//! It serves `RoutingService` (conversations, history, close / reopen) and owns the `routing`
+//! schema. Assignment, bot/human control, notes and the resumable event stream come next.
 
 mod error;
+mod grpc;
 pub mod history;
 
 use std::sync::Arc;
@@ -30,9 +31,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
     }],
 };
 
-/// Builds the component: the consumer of contacts' events.
+/// Builds the component: the `RoutingService` API and the consumer of contacts' events.
 pub fn build(pool: Pool, bus: Bus, shutdown: CancellationToken) -> ComponentParts {
     let mut parts = ComponentParts::default();
+    parts.grpc.add_service(grpc::routing_server(pool.clone()));
+    parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
     let queues = bus.partitioned_queues(history::CONTACT_CONSUMER, history::CONTACT_FAMILY);
     let history = Arc::new(History::new(pool));
     parts.spawn("routing history", async move {

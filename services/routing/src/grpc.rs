@@ -1,0 +1,364 @@
+//! gRPC adapter of `RoutingService`: conversations and their history, workspace-scoped.
+
+use chrono::{DateTime, Utc};
+use prost::Message as _;
+use switchboard_domain::{Channel, ConversationId};
+use switchboard_postgres::{GenericClient, Pool};
+use switchboard_proto::common::v1::{PageRequest, PageResponse};
+use switchboard_proto::events::v1::InboundMessage;
+use switchboard_proto::routing::v1 as proto;
+use switchboard_proto::routing::v1::routing_service_server::{RoutingService, RoutingServiceServer};
+use switchboard_server::auth::principal;
+use tokio_postgres::Row;
+use tonic::{Request, Response, Status};
+
+use crate::RoutingError;
+
+/// Fully qualified names of the services this component serves.
+pub(crate) const SERVICE_NAMES: [&str; 1] = ["switchboard.routing.v1.RoutingService"];
+
+/// Largest page a list call returns.
+const MAX_PAGE_SIZE: u32 = 500;
+/// Page size when the caller names none.
+const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Longest closing-note category and summary, in characters.
+const MAX_CATEGORY_CHARS: usize = 100;
+const MAX_SUMMARY_CHARS: usize = 2_000;
+
+const CONVERSATION_COLUMNS: &str = "id, contact_id, channel_account_id, channel, status, opened_at, closed_at, \
+     last_inbound_at, last_message_at, closing_category, closing_summary, revision";
+
+/// Builds the service.
+pub(crate) fn routing_server(pool: Pool) -> RoutingServiceServer<RoutingApi> {
+    RoutingServiceServer::new(RoutingApi { pool })
+}
+
+/// The `RoutingService` implementation.
+pub(crate) struct RoutingApi {
+    pool: Pool,
+}
+
+fn workspace<T>(request: &Request<T>) -> Result<String, Status> {
+    Ok(principal(request)?.workspace()?.as_str().to_owned())
+}
+
+fn conversation_id(field: &str, value: &str) -> Result<String, Status> {
+    ConversationId::parse(value)
+        .map(ConversationId::into_string)
+        .map_err(|error| Status::invalid_argument(format!("{field}: {error}")))
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn page_size(page: Option<&PageRequest>) -> i64 {
+    let requested = page.map_or(0, |page| page.page_size);
+    i64::from(if requested == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        requested.min(MAX_PAGE_SIZE)
+    })
+}
+
+/// Parses a `<micros>.<key>` cursor made by this API.
+fn cursor(page: Option<&PageRequest>) -> Result<Option<(DateTime<Utc>, String)>, RoutingError> {
+    let token = page.map_or("", |page| page.page_token.as_str());
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || RoutingError::Invalid("page.page_token: not a token this API returned".to_owned());
+    let (micros, key) = token.split_once('.').ok_or_else(invalid)?;
+    let at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(invalid)?;
+    if key.is_empty() || key.len() > 200 {
+        return Err(invalid());
+    }
+    Ok(Some((at, key.to_owned())))
+}
+
+fn conversation(row: &Row) -> proto::Conversation {
+    let channel: String = row.get(3);
+    let status: String = row.get(4);
+    let closed = status == "closed";
+    let category: String = row.get(9);
+    let summary: String = row.get(10);
+    proto::Conversation {
+        id: row.get(0),
+        contact_id: row.get(1),
+        channel_account_id: row.get(2),
+        channel: channel
+            .parse::<Channel>()
+            .map_or(0, |channel| channel.to_proto() as i32),
+        status: if closed {
+            proto::ConversationStatus::Closed as i32
+        } else {
+            proto::ConversationStatus::Open as i32
+        },
+        opened_at: Some(timestamp(row.get(5))),
+        closed_at: row.get::<_, Option<DateTime<Utc>>>(6).map(timestamp),
+        last_inbound_at: row.get::<_, Option<DateTime<Utc>>>(7).map(timestamp),
+        last_message_at: row.get::<_, Option<DateTime<Utc>>>(8).map(timestamp),
+        closing_note: closed.then_some(proto::ClosingNote { category, summary }),
+        revision: row.get(11),
+    }
+}
+
+async fn find(
+    client: &impl GenericClient,
+    workspace: &str,
+    id: &str,
+) -> Result<proto::Conversation, RoutingError> {
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM routing.conversations WHERE id = $1 AND workspace_id = $2"
+            ),
+            &[&id, &workspace],
+        )
+        .await?
+        .ok_or_else(|| RoutingError::NotFound(format!("conversation {id}")))?;
+    Ok(conversation(&row))
+}
+
+fn closing_note(note: Option<proto::ClosingNote>) -> Result<(String, String), RoutingError> {
+    let note = note.unwrap_or_default();
+    let category = note.category.trim().to_owned();
+    let summary = note.summary.trim().to_owned();
+    if category.chars().count() > MAX_CATEGORY_CHARS || category.chars().any(char::is_control) {
+        return Err(RoutingError::Invalid(format!(
+            "closing_note.category: at most {MAX_CATEGORY_CHARS} characters, no control characters"
+        )));
+    }
+    if summary.chars().count() > MAX_SUMMARY_CHARS {
+        return Err(RoutingError::Invalid(format!(
+            "closing_note.summary: at most {MAX_SUMMARY_CHARS} characters"
+        )));
+    }
+    Ok((category, summary))
+}
+
+#[tonic::async_trait]
+impl RoutingService for RoutingApi {
+    async fn get_conversation(
+        &self,
+        request: Request<proto::GetConversationRequest>,
+    ) -> Result<Response<proto::GetConversationResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let id = conversation_id("id", &request.get_ref().id)?;
+        let client = self.pool.get().await.map_err(RoutingError::from)?;
+        let conversation = find(&client, &workspace, &id).await?;
+        Ok(Response::new(proto::GetConversationResponse {
+            conversation: Some(conversation),
+        }))
+    }
+
+    async fn list_conversations(
+        &self,
+        request: Request<proto::ListConversationsRequest>,
+    ) -> Result<Response<proto::ListConversationsResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let request = request.into_inner();
+        let status = match proto::ConversationStatus::try_from(request.status) {
+            Ok(proto::ConversationStatus::Open) => Some("open"),
+            Ok(proto::ConversationStatus::Closed) => Some("closed"),
+            Ok(proto::ConversationStatus::Unspecified) => None,
+            Err(_) => return Err(Status::invalid_argument("status: not a ConversationStatus value")),
+        };
+        let contact = (!request.contact_id.is_empty()).then_some(request.contact_id.as_str());
+        let limit = page_size(request.page.as_ref());
+        let (after_at, after_id) = cursor(request.page.as_ref())?.unzip();
+        let client = self.pool.get().await.map_err(RoutingError::from)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {CONVERSATION_COLUMNS} FROM routing.conversations
+                     WHERE workspace_id = $1
+                       AND ($2::text IS NULL OR contact_id = $2)
+                       AND ($3::text IS NULL OR status = $3)
+                       AND ($4::timestamptz IS NULL OR (opened_at, id) < ($4, $5))
+                     ORDER BY opened_at DESC, id DESC LIMIT $6"
+                ),
+                &[&workspace, &contact, &status, &after_at, &after_id, &limit],
+            )
+            .await
+            .map_err(RoutingError::from)?;
+        let conversations: Vec<proto::Conversation> = rows.iter().map(conversation).collect();
+        let next_page_token = match rows.last() {
+            Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit => {
+                let opened: DateTime<Utc> = last.get(5);
+                format!("{}.{}", opened.timestamp_micros(), last.get::<_, String>(0))
+            }
+            _ => String::new(),
+        };
+        Ok(Response::new(proto::ListConversationsResponse {
+            conversations,
+            page: Some(PageResponse { next_page_token }),
+        }))
+    }
+
+    async fn list_messages(
+        &self,
+        request: Request<proto::ListMessagesRequest>,
+    ) -> Result<Response<proto::ListMessagesResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let request = request.into_inner();
+        let id = conversation_id("conversation_id", &request.conversation_id)?;
+        let limit = page_size(request.page.as_ref());
+        let after = cursor(request.page.as_ref())?;
+        let (after_at, after_arrival) = match after {
+            Some((at, arrival)) => (
+                Some(at),
+                Some(arrival.parse::<i64>().map_err(|_| {
+                    RoutingError::Invalid("page.page_token: not a token this API returned".to_owned())
+                })?),
+            ),
+            None => (None, None),
+        };
+        let client = self.pool.get().await.map_err(RoutingError::from)?;
+        find(&client, &workspace, &id).await?;
+        let rows = client
+            .query(
+                "SELECT id, direction, author_kind, provider_message_id, body, provider_timestamp, received_at,
+                        arrival, coalesce(provider_timestamp, received_at) AS sort_at
+                 FROM routing.messages
+                 WHERE conversation_id = $1 AND workspace_id = $2
+                   AND ($3::timestamptz IS NULL OR (coalesce(provider_timestamp, received_at), arrival) > ($3, $4))
+                 ORDER BY coalesce(provider_timestamp, received_at), arrival LIMIT $5",
+                &[&id, &workspace, &after_at, &after_arrival, &limit],
+            )
+            .await
+            .map_err(RoutingError::from)?;
+        let mut messages = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let body: Vec<u8> = row.get(4);
+            let content = InboundMessage::decode(body.as_slice())
+                .map_err(|error| RoutingError::Corrupt(format!("message body: {error}")))?;
+            let author = match row.get::<_, String>(2).as_str() {
+                "customer" => proto::AuthorKind::Customer,
+                "agent" => proto::AuthorKind::Agent,
+                "bot" => proto::AuthorKind::Bot,
+                "workflow" => proto::AuthorKind::Workflow,
+                "broadcast" => proto::AuthorKind::Broadcast,
+                "api" => proto::AuthorKind::Api,
+                _ => proto::AuthorKind::Unspecified,
+            };
+            messages.push(proto::Message {
+                id: row.get(0),
+                conversation_id: id.clone(),
+                inbound: row.get::<_, String>(1) == "inbound",
+                author_kind: author as i32,
+                provider_message_id: row.get(3),
+                content: Some(content),
+                provider_timestamp: row.get::<_, Option<DateTime<Utc>>>(5).map(timestamp),
+                received_at: Some(timestamp(row.get(6))),
+            });
+        }
+        let next_page_token = match rows.last() {
+            Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit => {
+                let at: DateTime<Utc> = last.get(8);
+                format!("{}.{}", at.timestamp_micros(), last.get::<_, i64>(7))
+            }
+            _ => String::new(),
+        };
+        Ok(Response::new(proto::ListMessagesResponse {
+            messages,
+            page: Some(PageResponse { next_page_token }),
+        }))
+    }
+
+    async fn close_conversation(
+        &self,
+        request: Request<proto::CloseConversationRequest>,
+    ) -> Result<Response<proto::CloseConversationResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let request = request.into_inner();
+        let id = conversation_id("id", &request.id)?;
+        let (category, summary) = closing_note(request.closing_note)?;
+        let mut client = self.pool.get().await.map_err(RoutingError::from)?;
+        let tx = client.transaction().await.map_err(RoutingError::from)?;
+        let current = find(&tx, &workspace, &id).await?;
+        if current.status == proto::ConversationStatus::Closed as i32 {
+            return Err(
+                RoutingError::FailedPrecondition(format!("conversation {id} is closed already")).into(),
+            );
+        }
+        tx.execute(
+            "UPDATE routing.conversations SET status = 'closed', closed_at = now(), closing_category = $2,
+                 closing_summary = $3, revision = revision + 1
+             WHERE id = $1",
+            &[&id, &category, &summary],
+        )
+        .await
+        .map_err(RoutingError::from)?;
+        crate::history::log(
+            &tx,
+            &workspace,
+            &id,
+            &current.contact_id,
+            "conversation.closed",
+            serde_json::json!({"category": category}),
+        )
+        .await?;
+        let closed = find(&tx, &workspace, &id).await?;
+        tx.commit().await.map_err(RoutingError::from)?;
+        Ok(Response::new(proto::CloseConversationResponse {
+            conversation: Some(closed),
+        }))
+    }
+
+    async fn reopen_conversation(
+        &self,
+        request: Request<proto::ReopenConversationRequest>,
+    ) -> Result<Response<proto::ReopenConversationResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let id = conversation_id("id", &request.get_ref().id)?;
+        let mut client = self.pool.get().await.map_err(RoutingError::from)?;
+        let tx = client.transaction().await.map_err(RoutingError::from)?;
+        let current = find(&tx, &workspace, &id).await?;
+        if current.status == proto::ConversationStatus::Open as i32 {
+            return Err(
+                RoutingError::FailedPrecondition(format!("conversation {id} is open already")).into(),
+            );
+        }
+        let reopened = tx
+            .execute(
+                "UPDATE routing.conversations SET status = 'open', closed_at = NULL, closing_category = '',
+                     closing_summary = '', revision = revision + 1
+                 WHERE id = $1",
+                &[&id],
+            )
+            .await;
+        match reopened {
+            Ok(_) => {}
+            Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                return Err(RoutingError::FailedPrecondition(format!(
+                    "contact {} has another open conversation on {}; close it first",
+                    current.contact_id, current.channel_account_id
+                ))
+                .into());
+            }
+            Err(error) => return Err(RoutingError::from(error).into()),
+        }
+        crate::history::log(
+            &tx,
+            &workspace,
+            &id,
+            &current.contact_id,
+            "conversation.reopened",
+            serde_json::json!({}),
+        )
+        .await?;
+        let reopened = find(&tx, &workspace, &id).await?;
+        tx.commit().await.map_err(RoutingError::from)?;
+        Ok(Response::new(proto::ReopenConversationResponse {
+            conversation: Some(reopened),
+        }))
+    }
+}
