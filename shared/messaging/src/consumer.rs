@@ -195,14 +195,13 @@ async fn consume<H: Handler>(
         let delivery = match next {
             Some(Ok(delivery)) => delivery,
             Some(Err(error)) => {
-                // lapin recovers short outages itself; wait for it, or rebuild when it gave up.
-                match channel.wait_for_recovery(error).await {
-                    Ok(()) => continue,
-                    Err(error) => {
-                        tracing::warn!(queue = %context.queue.name, error = %error, "consumer channel failed");
-                        break;
-                    }
+                // Let lapin ride out a short outage (or give up), then subscribe again on a
+                // fresh channel: a consumer recovered in place was seen to stop delivering
+                // (about one broker restart in four), which would stall its queue for good.
+                if let Err(error) = channel.wait_for_recovery(error).await {
+                    tracing::warn!(queue = %context.queue.name, error = %error, "consumer channel failed");
                 }
+                break;
             }
             None => break,
         };
