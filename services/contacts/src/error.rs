@@ -102,3 +102,9 @@ impl From<ContactsError> for tonic::Status {
         }
     }
 }
+
+impl From<switchboard_server::paging::InvalidPageToken> for ContactsError {
+    fn from(error: switchboard_server::paging::InvalidPageToken) -> Self {
+        Self::invalid(error.to_string())
+    }
+}

@@ -22,7 +22,6 @@ mod metrics;
 mod model;
 pub mod normalize;
 mod outbox;
-mod page;
 mod reset;
 mod resolve;
 mod settings;
@@ -110,19 +109,19 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
         }
         .run(),
     );
+    let resolver = Arc::new(Resolver::new(pool.clone(), &bus, metrics));
     parts.spawn(
         "contacts outbox relay",
         outbox::OutboxRelay {
             pool: pool.clone(),
             publisher: bus.publisher(),
-            topology: Arc::new(topology::ContactTopology::new(bus.clone())),
+            topology: resolver.routing_queues(),
             wake,
             interval: Duration::from_secs(1),
             shutdown: shutdown.clone(),
         }
         .run(),
     );
-    let resolver = Arc::new(Resolver::new(pool.clone(), &bus, metrics));
     let assignment_queues =
         bus.partitioned_queues(assignment::ASSIGNMENT_CONSUMER, assignment::ASSIGNMENT_FAMILY);
     let (assignment_bus, assignment_shutdown) = (bus.clone(), shutdown.clone());

@@ -169,11 +169,7 @@ impl Contact {
             sms_opted_out: self.sms_opted_out,
             assignee_id: self.assignee_id.clone().unwrap_or_default(),
             last_inbound_at: self.last_inbound_at.map(timestamp),
-            last_channel: self
-                .last_channel
-                .as_deref()
-                .and_then(|name| name.parse::<Channel>().ok())
-                .map_or(0, |channel| channel.to_proto() as i32),
+            last_channel: self.last_channel.as_deref().map_or(0, Channel::proto_value_of),
             created_at: Some(timestamp(self.created_at)),
             updated_at: Some(timestamp(self.updated_at)),
             revision: self.revision,
@@ -181,15 +177,4 @@ impl Contact {
     }
 }
 
-/// Converts a time to a protobuf timestamp.
-pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-/// Converts a protobuf timestamp to a time, if it is in range.
-pub(crate) fn from_timestamp(at: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)
-}
+pub(crate) use switchboard_domain::time::{from_timestamp, to_timestamp as timestamp};

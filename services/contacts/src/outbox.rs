@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::ContactsError;
-use crate::topology::ContactTopology;
 
 /// Advisory lock key of the relay (one replica drains at a time).
 const RELAY_LOCK: i64 = 0x636f_6e74_6f75_7462; // "contoutb"
@@ -99,7 +98,7 @@ pub(crate) async fn record(
 pub(crate) struct OutboxRelay {
     pub(crate) pool: Pool,
     pub(crate) publisher: Publisher,
-    pub(crate) topology: Arc<ContactTopology>,
+    pub(crate) topology: Arc<switchboard_messaging::ProducerQueues>,
     pub(crate) wake: Arc<Notify>,
     pub(crate) interval: Duration,
     pub(crate) shutdown: CancellationToken,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use prost::Message as _;
-use switchboard_contacts::topology::ContactTopology;
+use switchboard_contacts::topology::routing_queues;
 use switchboard_contacts::{ContactsMetrics, Resolver};
 use switchboard_domain::Channel;
 use switchboard_messaging::lapin::types::FieldTable;
@@ -65,13 +65,13 @@ impl Harness {
         );
         let metrics = Arc::new(ContactsMetrics::default());
         let resolver = Arc::new(Resolver::new(pool.clone(), &bus, metrics.clone()));
-        let topology = ContactTopology::new(bus.clone());
+        let topology = routing_queues(&bus);
         topology.declare().await.unwrap();
         let routing = Arc::new(Routing::default());
         let shutdown = CancellationToken::new();
         tokio::spawn(switchboard_messaging::run_partitioned_consumers(
             bus.clone(),
-            topology.queues(),
+            topology.queues().to_vec(),
             routing.clone(),
             shutdown.clone(),
         ));
@@ -126,7 +126,7 @@ impl Harness {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let namespace = self.bus.config().namespace.clone();
         let mut queues = Vec::new();
-        for queue in ContactTopology::new(self.bus.clone()).queues() {
+        for queue in routing_queues(&self.bus).queues().to_vec() {
             queues.push(queue.dead_letter_queue());
             queues.push(queue.name);
         }

@@ -14,7 +14,6 @@ use tonic::{Request, Response, Status};
 pub(crate) const SERVICE_NAMES: [&str; 1] = ["switchboard.ingress.v1.IngressAdminService"];
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
-const MAX_PAGE_SIZE: u32 = 500;
 
 /// Serves dead letters from the `ingress` schema.
 pub(crate) struct Admin {
@@ -32,12 +31,7 @@ fn unavailable(error: impl std::fmt::Display) -> Status {
 }
 
 fn page_size(page: Option<&PageRequest>) -> i64 {
-    let requested = page.map_or(0, |page| page.page_size);
-    i64::from(if requested == 0 {
-        DEFAULT_PAGE_SIZE
-    } else {
-        requested.min(MAX_PAGE_SIZE)
-    })
+    switchboard_server::paging::page_size(page, DEFAULT_PAGE_SIZE)
 }
 
 #[tonic::async_trait]
@@ -106,9 +100,7 @@ impl IngressAdminService for Admin {
                 let received_at: std::time::SystemTime = row.get(7);
                 proto::DeadLetter {
                     id: row.get(0),
-                    channel: channel
-                        .parse::<Channel>()
-                        .map_or(0, |channel| channel.to_proto() as i32),
+                    channel: switchboard_domain::Channel::proto_value_of(&channel),
                     channel_account_id: row.get(2),
                     workspace_id: row.get(3),
                     reason: row.get(4),

@@ -16,7 +16,6 @@ mod spool;
 mod webhook;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use switchboard_domain::Channel;
@@ -112,7 +111,7 @@ pub async fn build(
     })?;
     let directory =
         AccountDirectory::new(grpc_client, token, config.account_cache_ttl).map_err(IngressError::Config)?;
-    let topology = Arc::new(InboundTopology::new(bus.clone()));
+    let topology = Arc::new(inbound_topology(&bus));
     match topology.declare().await {
         Ok(()) => {}
         // Ingress must come up and spool while the broker is away; the relay declares later.
@@ -165,50 +164,13 @@ pub async fn build(
     Ok(parts)
 }
 
-/// The inbound queues and whether this process has declared them since start.
-pub struct InboundTopology {
-    bus: Bus,
-    declared: AtomicBool,
-}
+/// The inbound queues ingress publishes to, declared by ingress itself.
+pub type InboundTopology = switchboard_messaging::ProducerQueues;
 
-impl InboundTopology {
-    /// Topology on `bus`, not declared yet.
-    pub fn new(bus: Bus) -> Self {
-        Self {
-            bus,
-            declared: AtomicBool::new(false),
-        }
-    }
-
-    /// True once the queues were declared (publishing cannot be unroutable).
-    pub fn is_declared(&self) -> bool {
-        self.declared.load(Ordering::Acquire)
-    }
-
-    /// Forgets the declaration when the broker returned a publish as unroutable (the queues
-    /// were deleted), so the relay declares them again.
-    pub fn note_publish_error(&self, error: &switchboard_messaging::PublishError) {
-        if matches!(error, switchboard_messaging::PublishError::Unroutable { .. }) {
-            self.declared.store(false, Ordering::Release);
-        }
-    }
-
-    /// Declares the partitioned inbound queues (idempotent).
-    pub async fn declare(&self) -> Result<(), MessagingError> {
-        let bus = &self.bus;
-        let connection = bus.connection(bus.config().connect_timeout).await?;
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(|source| MessagingError::Amqp {
-                operation: "open channel",
-                source,
-            })?;
-        for queue in bus.partitioned_queues(INBOUND_CONSUMER, INBOUND_FAMILY) {
-            queue.declare(&channel).await?;
-        }
-        let _ = channel.close(200, "declared".into()).await;
-        self.declared.store(true, Ordering::Release);
-        Ok(())
-    }
+/// The inbound queues on `bus` (`contacts.inbound.pNN`), not declared yet.
+pub fn inbound_topology(bus: &Bus) -> InboundTopology {
+    switchboard_messaging::ProducerQueues::new(
+        bus.clone(),
+        bus.partitioned_queues(INBOUND_CONSUMER, INBOUND_FAMILY),
+    )
 }

@@ -59,3 +59,9 @@ impl From<RoutingError> for tonic::Status {
         switchboard_server::status_from(error.code(), &error)
     }
 }
+
+impl From<switchboard_server::paging::InvalidPageToken> for RoutingError {
+    fn from(error: switchboard_server::paging::InvalidPageToken) -> Self {
+        Self::Invalid(error.to_string())
+    }
+}

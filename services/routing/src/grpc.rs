@@ -2,13 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
-use switchboard_domain::{Channel, ConversationId};
+use switchboard_domain::ConversationId;
+use switchboard_domain::time::to_timestamp as timestamp;
 use switchboard_postgres::{GenericClient, Pool};
-use switchboard_proto::common::v1::{PageRequest, PageResponse};
+use switchboard_proto::common::v1::PageResponse;
 use switchboard_proto::events::v1::InboundMessage;
 use switchboard_proto::routing::v1 as proto;
 use switchboard_proto::routing::v1::routing_service_server::{RoutingService, RoutingServiceServer};
 use switchboard_server::auth::principal;
+use switchboard_server::paging;
 use tokio_postgres::Row;
 use tonic::{Request, Response, Status};
 
@@ -17,8 +19,6 @@ use crate::RoutingError;
 /// Fully qualified names of the services this component serves.
 pub(crate) const SERVICE_NAMES: [&str; 1] = ["switchboard.routing.v1.RoutingService"];
 
-/// Largest page a list call returns.
-const MAX_PAGE_SIZE: u32 = 500;
 /// Page size when the caller names none.
 const DEFAULT_PAGE_SIZE: u32 = 100;
 /// Longest closing-note category and summary, in characters.
@@ -48,41 +48,6 @@ fn conversation_id(field: &str, value: &str) -> Result<String, Status> {
         .map_err(|error| Status::invalid_argument(format!("{field}: {error}")))
 }
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-fn page_size(page: Option<&PageRequest>) -> i64 {
-    let requested = page.map_or(0, |page| page.page_size);
-    i64::from(if requested == 0 {
-        DEFAULT_PAGE_SIZE
-    } else {
-        requested.min(MAX_PAGE_SIZE)
-    })
-}
-
-/// Parses a `<micros>.<key>` cursor made by this API.
-fn cursor(page: Option<&PageRequest>) -> Result<Option<(DateTime<Utc>, String)>, RoutingError> {
-    let token = page.map_or("", |page| page.page_token.as_str());
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let invalid = || RoutingError::Invalid("page.page_token: not a token this API returned".to_owned());
-    let (micros, key) = token.split_once('.').ok_or_else(invalid)?;
-    let at = micros
-        .parse::<i64>()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
-    if key.is_empty() || key.len() > 200 {
-        return Err(invalid());
-    }
-    Ok(Some((at, key.to_owned())))
-}
-
 fn conversation(row: &Row) -> proto::Conversation {
     let channel: String = row.get(3);
     let status: String = row.get(4);
@@ -93,9 +58,7 @@ fn conversation(row: &Row) -> proto::Conversation {
         id: row.get(0),
         contact_id: row.get(1),
         channel_account_id: row.get(2),
-        channel: channel
-            .parse::<Channel>()
-            .map_or(0, |channel| channel.to_proto() as i32),
+        channel: switchboard_domain::Channel::proto_value_of(&channel),
         status: if closed {
             proto::ConversationStatus::Closed as i32
         } else {
@@ -172,8 +135,10 @@ impl RoutingService for RoutingApi {
             Err(_) => return Err(Status::invalid_argument("status: not a ConversationStatus value")),
         };
         let contact = (!request.contact_id.is_empty()).then_some(request.contact_id.as_str());
-        let limit = page_size(request.page.as_ref());
-        let (after_at, after_id) = cursor(request.page.as_ref())?.unzip();
+        let limit = paging::page_size(request.page.as_ref(), DEFAULT_PAGE_SIZE);
+        let (after_at, after_id) = paging::parse_cursor(request.page.as_ref())
+            .map_err(RoutingError::from)?
+            .unzip();
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let rows = client
             .query(
@@ -193,7 +158,7 @@ impl RoutingService for RoutingApi {
         let next_page_token = match rows.last() {
             Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit => {
                 let opened: DateTime<Utc> = last.get(5);
-                format!("{}.{}", opened.timestamp_micros(), last.get::<_, String>(0))
+                paging::cursor_token(opened, &last.get::<_, String>(0))
             }
             _ => String::new(),
         };
@@ -210,14 +175,16 @@ impl RoutingService for RoutingApi {
         let workspace = workspace(&request)?;
         let request = request.into_inner();
         let id = conversation_id("conversation_id", &request.conversation_id)?;
-        let limit = page_size(request.page.as_ref());
-        let after = cursor(request.page.as_ref())?;
+        let limit = paging::page_size(request.page.as_ref(), DEFAULT_PAGE_SIZE);
+        let after = paging::parse_cursor(request.page.as_ref()).map_err(RoutingError::from)?;
         let (after_at, after_arrival) = match after {
             Some((at, arrival)) => (
                 Some(at),
-                Some(arrival.parse::<i64>().map_err(|_| {
-                    RoutingError::Invalid("page.page_token: not a token this API returned".to_owned())
-                })?),
+                Some(
+                    arrival
+                        .parse::<i64>()
+                        .map_err(|_| RoutingError::from(paging::InvalidPageToken))?,
+                ),
             ),
             None => (None, None),
         };
@@ -263,7 +230,7 @@ impl RoutingService for RoutingApi {
         let next_page_token = match rows.last() {
             Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit => {
                 let at: DateTime<Utc> = last.get(8);
-                format!("{}.{}", at.timestamp_micros(), last.get::<_, i64>(7))
+                paging::cursor_token(at, &last.get::<_, i64>(7).to_string())
             }
             _ => String::new(),
         };

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
+use switchboard_domain::time::from_timestamp;
 use switchboard_domain::{Channel, ConversationId, MessageId};
 use switchboard_messaging::{Handler, HandlerError, Incoming};
 use switchboard_postgres::{Pool, Transaction};
@@ -75,12 +76,9 @@ impl History {
             .provider_timestamp
             .as_ref()
             .or(event.received_at.as_ref())
-            .and_then(|at| DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)))
+            .and_then(from_timestamp)
             .unwrap_or_else(Utc::now);
-        let provider_timestamp = event
-            .provider_timestamp
-            .as_ref()
-            .and_then(|at| DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)));
+        let provider_timestamp = event.provider_timestamp.as_ref().and_then(from_timestamp);
         let account = event.channel_account_id.as_str();
         let mut client = self.pool.get().await?;
         let known = client

@@ -34,19 +34,11 @@ pub(crate) const SERVICE_NAMES: [&str; 4] = [
     "switchboard.tenancy.v1.ApiKeyDirectoryService",
 ];
 
-/// Largest page a list call returns.
-const MAX_PAGE_SIZE: u32 = 500;
 /// Page size when the caller names none.
 const DEFAULT_PAGE_SIZE: u32 = 100;
 
 fn page_size(page: Option<&switchboard_proto::common::v1::PageRequest>) -> i64 {
-    let requested = page.map_or(0, |page| page.page_size);
-    let size = if requested == 0 {
-        DEFAULT_PAGE_SIZE
-    } else {
-        requested.min(MAX_PAGE_SIZE)
-    };
-    i64::from(size)
+    switchboard_server::paging::page_size(page, DEFAULT_PAGE_SIZE)
 }
 
 fn next_page(len: usize, limit: i64, last_id: Option<&str>) -> switchboard_proto::common::v1::PageResponse {

@@ -68,6 +68,13 @@ impl Channel {
         }
     }
 
+    /// The proto enum value (as carried on the wire) of a stored channel name;
+    /// `CHANNEL_UNSPECIFIED` (0) for a name that is not a channel.
+    pub fn proto_value_of(name: &str) -> i32 {
+        name.parse::<Self>()
+            .map_or(0, |channel| channel.to_proto() as i32)
+    }
+
     /// Converts a proto enum value (as carried on the wire, an `i32`).
     pub fn from_proto(value: i32) -> Result<Self, UnknownChannel> {
         match proto::Channel::try_from(value) {

@@ -7,6 +7,7 @@
 mod channel;
 mod error;
 mod ids;
+pub mod time;
 
 pub use channel::{Channel, UnknownChannel};
 pub use error::ErrorCode;

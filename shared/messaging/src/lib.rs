@@ -14,6 +14,7 @@ mod headers;
 mod message;
 pub mod metrics;
 mod partition;
+mod producer_queues;
 mod publisher;
 mod topology;
 
@@ -23,6 +24,7 @@ pub use consumer::{Handler, HandlerError, run_consumer, run_partitioned_consumer
 pub use error::{MessagingError, PublishError};
 pub use message::{Incoming, Outgoing};
 pub use partition::partition_for;
+pub use producer_queues::ProducerQueues;
 pub use publisher::Publisher;
 pub use topology::QueueSpec;
 

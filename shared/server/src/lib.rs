@@ -18,6 +18,7 @@ mod grpc;
 mod grpc_metrics;
 mod http;
 mod metrics;
+pub mod paging;
 mod readiness;
 
 pub use admin::{admin_router, serve_admin};

@@ -1,6 +1,7 @@
 //! The contact RPCs: create, get, update (by field mask) and list.
 
 use std::collections::BTreeSet;
+use switchboard_server::paging;
 
 use chrono::Utc;
 use switchboard_domain::ContactId;
@@ -14,7 +15,7 @@ use crate::model::Contact;
 use crate::normalize::parse_country;
 use crate::outbox::{self, ChangeEvent};
 use crate::settings::Settings;
-use crate::{ContactsError, page, store};
+use crate::{ContactsError, store};
 
 impl ContactsApi {
     /// Creates a contact by hand and records `contact.created`.
@@ -171,8 +172,8 @@ impl ContactsApi {
             types: &types,
             now: Utc::now(),
         };
-        let limit = page::page_size(request.page.as_ref());
-        let after = page::parse_token(request.page.as_ref().map_or("", |page| page.page_token.as_str()))?;
+        let limit = paging::page_size(request.page.as_ref(), 100);
+        let after = paging::parse_cursor(request.page.as_ref()).map_err(ContactsError::from)?;
         let contacts = store::list_contacts(&client, &query, after.as_ref(), limit).await?;
         let total = if request.include_total {
             store::count_contacts(&client, &query).await?
@@ -181,7 +182,7 @@ impl ContactsApi {
         };
         let next_page_token = match contacts.last() {
             Some(last) if i64::try_from(contacts.len()).unwrap_or(i64::MAX) >= limit => {
-                page::token(last.created_at, &last.id)
+                paging::cursor_token(last.created_at, &last.id)
             }
             _ => String::new(),
         };

@@ -2,6 +2,7 @@
 //! held events.
 
 use std::collections::HashMap;
+use switchboard_server::paging;
 
 use chrono::Utc;
 use switchboard_domain::{Channel, ViewId};
@@ -13,7 +14,7 @@ use super::{ContactsApi, admin_workspace, workspace};
 use crate::fields::{FieldDefinition, FieldType};
 use crate::filter::Filter;
 use crate::settings::Settings;
-use crate::{ContactsError, filter, filter_proto, page, store};
+use crate::{ContactsError, filter, filter_proto, store};
 
 impl ContactsApi {
     /// Defines or redefines a custom field (workspace admin).
@@ -222,8 +223,8 @@ impl ContactsApi {
     ) -> Result<Response<proto::ListMergeSuggestionsResponse>, Status> {
         let workspace = workspace(&request)?;
         let request = request.into_inner();
-        let limit = page::page_size(request.page.as_ref());
-        let after = page::parse_token(request.page.as_ref().map_or("", |page| page.page_token.as_str()))?;
+        let limit = paging::page_size(request.page.as_ref(), 100);
+        let after = paging::parse_cursor(request.page.as_ref()).map_err(ContactsError::from)?;
         let client = self.client().await?;
         let (suggestions, next_page_token) =
             store::merge_suggestions(&client, &workspace, after.as_ref(), limit).await?;
@@ -240,8 +241,8 @@ impl ContactsApi {
     ) -> Result<Response<proto::ListHeldEventsResponse>, Status> {
         let workspace = workspace(&request)?;
         let request = request.into_inner();
-        let limit = page::page_size(request.page.as_ref());
-        let after = page::parse_token(request.page.as_ref().map_or("", |page| page.page_token.as_str()))?;
+        let limit = paging::page_size(request.page.as_ref(), 100);
+        let after = paging::parse_cursor(request.page.as_ref()).map_err(ContactsError::from)?;
         let client = self.client().await?;
         let (events, next_page_token) =
             store::held_events(&client, &workspace, after.as_ref(), limit).await?;

@@ -35,13 +35,13 @@ use crate::ContactsError;
 use crate::metrics::ContactsMetrics;
 use crate::model::{Contact, from_timestamp};
 use crate::settings::Settings;
-use crate::topology::ContactTopology;
+use switchboard_messaging::ProducerQueues;
 
 /// The consumer of inbound events (a [`Handler`] for `contacts.inbound.pNN`).
 pub struct Resolver {
     pool: Pool,
     publisher: Publisher,
-    topology: Arc<ContactTopology>,
+    topology: Arc<ProducerQueues>,
     metrics: Arc<ContactsMetrics>,
     partitions: u16,
 }
@@ -52,10 +52,15 @@ impl Resolver {
         Self {
             pool,
             publisher: bus.publisher(),
-            topology: Arc::new(ContactTopology::new(bus.clone())),
+            topology: Arc::new(crate::topology::routing_queues(bus)),
             metrics,
             partitions: bus.config().partitions,
         }
+    }
+
+    /// The routing queues it publishes to (shared with the outbox relay: one declaration).
+    pub(crate) fn routing_queues(&self) -> Arc<ProducerQueues> {
+        self.topology.clone()
     }
 }
 

@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
+use switchboard_server::paging;
 
+use crate::ContactsError;
 use crate::model::timestamp;
-use crate::{ContactsError, page};
 
 /// One page of held events, newest first, and the next page's token.
 pub(crate) async fn held_events(
@@ -30,12 +31,10 @@ pub(crate) async fn held_events(
             let event_id: String = row.get(0);
             let channel: String = row.get(1);
             let held_at: DateTime<Utc> = row.get(4);
-            token = page::token(held_at, &event_id);
+            token = paging::cursor_token(held_at, &event_id);
             proto::HeldEvent {
                 event_id,
-                channel: channel
-                    .parse::<switchboard_domain::Channel>()
-                    .map_or(0, |channel| channel.to_proto() as i32),
+                channel: switchboard_domain::Channel::proto_value_of(&channel),
                 contact_id: row.get::<_, Option<String>>(2).unwrap_or_default(),
                 reason: row.get(3),
                 held_at: Some(timestamp(held_at)),

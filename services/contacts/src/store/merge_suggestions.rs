@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
+use switchboard_server::paging;
 
+use crate::ContactsError;
 use crate::model::timestamp;
-use crate::{ContactsError, page};
 
 /// One page of merge suggestions, newest first, and the next page's token.
 pub(crate) async fn merge_suggestions(
@@ -31,7 +32,7 @@ pub(crate) async fn merge_suggestions(
             let created_at: DateTime<Utc> = row.get(3);
             let contact_id: String = row.get(0);
             let candidate_id: String = row.get(1);
-            token = page::token(created_at, &format!("{contact_id}/{candidate_id}"));
+            token = paging::cursor_token(created_at, &format!("{contact_id}/{candidate_id}"));
             proto::MergeSuggestion {
                 contact_id,
                 candidate_id,

@@ -233,9 +233,7 @@ pub(crate) async fn identities(
         let first_seen: DateTime<Utc> = row.get(4);
         let last_seen: Option<DateTime<Utc>> = row.get(5);
         by_contact.entry(row.get(0)).or_default().push(proto::Identity {
-            channel: channel
-                .parse::<switchboard_domain::Channel>()
-                .map_or(0, |channel| channel.to_proto() as i32),
+            channel: switchboard_domain::Channel::proto_value_of(&channel),
             channel_account_id: row.get(2),
             channel_user_id: row.get(3),
             first_seen_at: Some(timestamp(first_seen)),
@@ -317,7 +315,7 @@ pub(crate) async fn list_contacts(
     after: Option<&(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Vec<Contact>, ContactsError> {
-    let (mut sql, mut params, compiled) = query.where_clause()?;
+    let (mut sql, params, compiled) = query.where_clause()?;
     let filter_params = compiled.as_ref().map_or(0, |compiled| compiled.params.len());
     let mut next = params.len() + filter_params + 1;
     let mut tail: Vec<Param> = Vec::new();
@@ -335,7 +333,6 @@ pub(crate) async fn list_contacts(
     let mut all = refs(&params, compiled.as_ref());
     all.extend(tail.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync)));
     let rows = client.query(&statement, &all).await?;
-    params.clear();
     rows.iter()
         .map(|row| Contact::from_row(row).map_err(ContactsError::from))
         .collect()

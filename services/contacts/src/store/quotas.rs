@@ -57,9 +57,7 @@ pub(crate) async fn quota_usage(
         .map(|row| {
             let channel: String = row.get(0);
             proto::QuotaUsage {
-                channel: channel
-                    .parse::<switchboard_domain::Channel>()
-                    .map_or(0, |channel| channel.to_proto() as i32),
+                channel: switchboard_domain::Channel::proto_value_of(&channel),
                 monthly_limit: row.get(1),
                 used: row.get(2),
                 month: month.format("%Y-%m-%d").to_string(),
