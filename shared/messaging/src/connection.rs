@@ -33,6 +33,8 @@ struct BusInner {
     closing: CancellationToken,
     supervisor: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     current: watch::Sender<Option<Arc<Connection>>>,
+    /// Bumped each time a connection comes (back) up; consumers subscribe again on a change.
+    generation: watch::Sender<u64>,
     metrics: Arc<MessagingMetrics>,
 }
 
@@ -41,6 +43,7 @@ impl Bus {
     /// consumers can still ack what they finish while the process drains.
     pub fn start(config: BusConfig, metrics: Arc<MessagingMetrics>) -> Self {
         let (current, _) = watch::channel(None);
+        let (generation, _) = watch::channel(0);
         let closing = CancellationToken::new();
         let bus = Self {
             inner: Arc::new(BusInner {
@@ -48,6 +51,7 @@ impl Bus {
                 closing: closing.clone(),
                 supervisor: std::sync::Mutex::new(None),
                 current,
+                generation,
                 metrics,
             }),
         };
@@ -108,6 +112,13 @@ impl Bus {
         } else {
             Err("rabbitmq is not connected".to_owned())
         }
+    }
+
+    /// Watches the connection generation, which changes whenever a connection comes up or
+    /// lapin's recovery brings one back. A consumer recovered in place by lapin can stay
+    /// silent for good, so consumers take a change as the signal to subscribe again.
+    pub fn connection_generation(&self) -> watch::Receiver<u64> {
+        self.inner.generation.subscribe()
     }
 
     /// Waits until a connection is up, for at most `timeout`.
@@ -265,6 +276,7 @@ async fn supervise(bus: Bus, shutdown: CancellationToken) {
         bus.inner.metrics.connections_opened.inc();
         tracing::info!("connected to rabbitmq");
         bus.inner.current.send_replace(Some(connection.clone()));
+        bus.inner.generation.send_modify(|generation| *generation += 1);
 
         let mut down_since: Option<std::time::Instant> = None;
         loop {
@@ -278,6 +290,7 @@ async fn supervise(bus: Bus, shutdown: CancellationToken) {
                 (true, Some(_)) => {
                     tracing::info!("rabbitmq connection recovered");
                     down_since = None;
+                    bus.inner.generation.send_modify(|generation| *generation += 1);
                 }
                 (false, None) => {
                     tracing::warn!("rabbitmq connection lost; recovering");

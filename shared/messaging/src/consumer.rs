@@ -102,6 +102,10 @@ pub async fn run_consumer<H: Handler>(
         if shutdown.is_cancelled() {
             return Ok(());
         }
+        // Taken before subscribing: a recovery that lands while we subscribe makes us
+        // subscribe once more, never miss it.
+        let mut generation = bus.connection_generation();
+        generation.borrow_and_update();
         let connection = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             connection = bus.connection(Duration::from_secs(30)) => match connection {
@@ -129,7 +133,15 @@ pub async fn run_consumer<H: Handler>(
             queue: queue.clone(),
             shutdown: shutdown.clone(),
         };
-        consume(channel, consumer, concurrency.max(1), handler.clone(), context).await;
+        consume(
+            channel,
+            consumer,
+            generation,
+            concurrency.max(1),
+            handler.clone(),
+            context,
+        )
+        .await;
         if !shutdown.is_cancelled() {
             tracing::warn!(queue = %queue.name, "consumer interrupted; re-subscribing");
         }
@@ -170,10 +182,12 @@ struct ConsumeContext {
     shutdown: CancellationToken,
 }
 
-/// Runs deliveries through the handler until the consumer breaks or shutdown.
+/// Runs deliveries through the handler until the consumer breaks, the connection is
+/// recovered (see [`Bus::connection_generation`]) or shutdown.
 async fn consume<H: Handler>(
     channel: Channel,
     mut consumer: Consumer,
+    mut generation: tokio::sync::watch::Receiver<u64>,
     concurrency: usize,
     handler: Arc<H>,
     context: ConsumeContext,
@@ -190,17 +204,21 @@ async fn consume<H: Handler>(
                 }
                 continue;
             }
+            changed = generation.changed() => {
+                if changed.is_ok() {
+                    tracing::info!(queue = %context.queue.name, "connection recovered; subscribing again on a fresh channel");
+                }
+                break;
+            }
             next = consumer.next() => next,
         };
         let delivery = match next {
             Some(Ok(delivery)) => delivery,
             Some(Err(error)) => {
-                // Let lapin ride out a short outage (or give up), then subscribe again on a
-                // fresh channel: a consumer recovered in place was seen to stop delivering
-                // (about one broker restart in four), which would stall its queue for good.
-                if let Err(error) = channel.wait_for_recovery(error).await {
-                    tracing::warn!(queue = %context.queue.name, error = %error, "consumer channel failed");
-                }
+                // Subscribe again on a fresh channel once a connection is up: a consumer
+                // recovered in place was seen to stop delivering (about one broker restart
+                // in five), which would stall its queue for good.
+                tracing::warn!(queue = %context.queue.name, error = %error, "consumer channel failed");
                 break;
             }
             None => break,
@@ -208,7 +226,7 @@ async fn consume<H: Handler>(
         let permit = tokio::select! {
             () = context.shutdown.cancelled() => {
                 // Not started: give it back so another consumer (or our next run) gets it.
-                let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await;
+                let _ = requeue(&delivery).await;
                 context.bus.metrics().consumed(&context.queue.name, "requeued");
                 break;
             }
@@ -226,18 +244,49 @@ async fn consume<H: Handler>(
     }
     // Stop new deliveries, let running handlers finish (and ack), then close the channel so
     // the broker returns anything prefetched but not started.
-    if let Err(error) = channel
-        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-        .await
+    // Bounded: on a connection whose recovery stalled these calls never complete.
+    match tokio::time::timeout(
+        SETTLE_TIMEOUT,
+        channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()),
+    )
+    .await
     {
-        tracing::debug!(error = %error, "cancel consumer");
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::debug!(error = %error, "cancel consumer"),
+        Err(_) => tracing::debug!("cancel consumer timed out"),
     }
     while let Some(finished) = in_flight.join_next().await {
         if let Err(error) = finished {
             tracing::error!(queue = %context.queue.name, error = %error, "message task panicked");
         }
     }
-    let _ = channel.close(200, "consumer stopped".into()).await;
+    let _ = tokio::time::timeout(SETTLE_TIMEOUT, channel.close(200, "consumer stopped".into())).await;
+}
+
+/// How long an ack, nack, cancel or close may take. On a connection whose recovery stalled
+/// they would wait for good; an unsettled message is redelivered when the channel goes.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Acks `delivery`, giving up after [`SETTLE_TIMEOUT`].
+async fn ack(delivery: &lapin::message::Delivery) -> Result<(), MessagingError> {
+    tokio::time::timeout(SETTLE_TIMEOUT, delivery.acker.ack(BasicAckOptions::default()))
+        .await
+        .map_err(|_| MessagingError::NotConnected)?
+        .map(|_| ())
+        .map_err(MessagingError::amqp("ack"))
+}
+
+/// Returns `delivery` to its queue, giving up after [`SETTLE_TIMEOUT`].
+async fn requeue(delivery: &lapin::message::Delivery) -> Result<(), MessagingError> {
+    let options = BasicNackOptions {
+        requeue: true,
+        ..BasicNackOptions::default()
+    };
+    tokio::time::timeout(SETTLE_TIMEOUT, delivery.acker.nack(options))
+        .await
+        .map_err(|_| MessagingError::NotConnected)?
+        .map(|_| ())
+        .map_err(MessagingError::amqp("requeue"))
 }
 
 /// Runs one delivery through the handler with retries, then acks or dead-letters it.
@@ -271,7 +320,7 @@ async fn process<H: Handler>(delivery: lapin::message::Delivery, handler: &H, co
             histogram.observe(started.elapsed().as_secs_f64());
             match result {
                 Ok(()) => {
-                    if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
+                    if let Err(error) = ack(&delivery).await {
                         // The channel died after the effects: the broker will redeliver and the
                         // (idempotent) handler will see it again.
                         tracing::warn!(error = %error, "ack failed; the message will be redelivered");
@@ -287,13 +336,7 @@ async fn process<H: Handler>(delivery: lapin::message::Delivery, handler: &H, co
                     tracing::warn!(attempt, error = %error, retry_in = ?backoff, "handler failed; retrying");
                     metrics.consumed(&context.queue.name, "retried");
                     if sleep_or_cancel(jittered(backoff), &context.shutdown).await {
-                        let _ = delivery
-                            .acker
-                            .nack(BasicNackOptions {
-                                requeue: true,
-                                ..BasicNackOptions::default()
-                            })
-                            .await;
+                        let _ = requeue(&delivery).await;
                         metrics.consumed(&context.queue.name, "requeued");
                         return;
                     }
@@ -346,19 +389,13 @@ async fn dead_letter(
         .await
     {
         Ok(()) => {
-            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            let _ = ack(delivery).await;
             metrics.consumed(&context.queue.name, "dead_lettered");
         }
         Err(error) => {
             tracing::error!(error = %error, "dead letter not confirmed; returning the message to its queue");
             let _ = sleep_or_cancel(Duration::from_secs(1), &context.shutdown).await;
-            let _ = delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                })
-                .await;
+            let _ = requeue(delivery).await;
             metrics.consumed(&context.queue.name, "requeued");
         }
     }
