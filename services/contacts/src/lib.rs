@@ -112,10 +112,11 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
     let resolver = Arc::new(Resolver::new(pool.clone(), &bus, metrics));
     parts.spawn(
         "contacts outbox relay",
-        outbox::OutboxRelay {
+        switchboard_outbox::OutboxRelay {
+            outbox: outbox::OUTBOX,
             pool: pool.clone(),
             publisher: bus.publisher(),
-            topology: resolver.routing_queues(),
+            queues: resolver.routing_queues(),
             wake,
             interval: Duration::from_secs(1),
             shutdown: shutdown.clone(),

@@ -7,11 +7,13 @@
 
 mod config;
 mod error;
+mod listen;
 mod migrate;
 mod pool;
 
 pub use config::DatabaseConfig;
 pub use error::{StoreError, classify_db_error};
+pub use listen::{Wakeup, run_listener};
 pub use migrate::{Migration, MigrationSet, migrate};
 pub use pool::{check_reachable, connect};
 
