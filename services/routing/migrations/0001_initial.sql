@@ -46,14 +46,24 @@ CREATE TABLE messages (
 CREATE INDEX messages_history ON messages (conversation_id, provider_timestamp, arrival);
 CREATE INDEX messages_contact ON messages (contact_id);
 
--- Every change, in order, written with the change: the source of the resumable event stream.
+-- Every change, in order per workspace, written with the change: the source of the resumable
+-- event stream. `seq` comes from event_sequences, whose row stays locked until the writing
+-- transaction commits, so a workspace's events commit in `seq` order and a reader that has seen
+-- `seq` n never later finds a smaller one.
+CREATE TABLE event_sequences (
+    workspace_id   text PRIMARY KEY,
+    last_seq       bigint NOT NULL,
+    -- Events up to this seq were pruned (retention): resuming before it is refused.
+    pruned_through bigint NOT NULL DEFAULT 0
+);
 CREATE TABLE event_log (
-    seq             bigserial PRIMARY KEY,
     workspace_id    text NOT NULL,
+    seq             bigint NOT NULL,
     conversation_id text,
     contact_id      text,
     event_type      text NOT NULL,
     payload         jsonb NOT NULL DEFAULT '{}',
-    created_at      timestamptz NOT NULL DEFAULT now()
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (workspace_id, seq)
 );
-CREATE INDEX event_log_workspace ON event_log (workspace_id, seq);
+CREATE INDEX event_log_age ON event_log (created_at);

@@ -10,6 +10,9 @@ pub enum RoutingError {
     /// The addressed entity does not exist in the caller's workspace.
     #[error("{0} not found")]
     NotFound(String),
+    /// An entity with the same unique name exists.
+    #[error("{0} exists already")]
+    AlreadyExists(String),
     /// The entity is not in a state that allows the call.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -27,6 +30,7 @@ impl RoutingError {
         match self {
             Self::Invalid(_) => ErrorCode::InvalidArgument,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Self::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             Self::Corrupt(_) => ErrorCode::Internal,
             Self::Store(error) => error.code(),
@@ -37,7 +41,11 @@ impl RoutingError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Store(error) => error.is_retryable(),
-            Self::Invalid(_) | Self::NotFound(_) | Self::FailedPrecondition(_) | Self::Corrupt(_) => false,
+            Self::Invalid(_)
+            | Self::NotFound(_)
+            | Self::AlreadyExists(_)
+            | Self::FailedPrecondition(_)
+            | Self::Corrupt(_) => false,
         }
     }
 }

@@ -18,6 +18,8 @@ use switchboard_proto::events::v1::{
 };
 
 use crate::RoutingError;
+use crate::assignment::{self, Changes, Dispatcher};
+use crate::event_log::Event;
 
 /// The component consuming contacts' events, and their family.
 pub const CONTACT_CONSUMER: &str = "routing";
@@ -45,12 +47,13 @@ pub enum Appended {
 /// Keeps conversation history from contacts' events.
 pub struct History {
     pool: Pool,
+    dispatcher: Dispatcher,
 }
 
 impl History {
-    /// History stored in `pool`.
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
+    /// History stored in `pool`; new conversations are routed through `dispatcher`.
+    pub fn new(pool: Pool, dispatcher: Dispatcher) -> Self {
+        Self { pool, dispatcher }
     }
 
     /// Appends a resolved inbound event (messages only, for now) of `envelope`'s workspace.
@@ -117,10 +120,9 @@ impl History {
             tx.rollback().await?;
             return Ok(Appended::Duplicate);
         }
+        let mut changes = Changes::default();
         if opened {
-            log(
-                &tx,
-                &envelope.workspace_id,
+            changes.events.push(Event::conversation(
                 &conversation_id,
                 &resolved.contact_id,
                 "conversation.opened",
@@ -128,12 +130,19 @@ impl History {
                     "channel": channel.as_str(),
                     "channel_account_id": account,
                 }),
-            )
-            .await?;
+            ));
+            let conversation = assignment::Locked {
+                id: conversation_id.clone(),
+                workspace_id: envelope.workspace_id.clone(),
+                contact_id: resolved.contact_id.clone(),
+                channel_account_id: account.to_owned(),
+                open: true,
+                assignee_id: None,
+                team_id: None,
+            };
+            assignment::route_new(&tx, self.dispatcher.partitions(), &conversation, &mut changes).await?;
         }
-        log(
-            &tx,
-            &envelope.workspace_id,
+        changes.events.push(Event::conversation(
             &conversation_id,
             &resolved.contact_id,
             "message.added",
@@ -141,9 +150,9 @@ impl History {
                 "message_id": message_id,
                 "direction": "inbound",
             }),
-        )
-        .await?;
-        tx.commit().await?;
+        ));
+        changes.commit(tx, &envelope.workspace_id).await?;
+        self.dispatcher.after_commit(&changes).await;
         Ok(Appended::Added {
             conversation_id,
             message_id,
@@ -155,6 +164,20 @@ impl History {
     pub async fn purge(&self, workspace: &str, contact_id: &str) -> Result<u64, RoutingError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // Their open assigned conversations no longer count against the agents' capacity.
+        let freed = tx
+            .query(
+                "WITH counted AS (
+                     SELECT assignee_id, count(*)::int AS n FROM routing.conversations
+                     WHERE workspace_id = $1 AND contact_id = $2 AND status = 'open' AND assignee_id IS NOT NULL
+                     GROUP BY assignee_id
+                 )
+                 UPDATE routing.agents a SET open_count = GREATEST(a.open_count - counted.n, 0)
+                 FROM counted WHERE a.id = counted.assignee_id
+                 RETURNING a.id",
+                &[&workspace, &contact_id],
+            )
+            .await?;
         let removed = tx
             .execute(
                 "DELETE FROM routing.conversations WHERE workspace_id = $1 AND contact_id = $2",
@@ -172,6 +195,11 @@ impl History {
         )
         .await?;
         tx.commit().await?;
+        let changes = Changes {
+            freed_agents: freed.iter().map(|row| row.get(0)).collect(),
+            ..Changes::default()
+        };
+        self.dispatcher.after_commit(&changes).await;
         Ok(removed)
     }
 }
@@ -236,24 +264,6 @@ async fn insert_message(
         )
         .await?;
     Ok(inserted == 1)
-}
-
-/// Appends to the ordered event log in the changing transaction.
-pub(crate) async fn log(
-    tx: &Transaction<'_>,
-    workspace: &str,
-    conversation_id: &str,
-    contact_id: &str,
-    event_type: &str,
-    payload: serde_json::Value,
-) -> Result<(), RoutingError> {
-    tx.execute(
-        "INSERT INTO routing.event_log (workspace_id, conversation_id, contact_id, event_type, payload)
-         VALUES ($1, $2, $3, $4, $5)",
-        &[&workspace, &conversation_id, &contact_id, &event_type, &payload],
-    )
-    .await?;
-    Ok(())
 }
 
 impl Handler for History {

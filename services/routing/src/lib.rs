@@ -1,43 +1,153 @@
-//! The routing component (first part): conversations and their message history. It consumes
-//! contacts' events from `routing.contact.pNN` (partitioned by contact), appends inbound
-//! messages to the contact's open conversation on the channel account exactly once, opens a
-//! conversation when none is open, writes every change to an ordered event log in the same
-//! transaction, and purges an erased contact's history.
+//! The routing component: conversations, their message history, who handles them, and the
+//! ordered event stream agent tools watch.
 //!
-//! It serves `RoutingService` (conversations, history, close / reopen) and owns the `routing`
-//! schema. Assignment, bot/human control, notes and the resumable event stream come next.
+//! It consumes contacts' events from `routing.contact.pNN` (partitioned by contact), appends
+//! inbound messages to the contact's open conversation on the channel account exactly once,
+//! opens (and routes) a conversation when none is open, writes every change to an ordered
+//! per-workspace event log in the same transaction, and purges an erased contact's history.
+//! Agents and teams hand conversations out automatically (round-robin or least-open, FIFO
+//! queue), and `assignment.changed` leaves through the transactional outbox.
+//!
+//! It serves `RoutingService` (conversations, history, close / reopen, settings,
+//! `WatchEvents`) and `AssignmentService` (agents, teams, assignment), and owns the `routing`
+//! schema. Bot/human control, notes and outbound history come next.
 
+pub mod assignment;
+mod config;
 mod error;
+pub mod event_log;
 mod grpc;
 pub mod history;
 
 use std::sync::Arc;
 
-use switchboard_messaging::Bus;
-use switchboard_postgres::{Migration, MigrationSet, Pool};
+use switchboard_messaging::{Bus, ProducerQueues};
+use switchboard_postgres::{DatabaseConfig, Migration, MigrationSet, Pool};
 use switchboard_server::ComponentParts;
 use tokio_util::sync::CancellationToken;
 
+pub use assignment::Dispatcher;
+pub use config::RoutingConfig;
 pub use error::RoutingError;
 pub use history::{Appended, History};
 
 /// The schema migrations of the routing component.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     schema: "routing",
-    migrations: &[Migration {
-        version: 1,
-        name: "initial",
-        sql: include_str!("../migrations/0001_initial.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "initial",
+            sql: include_str!("../migrations/0001_initial.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "assignment",
+            sql: include_str!("../migrations/0002_assignment.sql"),
+        },
+    ],
 };
 
-/// Builds the component: the `RoutingService` API and the consumer of contacts' events.
-pub fn build(pool: Pool, bus: Bus, shutdown: CancellationToken) -> ComponentParts {
+/// What the routing component is built from.
+pub struct RoutingDependencies<'a> {
+    /// The `[routing]` section.
+    pub config: &'a RoutingConfig,
+    /// Where the event listener connects (its own connection, outside the pool).
+    pub database: &'a DatabaseConfig,
+    /// The pool of the `routing` schema.
+    pub pool: Pool,
+    /// The bus.
+    pub bus: Bus,
+    /// Cancelled when the process stops.
+    pub shutdown: CancellationToken,
+}
+
+/// Builds the component: the gRPC APIs, the consumer of contacts' events, the hand-out sweep,
+/// the outbox relay, the event listener and the event-log pruning.
+pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
+    let RoutingDependencies {
+        config,
+        database,
+        pool,
+        bus,
+        shutdown,
+    } = dependencies;
     let mut parts = ComponentParts::default();
-    parts.grpc.add_service(grpc::routing_server(pool.clone()));
+    let outbox_wake = Arc::new(tokio::sync::Notify::new());
+    let dispatcher = Dispatcher::new(pool.clone(), bus.config().partitions, outbox_wake.clone());
+    let feed = event_log::EventFeed::new(1024);
+    parts.grpc.add_service(grpc::routing_server(grpc::RoutingApi {
+        pool: pool.clone(),
+        dispatcher: dispatcher.clone(),
+        feed: feed.clone(),
+        shutdown: shutdown.clone(),
+    }));
+    parts
+        .grpc
+        .add_service(grpc::assignment_server(grpc::AssignmentApi {
+            pool: pool.clone(),
+            dispatcher: dispatcher.clone(),
+        }));
     parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
+
+    let listener = switchboard_postgres::run_listener(
+        database.clone(),
+        vec![event_log::NOTIFY_CHANNEL.to_owned()],
+        feed.sender(),
+        shutdown.clone(),
+    );
+    parts.spawn("routing event listener", async move {
+        listener.await;
+        Ok(())
+    });
+    parts.spawn(
+        "routing hand-out sweep",
+        dispatcher
+            .clone()
+            .run_sweeper(config.assignment_sweep_interval, shutdown.clone()),
+    );
+    let assignment_queues = Arc::new(ProducerQueues::new(
+        bus.clone(),
+        bus.partitioned_queues(assignment::ASSIGNMENT_CONSUMER, assignment::ASSIGNMENT_FAMILY),
+    ));
+    parts.spawn(
+        "routing outbox relay",
+        switchboard_outbox::OutboxRelay {
+            outbox: assignment::OUTBOX,
+            pool: pool.clone(),
+            publisher: bus.publisher(),
+            queues: assignment_queues,
+            wake: outbox_wake,
+            interval: std::time::Duration::from_secs(1),
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
+    let (prune_pool, retention, prune_interval, prune_shutdown) = (
+        pool.clone(),
+        config.event_retention,
+        config.prune_interval,
+        shutdown.clone(),
+    );
+    parts.spawn("routing event pruning", async move {
+        loop {
+            tokio::select! {
+                () = prune_shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(prune_interval) => {}
+            }
+            let pruned = match prune_pool.get().await {
+                Ok(client) => event_log::prune(&client, retention).await,
+                Err(error) => Err(RoutingError::from(error)),
+            };
+            match pruned {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "old routing events pruned"),
+                Err(error) => tracing::warn!(error = %error, "pruning routing events failed"),
+            }
+        }
+    });
     let queues = bus.partitioned_queues(history::CONTACT_CONSUMER, history::CONTACT_FAMILY);
-    let history = Arc::new(History::new(pool));
+    let history = Arc::new(History::new(pool, dispatcher));
     parts.spawn("routing history", async move {
         switchboard_messaging::run_partitioned_consumers(bus, queues, history, shutdown).await?;
         Ok(())

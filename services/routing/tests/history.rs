@@ -9,7 +9,7 @@ use switchboard_proto::common::v1::{Channel, SenderIdentity};
 use switchboard_proto::events::v1::{
     ContactResolvedInbound, Envelope, InboundEvent, InboundMessage, envelope::Payload, inbound_event::Kind,
 };
-use switchboard_routing::{Appended, History};
+use switchboard_routing::{Appended, Dispatcher, History};
 use switchboard_testkit::TestDatabase;
 
 const WORKSPACE: &str = "ws_routing";
@@ -26,7 +26,8 @@ async fn history() -> (TestDatabase, switchboard_postgres::Pool, Arc<History>) {
     switchboard_postgres::migrate(&pool, &switchboard_routing::MIGRATIONS)
         .await
         .unwrap();
-    let history = Arc::new(History::new(pool.clone()));
+    let dispatcher = Dispatcher::new(pool.clone(), 1, Arc::new(tokio::sync::Notify::new()));
+    let history = Arc::new(History::new(pool.clone(), dispatcher));
     (database, pool, history)
 }
 

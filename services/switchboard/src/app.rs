@@ -248,9 +248,13 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                     return Err("routing needs postgres and rabbitmq".into());
                 };
                 parts.push(switchboard_routing::build(
-                    pool.clone(),
-                    bus.clone(),
-                    shutdown.clone(),
+                    switchboard_routing::RoutingDependencies {
+                        config: &config.routing,
+                        database: &config.database,
+                        pool: pool.clone(),
+                        bus: bus.clone(),
+                        shutdown: shutdown.clone(),
+                    },
                 ));
             }
             // One ingress serves every enabled channel; built once below.

@@ -3,6 +3,7 @@ use switchboard_contacts::ContactsConfig;
 use switchboard_ingress::IngressConfig;
 use switchboard_messaging::BusConfig;
 use switchboard_postgres::DatabaseConfig;
+use switchboard_routing::RoutingConfig;
 use switchboard_server::{AuthConfig, GrpcClientConfig, ServerConfig, ShutdownConfig};
 use switchboard_telemetry::TelemetryConfig;
 use switchboard_tenancy::TenancyConfig;
@@ -31,6 +32,8 @@ pub struct Config {
     pub tenancy: TenancyConfig,
     /// The contacts component.
     pub contacts: ContactsConfig,
+    /// The routing component.
+    pub routing: RoutingConfig,
     /// The ingress component (webhooks).
     pub ingress: IngressConfig,
 }
@@ -50,7 +53,7 @@ impl Config {
             match target {
                 Target::Tenancy => self.tenancy.validate()?,
                 Target::Contacts => self.contacts.validate()?,
-                Target::Routing => {}
+                Target::Routing => self.routing.validate()?,
                 Target::Ingress(_) => {
                     self.ingress.validate()?;
                     if self.auth.internal_token.is_none() {

@@ -122,6 +122,14 @@ prefixed_id!(
     /// Identifies a bus event: `evt_…`.
     EventId, "event", "evt_"
 );
+prefixed_id!(
+    /// Identifies an agent who answers conversations: `agent_…`.
+    AgentId, "agent", "agent_"
+);
+prefixed_id!(
+    /// Identifies a team of agents: `team_…`.
+    TeamId, "team", "team_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,6 @@ pub mod time;
 pub use channel::{Channel, UnknownChannel};
 pub use error::ErrorCode;
 pub use ids::{
-    ApiKeyId, ChannelAccountId, ContactId, ConversationId, EventId, InvalidId, JobId, MergeId, MessageId,
-    ViewId, WorkspaceId,
+    AgentId, ApiKeyId, ChannelAccountId, ContactId, ConversationId, EventId, InvalidId, JobId, MergeId,
+    MessageId, TeamId, ViewId, WorkspaceId,
 };

@@ -61,6 +61,17 @@ impl Principal {
         }
     }
 
+    /// The caller's workspace, for calls that need a workspace admin key.
+    pub fn admin_workspace(&self) -> Result<&WorkspaceId, tonic::Status> {
+        let workspace = self.workspace()?;
+        match self.role {
+            Role::WorkspaceAdmin => Ok(workspace),
+            Role::PlatformAdmin | Role::WorkspaceMember | Role::Internal => Err(
+                tonic::Status::permission_denied("this call needs a workspace admin key"),
+            ),
+        }
+    }
+
     /// The caller's workspace; platform keys are refused (they act on no workspace's data).
     pub fn workspace(&self) -> Result<&WorkspaceId, tonic::Status> {
         self.workspace_id.as_ref().ok_or_else(|| {

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod assignment;
 mod auth;
 mod channel_accounts;
 mod config;

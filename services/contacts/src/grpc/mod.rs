@@ -15,7 +15,7 @@ use switchboard_domain::ContactId;
 use switchboard_postgres::Pool;
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::contacts::v1::contacts_service_server::{ContactsService, ContactsServiceServer};
-use switchboard_server::auth::{Role, principal};
+use switchboard_server::auth::principal;
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
@@ -46,12 +46,7 @@ fn workspace<T>(request: &Request<T>) -> Result<String, Status> {
 
 /// The caller's workspace, for calls that need a workspace admin key.
 fn admin_workspace<T>(request: &Request<T>) -> Result<String, Status> {
-    let caller = principal(request)?;
-    let workspace = caller.workspace()?.as_str().to_owned();
-    match caller.role {
-        Role::WorkspaceAdmin => Ok(workspace),
-        _ => Err(Status::permission_denied("this call needs a workspace admin key")),
-    }
+    Ok(principal(request)?.admin_workspace()?.as_str().to_owned())
 }
 
 /// A contact id argument, checked (`field` names it in the error).

@@ -1,4 +1,8 @@
-//! gRPC adapter of `RoutingService`: conversations and their history, workspace-scoped.
+//! gRPC adapters of `RoutingService` (conversations, history, settings, the event stream) and
+//! `AssignmentService` (agents, teams, assignment), workspace-scoped.
+
+mod agents;
+mod watch;
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
@@ -12,12 +16,20 @@ use switchboard_proto::routing::v1::routing_service_server::{RoutingService, Rou
 use switchboard_server::auth::principal;
 use switchboard_server::paging;
 use tokio_postgres::Row;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::RoutingError;
+use crate::assignment::{self, Changes, Dispatcher};
+use crate::event_log::{Event, EventFeed};
+
+pub(crate) use agents::{AssignmentApi, assignment_server};
 
 /// Fully qualified names of the services this component serves.
-pub(crate) const SERVICE_NAMES: [&str; 1] = ["switchboard.routing.v1.RoutingService"];
+pub(crate) const SERVICE_NAMES: [&str; 2] = [
+    "switchboard.routing.v1.RoutingService",
+    "switchboard.routing.v1.AssignmentService",
+];
 
 /// Page size when the caller names none.
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -26,23 +38,34 @@ const MAX_CATEGORY_CHARS: usize = 100;
 const MAX_SUMMARY_CHARS: usize = 2_000;
 
 const CONVERSATION_COLUMNS: &str = "id, contact_id, channel_account_id, channel, status, opened_at, closed_at, \
-     last_inbound_at, last_message_at, closing_category, closing_summary, revision";
+     last_inbound_at, last_message_at, closing_category, closing_summary, revision, assignee_id, team_id, \
+     assigned_at, queued_at";
 
 /// Builds the service.
-pub(crate) fn routing_server(pool: Pool) -> RoutingServiceServer<RoutingApi> {
-    RoutingServiceServer::new(RoutingApi { pool })
+pub(crate) fn routing_server(api: RoutingApi) -> RoutingServiceServer<RoutingApi> {
+    RoutingServiceServer::new(api)
 }
 
 /// The `RoutingService` implementation.
 pub(crate) struct RoutingApi {
-    pool: Pool,
+    pub(crate) pool: Pool,
+    pub(crate) dispatcher: Dispatcher,
+    pub(crate) feed: EventFeed,
+    pub(crate) shutdown: CancellationToken,
 }
 
+/// The caller's workspace.
 fn workspace<T>(request: &Request<T>) -> Result<String, Status> {
     Ok(principal(request)?.workspace()?.as_str().to_owned())
 }
 
-fn conversation_id(field: &str, value: &str) -> Result<String, Status> {
+/// The caller's workspace, for calls that need a workspace admin key.
+fn admin_workspace<T>(request: &Request<T>) -> Result<String, Status> {
+    Ok(principal(request)?.admin_workspace()?.as_str().to_owned())
+}
+
+/// A conversation id argument, checked (`field` names it in the error).
+pub(crate) fn conversation_id(field: &str, value: &str) -> Result<String, Status> {
     ConversationId::parse(value)
         .map(ConversationId::into_string)
         .map_err(|error| Status::invalid_argument(format!("{field}: {error}")))
@@ -70,10 +93,15 @@ fn conversation(row: &Row) -> proto::Conversation {
         last_message_at: row.get::<_, Option<DateTime<Utc>>>(8).map(timestamp),
         closing_note: closed.then_some(proto::ClosingNote { category, summary }),
         revision: row.get(11),
+        assignee_id: row.get::<_, Option<String>>(12).unwrap_or_default(),
+        team_id: row.get::<_, Option<String>>(13).unwrap_or_default(),
+        assigned_at: row.get::<_, Option<DateTime<Utc>>>(14).map(timestamp),
+        queued_at: row.get::<_, Option<DateTime<Utc>>>(15).map(timestamp),
     }
 }
 
-async fn find(
+/// Conversation `id` of `workspace`.
+pub(crate) async fn find(
     client: &impl GenericClient,
     workspace: &str,
     id: &str,
@@ -249,9 +277,17 @@ impl RoutingService for RoutingApi {
         let id = conversation_id("id", &request.id)?;
         let (category, summary) = closing_note(request.closing_note)?;
         let mut client = self.pool.get().await.map_err(RoutingError::from)?;
+        let settings = settings(&client, &workspace).await?;
+        if settings.require_closing_note && category.is_empty() {
+            return Err(RoutingError::Invalid(
+                "closing_note.category: this workspace requires a closing note to close a conversation"
+                    .to_owned(),
+            )
+            .into());
+        }
         let tx = client.transaction().await.map_err(RoutingError::from)?;
-        let current = find(&tx, &workspace, &id).await?;
-        if current.status == proto::ConversationStatus::Closed as i32 {
+        let current = assignment::lock(&tx, &workspace, &id).await?;
+        if !current.open {
             return Err(
                 RoutingError::FailedPrecondition(format!("conversation {id} is closed already")).into(),
             );
@@ -264,17 +300,24 @@ impl RoutingService for RoutingApi {
         )
         .await
         .map_err(RoutingError::from)?;
-        crate::history::log(
+        let mut changes = Changes::default();
+        assignment::on_close(
             &tx,
-            &workspace,
+            self.dispatcher.partitions(),
+            &current,
+            settings.unassign_on_close,
+            &mut changes,
+        )
+        .await?;
+        let closed = find(&tx, &workspace, &id).await?;
+        changes.events.push(Event::conversation(
             &id,
             &current.contact_id,
             "conversation.closed",
             serde_json::json!({"category": category}),
-        )
-        .await?;
-        let closed = find(&tx, &workspace, &id).await?;
-        tx.commit().await.map_err(RoutingError::from)?;
+        ));
+        changes.commit(tx, &workspace).await?;
+        self.dispatcher.after_commit(&changes).await;
         Ok(Response::new(proto::CloseConversationResponse {
             conversation: Some(closed),
         }))
@@ -288,8 +331,8 @@ impl RoutingService for RoutingApi {
         let id = conversation_id("id", &request.get_ref().id)?;
         let mut client = self.pool.get().await.map_err(RoutingError::from)?;
         let tx = client.transaction().await.map_err(RoutingError::from)?;
-        let current = find(&tx, &workspace, &id).await?;
-        if current.status == proto::ConversationStatus::Open as i32 {
+        let current = assignment::lock(&tx, &workspace, &id).await?;
+        if current.open {
             return Err(
                 RoutingError::FailedPrecondition(format!("conversation {id} is open already")).into(),
             );
@@ -313,19 +356,102 @@ impl RoutingService for RoutingApi {
             }
             Err(error) => return Err(RoutingError::from(error).into()),
         }
-        crate::history::log(
-            &tx,
-            &workspace,
+        let mut changes = Changes::default();
+        changes.events.push(Event::conversation(
             &id,
             &current.contact_id,
             "conversation.reopened",
             serde_json::json!({}),
-        )
-        .await?;
+        ));
+        assignment::on_reopen(&tx, &current, &mut changes).await?;
         let reopened = find(&tx, &workspace, &id).await?;
-        tx.commit().await.map_err(RoutingError::from)?;
+        changes.commit(tx, &workspace).await?;
+        self.dispatcher.after_commit(&changes).await;
         Ok(Response::new(proto::ReopenConversationResponse {
             conversation: Some(reopened),
         }))
     }
+
+    async fn get_routing_settings(
+        &self,
+        request: Request<proto::GetRoutingSettingsRequest>,
+    ) -> Result<Response<proto::GetRoutingSettingsResponse>, Status> {
+        let workspace = workspace(&request)?;
+        let client = self.pool.get().await.map_err(RoutingError::from)?;
+        let settings = settings(&client, &workspace).await?;
+        Ok(Response::new(proto::GetRoutingSettingsResponse {
+            settings: Some(settings),
+        }))
+    }
+
+    async fn update_routing_settings(
+        &self,
+        request: Request<proto::UpdateRoutingSettingsRequest>,
+    ) -> Result<Response<proto::UpdateRoutingSettingsResponse>, Status> {
+        let workspace = admin_workspace(&request)?;
+        let settings = request
+            .into_inner()
+            .settings
+            .ok_or_else(|| Status::invalid_argument("settings: required"))?;
+        let client = self.pool.get().await.map_err(RoutingError::from)?;
+        client
+            .execute(
+                "INSERT INTO routing.workspace_settings (workspace_id, unassign_on_close, require_closing_note)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (workspace_id) DO UPDATE
+                 SET unassign_on_close = EXCLUDED.unassign_on_close, require_closing_note = EXCLUDED.require_closing_note",
+                &[&workspace, &settings.unassign_on_close, &settings.require_closing_note],
+            )
+            .await
+            .map_err(RoutingError::from)?;
+        Ok(Response::new(proto::UpdateRoutingSettingsResponse {
+            settings: Some(settings),
+        }))
+    }
+
+    type WatchEventsStream = watch::EventStream;
+
+    async fn watch_events(
+        &self,
+        request: Request<proto::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let workspace = workspace(&request)?;
+        let request = request.into_inner();
+        let conversation = if request.conversation_id.is_empty() {
+            None
+        } else {
+            Some(conversation_id("conversation_id", &request.conversation_id)?)
+        };
+        let stream = watch::start(
+            watch::Watch {
+                pool: self.pool.clone(),
+                feed: self.feed.clone(),
+                shutdown: self.shutdown.clone(),
+                workspace,
+                conversation,
+            },
+            &request.from_cursor,
+        )
+        .await?;
+        Ok(Response::new(stream))
+    }
+}
+
+/// The workspace's routing settings (defaults when never set).
+async fn settings(
+    client: &impl GenericClient,
+    workspace: &str,
+) -> Result<proto::RoutingSettings, RoutingError> {
+    let row = client
+        .query_opt(
+            "SELECT unassign_on_close, require_closing_note FROM routing.workspace_settings WHERE workspace_id = $1",
+            &[&workspace],
+        )
+        .await?;
+    Ok(
+        row.map_or_else(proto::RoutingSettings::default, |row| proto::RoutingSettings {
+            unassign_on_close: row.get(0),
+            require_closing_note: row.get(1),
+        }),
+    )
 }

@@ -1,0 +1,671 @@
+//! Who handles each conversation: manual assignment, team queues and automatic hand-out.
+//!
+//! Every change runs in one transaction with its event-log events and its `assignment.changed`
+//! outbox event. An agent's `open_count` (open conversations assigned) changes in the same
+//! transaction, so capacity checks are exact.
+//!
+//! Hand-out: a team's queue is drained under a lock on the team's row, one conversation per
+//! transaction (so a transaction never holds two agents' rows), oldest first. The agent is
+//! taken with a conditional update (`online`, under capacity), which waits for and re-checks a
+//! row another team's hand-out is changing. Because every replica drains under the same lock,
+//! round-robin order holds across replicas. A drain runs after every change that can make
+//! someone eligible (a conversation queued, closed or unassigned, an agent online or with more
+//! capacity), and a periodic sweep drains every team with waiting conversations, so a crash
+//! between a commit and its drain only delays the hand-out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_domain::time::to_timestamp;
+use switchboard_postgres::{GenericClient, Pool, Transaction};
+use switchboard_proto::events::v1::{AssignmentChanged, Envelope, envelope::Payload};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::RoutingError;
+use crate::event_log::{self, Event};
+
+/// The consumer and family of the `assignment.changed` queues (declared by contacts too).
+pub const ASSIGNMENT_CONSUMER: &str = "contacts";
+/// See [`ASSIGNMENT_CONSUMER`].
+pub const ASSIGNMENT_FAMILY: &str = "assignment";
+
+/// Routing's outbox (`assignment.changed` events), relayed by one replica at a time.
+pub const OUTBOX: switchboard_outbox::Outbox =
+    switchboard_outbox::Outbox::new("routing", 0x726f_7574_6f75_7462); // "routoutb"
+
+/// How a team hands out conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Waits for a person.
+    Manual,
+    /// The eligible member assigned longest ago.
+    RoundRobin,
+    /// The eligible member with the fewest open conversations.
+    LeastOpen,
+}
+
+impl Mode {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::RoundRobin => "round_robin",
+            Self::LeastOpen => "least_open",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(value: &str) -> Result<Self, RoutingError> {
+        match value {
+            "manual" => Ok(Self::Manual),
+            "round_robin" => Ok(Self::RoundRobin),
+            "least_open" => Ok(Self::LeastOpen),
+            other => Err(RoutingError::Corrupt(format!("team mode {other}"))),
+        }
+    }
+
+    /// Order of eligible agents, best first.
+    fn order_by(self) -> &'static str {
+        match self {
+            Self::Manual | Self::RoundRobin => "a.last_assigned_seq NULLS FIRST, a.id",
+            Self::LeastOpen => "a.open_count, a.last_assigned_seq NULLS FIRST, a.id",
+        }
+    }
+}
+
+/// The assignment state of one conversation, read under its row lock.
+#[derive(Debug, Clone)]
+pub struct Locked {
+    /// The conversation.
+    pub id: String,
+    /// Its workspace.
+    pub workspace_id: String,
+    /// Its contact.
+    pub contact_id: String,
+    /// Its channel account.
+    pub channel_account_id: String,
+    /// `open` or `closed`.
+    pub open: bool,
+    /// The agent handling it.
+    pub assignee_id: Option<String>,
+    /// Its team.
+    pub team_id: Option<String>,
+}
+
+/// Locks conversation `id` of `workspace` for an assignment change.
+pub async fn lock(tx: &Transaction<'_>, workspace: &str, id: &str) -> Result<Locked, RoutingError> {
+    let row = tx
+        .query_opt(
+            "SELECT id, workspace_id, contact_id, status, assignee_id, team_id, channel_account_id FROM routing.conversations
+             WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
+            &[&id, &workspace],
+        )
+        .await?
+        .ok_or_else(|| RoutingError::NotFound(format!("conversation {id}")))?;
+    Ok(Locked {
+        id: row.get(0),
+        workspace_id: row.get(1),
+        contact_id: row.get(2),
+        open: row.get::<_, String>(3) == "open",
+        assignee_id: row.get(4),
+        team_id: row.get(5),
+        channel_account_id: row.get(6),
+    })
+}
+
+/// Events of one transaction: the event-log entries and the outbox envelopes.
+#[derive(Default)]
+pub struct Changes {
+    /// Event-log entries, written last.
+    pub events: Vec<Event>,
+    /// Teams to drain after the commit.
+    pub drain_teams: Vec<String>,
+    /// Agents whose teams to drain after the commit (capacity freed).
+    pub freed_agents: Vec<String>,
+    /// Whether an outbox event was written (wake the relay).
+    pub published: bool,
+}
+
+impl Changes {
+    /// Only a hand-out check for `agent`'s teams (capacity freed, or the agent came online).
+    pub fn agent_freed(agent: String) -> Self {
+        Self {
+            freed_agents: vec![agent],
+            ..Self::default()
+        }
+    }
+
+    /// Only a hand-out check for `team`.
+    pub fn team_changed(team: String) -> Self {
+        Self {
+            drain_teams: vec![team],
+            ..Self::default()
+        }
+    }
+
+    /// Writes the event log (the transaction's last statement) and commits.
+    pub async fn commit(&self, tx: Transaction<'_>, workspace: &str) -> Result<(), RoutingError> {
+        event_log::append(&tx, workspace, &self.events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Records `assignment.changed` for `conversation` in the outbox.
+async fn announce(
+    tx: &Transaction<'_>,
+    partitions: u16,
+    conversation: &Locked,
+    assignee: Option<&str>,
+    team: Option<&str>,
+    changes: &mut Changes,
+) -> Result<(), RoutingError> {
+    let envelope = Envelope {
+        event_id: switchboard_domain::EventId::generate().into_string(),
+        event_type: "assignment.changed".to_owned(),
+        occurred_at: Some(to_timestamp(chrono::Utc::now())),
+        workspace_id: conversation.workspace_id.clone(),
+        correlation_id: String::new(),
+        causation_id: String::new(),
+        partition_key: conversation.contact_id.clone(),
+        payload: Some(Payload::AssignmentChanged(AssignmentChanged {
+            contact_id: conversation.contact_id.clone(),
+            conversation_id: conversation.id.clone(),
+            assignee_id: assignee.unwrap_or_default().to_owned(),
+            team_id: team.unwrap_or_default().to_owned(),
+        })),
+    };
+    OUTBOX.record(tx, &envelope, partitions).await?;
+    changes.published = true;
+    Ok(())
+}
+
+/// Frees one unit of `agent`'s capacity.
+async fn release(tx: &Transaction<'_>, agent: &str) -> Result<(), RoutingError> {
+    tx.execute(
+        "UPDATE routing.agents SET open_count = GREATEST(open_count - 1, 0) WHERE id = $1",
+        &[&agent],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Counts a new assignment for `agent` (capacity and round-robin position).
+async fn take(tx: &Transaction<'_>, agent: &str) -> Result<(), RoutingError> {
+    tx.execute(
+        "UPDATE routing.agents SET open_count = open_count + 1,
+             last_assigned_seq = nextval('routing.assignment_seq'), last_assigned_at = now()
+         WHERE id = $1",
+        &[&agent],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Assigns the locked open conversation to `agent` (no capacity check: a person decided, or
+/// the contact's previous agent keeps it). `automatic` is recorded in the event.
+pub async fn assign(
+    tx: &Transaction<'_>,
+    partitions: u16,
+    conversation: &Locked,
+    agent: &str,
+    automatic: bool,
+    changes: &mut Changes,
+) -> Result<(), RoutingError> {
+    if !conversation.open {
+        return Err(RoutingError::FailedPrecondition(format!(
+            "conversation {} is closed; reopen it first",
+            conversation.id
+        )));
+    }
+    if conversation.assignee_id.as_deref() == Some(agent) {
+        return Ok(());
+    }
+    let exists = tx
+        .query_opt(
+            "SELECT 1 FROM routing.agents WHERE id = $1 AND workspace_id = $2",
+            &[&agent, &conversation.workspace_id],
+        )
+        .await?;
+    if exists.is_none() {
+        return Err(RoutingError::NotFound(format!("agent {agent}")));
+    }
+    // Agents' rows in id order, so two opposite reassignments cannot deadlock.
+    let previous = conversation.assignee_id.as_deref();
+    match previous {
+        Some(previous) if previous < agent => {
+            release(tx, previous).await?;
+            take(tx, agent).await?;
+        }
+        Some(previous) => {
+            take(tx, agent).await?;
+            release(tx, previous).await?;
+        }
+        None => take(tx, agent).await?,
+    }
+    tx.execute(
+        "UPDATE routing.conversations SET assignee_id = $2, assigned_at = now(), queued_at = NULL,
+             revision = revision + 1
+         WHERE id = $1",
+        &[&conversation.id, &agent],
+    )
+    .await?;
+    announce(
+        tx,
+        partitions,
+        conversation,
+        Some(agent),
+        conversation.team_id.as_deref(),
+        changes,
+    )
+    .await?;
+    changes.events.push(Event::conversation(
+        &conversation.id,
+        &conversation.contact_id,
+        "conversation.assigned",
+        serde_json::json!({
+            "agent_id": agent,
+            "previous_agent_id": previous,
+            "team_id": conversation.team_id,
+            "automatic": automatic,
+        }),
+    ));
+    if let Some(previous) = previous {
+        changes.freed_agents.push(previous.to_owned());
+    }
+    Ok(())
+}
+
+/// Leaves the locked conversation unassigned and out of any queue.
+pub async fn unassign(
+    tx: &Transaction<'_>,
+    partitions: u16,
+    conversation: &Locked,
+    changes: &mut Changes,
+) -> Result<(), RoutingError> {
+    let Some(previous) = conversation.assignee_id.as_deref() else {
+        tx.execute(
+            "UPDATE routing.conversations SET queued_at = NULL, revision = revision + 1 WHERE id = $1",
+            &[&conversation.id],
+        )
+        .await?;
+        return Ok(());
+    };
+    if conversation.open {
+        release(tx, previous).await?;
+        changes.freed_agents.push(previous.to_owned());
+    }
+    tx.execute(
+        "UPDATE routing.conversations SET assignee_id = NULL, assigned_at = NULL, queued_at = NULL,
+             revision = revision + 1
+         WHERE id = $1",
+        &[&conversation.id],
+    )
+    .await?;
+    announce(tx, partitions, conversation, None, None, changes).await?;
+    changes.events.push(Event::conversation(
+        &conversation.id,
+        &conversation.contact_id,
+        "conversation.unassigned",
+        serde_json::json!({ "previous_agent_id": previous }),
+    ));
+    Ok(())
+}
+
+/// Puts the locked open conversation in `team`'s queue (unassigning it first).
+pub async fn enqueue(
+    tx: &Transaction<'_>,
+    partitions: u16,
+    conversation: &Locked,
+    team: &str,
+    changes: &mut Changes,
+) -> Result<(), RoutingError> {
+    if !conversation.open {
+        return Err(RoutingError::FailedPrecondition(format!(
+            "conversation {} is closed; reopen it first",
+            conversation.id
+        )));
+    }
+    let exists = tx
+        .query_opt(
+            "SELECT 1 FROM routing.teams WHERE id = $1 AND workspace_id = $2",
+            &[&team, &conversation.workspace_id],
+        )
+        .await?;
+    if exists.is_none() {
+        return Err(RoutingError::NotFound(format!("team {team}")));
+    }
+    if conversation.assignee_id.is_some() {
+        unassign(tx, partitions, conversation, changes).await?;
+    }
+    tx.execute(
+        "UPDATE routing.conversations SET team_id = $2, queued_at = clock_timestamp(), revision = revision + 1
+         WHERE id = $1",
+        &[&conversation.id, &team],
+    )
+    .await?;
+    changes.events.push(Event::conversation(
+        &conversation.id,
+        &conversation.contact_id,
+        "conversation.queued",
+        serde_json::json!({ "team_id": team }),
+    ));
+    changes.drain_teams.push(team.to_owned());
+    Ok(())
+}
+
+/// Closing: the conversation leaves its queue and frees its agent's capacity; with
+/// `unassign` (the workspace's unassign-on-close) it is also unassigned.
+pub async fn on_close(
+    tx: &Transaction<'_>,
+    partitions: u16,
+    conversation: &Locked,
+    unassign_on_close: bool,
+    changes: &mut Changes,
+) -> Result<(), RoutingError> {
+    if unassign_on_close && conversation.assignee_id.is_some() {
+        // Counted as open still: `unassign` releases the capacity.
+        unassign(tx, partitions, conversation, changes).await?;
+        return Ok(());
+    }
+    if let Some(agent) = conversation.assignee_id.as_deref() {
+        release(tx, agent).await?;
+        changes.freed_agents.push(agent.to_owned());
+    }
+    tx.execute(
+        "UPDATE routing.conversations SET queued_at = NULL WHERE id = $1",
+        &[&conversation.id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Reopening: the assigned agent carries it again; an unassigned one of a team queues again.
+pub async fn on_reopen(
+    tx: &Transaction<'_>,
+    conversation: &Locked,
+    changes: &mut Changes,
+) -> Result<(), RoutingError> {
+    if let Some(agent) = conversation.assignee_id.as_deref() {
+        tx.execute(
+            "UPDATE routing.agents SET open_count = open_count + 1 WHERE id = $1",
+            &[&agent],
+        )
+        .await?;
+    } else if let Some(team) = conversation.team_id.as_deref() {
+        tx.execute(
+            "UPDATE routing.conversations SET queued_at = clock_timestamp() WHERE id = $1",
+            &[&conversation.id],
+        )
+        .await?;
+        changes.events.push(Event::conversation(
+            &conversation.id,
+            &conversation.contact_id,
+            "conversation.queued",
+            serde_json::json!({ "team_id": team }),
+        ));
+        changes.drain_teams.push(team.to_owned());
+    }
+    Ok(())
+}
+
+/// Routes a conversation just opened by an inbound message: to the agent who had the
+/// contact's previous conversation on the account (contacts stay assigned after close, unless
+/// the workspace unassigns on close), else into the queue of the account's team.
+pub async fn route_new(
+    tx: &Transaction<'_>,
+    partitions: u16,
+    conversation: &Locked,
+    changes: &mut Changes,
+) -> Result<(), RoutingError> {
+    let channel_account_id = conversation.channel_account_id.as_str();
+    let previous = tx
+        .query_opt(
+            "SELECT c.assignee_id FROM routing.conversations c
+             JOIN routing.agents a ON a.id = c.assignee_id
+             WHERE c.contact_id = $1 AND c.channel_account_id = $2 AND c.id <> $3 AND c.status = 'closed'
+               AND NOT coalesce((SELECT unassign_on_close FROM routing.workspace_settings
+                                 WHERE workspace_id = c.workspace_id), false)
+             ORDER BY c.closed_at DESC NULLS LAST LIMIT 1",
+            &[&conversation.contact_id, &channel_account_id, &conversation.id],
+        )
+        .await?;
+    if let Some(row) = previous {
+        let agent: String = row.get(0);
+        return assign(tx, partitions, conversation, &agent, true, changes).await;
+    }
+    let team = tx
+        .query_opt(
+            "SELECT team_id FROM routing.team_accounts WHERE channel_account_id = $1",
+            &[&channel_account_id],
+        )
+        .await?;
+    if let Some(row) = team {
+        let team: String = row.get(0);
+        return enqueue(tx, partitions, conversation, &team, changes).await;
+    }
+    Ok(())
+}
+
+/// Hands out queued conversations and wakes the outbox relay.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pool: Pool,
+    partitions: u16,
+    outbox_wake: Arc<Notify>,
+}
+
+impl Dispatcher {
+    /// A dispatcher on `pool`, publishing with `partitions`.
+    pub fn new(pool: Pool, partitions: u16, outbox_wake: Arc<Notify>) -> Self {
+        Self {
+            pool,
+            partitions,
+            outbox_wake,
+        }
+    }
+
+    /// Bus partitions events are spread over.
+    pub fn partitions(&self) -> u16 {
+        self.partitions
+    }
+
+    /// After a commit: wakes the relay and drains what the change made eligible. Failures
+    /// are logged; the sweep retries.
+    pub async fn after_commit(&self, changes: &Changes) {
+        if changes.published {
+            self.outbox_wake.notify_one();
+        }
+        let mut teams = changes.drain_teams.clone();
+        for agent in &changes.freed_agents {
+            match self.teams_of(agent).await {
+                Ok(agent_teams) => teams.extend(agent_teams),
+                Err(error) => {
+                    tracing::warn!(error = %error, agent, "cannot list the agent's teams; the sweep will drain them")
+                }
+            }
+        }
+        teams.sort();
+        teams.dedup();
+        for team in teams {
+            if let Err(error) = self.drain(&team).await {
+                tracing::warn!(error = %error, team, "hand-out failed; the sweep will retry");
+            }
+        }
+    }
+
+    /// The teams `agent` belongs to.
+    pub async fn teams_of(&self, agent: &str) -> Result<Vec<String>, RoutingError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT team_id FROM routing.team_members WHERE agent_id = $1",
+                &[&agent],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Hands out `team`'s waiting conversations, oldest first, while an agent is eligible.
+    /// Returns how many were assigned.
+    pub async fn drain(&self, team: &str) -> Result<usize, RoutingError> {
+        let mut handed_out = 0;
+        while self.hand_out_one(team).await? {
+            handed_out += 1;
+        }
+        if handed_out > 0 {
+            self.outbox_wake.notify_one();
+        }
+        Ok(handed_out)
+    }
+
+    /// One hand-out in its own transaction; false when nothing waits or nobody is eligible.
+    async fn hand_out_one(&self, team: &str) -> Result<bool, RoutingError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(team_row) = tx
+            .query_opt(
+                "SELECT mode, workspace_id FROM routing.teams WHERE id = $1 FOR UPDATE",
+                &[&team],
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        let mode = Mode::parse(&team_row.get::<_, String>(0))?;
+        if mode == Mode::Manual {
+            return Ok(false);
+        }
+        let workspace: String = team_row.get(1);
+        let Some(waiting) = tx
+            .query_opt(
+                "SELECT id, contact_id, channel_account_id FROM routing.conversations
+                 WHERE team_id = $1 AND queued_at IS NOT NULL AND status = 'open' AND assignee_id IS NULL
+                 ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                &[&team],
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        let Some(agent) = take_eligible(&tx, team, mode).await? else {
+            return Ok(false);
+        };
+        let conversation = Locked {
+            id: waiting.get(0),
+            workspace_id: workspace.clone(),
+            contact_id: waiting.get(1),
+            channel_account_id: waiting.get(2),
+            open: true,
+            assignee_id: None,
+            team_id: Some(team.to_owned()),
+        };
+        tx.execute(
+            "UPDATE routing.conversations SET assignee_id = $2, assigned_at = now(), queued_at = NULL,
+                 revision = revision + 1
+             WHERE id = $1",
+            &[&conversation.id, &agent],
+        )
+        .await?;
+        let mut changes = Changes::default();
+        announce(
+            &tx,
+            self.partitions,
+            &conversation,
+            Some(&agent),
+            Some(team),
+            &mut changes,
+        )
+        .await?;
+        changes.events.push(Event::conversation(
+            &conversation.id,
+            &conversation.contact_id,
+            "conversation.assigned",
+            serde_json::json!({
+                "agent_id": agent,
+                "previous_agent_id": null,
+                "team_id": team,
+                "automatic": true,
+                "mode": mode.as_str(),
+            }),
+        ));
+        changes.commit(tx, &workspace).await?;
+        Ok(true)
+    }
+
+    /// Drains every team with waiting conversations (all workspaces).
+    pub async fn sweep(&self) -> Result<usize, RoutingError> {
+        let teams: Vec<String> = {
+            let client = self.pool.get().await?;
+            client
+                .query(
+                    "SELECT DISTINCT team_id FROM routing.conversations
+                     WHERE queued_at IS NOT NULL AND status = 'open' AND assignee_id IS NULL",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|row| row.get(0))
+                .collect()
+        };
+        let mut handed_out = 0;
+        for team in teams {
+            handed_out += self.drain(&team).await?;
+        }
+        Ok(handed_out)
+    }
+
+    /// Sweeps every `interval` until shutdown.
+    pub async fn run_sweeper(
+        self,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) -> Result<(), switchboard_server::BoxError> {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(interval) => {}
+            }
+            match self.sweep().await {
+                Ok(0) => {}
+                Ok(handed_out) => tracing::info!(handed_out, "sweep handed out waiting conversations"),
+                Err(error) => tracing::warn!(error = %error, "assignment sweep failed"),
+            }
+        }
+    }
+}
+
+/// Takes the best eligible member of `team` (online, under capacity) for one more
+/// conversation, in `mode`'s order; `None` when nobody is eligible.
+async fn take_eligible(tx: &Transaction<'_>, team: &str, mode: Mode) -> Result<Option<String>, RoutingError> {
+    let candidates: Vec<String> = tx
+        .query(
+            &format!(
+                "SELECT a.id FROM routing.agents a JOIN routing.team_members m ON m.agent_id = a.id
+                 WHERE m.team_id = $1 AND a.status = 'online' AND a.open_count < a.max_open
+                 ORDER BY {} LIMIT 20",
+                mode.order_by()
+            ),
+            &[&team],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for candidate in candidates {
+        // Waits for, and re-checks, a row another team's hand-out is changing.
+        let taken = tx
+            .execute(
+                "UPDATE routing.agents SET open_count = open_count + 1,
+                     last_assigned_seq = nextval('routing.assignment_seq'), last_assigned_at = now()
+                 WHERE id = $1 AND status = 'online' AND open_count < max_open",
+                &[&candidate],
+            )
+            .await?;
+        if taken == 1 {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,153 @@
+//! `WatchEvents`: the workspace's event log from a cursor, then live as changes commit.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use switchboard_domain::time::to_timestamp;
+use switchboard_postgres::{Pool, Wakeup};
+use switchboard_proto::routing::v1 as proto;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+use tonic_types::StatusExt as _;
+
+use crate::RoutingError;
+use crate::event_log::{self, EventFeed, LoggedEvent};
+
+/// The stream `WatchEvents` returns.
+pub(crate) type EventStream =
+    Pin<Box<dyn futures_util::Stream<Item = Result<proto::ConversationEvent, Status>> + Send>>;
+
+/// Events read per query.
+const BATCH: i64 = 500;
+/// Events buffered per watcher before it waits for the client.
+const BUFFER: usize = 256;
+/// A watcher re-reads the log this often even without a wake-up (a safety net only).
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// One watcher.
+pub(crate) struct Watch {
+    pub(crate) pool: Pool,
+    pub(crate) feed: EventFeed,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) workspace: String,
+    pub(crate) conversation: Option<String>,
+}
+
+/// Checks the cursor and starts streaming after it.
+pub(crate) async fn start(watch: Watch, from_cursor: &str) -> Result<EventStream, Status> {
+    // Subscribed before the first read: a change committed in between wakes us.
+    let wakeups = watch.feed.subscribe();
+    let client = watch.pool.get().await.map_err(RoutingError::from)?;
+    let position = event_log::position(&client, &watch.workspace).await?;
+    drop(client);
+    let after = if from_cursor.is_empty() {
+        position.last_seq
+    } else {
+        let cursor: i64 = from_cursor
+            .parse()
+            .ok()
+            .filter(|cursor| *cursor >= 0)
+            .ok_or_else(|| Status::invalid_argument("from_cursor: not a cursor WatchEvents returned"))?;
+        if cursor > position.last_seq {
+            return Err(Status::invalid_argument(
+                "from_cursor: ahead of this workspace's event log (a cursor of another workspace?)",
+            ));
+        }
+        if cursor < position.pruned_through {
+            return Err(Status::with_error_details(
+                tonic::Code::FailedPrecondition,
+                "from_cursor: older than the event retention; re-read the conversations, then watch from an empty cursor",
+                tonic_types::ErrorDetails::with_error_info(
+                    "CURSOR_EXPIRED",
+                    "routing.switchboard",
+                    std::collections::HashMap::new(),
+                ),
+            ));
+        }
+        cursor
+    };
+    let (sender, receiver) = mpsc::channel(BUFFER);
+    tokio::spawn(run(watch, after, wakeups, sender));
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    Ok(Box::pin(stream))
+}
+
+/// Sends everything after `after`, then waits for wake-ups, until the client goes away or the
+/// server shuts down.
+async fn run(
+    watch: Watch,
+    mut after: i64,
+    mut wakeups: broadcast::Receiver<Wakeup>,
+    sender: mpsc::Sender<Result<proto::ConversationEvent, Status>>,
+) {
+    loop {
+        loop {
+            let batch = match read(&watch, after).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(error = %error, "reading the event log for a watcher failed");
+                    let _ = sender
+                        .send(Err(Status::unavailable(
+                            "reading the event log failed; reconnect with your last cursor",
+                        )))
+                        .await;
+                    return;
+                }
+            };
+            let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= BATCH;
+            for event in batch {
+                after = event.seq;
+                if sender.send(Ok(to_proto(event))).await.is_err() {
+                    return;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        loop {
+            tokio::select! {
+                () = watch.shutdown.cancelled() => {
+                    let _ = sender
+                        .send(Err(Status::unavailable("the server is shutting down; reconnect with your last cursor")))
+                        .await;
+                    return;
+                }
+                () = sender.closed() => return,
+                () = tokio::time::sleep(RECHECK) => break,
+                wakeup = wakeups.recv() => match wakeup {
+                    Ok(Wakeup::Notified { payload, .. }) if payload == watch.workspace => break,
+                    Ok(Wakeup::Notified { .. }) => {}
+                    Ok(Wakeup::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+}
+
+async fn read(watch: &Watch, after: i64) -> Result<Vec<LoggedEvent>, RoutingError> {
+    let client = watch.pool.get().await?;
+    event_log::read_after(
+        &client,
+        &watch.workspace,
+        after,
+        watch.conversation.as_deref(),
+        BATCH,
+    )
+    .await
+}
+
+fn to_proto(event: LoggedEvent) -> proto::ConversationEvent {
+    proto::ConversationEvent {
+        cursor: event.seq.to_string(),
+        event_type: event.event_type,
+        conversation_id: event.conversation_id.unwrap_or_default(),
+        contact_id: event.contact_id.unwrap_or_default(),
+        occurred_at: Some(to_timestamp(event.created_at)),
+        payload_json: event.payload.to_string(),
+    }
+}

@@ -1,0 +1,523 @@
+//! Agents, teams and automatic assignment through two routing replicas, and the resumable
+//! event stream.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use switchboard_e2e::authorized;
+use switchboard_e2e::webhooks::{WHATSAPP, WebhookSwitchboard, whatsapp_text};
+use switchboard_proto::routing::v1 as routing;
+use switchboard_proto::routing::v1::assignment_service_client::AssignmentServiceClient;
+use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use switchboard_proto::tenancy::v1 as tenancy;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const WORKSPACE: &str = "ws_e2e-hooks";
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+async fn database(hooks: &WebhookSwitchboard) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&hooks.database.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// Posts one WhatsApp message from each of `senders`, 32 at a time.
+async fn post_messages(hooks: &WebhookSwitchboard, prefix: &str, senders: std::ops::Range<u32>) {
+    futures_util::stream::iter(senders)
+        .map(|index| async move {
+            let body = whatsapp_text(
+                &format!("wamid.{prefix}-{index}"),
+                &format!("1650{index:07}"),
+                "hello",
+            );
+            let status = hooks.post_whatsapp(&body, None).await.status();
+            assert_eq!(status, 200);
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+async fn create_agents(
+    api: &mut AssignmentServiceClient<Channel>,
+    admin: &str,
+    count: usize,
+    max_open: i32,
+) -> Vec<String> {
+    let mut ids = Vec::with_capacity(count);
+    for index in 0..count {
+        let agent = api
+            .create_agent(authorized(
+                routing::CreateAgentRequest {
+                    name: format!("Agent {index}"),
+                    email: format!("agent{index}@acme.test"),
+                    max_open,
+                    status: routing::AgentStatus::Online as i32,
+                },
+                admin,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .agent
+            .unwrap();
+        ids.push(agent.id);
+    }
+    ids
+}
+
+/// Open conversations per assignee, read from the database (not from the counters).
+async fn open_per_agent(client: &tokio_postgres::Client) -> BTreeMap<String, i64> {
+    client
+        .query(
+            "SELECT assignee_id, count(*) FROM routing.conversations
+             WHERE status = 'open' AND assignee_id IS NOT NULL GROUP BY assignee_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait_in_order_when_nobody_is_free()
+ {
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let second = hooks.start_component("routing").await;
+    let db = database(&hooks).await;
+    let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let member = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
+    let mut first_api = AssignmentServiceClient::new(hooks.switchboard.channel().await);
+    let mut second_api = AssignmentServiceClient::new(second.channel().await);
+
+    let agents = create_agents(&mut first_api, &admin, 10, 150).await;
+    // A manual team first: everything waits in its queue.
+    let team = first_api
+        .create_team(authorized(
+            routing::CreateTeamRequest {
+                name: "Support".to_owned(),
+                mode: routing::AssignmentMode::Manual as i32,
+                agent_ids: agents.clone(),
+                channel_account_ids: vec![WHATSAPP.0.to_owned()],
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .team
+        .unwrap();
+    let refused = first_api
+        .create_team(authorized(
+            routing::CreateTeamRequest {
+                name: "Other".to_owned(),
+                mode: routing::AssignmentMode::RoundRobin as i32,
+                agent_ids: vec![],
+                channel_account_ids: vec![WHATSAPP.0.to_owned()],
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    let refused = second_api
+        .create_agent(authorized(
+            routing::CreateAgentRequest {
+                name: "Member-made".to_owned(),
+                ..Default::default()
+            },
+            &member,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    post_messages(&hooks, "fair", 0..1_000).await;
+    switchboard_testkit::eventually(Duration::from_secs(60), "1,000 conversations queued", || async {
+        (count(
+            &db,
+            "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL",
+        )
+        .await
+            == 1_000)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM routing.conversations WHERE assignee_id IS NOT NULL"
+        )
+        .await,
+        0
+    );
+
+    // Switch to round-robin on one replica while the other drains too (agents report online
+    // again there): both hand out the same queue at once.
+    let switch = second_api.update_team(authorized(
+        routing::UpdateTeamRequest {
+            id: team.id.clone(),
+            name: team.name.clone(),
+            mode: routing::AssignmentMode::RoundRobin as i32,
+            agent_ids: agents.clone(),
+            channel_account_ids: team.channel_account_ids.clone(),
+        },
+        &admin,
+    ));
+    let nudges = futures_util::future::join_all(agents.iter().map(|agent| {
+        let mut api = first_api.clone();
+        let member = member.clone();
+        async move {
+            for _ in 0..5 {
+                api.set_agent_status(authorized(
+                    routing::SetAgentStatusRequest {
+                        id: agent.clone(),
+                        status: routing::AgentStatus::Online as i32,
+                    },
+                    &member,
+                ))
+                .await
+                .unwrap();
+            }
+        }
+    }));
+    let (switched, _) = tokio::join!(switch, nudges);
+    switched.unwrap();
+    switchboard_testkit::eventually(Duration::from_secs(60), "the queue handed out", || async {
+        (count(
+            &db,
+            "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL",
+        )
+        .await
+            == 0)
+            .then_some(())
+    })
+    .await;
+    let spread = open_per_agent(&db).await;
+    assert_eq!(spread.len(), 10, "every agent got conversations: {spread:?}");
+    let (min, max) = (spread.values().min().unwrap(), spread.values().max().unwrap());
+    assert!(max - min <= 1, "round-robin spread {min}..{max}: {spread:?}");
+    assert_eq!(spread.values().sum::<i64>(), 1_000);
+    // The counters agree with the rows.
+    for agent in &agents {
+        let stored = second_api
+            .get_agent(authorized(
+                routing::GetAgentRequest { id: agent.clone() },
+                &member,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .agent
+            .unwrap();
+        assert_eq!(i64::from(stored.open_count), spread[agent]);
+        assert!(stored.open_count <= stored.max_open);
+    }
+    // Each hand-out was announced on the bus (contacts keeps the contact's assignee).
+    switchboard_testkit::eventually(Duration::from_secs(30), "the outbox relayed", || async {
+        (count(&db, "SELECT count(*) FROM routing.outbox").await == 0).then_some(())
+    })
+    .await;
+
+    // Everybody full: new conversations wait, oldest first.
+    for agent in &agents {
+        first_api
+            .update_agent(authorized(
+                routing::UpdateAgentRequest {
+                    id: agent.clone(),
+                    name: "Agent".to_owned(),
+                    email: String::new(),
+                    max_open: i32::try_from(spread[agent]).unwrap(),
+                },
+                &admin,
+            ))
+            .await
+            .unwrap();
+    }
+    for index in 0..30 {
+        post_messages(&hooks, "wait", 1_000 + index..1_001 + index).await;
+    }
+    switchboard_testkit::eventually(Duration::from_secs(30), "30 conversations waiting", || async {
+        (count(
+            &db,
+            "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL",
+        )
+        .await
+            == 30)
+            .then_some(())
+    })
+    .await;
+    // Longer than a sweep: still nobody above capacity, nothing handed out.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL"
+        )
+        .await,
+        30
+    );
+    let oldest: Vec<String> = db
+        .query(
+            "SELECT id FROM routing.conversations WHERE queued_at IS NOT NULL ORDER BY queued_at, id LIMIT 3",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+
+    // Closing three of one agent's conversations (on the other replica) frees three places:
+    // the three oldest waiting conversations go to that agent.
+    let lucky = agents[3].clone();
+    let mine: Vec<String> = db
+        .query(
+            "SELECT id FROM routing.conversations WHERE assignee_id = $1 AND status = 'open' LIMIT 3",
+            &[&lucky],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut conversations = RoutingServiceClient::new(second.channel().await);
+    for id in &mine {
+        conversations
+            .close_conversation(authorized(
+                routing::CloseConversationRequest {
+                    id: id.clone(),
+                    closing_note: None,
+                },
+                &member,
+            ))
+            .await
+            .unwrap();
+    }
+    let handed: HashSet<String> = db
+        .query(
+            "SELECT id FROM routing.conversations WHERE assignee_id = $1 AND status = 'open' AND id = ANY($2)",
+            &[&lucky, &oldest],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        handed.len(),
+        3,
+        "the three oldest went to the freed agent: {handed:?}"
+    );
+    // Closed conversations stay assigned (unassign-on-close is off).
+    let closed = conversations
+        .get_conversation(authorized(
+            routing::GetConversationRequest { id: mine[0].clone() },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .conversation
+        .unwrap();
+    assert_eq!(closed.assignee_id, lucky);
+
+    // An agent coming online takes from the queue at once; going offline takes nothing.
+    let newcomer = create_agents(&mut first_api, &admin, 1, 5).await.remove(0);
+    second_api
+        .set_agent_status(authorized(
+            routing::SetAgentStatusRequest {
+                id: newcomer.clone(),
+                status: routing::AgentStatus::Offline as i32,
+            },
+            &member,
+        ))
+        .await
+        .unwrap();
+    let mut members = agents.clone();
+    members.push(newcomer.clone());
+    first_api
+        .update_team(authorized(
+            routing::UpdateTeamRequest {
+                id: team.id.clone(),
+                name: team.name.clone(),
+                mode: routing::AssignmentMode::LeastOpen as i32,
+                agent_ids: members,
+                channel_account_ids: team.channel_account_ids.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(open_per_agent(&db).await.get(&newcomer), None);
+    let online = second_api
+        .set_agent_status(authorized(
+            routing::SetAgentStatusRequest {
+                id: newcomer.clone(),
+                status: routing::AgentStatus::Online as i32,
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .agent
+        .unwrap();
+    assert_eq!(online.open_count, 5, "filled to capacity at once");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL"
+        )
+        .await,
+        30 - 3 - 5
+    );
+    // Nobody waits while an eligible agent is idle; nobody is above capacity.
+    let over: i64 = count(
+        &db,
+        "SELECT count(*) FROM routing.agents WHERE open_count > max_open
+            OR open_count <> (SELECT count(*) FROM routing.conversations c
+                              WHERE c.assignee_id = agents.id AND c.status = 'open')",
+    )
+    .await;
+    assert_eq!(over, 0);
+    let idle: i64 = count(
+        &db,
+        "SELECT count(*) FROM routing.agents WHERE status = 'online' AND open_count < max_open",
+    )
+    .await;
+    assert_eq!(idle, 0);
+
+    // Deleting an agent with open conversations is refused.
+    let refused = first_api
+        .delete_agent(authorized(
+            routing::DeleteAgentRequest { id: lucky.clone() },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    drop(second);
+    hooks.cleanup().await;
+}
+
+#[tokio::test]
+async fn watch_events_streams_changes_from_any_replica_and_resumes_after_a_cursor_without_gaps() {
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let second = hooks.start_component("routing").await;
+    let member = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
+    let mut watcher = RoutingServiceClient::new(second.channel().await);
+
+    // Watch "from now" on the second replica; the first replica's consumer makes the changes.
+    let mut stream = watcher
+        .watch_events(authorized(routing::WatchEventsRequest::default(), &member))
+        .await
+        .unwrap()
+        .into_inner();
+    post_messages(&hooks, "watch", 0..3).await;
+    let mut seen = Vec::new();
+    while seen.len() < 6 {
+        let event = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("an event within 20 s")
+            .unwrap()
+            .unwrap();
+        seen.push(event);
+    }
+    let types: Vec<&str> = seen.iter().map(|event| event.event_type.as_str()).collect();
+    assert_eq!(
+        types
+            .iter()
+            .filter(|kind| **kind == "conversation.opened")
+            .count(),
+        3,
+        "{types:?}"
+    );
+    assert_eq!(types.iter().filter(|kind| **kind == "message.added").count(), 3);
+    let cursors: Vec<i64> = seen.iter().map(|event| event.cursor.parse().unwrap()).collect();
+    assert!(
+        cursors.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "{cursors:?}"
+    );
+    let payload: serde_json::Value = serde_json::from_str(&seen[1].payload_json).unwrap();
+    assert!(payload.is_object());
+    drop(stream);
+
+    // More changes while nobody watches; resume after the third event: the rest, once each.
+    post_messages(&hooks, "watch", 3..5).await;
+    let mut resumed = watcher
+        .watch_events(authorized(
+            routing::WatchEventsRequest {
+                from_cursor: seen[2].cursor.clone(),
+                conversation_id: String::new(),
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut after = Vec::new();
+    while after.len() < 3 + 4 {
+        let event = tokio::time::timeout(Duration::from_secs(20), resumed.next())
+            .await
+            .expect("an event within 20 s")
+            .unwrap()
+            .unwrap();
+        after.push(event.cursor.parse::<i64>().unwrap());
+    }
+    let expected: Vec<i64> = (cursors[2] + 1..=cursors[2] + 7).collect();
+    assert_eq!(after, expected);
+    // Nothing more arrives.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), resumed.next())
+            .await
+            .is_err()
+    );
+
+    // Bad cursors are refused with a reason.
+    for (cursor, code) in [
+        ("banana", Code::InvalidArgument),
+        ("999999", Code::InvalidArgument),
+    ] {
+        let error = watcher
+            .watch_events(authorized(
+                routing::WatchEventsRequest {
+                    from_cursor: cursor.to_owned(),
+                    conversation_id: String::new(),
+                },
+                &member,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), code, "{cursor}");
+    }
+    // Another workspace sees none of it.
+    let other = crate::contacts::key(&hooks, "ws_e2e-other", tenancy::ApiKeyRole::WorkspaceMember).await;
+    let mut foreign = watcher
+        .watch_events(authorized(
+            routing::WatchEventsRequest {
+                from_cursor: "0".to_owned(),
+                conversation_id: String::new(),
+            },
+            &other,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), foreign.next())
+            .await
+            .is_err()
+    );
+    drop(second);
+    hooks.cleanup().await;
+}
