@@ -288,15 +288,20 @@ impl Switchboard {
 /// The queues a Switchboard with bus `namespace` and `partitions` declares (ingress's inbound
 /// queues, contacts' routing and assignment queues, and their dead-letter queues).
 pub fn declared_queues(namespace: &str, partitions: u16) -> Vec<String> {
-    ["contacts.inbound", "routing.contact", "contacts.assignment"]
-        .into_iter()
-        .flat_map(|family| {
-            (0..partitions).flat_map(move |partition| {
-                let queue = format!("{namespace}{family}.p{partition:02}");
-                [format!("{queue}.dlq"), queue]
-            })
+    [
+        "contacts.inbound",
+        "routing.contact",
+        "contacts.assignment",
+        "bots.bot",
+    ]
+    .into_iter()
+    .flat_map(|family| {
+        (0..partitions).flat_map(move |partition| {
+            let queue = format!("{namespace}{family}.p{partition:02}");
+            [format!("{queue}.dlq"), queue]
         })
-        .collect()
+    })
+    .collect()
 }
 
 impl Drop for Switchboard {

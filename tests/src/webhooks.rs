@@ -89,6 +89,7 @@ pub struct WebhookSwitchboard {
     pub http: reqwest::Client,
     channels_file: PathBuf,
     env: Vec<(String, String)>,
+    targets: String,
 }
 
 /// One message read from the inbound queue.
@@ -147,7 +148,19 @@ impl WebhookSwitchboard {
             http: reqwest::Client::new(),
             channels_file,
             env,
+            targets: targets.to_owned(),
         }
+    }
+
+    /// Stops the process (as a crash would: no drain) and starts a new one on the same database
+    /// and bus, keeping the queues and what waits in them.
+    pub async fn restart(&mut self) {
+        self.switchboard.bus = None;
+        let _ = self.switchboard.child.kill();
+        let _ = self.switchboard.child.wait();
+        let switchboard = Switchboard::start(&["--target", &self.targets], &self.env);
+        switchboard.wait_ready_status(200, Duration::from_secs(20)).await;
+        self.switchboard = switchboard;
     }
 
     /// Starts one more process of the same installation running `target` (e.g.
@@ -259,14 +272,19 @@ impl WebhookSwitchboard {
 
     /// The number of messages waiting in the inbound queue.
     pub async fn queued(&self) -> u32 {
+        self.depth(&self.inbound_queue()).await
+    }
+
+    /// The number of messages ready in `queue`.
+    pub async fn depth(&self, queue: &str) -> u32 {
         let connection =
             Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default())
                 .await
                 .expect("test connects to rabbitmq");
         let channel = connection.create_channel().await.expect("channel");
-        let queue = channel
+        let declared = channel
             .queue_declare(
-                self.inbound_queue().into(),
+                queue.into(),
                 lapin::options::QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
@@ -274,9 +292,14 @@ impl WebhookSwitchboard {
                 FieldTable::default(),
             )
             .await
-            .expect("inbound queue exists");
+            .expect("the queue exists");
         let _ = connection.close(200, "done".into()).await;
-        queue.message_count()
+        declared.message_count()
+    }
+
+    /// The bot runtime's (only) partition queue, where routing hands over bot turns.
+    pub fn bot_queue(&self) -> String {
+        format!("{}bots.bot.p00", self.namespace)
     }
 
     /// One Prometheus sample of `/metrics` (0 when absent).
@@ -298,6 +321,33 @@ impl WebhookSwitchboard {
 
 /// A WhatsApp text message webhook (the real Cloud API shape) for `phone_number_id`.
 pub fn whatsapp_text(message_id: &str, from: &str, text: &str) -> Vec<u8> {
+    whatsapp_message(
+        message_id,
+        from,
+        serde_json::json!({"timestamp": "1749416383", "type": "text", "text": {"body": text}}),
+    )
+}
+
+/// A WhatsApp button reply (a choice, not free text) from `from`.
+pub fn whatsapp_button_reply(message_id: &str, from: &str) -> Vec<u8> {
+    whatsapp_message(
+        message_id,
+        from,
+        serde_json::json!({
+            "timestamp": "1749416390",
+            "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}}
+        }),
+    )
+}
+
+/// A WhatsApp Cloud API webhook with one message from `from`; `fields` holds the message's
+/// `timestamp`, `type` and content.
+pub fn whatsapp_message(message_id: &str, from: &str, fields: serde_json::Value) -> Vec<u8> {
+    let mut message = serde_json::json!({"from": from, "id": message_id});
+    if let (Some(message), Some(fields)) = (message.as_object_mut(), fields.as_object()) {
+        message.extend(fields.clone());
+    }
     serde_json::json!({
         "object": "whatsapp_business_account",
         "entry": [{
@@ -308,13 +358,7 @@ pub fn whatsapp_text(message_id: &str, from: &str, text: &str) -> Vec<u8> {
                     "messaging_product": "whatsapp",
                     "metadata": {"display_phone_number": "15550783881", "phone_number_id": WHATSAPP.2},
                     "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": from}],
-                    "messages": [{
-                        "from": from,
-                        "id": message_id,
-                        "timestamp": "1749416383",
-                        "type": "text",
-                        "text": {"body": text}
-                    }]
+                    "messages": [message]
                 }
             }]
         }]

@@ -13,11 +13,13 @@
 //! schema. Bot/human control, notes and outbound history come next.
 
 pub mod assignment;
+pub mod bot;
 mod config;
 mod error;
 pub mod event_log;
 mod grpc;
 pub mod history;
+pub mod snippet;
 
 use std::sync::Arc;
 
@@ -44,6 +46,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             version: 2,
             name: "assignment",
             sql: include_str!("../migrations/0002_assignment.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "conversation_work",
+            sql: include_str!("../migrations/0003_conversation_work.sql"),
         },
     ],
 };
@@ -88,6 +95,9 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
             pool: pool.clone(),
             dispatcher: dispatcher.clone(),
         }));
+    parts
+        .grpc
+        .add_service(grpc::notes_server(grpc::NotesApi { pool: pool.clone() }));
     parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
 
     let listener = switchboard_postgres::run_listener(
@@ -106,10 +116,11 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
             .clone()
             .run_sweeper(config.assignment_sweep_interval, shutdown.clone()),
     );
-    let assignment_queues = Arc::new(ProducerQueues::new(
-        bus.clone(),
-        bus.partitioned_queues(assignment::ASSIGNMENT_CONSUMER, assignment::ASSIGNMENT_FAMILY),
-    ));
+    // The outbox carries assignment.changed (to contacts) and bot turns (to the bot runtime).
+    let mut outbox_queues =
+        bus.partitioned_queues(assignment::ASSIGNMENT_CONSUMER, assignment::ASSIGNMENT_FAMILY);
+    outbox_queues.extend(bus.partitioned_queues(bot::BOT_CONSUMER, bot::BOT_FAMILY));
+    let assignment_queues = Arc::new(ProducerQueues::new(bus.clone(), outbox_queues));
     parts.spawn(
         "routing outbox relay",
         switchboard_outbox::OutboxRelay {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use switchboard_proto::common::v1::{Channel, SenderIdentity};
 use switchboard_proto::events::v1::{
-    ContactResolvedInbound, Envelope, InboundEvent, InboundMessage, envelope::Payload, inbound_event::Kind,
+    ContactResolvedInbound, Envelope, InboundEvent, InboundMessage, MessageDelete, MessageEdit, Reaction,
+    envelope::Payload, inbound_event::Kind,
 };
 use switchboard_routing::{Appended, Dispatcher, History};
 use switchboard_testkit::TestDatabase;
@@ -88,7 +89,7 @@ async fn a_hundred_concurrent_replays_of_one_message_are_one_message() {
         match task.await.unwrap() {
             Appended::Added { .. } => added += 1,
             Appended::Duplicate => {}
-            Appended::Ignored => panic!("a message was ignored"),
+            Appended::Ignored | Appended::Updated { .. } => panic!("a message was not added"),
         }
     }
     assert_eq!(added, 1);
@@ -172,4 +173,173 @@ async fn twenty_concurrent_messages_on_a_closed_conversation_open_exactly_one() 
             "{table}"
         );
     }
+}
+
+/// The same event as `inbound`, with another kind (reaction, edit, delete, reply).
+fn with_kind(contact: &str, event_id: &str, kind: Kind) -> (Envelope, ContactResolvedInbound) {
+    let (mut envelope, mut resolved) = inbound(contact, event_id, 1_800_000_500);
+    if let Some(event) = resolved.event.as_mut() {
+        event.kind = Some(kind);
+    }
+    envelope.event_id = format!("evt_{event_id}");
+    envelope.payload = Some(Payload::ContactInbound(resolved.clone()));
+    (envelope, resolved)
+}
+
+fn text(body: &str) -> Vec<switchboard_proto::common::v1::ContentPart> {
+    use switchboard_proto::common::v1::{ContentPart, TextPart, content_part::Part};
+    vec![ContentPart {
+        part: Some(Part::Text(TextPart {
+            body: body.to_owned(),
+            subject: String::new(),
+        })),
+    }]
+}
+
+#[tokio::test]
+async fn reactions_edits_and_deletes_change_their_target_once_and_keep_revisions_and_replies_link() {
+    let (_database, pool, history) = history().await;
+    let (envelope, resolved) = inbound("ct_3", "wamid.original", 1_800_000_000);
+    let Appended::Added { message_id, .. } = history.append(&envelope, &resolved).await.unwrap() else {
+        panic!("not added")
+    };
+    // A reply links to the message it quotes.
+    let (envelope, resolved) = with_kind(
+        "ct_3",
+        "wamid.reply",
+        Kind::Message(InboundMessage {
+            provider_message_id: "wamid.reply".to_owned(),
+            reply_to_provider_message_id: "wamid.original".to_owned(),
+            parts: text("as I said"),
+            ..InboundMessage::default()
+        }),
+    );
+    let Appended::Added {
+        message_id: reply, ..
+    } = history.append(&envelope, &resolved).await.unwrap()
+    else {
+        panic!("reply not added")
+    };
+    let linked: Option<String> = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT reply_to_message_id FROM routing.messages WHERE id = $1",
+            &[&reply],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(linked.as_deref(), Some(message_id.as_str()));
+
+    let react = |emoji: &str, removed: bool| {
+        with_kind(
+            "ct_3",
+            &format!("react-{emoji}-{removed}"),
+            Kind::Reaction(Reaction {
+                target_provider_message_id: "wamid.original".to_owned(),
+                emoji: emoji.to_owned(),
+                removed,
+            }),
+        )
+    };
+    let (envelope, resolved) = react("👍", false);
+    assert_eq!(
+        history.append(&envelope, &resolved).await.unwrap(),
+        Appended::Updated {
+            message_id: message_id.clone()
+        }
+    );
+    // A redelivered reaction changes nothing.
+    assert_eq!(
+        history.append(&envelope, &resolved).await.unwrap(),
+        Appended::Duplicate
+    );
+    let emojis = || async {
+        let reactions: serde_json::Value = pool
+            .get()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT reactions FROM routing.messages WHERE id = $1",
+                &[&message_id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        reactions.as_array().unwrap().len()
+    };
+    assert_eq!(emojis().await, 1);
+    let (envelope, resolved) = react("", true);
+    history.append(&envelope, &resolved).await.unwrap();
+    assert_eq!(emojis().await, 0);
+
+    let edit = with_kind(
+        "ct_3",
+        "edit-1",
+        Kind::Edit(MessageEdit {
+            target_provider_message_id: "wamid.original".to_owned(),
+            parts: text("corrected"),
+            provider_message_id: String::new(),
+        }),
+    );
+    assert!(matches!(
+        history.append(&edit.0, &edit.1).await.unwrap(),
+        Appended::Updated { .. }
+    ));
+    assert_eq!(
+        history.append(&edit.0, &edit.1).await.unwrap(),
+        Appended::Duplicate
+    );
+    let delete = with_kind(
+        "ct_3",
+        "delete-1",
+        Kind::Delete(MessageDelete {
+            target_provider_message_id: "wamid.original".to_owned(),
+        }),
+    );
+    assert!(matches!(
+        history.append(&delete.0, &delete.1).await.unwrap(),
+        Appended::Updated { .. }
+    ));
+    assert_eq!(
+        history.append(&delete.0, &delete.1).await.unwrap(),
+        Appended::Duplicate
+    );
+    // Two earlier versions kept: the original and the edit; the message is now empty.
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM routing.message_revisions").await,
+        2
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM routing.messages WHERE deleted_at IS NOT NULL AND edited_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM routing.event_log WHERE event_type = 'message.updated'"
+        )
+        .await,
+        4
+    );
+    // An update of a message routing never saw is ignored.
+    let stray = with_kind(
+        "ct_3",
+        "react-stray",
+        Kind::Reaction(Reaction {
+            target_provider_message_id: "wamid.unknown".to_owned(),
+            emoji: "🔥".to_owned(),
+            removed: false,
+        }),
+    );
+    assert_eq!(
+        history.append(&stray.0, &stray.1).await.unwrap(),
+        Appended::Ignored
+    );
 }

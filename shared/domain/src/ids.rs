@@ -130,6 +130,14 @@ prefixed_id!(
     /// Identifies a team of agents: `team_…`.
     TeamId, "team", "team_"
 );
+prefixed_id!(
+    /// Identifies an internal note or comment: `note_…`.
+    NoteId, "note", "note_"
+);
+prefixed_id!(
+    /// Identifies a snippet (canned response): `snip_…`.
+    SnippetId, "snippet", "snip_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -13,5 +13,5 @@ pub use channel::{Channel, UnknownChannel};
 pub use error::ErrorCode;
 pub use ids::{
     AgentId, ApiKeyId, ChannelAccountId, ContactId, ConversationId, EventId, InvalidId, JobId, MergeId,
-    MessageId, TeamId, ViewId, WorkspaceId,
+    MessageId, NoteId, SnippetId, TeamId, ViewId, WorkspaceId,
 };

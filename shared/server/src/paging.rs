@@ -27,6 +27,17 @@ pub fn cursor_token(at: DateTime<Utc>, key: &str) -> String {
     format!("{}.{key}", at.timestamp_micros())
 }
 
+/// The next page's token: a cursor after `last` when the page came back full (`count` rows
+/// for a `limit`), else empty (no more pages). `last` gives the last row's sort time and key.
+pub fn next_page_token(count: usize, limit: i64, last: impl FnOnce() -> (DateTime<Utc>, String)) -> String {
+    if count > 0 && i64::try_from(count).unwrap_or(i64::MAX) >= limit {
+        let (at, key) = last();
+        cursor_token(at, &key)
+    } else {
+        String::new()
+    }
+}
+
 /// The request's page token as a cursor; `None` for the first page.
 pub fn parse_cursor(page: Option<&PageRequest>) -> Result<Option<(DateTime<Utc>, String)>, InvalidPageToken> {
     let token = page.map_or("", |page| page.page_token.as_str());

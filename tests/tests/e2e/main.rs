@@ -7,6 +7,7 @@ mod auth;
 mod channel_accounts;
 mod config;
 mod contacts;
+mod conversation_work;
 mod lifecycle;
 mod migrate;
 mod routing;

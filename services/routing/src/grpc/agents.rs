@@ -14,7 +14,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tonic::{Request, Response, Status};
 
-use super::{admin_workspace, conversation_id, find, workspace};
+use super::{admin_workspace, change, conversation_id, workspace};
 use crate::RoutingError;
 use crate::assignment::{self, Changes, Dispatcher, Mode};
 
@@ -330,12 +330,10 @@ impl AssignmentService for AssignmentApi {
             )
             .await
             .map_err(RoutingError::from)?;
-        let next_page_token = match rows.last() {
-            Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit => {
-                paging::cursor_token(last.get(7), &last.get::<_, String>(0))
-            }
-            _ => String::new(),
-        };
+        let next_page_token = paging::next_page_token(rows.len(), limit, || {
+            let last = &rows[rows.len() - 1];
+            (last.get(7), last.get(0))
+        });
         Ok(Response::new(proto::ListAgentsResponse {
             agents: rows.iter().map(agent).collect(),
             page: Some(PageResponse { next_page_token }),
@@ -490,12 +488,10 @@ impl AssignmentService for AssignmentApi {
         for row in &rows {
             teams.push(find_team(&client, &workspace, &row.get::<_, String>(0)).await?);
         }
-        let next_page_token = match rows.last() {
-            Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit => {
-                paging::cursor_token(last.get(1), &last.get::<_, String>(0))
-            }
-            _ => String::new(),
-        };
+        let next_page_token = paging::next_page_token(rows.len(), limit, || {
+            let last = &rows[rows.len() - 1];
+            (last.get(1), last.get(0))
+        });
         Ok(Response::new(proto::ListTeamsResponse {
             teams,
             page: Some(PageResponse { next_page_token }),
@@ -568,13 +564,18 @@ impl AssignmentService for AssignmentApi {
         let request = request.into_inner();
         let id = conversation_id("conversation_id", &request.conversation_id)?;
         let agent = agent_id("agent_id", &request.agent_id)?;
-        let conversation = self
-            .change(&workspace, &id, |tx, partitions, locked, changes| {
+        let conversation = change(
+            &self.pool,
+            &self.dispatcher,
+            &workspace,
+            &id,
+            |tx, partitions, locked, changes| {
                 Box::pin(
                     async move { assignment::assign(tx, partitions, locked, &agent, false, changes).await },
                 )
-            })
-            .await?;
+            },
+        )
+        .await?;
         Ok(Response::new(proto::AssignConversationResponse {
             conversation: Some(conversation),
         }))
@@ -586,11 +587,16 @@ impl AssignmentService for AssignmentApi {
     ) -> Result<Response<proto::UnassignConversationResponse>, Status> {
         let workspace = workspace(&request)?;
         let id = conversation_id("conversation_id", &request.get_ref().conversation_id)?;
-        let conversation = self
-            .change(&workspace, &id, |tx, partitions, locked, changes| {
+        let conversation = change(
+            &self.pool,
+            &self.dispatcher,
+            &workspace,
+            &id,
+            |tx, partitions, locked, changes| {
                 Box::pin(async move { assignment::unassign(tx, partitions, locked, changes).await })
-            })
-            .await?;
+            },
+        )
+        .await?;
         Ok(Response::new(proto::UnassignConversationResponse {
             conversation: Some(conversation),
         }))
@@ -604,44 +610,18 @@ impl AssignmentService for AssignmentApi {
         let request = request.into_inner();
         let id = conversation_id("conversation_id", &request.conversation_id)?;
         let team = team_id("team_id", &request.team_id)?;
-        let conversation = self
-            .change(&workspace, &id, |tx, partitions, locked, changes| {
+        let conversation = change(
+            &self.pool,
+            &self.dispatcher,
+            &workspace,
+            &id,
+            |tx, partitions, locked, changes| {
                 Box::pin(async move { assignment::enqueue(tx, partitions, locked, &team, changes).await })
-            })
-            .await?;
+            },
+        )
+        .await?;
         Ok(Response::new(proto::TransferToTeamResponse {
             conversation: Some(conversation),
         }))
-    }
-}
-
-impl AssignmentApi {
-    /// Locks the conversation, applies `apply`, commits with its events, then runs the
-    /// hand-outs the change made possible. Returns the conversation as committed.
-    async fn change<F>(
-        &self,
-        workspace: &str,
-        id: &str,
-        apply: F,
-    ) -> Result<proto::Conversation, RoutingError>
-    where
-        F: for<'t, 'c> FnOnce(
-            &'t Transaction<'c>,
-            u16,
-            &'t assignment::Locked,
-            &'t mut Changes,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<(), RoutingError>> + Send + 't>,
-        >,
-    {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let locked = assignment::lock(&tx, workspace, id).await?;
-        let mut changes = Changes::default();
-        apply(&tx, self.dispatcher.partitions(), &locked, &mut changes).await?;
-        changes.commit(tx, workspace).await?;
-        self.dispatcher.after_commit(&changes).await;
-        let client = self.pool.get().await?;
-        find(&client, workspace, id).await
     }
 }

@@ -2,15 +2,16 @@
 //! `AssignmentService` (agents, teams, assignment), workspace-scoped.
 
 mod agents;
+mod control;
+mod messages;
+mod notes;
 mod watch;
 
 use chrono::{DateTime, Utc};
-use prost::Message as _;
 use switchboard_domain::ConversationId;
 use switchboard_domain::time::to_timestamp as timestamp;
 use switchboard_postgres::{GenericClient, Pool};
 use switchboard_proto::common::v1::PageResponse;
-use switchboard_proto::events::v1::InboundMessage;
 use switchboard_proto::routing::v1 as proto;
 use switchboard_proto::routing::v1::routing_service_server::{RoutingService, RoutingServiceServer};
 use switchboard_server::auth::principal;
@@ -21,25 +22,31 @@ use tonic::{Request, Response, Status};
 
 use crate::RoutingError;
 use crate::assignment::{self, Changes, Dispatcher};
+use crate::bot;
 use crate::event_log::{Event, EventFeed};
 
 pub(crate) use agents::{AssignmentApi, assignment_server};
+pub(crate) use notes::{NotesApi, notes_server};
 
 /// Fully qualified names of the services this component serves.
-pub(crate) const SERVICE_NAMES: [&str; 2] = [
+pub(crate) const SERVICE_NAMES: [&str; 3] = [
     "switchboard.routing.v1.RoutingService",
     "switchboard.routing.v1.AssignmentService",
+    "switchboard.routing.v1.NotesService",
 ];
 
 /// Page size when the caller names none.
-const DEFAULT_PAGE_SIZE: u32 = 100;
+pub(crate) const DEFAULT_PAGE_SIZE: u32 = 100;
 /// Longest closing-note category and summary, in characters.
 const MAX_CATEGORY_CHARS: usize = 100;
 const MAX_SUMMARY_CHARS: usize = 2_000;
+/// How long an agent's reply pauses the bot unless the workspace says otherwise.
+pub(crate) const DEFAULT_BOT_PAUSE_MINUTES: i32 = 60;
 
 const CONVERSATION_COLUMNS: &str = "id, contact_id, channel_account_id, channel, status, opened_at, closed_at, \
      last_inbound_at, last_message_at, closing_category, closing_summary, revision, assignee_id, team_id, \
-     assigned_at, queued_at";
+     assigned_at, queued_at, archived_at, follow_up, controller, controller_version, bot_paused_until, \
+     contact_snapshot->>'name'";
 
 /// Builds the service.
 pub(crate) fn routing_server(api: RoutingApi) -> RoutingServiceServer<RoutingApi> {
@@ -71,6 +78,15 @@ pub(crate) fn conversation_id(field: &str, value: &str) -> Result<String, Status
         .map_err(|error| Status::invalid_argument(format!("{field}: {error}")))
 }
 
+/// How long after the last inbound message free-form replies are allowed, per channel.
+fn reply_window(channel: &str, last_inbound: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match channel {
+        "whatsapp" | "messenger" | "instagram" => last_inbound.map(|at| at + chrono::Duration::hours(24)),
+        _ => None,
+    }
+}
+
+/// A conversation row (selected with `CONVERSATION_COLUMNS`) as the API shows it.
 fn conversation(row: &Row) -> proto::Conversation {
     let channel: String = row.get(3);
     let status: String = row.get(4);
@@ -97,6 +113,20 @@ fn conversation(row: &Row) -> proto::Conversation {
         team_id: row.get::<_, Option<String>>(13).unwrap_or_default(),
         assigned_at: row.get::<_, Option<DateTime<Utc>>>(14).map(timestamp),
         queued_at: row.get::<_, Option<DateTime<Utc>>>(15).map(timestamp),
+        archived_at: row.get::<_, Option<DateTime<Utc>>>(16).map(timestamp),
+        follow_up: row.get(17),
+        controller: if row.get::<_, String>(18) == "bot" {
+            proto::Controller::Bot as i32
+        } else {
+            proto::Controller::Human as i32
+        },
+        controller_version: row.get(19),
+        bot_paused_until: row
+            .get::<_, Option<DateTime<Utc>>>(20)
+            .filter(|until| *until > Utc::now())
+            .map(timestamp),
+        window_open_until: reply_window(&channel, row.get(7)).map(timestamp),
+        contact_name: row.get::<_, Option<String>>(21).unwrap_or_default(),
     }
 }
 
@@ -163,6 +193,32 @@ impl RoutingService for RoutingApi {
             Err(_) => return Err(Status::invalid_argument("status: not a ConversationStatus value")),
         };
         let contact = (!request.contact_id.is_empty()).then_some(request.contact_id.as_str());
+        // `unassigned` selects conversations without an agent.
+        let (assignee, unassigned) = match request.assignee_id.as_str() {
+            "" => (None, false),
+            "unassigned" => (None, true),
+            other => (Some(other), false),
+        };
+        let team = (!request.team_id.is_empty()).then_some(request.team_id.as_str());
+        let channel = match request.channel {
+            0 => None,
+            value => Some(
+                switchboard_domain::Channel::from_proto(value)
+                    .map_err(|error| Status::invalid_argument(format!("channel: {error}")))?
+                    .as_str(),
+            ),
+        };
+        let query = request.query.trim().to_lowercase();
+        if !query.is_empty() && query.chars().count() < 3 {
+            return Err(Status::invalid_argument("query: at least 3 characters"));
+        }
+        // Matched literally: LIKE wildcards in the text are escaped.
+        let query = (!query.is_empty()).then(|| {
+            query
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        });
         let limit = paging::page_size(request.page.as_ref(), DEFAULT_PAGE_SIZE);
         let (after_at, after_id) = paging::parse_cursor(request.page.as_ref())
             .map_err(RoutingError::from)?
@@ -176,20 +232,38 @@ impl RoutingService for RoutingApi {
                        AND ($2::text IS NULL OR contact_id = $2)
                        AND ($3::text IS NULL OR status = $3)
                        AND ($4::timestamptz IS NULL OR (opened_at, id) < ($4, $5))
+                       AND ($7::text IS NULL OR assignee_id = $7)
+                       AND (NOT $8 OR assignee_id IS NULL)
+                       AND ($9::text IS NULL OR team_id = $9)
+                       AND ($10::text IS NULL OR channel = $10)
+                       AND ($11 OR archived_at IS NULL)
+                       AND (NOT $12 OR follow_up)
+                       AND ($13::text IS NULL OR search_text LIKE '%' || $13 || '%')
                      ORDER BY opened_at DESC, id DESC LIMIT $6"
                 ),
-                &[&workspace, &contact, &status, &after_at, &after_id, &limit],
+                &[
+                    &workspace,
+                    &contact,
+                    &status,
+                    &after_at,
+                    &after_id,
+                    &limit,
+                    &assignee,
+                    &unassigned,
+                    &team,
+                    &channel,
+                    &request.include_archived,
+                    &request.follow_up_only,
+                    &query,
+                ],
             )
             .await
             .map_err(RoutingError::from)?;
         let conversations: Vec<proto::Conversation> = rows.iter().map(conversation).collect();
-        let next_page_token = match rows.last() {
-            Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit => {
-                let opened: DateTime<Utc> = last.get(5);
-                paging::cursor_token(opened, &last.get::<_, String>(0))
-            }
-            _ => String::new(),
-        };
+        let next_page_token = paging::next_page_token(rows.len(), limit, || {
+            let last = &rows[rows.len() - 1];
+            (last.get(5), last.get(0))
+        });
         Ok(Response::new(proto::ListConversationsResponse {
             conversations,
             page: Some(PageResponse { next_page_token }),
@@ -200,72 +274,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<proto::ListMessagesRequest>,
     ) -> Result<Response<proto::ListMessagesResponse>, Status> {
-        let workspace = workspace(&request)?;
-        let request = request.into_inner();
-        let id = conversation_id("conversation_id", &request.conversation_id)?;
-        let limit = paging::page_size(request.page.as_ref(), DEFAULT_PAGE_SIZE);
-        let after = paging::parse_cursor(request.page.as_ref()).map_err(RoutingError::from)?;
-        let (after_at, after_arrival) = match after {
-            Some((at, arrival)) => (
-                Some(at),
-                Some(
-                    arrival
-                        .parse::<i64>()
-                        .map_err(|_| RoutingError::from(paging::InvalidPageToken))?,
-                ),
-            ),
-            None => (None, None),
-        };
-        let client = self.pool.get().await.map_err(RoutingError::from)?;
-        find(&client, &workspace, &id).await?;
-        let rows = client
-            .query(
-                "SELECT id, direction, author_kind, provider_message_id, body, provider_timestamp, received_at,
-                        arrival, coalesce(provider_timestamp, received_at) AS sort_at
-                 FROM routing.messages
-                 WHERE conversation_id = $1 AND workspace_id = $2
-                   AND ($3::timestamptz IS NULL OR (coalesce(provider_timestamp, received_at), arrival) > ($3, $4))
-                 ORDER BY coalesce(provider_timestamp, received_at), arrival LIMIT $5",
-                &[&id, &workspace, &after_at, &after_arrival, &limit],
-            )
-            .await
-            .map_err(RoutingError::from)?;
-        let mut messages = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let body: Vec<u8> = row.get(4);
-            let content = InboundMessage::decode(body.as_slice())
-                .map_err(|error| RoutingError::Corrupt(format!("message body: {error}")))?;
-            let author = match row.get::<_, String>(2).as_str() {
-                "customer" => proto::AuthorKind::Customer,
-                "agent" => proto::AuthorKind::Agent,
-                "bot" => proto::AuthorKind::Bot,
-                "workflow" => proto::AuthorKind::Workflow,
-                "broadcast" => proto::AuthorKind::Broadcast,
-                "api" => proto::AuthorKind::Api,
-                _ => proto::AuthorKind::Unspecified,
-            };
-            messages.push(proto::Message {
-                id: row.get(0),
-                conversation_id: id.clone(),
-                inbound: row.get::<_, String>(1) == "inbound",
-                author_kind: author as i32,
-                provider_message_id: row.get(3),
-                content: Some(content),
-                provider_timestamp: row.get::<_, Option<DateTime<Utc>>>(5).map(timestamp),
-                received_at: Some(timestamp(row.get(6))),
-            });
-        }
-        let next_page_token = match rows.last() {
-            Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit => {
-                let at: DateTime<Utc> = last.get(8);
-                paging::cursor_token(at, &last.get::<_, i64>(7).to_string())
-            }
-            _ => String::new(),
-        };
-        Ok(Response::new(proto::ListMessagesResponse {
-            messages,
-            page: Some(PageResponse { next_page_token }),
-        }))
+        self.list_messages_rpc(request).await
     }
 
     async fn close_conversation(
@@ -389,23 +398,111 @@ impl RoutingService for RoutingApi {
         request: Request<proto::UpdateRoutingSettingsRequest>,
     ) -> Result<Response<proto::UpdateRoutingSettingsResponse>, Status> {
         let workspace = admin_workspace(&request)?;
-        let settings = request
+        let mut settings = request
             .into_inner()
             .settings
             .ok_or_else(|| Status::invalid_argument("settings: required"))?;
+        settings.bot_pause_minutes = match settings.bot_pause_minutes {
+            0 => DEFAULT_BOT_PAUSE_MINUTES,
+            minutes @ 1..=bot::MAX_PAUSE_MINUTES => minutes,
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "settings.bot_pause_minutes: 1 to {} (0 for the default, {DEFAULT_BOT_PAUSE_MINUTES})",
+                    bot::MAX_PAUSE_MINUTES
+                )));
+            }
+        };
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         client
             .execute(
-                "INSERT INTO routing.workspace_settings (workspace_id, unassign_on_close, require_closing_note)
-                 VALUES ($1, $2, $3)
+                "INSERT INTO routing.workspace_settings
+                     (workspace_id, unassign_on_close, require_closing_note, bot_enabled, bot_pause_minutes)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (workspace_id) DO UPDATE
-                 SET unassign_on_close = EXCLUDED.unassign_on_close, require_closing_note = EXCLUDED.require_closing_note",
-                &[&workspace, &settings.unassign_on_close, &settings.require_closing_note],
+                 SET unassign_on_close = EXCLUDED.unassign_on_close, require_closing_note = EXCLUDED.require_closing_note,
+                     bot_enabled = EXCLUDED.bot_enabled, bot_pause_minutes = EXCLUDED.bot_pause_minutes",
+                &[
+                    &workspace,
+                    &settings.unassign_on_close,
+                    &settings.require_closing_note,
+                    &settings.bot_enabled,
+                    &settings.bot_pause_minutes,
+                ],
             )
             .await
             .map_err(RoutingError::from)?;
         Ok(Response::new(proto::UpdateRoutingSettingsResponse {
             settings: Some(settings),
+        }))
+    }
+
+    async fn archive_conversation(
+        &self,
+        request: Request<proto::ArchiveConversationRequest>,
+    ) -> Result<Response<proto::ArchiveConversationResponse>, Status> {
+        let conversation = self.set_archived(request, true).await?;
+        Ok(Response::new(proto::ArchiveConversationResponse {
+            conversation: Some(conversation),
+        }))
+    }
+
+    async fn unarchive_conversation(
+        &self,
+        request: Request<proto::UnarchiveConversationRequest>,
+    ) -> Result<Response<proto::UnarchiveConversationResponse>, Status> {
+        let conversation = self.set_archived(request, false).await?;
+        Ok(Response::new(proto::UnarchiveConversationResponse {
+            conversation: Some(conversation),
+        }))
+    }
+
+    async fn set_follow_up(
+        &self,
+        request: Request<proto::SetFollowUpRequest>,
+    ) -> Result<Response<proto::SetFollowUpResponse>, Status> {
+        let conversation = self.set_follow_up_rpc(request).await?;
+        Ok(Response::new(proto::SetFollowUpResponse {
+            conversation: Some(conversation),
+        }))
+    }
+
+    async fn transfer_to_human(
+        &self,
+        request: Request<proto::TransferToHumanRequest>,
+    ) -> Result<Response<proto::TransferToHumanResponse>, Status> {
+        let conversation = self.transfer(request, "human").await?;
+        Ok(Response::new(proto::TransferToHumanResponse {
+            conversation: Some(conversation),
+        }))
+    }
+
+    async fn transfer_to_bot(
+        &self,
+        request: Request<proto::TransferToBotRequest>,
+    ) -> Result<Response<proto::TransferToBotResponse>, Status> {
+        let conversation = self.transfer(request, "bot").await?;
+        Ok(Response::new(proto::TransferToBotResponse {
+            conversation: Some(conversation),
+        }))
+    }
+
+    async fn pause_bot(
+        &self,
+        request: Request<proto::PauseBotRequest>,
+    ) -> Result<Response<proto::PauseBotResponse>, Status> {
+        let conversation = self.pause_bot_rpc(request).await?;
+        Ok(Response::new(proto::PauseBotResponse {
+            conversation: Some(conversation),
+        }))
+    }
+
+    async fn resume_bot(
+        &self,
+        request: Request<proto::ResumeBotRequest>,
+    ) -> Result<Response<proto::ResumeBotResponse>, Status> {
+        let conversation = self.resume_bot_rpc(request).await?;
+        Ok(Response::new(proto::ResumeBotResponse {
+            conversation: Some(conversation),
         }))
     }
 
@@ -444,14 +541,51 @@ async fn settings(
 ) -> Result<proto::RoutingSettings, RoutingError> {
     let row = client
         .query_opt(
-            "SELECT unassign_on_close, require_closing_note FROM routing.workspace_settings WHERE workspace_id = $1",
+            "SELECT unassign_on_close, require_closing_note, bot_enabled, bot_pause_minutes
+             FROM routing.workspace_settings WHERE workspace_id = $1",
             &[&workspace],
         )
         .await?;
-    Ok(
-        row.map_or_else(proto::RoutingSettings::default, |row| proto::RoutingSettings {
+    Ok(row.map_or_else(
+        || proto::RoutingSettings {
+            bot_pause_minutes: DEFAULT_BOT_PAUSE_MINUTES,
+            ..proto::RoutingSettings::default()
+        },
+        |row| proto::RoutingSettings {
             unassign_on_close: row.get(0),
             require_closing_note: row.get(1),
-        }),
-    )
+            bot_enabled: row.get(2),
+            bot_pause_minutes: row.get(3),
+        },
+    ))
+}
+
+/// Locks conversation `id` of `workspace`, applies `apply`, commits with its events, then
+/// runs the hand-outs the change made possible. Returns the conversation as committed.
+pub(crate) async fn change<F>(
+    pool: &Pool,
+    dispatcher: &Dispatcher,
+    workspace: &str,
+    id: &str,
+    apply: F,
+) -> Result<proto::Conversation, RoutingError>
+where
+    F: for<'t, 'c> FnOnce(
+        &'t switchboard_postgres::Transaction<'c>,
+        u16,
+        &'t assignment::Locked,
+        &'t mut Changes,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), RoutingError>> + Send + 't>,
+    >,
+{
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let locked = assignment::lock(&tx, workspace, id).await?;
+    let mut changes = Changes::default();
+    apply(&tx, dispatcher.partitions(), &locked, &mut changes).await?;
+    changes.commit(tx, workspace).await?;
+    dispatcher.after_commit(&changes).await;
+    let client = pool.get().await?;
+    find(&client, workspace, id).await
 }

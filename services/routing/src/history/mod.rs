@@ -7,6 +7,9 @@
 //! never touches or opens a conversation. At most one open conversation per contact and
 //! account is a partial unique index, so concurrent first messages agree on one.
 
+mod snapshot;
+mod updates;
+
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 use switchboard_domain::time::from_timestamp;
@@ -14,12 +17,15 @@ use switchboard_domain::{Channel, ConversationId, MessageId};
 use switchboard_messaging::{Handler, HandlerError, Incoming};
 use switchboard_postgres::{Pool, Transaction};
 use switchboard_proto::events::v1::{
-    ContactChange, ContactResolvedInbound, Envelope, InboundMessage, envelope::Payload, inbound_event::Kind,
+    BotTurn, ContactChange, ContactResolvedInbound, Envelope, InboundMessage, envelope::Payload,
+    inbound_event::Kind,
 };
 
 use crate::RoutingError;
 use crate::assignment::{self, Changes, Dispatcher};
+use crate::bot;
 use crate::event_log::Event;
+use snapshot::ContactSnapshot;
 
 /// The component consuming contacts' events, and their family.
 pub const CONTACT_CONSUMER: &str = "routing";
@@ -37,6 +43,11 @@ pub enum Appended {
         message_id: String,
         /// The conversation was opened by this message.
         opened: bool,
+    },
+    /// A reaction, edit or delete applied to `message_id`.
+    Updated {
+        /// The message changed.
+        message_id: String,
     },
     /// The same provider message was appended before: nothing changed.
     Duplicate,
@@ -56,7 +67,8 @@ impl History {
         Self { pool, dispatcher }
     }
 
-    /// Appends a resolved inbound event (messages only, for now) of `envelope`'s workspace.
+    /// Appends a resolved inbound event of `envelope`'s workspace: a message joins its
+    /// conversation; a reaction, edit or delete changes its target message.
     pub async fn append(
         &self,
         envelope: &Envelope,
@@ -67,8 +79,24 @@ impl History {
                 "contact.inbound without its event".to_owned(),
             ));
         };
-        let Some(Kind::Message(message)) = &event.kind else {
-            return Ok(Appended::Ignored);
+        let message = match &event.kind {
+            Some(Kind::Message(message)) => message,
+            Some(Kind::Reaction(reaction)) => {
+                return self
+                    .update(envelope, resolved, event, updates::Update::Reaction(reaction))
+                    .await;
+            }
+            Some(Kind::Edit(edit)) => {
+                return self
+                    .update(envelope, resolved, event, updates::Update::Edit(edit))
+                    .await;
+            }
+            Some(Kind::Delete(delete)) => {
+                return self
+                    .update(envelope, resolved, event, updates::Update::Delete(delete))
+                    .await;
+            }
+            _ => return Ok(Appended::Ignored),
         };
         if message.echo || message.provider_message_id.is_empty() {
             return Ok(Appended::Ignored);
@@ -94,15 +122,18 @@ impl History {
             return Ok(Appended::Duplicate);
         }
         let tx = client.transaction().await?;
-        let (conversation_id, opened) = open_conversation(
+        let snapshot = ContactSnapshot::of(resolved.contact.as_ref());
+        let opened_conversation = open_conversation(
             &tx,
             &envelope.workspace_id,
             &resolved.contact_id,
             account,
             channel,
             at,
+            &snapshot,
         )
         .await?;
+        let (conversation_id, opened) = (opened_conversation.id.clone(), opened_conversation.opened);
         let message_id = MessageId::generate().into_string();
         let inserted = insert_message(
             &tx,
@@ -151,6 +182,19 @@ impl History {
                 "direction": "inbound",
             }),
         ));
+        if opened_conversation.bot_takes(message) {
+            let turn = BotTurn {
+                conversation_id: conversation_id.clone(),
+                contact_id: resolved.contact_id.clone(),
+                channel_account_id: account.to_owned(),
+                channel: event.channel,
+                controller_version: opened_conversation.controller_version,
+                message_id: message_id.clone(),
+                message: Some(message.clone()),
+            };
+            bot::hand_over(&tx, self.dispatcher.partitions(), &envelope.workspace_id, turn).await?;
+            changes.published = true;
+        }
         changes.commit(tx, &envelope.workspace_id).await?;
         self.dispatcher.after_commit(&changes).await;
         Ok(Appended::Added {
@@ -204,7 +248,35 @@ impl History {
     }
 }
 
-/// The contact's open conversation on the account, opened now when there is none.
+/// The contact's open conversation on the account, as the new message finds it.
+struct OpenConversation {
+    id: String,
+    /// Opened for this message.
+    opened: bool,
+    /// `bot` or `human`.
+    controller: String,
+    controller_version: i64,
+    /// The bot is paused now.
+    bot_paused: bool,
+}
+
+impl OpenConversation {
+    /// Whether `message` goes to the bot: the bot controls the conversation and is not paused,
+    /// or paused but the message is a button or list reply (not free text).
+    fn bot_takes(&self, message: &InboundMessage) -> bool {
+        let choice = message.parts.iter().any(|part| {
+            matches!(
+                part.part,
+                Some(switchboard_proto::common::v1::content_part::Part::Choice(_))
+            )
+        });
+        self.controller == "bot" && (!self.bot_paused || choice)
+    }
+}
+
+/// The contact's open conversation on the account, opened now when there is none (under the
+/// bot when the workspace enables it). The contact snapshot is refreshed and an archived
+/// conversation comes back.
 async fn open_conversation(
     tx: &Transaction<'_>,
     workspace: &str,
@@ -212,24 +284,49 @@ async fn open_conversation(
     account: &str,
     channel: Channel,
     at: DateTime<Utc>,
-) -> Result<(String, bool), RoutingError> {
+    snapshot: &ContactSnapshot,
+) -> Result<OpenConversation, RoutingError> {
     let candidate = ConversationId::generate().into_string();
     let row = tx
         .query_one(
             "INSERT INTO routing.conversations AS c
-                 (id, workspace_id, contact_id, channel_account_id, channel, opened_at, last_inbound_at, last_message_at)
-             VALUES ($1, $2, $3, $4, $5, now(), $6, $6)
+                 (id, workspace_id, contact_id, channel_account_id, channel, opened_at, last_inbound_at, last_message_at,
+                  controller, contact_snapshot, search_text)
+             VALUES ($1, $2, $3, $4, $5, now(), $6, $6,
+                     CASE WHEN coalesce((SELECT bot_enabled FROM routing.workspace_settings WHERE workspace_id = $2), false)
+                          THEN 'bot' ELSE 'human' END,
+                     $7, $8)
              ON CONFLICT (contact_id, channel_account_id) WHERE status = 'open'
              DO UPDATE SET last_inbound_at = GREATEST(c.last_inbound_at, EXCLUDED.last_inbound_at),
                            last_message_at = GREATEST(c.last_message_at, EXCLUDED.last_message_at),
+                           archived_at = NULL,
+                           contact_snapshot = CASE WHEN EXCLUDED.search_text = '' THEN c.contact_snapshot
+                                                   ELSE EXCLUDED.contact_snapshot END,
+                           search_text = CASE WHEN EXCLUDED.search_text = '' THEN c.search_text
+                                              ELSE EXCLUDED.search_text END,
                            revision = c.revision + 1
-             RETURNING c.id",
-            &[&candidate, &workspace, &contact_id, &account, &channel.as_str(), &at],
+             RETURNING c.id, c.controller, c.controller_version,
+                       coalesce(c.bot_paused_until > now(), false)",
+            &[
+                &candidate,
+                &workspace,
+                &contact_id,
+                &account,
+                &channel.as_str(),
+                &at,
+                &snapshot.json,
+                &snapshot.search_text,
+            ],
         )
         .await?;
     let id: String = row.get(0);
-    let opened = id == candidate;
-    Ok((id, opened))
+    Ok(OpenConversation {
+        opened: id == candidate,
+        id,
+        controller: row.get(1),
+        controller_version: row.get(2),
+        bot_paused: row.get(3),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -247,8 +344,11 @@ async fn insert_message(
         .execute(
             "INSERT INTO routing.messages
                  (id, workspace_id, conversation_id, contact_id, channel_account_id, provider_message_id,
-                  direction, author_kind, body, reply_to_provider_message_id, provider_timestamp)
-             VALUES ($1, $2, $3, $4, $5, $6, 'inbound', 'customer', $7, $8, $9)
+                  direction, author_kind, body, reply_to_provider_message_id, provider_timestamp,
+                  reply_to_message_id)
+             VALUES ($1, $2, $3, $4, $5, $6, 'inbound', 'customer', $7, $8, $9,
+                     (SELECT r.id FROM routing.messages r
+                      WHERE r.channel_account_id = $5 AND r.provider_message_id = NULLIF($8, '')))
              ON CONFLICT (channel_account_id, provider_message_id) DO NOTHING",
             &[
                 &message_id,
