@@ -196,11 +196,44 @@ async fn the_bot_stops_at_a_hand_over_and_a_stored_pause_holds_free_text_across_
     .await;
     assert_eq!(bot_turn(&hooks).await, 1);
 
-    // The deadline is stored: a restarted process keeps honouring it.
+    // A fresh 60-minute pause; the deadline is stored, so a restarted process keeps it.
+    api.resume_bot(authorized(routing::ResumeBotRequest { id: id.clone() }, &member))
+        .await
+        .unwrap();
+    let paused = api
+        .pause_bot(authorized(
+            routing::PauseBotRequest {
+                id: id.clone(),
+                minutes: 0,
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .conversation
+        .unwrap();
+    let deadline = paused.bot_paused_until.unwrap().seconds;
     hooks.restart().await;
     let mut api = RoutingServiceClient::new(hooks.switchboard.channel().await);
     let after_restart = conversation(&mut api, &member, &id).await;
-    assert_eq!(after_restart.bot_paused_until.unwrap().seconds, second);
+    assert_eq!(after_restart.bot_paused_until.unwrap().seconds, deadline);
+    // The clock, controlled by moving the stored deadline back: 59 minutes later the bot is
+    // still paused…
+    let elapse = |minutes: i32| {
+        let db = &db;
+        let id = id.clone();
+        async move {
+            db.execute(
+                "UPDATE routing.conversations SET bot_paused_until = bot_paused_until - make_interval(mins => $2)
+                 WHERE id = $1",
+                &[&id, &minutes],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    elapse(59).await;
     deliver(
         &hooks,
         &db,
@@ -209,13 +242,8 @@ async fn the_bot_stops_at_a_hand_over_and_a_stored_pause_holds_free_text_across_
     )
     .await;
     assert_eq!(hooks.depth(&hooks.bot_queue()).await, 0);
-    // The clock passes the stored deadline (moved back in the database): the bot answers again.
-    db.execute(
-        "UPDATE routing.conversations SET bot_paused_until = now() - interval '1 second' WHERE id = $1",
-        &[&id],
-    )
-    .await
-    .unwrap();
+    // …and 61 minutes later it answers again.
+    elapse(2).await;
     assert!(
         conversation(&mut api, &member, &id)
             .await
@@ -229,7 +257,15 @@ async fn the_bot_stops_at_a_hand_over_and_a_stored_pause_holds_free_text_across_
         "wamid.bot-5",
     )
     .await;
-    assert_eq!(bot_turn(&hooks).await, 1);
+    let decided_under = bot_turn(&hooks).await;
+    assert_eq!(decided_under, 1);
+    let fence = |version: i64| routing::CheckBotSendRequest {
+        conversation_id: id.clone(),
+        controller_version: version,
+    };
+    api.check_bot_send(authorized(fence(decided_under), &member))
+        .await
+        .unwrap();
 
     // Hand-over to a human: the version moves on and nothing more reaches the bot.
     let human = api
@@ -244,6 +280,16 @@ async fn the_bot_stops_at_a_hand_over_and_a_stored_pause_holds_free_text_across_
         .unwrap();
     assert_eq!(human.controller, routing::Controller::Human as i32);
     assert_eq!(human.controller_version, 2);
+    // The bot's send decided before the hand-over is refused after it.
+    let refused = api
+        .check_bot_send(authorized(fence(decided_under), &member))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(
+        refused.get_details_error_info().unwrap().reason,
+        "CONTROLLER_CHANGED"
+    );
     deliver(
         &hooks,
         &db,
@@ -290,6 +336,7 @@ async fn the_bot_stops_at_a_hand_over_and_a_stored_pause_holds_free_text_across_
         .conversation
         .unwrap();
     assert!(resumed.bot_paused_until.is_none());
+    api.check_bot_send(authorized(fence(3), &member)).await.unwrap();
     deliver(
         &hooks,
         &db,

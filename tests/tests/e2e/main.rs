@@ -11,5 +11,6 @@ mod conversation_work;
 mod lifecycle;
 mod migrate;
 mod routing;
+mod routing_isolation;
 mod trace_context;
 mod webhooks;

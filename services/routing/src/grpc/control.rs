@@ -1,7 +1,9 @@
 //! Archive, follow-up, and bot/human control of one conversation.
 
 use switchboard_proto::routing::v1 as proto;
+use switchboard_server::auth::principal;
 use tonic::{Request, Status};
+use tonic_types::StatusExt as _;
 
 use super::{RoutingApi, change, conversation_id, settings, workspace};
 use crate::event_log::Event;
@@ -32,6 +34,60 @@ conversation_request!(
 );
 
 impl RoutingApi {
+    /// The bot-send fence.
+    pub(crate) async fn check_bot_send_rpc(
+        &self,
+        request: Request<proto::CheckBotSendRequest>,
+    ) -> Result<(), Status> {
+        let caller = principal(&request)?;
+        // Delivery (internal) acts in the conversation's workspace; api keys in their own.
+        let workspace = match caller.require_internal() {
+            Ok(()) => None,
+            Err(_) => Some(caller.workspace()?.as_str().to_owned()),
+        };
+        let request = request.into_inner();
+        let id = conversation_id("conversation_id", &request.conversation_id)?;
+        let client = self.pool.get().await.map_err(RoutingError::from)?;
+        let row = client
+            .query_opt(
+                "SELECT status, controller, controller_version, coalesce(bot_paused_until > now(), false)
+                 FROM routing.conversations WHERE id = $1 AND ($2::text IS NULL OR workspace_id = $2)",
+                &[&id, &workspace],
+            )
+            .await
+            .map_err(RoutingError::from)?
+            .ok_or_else(|| RoutingError::NotFound(format!("conversation {id}")))?;
+        let (status, controller, version, paused): (String, String, i64, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let refusal = if status != "open" {
+            Some(("CONVERSATION_CLOSED", format!("conversation {id} is closed")))
+        } else if controller != "bot" || version != request.controller_version {
+            Some((
+                "CONTROLLER_CHANGED",
+                format!(
+                    "conversation {id} was handed over (now {controller}, version {version}); the bot decided under version {}",
+                    request.controller_version
+                ),
+            ))
+        } else if paused {
+            Some(("BOT_PAUSED", format!("the bot is paused on conversation {id}")))
+        } else {
+            None
+        };
+        match refusal {
+            None => Ok(()),
+            Some((reason, message)) => Err(Status::with_error_details(
+                tonic::Code::FailedPrecondition,
+                message,
+                tonic_types::ErrorDetails::with_error_info(
+                    reason,
+                    "routing.switchboard",
+                    std::collections::HashMap::new(),
+                ),
+            )),
+        }
+    }
+
     /// Archives or unarchives.
     pub(crate) async fn set_archived<T: ConversationRequest>(
         &self,

@@ -506,6 +506,14 @@ impl RoutingService for RoutingApi {
         }))
     }
 
+    async fn check_bot_send(
+        &self,
+        request: Request<proto::CheckBotSendRequest>,
+    ) -> Result<Response<proto::CheckBotSendResponse>, Status> {
+        self.check_bot_send_rpc(request).await?;
+        Ok(Response::new(proto::CheckBotSendResponse {}))
+    }
+
     type WatchEventsStream = watch::EventStream;
 
     async fn watch_events(
