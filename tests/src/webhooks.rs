@@ -297,6 +297,44 @@ impl WebhookSwitchboard {
         declared.message_count()
     }
 
+    /// Declares a test queue bound to the events exchange with `binding` (e.g. `routing.#`),
+    /// deleted once a reader has read from it and gone; returns its name.
+    pub async fn subscribe(&self, binding: &str) -> String {
+        let connection =
+            Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default())
+                .await
+                .expect("test connects to rabbitmq");
+        let channel = connection.create_channel().await.expect("channel");
+        let queue = format!(
+            "{}e2e-subscriber.{}",
+            self.namespace,
+            switchboard_testkit::unique_token()
+        );
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("test queue declared");
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                format!("{}switchboard.events", self.namespace).into(),
+                binding.into(),
+                lapin::options::QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("test queue bound");
+        let _ = connection.close(200, "done".into()).await;
+        queue
+    }
+
     /// The bot runtime's (only) partition queue, where routing hands over bot turns.
     pub fn bot_queue(&self) -> String {
         format!("{}bots.bot.p00", self.namespace)

@@ -48,11 +48,18 @@ pub use switchboard_domain::ContactId;
 /// The schema migrations of the contacts component.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     schema: "contacts",
-    migrations: &[Migration {
-        version: 1,
-        name: "initial",
-        sql: include_str!("../migrations/0001_initial.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "initial",
+            sql: include_str!("../migrations/0001_initial.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "outbox_optional",
+            sql: include_str!("../migrations/0002_outbox_optional.sql"),
+        },
+    ],
 };
 
 /// What the contacts component needs from the process.

@@ -66,5 +66,6 @@ CREATE TABLE outbox (
     payload      bytea NOT NULL,
     traceparent  text NOT NULL DEFAULT '',
     tracestate   text NOT NULL DEFAULT '',
-    created_at   timestamptz NOT NULL DEFAULT now()
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    mandatory    boolean NOT NULL DEFAULT true
 );

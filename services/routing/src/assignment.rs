@@ -145,8 +145,13 @@ impl Changes {
     }
 
     /// Writes the event log (the transaction's last statement) and commits.
-    pub async fn commit(&self, tx: Transaction<'_>, workspace: &str) -> Result<(), RoutingError> {
-        event_log::append(&tx, workspace, &self.events).await?;
+    pub async fn commit(
+        &self,
+        tx: Transaction<'_>,
+        workspace: &str,
+        partitions: u16,
+    ) -> Result<(), RoutingError> {
+        event_log::append(&tx, workspace, &self.events, partitions).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -466,6 +471,11 @@ impl Dispatcher {
         }
     }
 
+    /// Wakes the outbox relay after a commit that wrote events.
+    pub fn events_written(&self) {
+        self.outbox_wake.notify_one();
+    }
+
     /// Bus partitions events are spread over.
     pub fn partitions(&self) -> u16 {
         self.partitions
@@ -474,7 +484,8 @@ impl Dispatcher {
     /// After a commit: wakes the relay and drains what the change made eligible. Failures
     /// are logged; the sweep retries.
     pub async fn after_commit(&self, changes: &Changes) {
-        if changes.published {
+        // Every logged event is on the bus too (through the outbox).
+        if changes.published || !changes.events.is_empty() {
             self.outbox_wake.notify_one();
         }
         let mut teams = changes.drain_teams.clone();
@@ -590,7 +601,7 @@ impl Dispatcher {
                 "mode": mode.as_str(),
             }),
         ));
-        changes.commit(tx, &workspace).await?;
+        changes.commit(tx, &workspace, self.partitions).await?;
         Ok(true)
     }
 

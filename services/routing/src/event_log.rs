@@ -13,7 +13,10 @@ use chrono::{DateTime, Utc};
 use switchboard_postgres::{GenericClient, Transaction};
 use tokio::sync::broadcast;
 
+use switchboard_proto::events::v1::{Envelope, RoutingEvent, envelope::Payload};
+
 use crate::RoutingError;
+use crate::assignment::OUTBOX;
 
 /// The `NOTIFY` channel; the payload is the workspace id.
 pub const NOTIFY_CHANNEL: &str = "switchboard_routing_events";
@@ -48,9 +51,15 @@ impl Event {
     }
 }
 
-/// Writes `events` of `workspace` in `tx`; call it last before commit (it holds the
-/// workspace's sequence row until then). Returns the last sequence number written.
-pub async fn append(tx: &Transaction<'_>, workspace: &str, events: &[Event]) -> Result<i64, RoutingError> {
+/// Writes `events` of `workspace` in `tx`, and each as a `routing.<event_type>` bus event
+/// (through the outbox, spread over `partitions` by conversation); call it last before commit
+/// (it holds the workspace's sequence row until then). Returns the last sequence number.
+pub async fn append(
+    tx: &Transaction<'_>,
+    workspace: &str,
+    events: &[Event],
+    partitions: u16,
+) -> Result<i64, RoutingError> {
     if events.is_empty() {
         return Ok(0);
     }
@@ -79,6 +88,26 @@ pub async fn append(tx: &Transaction<'_>, workspace: &str, events: &[Event]) -> 
         &[&workspace, &seqs, &conversations, &contacts, &types, &payloads],
     )
     .await?;
+    for (event, seq) in events.iter().zip(first..=last) {
+        let conversation_id = event.conversation_id.clone().unwrap_or_default();
+        let envelope = Envelope {
+            event_id: switchboard_domain::EventId::generate().into_string(),
+            event_type: format!("routing.{}", event.event_type),
+            occurred_at: Some(switchboard_domain::time::to_timestamp(chrono::Utc::now())),
+            workspace_id: workspace.to_owned(),
+            correlation_id: String::new(),
+            causation_id: String::new(),
+            partition_key: conversation_id.clone(),
+            payload: Some(Payload::RoutingEvent(RoutingEvent {
+                cursor: seq.to_string(),
+                event_type: event.event_type.to_owned(),
+                conversation_id,
+                contact_id: event.contact_id.clone().unwrap_or_default(),
+                payload_json: event.payload.to_string(),
+            })),
+        };
+        OUTBOX.record_optional(tx, &envelope, partitions).await?;
+    }
     tx.execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &workspace])
         .await?;
     Ok(last)

@@ -95,9 +95,10 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
             pool: pool.clone(),
             dispatcher: dispatcher.clone(),
         }));
-    parts
-        .grpc
-        .add_service(grpc::notes_server(grpc::NotesApi { pool: pool.clone() }));
+    parts.grpc.add_service(grpc::notes_server(grpc::NotesApi {
+        pool: pool.clone(),
+        dispatcher: dispatcher.clone(),
+    }));
     parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
 
     let listener = switchboard_postgres::run_listener(

@@ -14,7 +14,8 @@
 //!     payload      bytea NOT NULL,
 //!     traceparent  text NOT NULL DEFAULT '',
 //!     tracestate   text NOT NULL DEFAULT '',
-//!     created_at   timestamptz NOT NULL DEFAULT now()
+//!     created_at   timestamptz NOT NULL DEFAULT now(),
+//!     mandatory    boolean NOT NULL DEFAULT true
 //! );
 //! ```
 
@@ -49,20 +50,42 @@ impl Outbox {
     }
 
     /// Writes `envelope` in the changing transaction `tx`, with the current trace context so
-    /// the published event continues the change's trace.
+    /// the published event continues the change's trace. It is published `mandatory`: a queue
+    /// must take it (the relay declares its target queues).
     pub async fn record(
         &self,
         tx: &Transaction<'_>,
         envelope: &Envelope,
         partitions: u16,
     ) -> Result<(), StoreError> {
+        self.write(tx, envelope, partitions, true).await
+    }
+
+    /// Like [`Outbox::record`], for a notification whose subscribers are optional: with no
+    /// queue bound for it, the broker drops it (still confirmed, in order with the rest).
+    pub async fn record_optional(
+        &self,
+        tx: &Transaction<'_>,
+        envelope: &Envelope,
+        partitions: u16,
+    ) -> Result<(), StoreError> {
+        self.write(tx, envelope, partitions, false).await
+    }
+
+    async fn write(
+        &self,
+        tx: &Transaction<'_>,
+        envelope: &Envelope,
+        partitions: u16,
+        mandatory: bool,
+    ) -> Result<(), StoreError> {
         let outgoing = Outgoing::envelope(envelope, partitions);
         let mut carrier: HashMap<String, String> = HashMap::new();
         switchboard_telemetry::propagation::inject_span(&tracing::Span::current(), &mut carrier);
         tx.execute(
             &format!(
-                "INSERT INTO {}.outbox (event_id, routing_key, event_type, payload, traceparent, tracestate)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO {}.outbox (event_id, routing_key, event_type, payload, traceparent, tracestate, mandatory)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 self.schema
             ),
             &[
@@ -72,6 +95,7 @@ impl Outbox {
                 &envelope.encode_to_vec(),
                 &carrier.remove("traceparent").unwrap_or_default(),
                 &carrier.remove("tracestate").unwrap_or_default(),
+                &mandatory,
             ],
         )
         .await?;
@@ -146,7 +170,7 @@ impl OutboxRelay {
         let rows = tx
             .query(
                 &format!(
-                    "SELECT seq, event_id, routing_key, event_type, payload, traceparent, tracestate
+                    "SELECT seq, event_id, routing_key, event_type, payload, traceparent, tracestate, mandatory
                      FROM {schema}.outbox ORDER BY seq LIMIT $1"
                 ),
                 &[&BATCH],
@@ -170,12 +194,16 @@ impl OutboxRelay {
             .into_iter()
             .collect();
             switchboard_telemetry::propagation::set_remote_parent(&span, &carrier);
-            match self
-                .queues
-                .publish(&self.publisher, outgoing)
-                .instrument(span)
-                .await
-            {
+            let mandatory: bool = row.get(7);
+            let published = if mandatory {
+                self.queues
+                    .publish(&self.publisher, outgoing)
+                    .instrument(span)
+                    .await
+            } else {
+                self.publisher.publish_optional(outgoing).instrument(span).await
+            };
+            match published {
                 Ok(()) => last = Some(row.get(0)),
                 Err(error) => {
                     tracing::warn!(schema, error = %error, "outbox relay paused: the broker did not confirm");

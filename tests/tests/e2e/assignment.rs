@@ -417,6 +417,8 @@ async fn watch_events_streams_changes_from_any_replica_and_resumes_after_a_curso
     let member = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
     let mut watcher = RoutingServiceClient::new(second.channel().await);
 
+    // Every logged change is on the bus too, for any service that binds a queue.
+    let subscriber = hooks.subscribe("routing.#").await;
     // Watch "from now" on the second replica; the first replica's consumer makes the changes.
     let mut stream = watcher
         .watch_events(authorized(routing::WatchEventsRequest::default(), &member))
@@ -451,6 +453,19 @@ async fn watch_events_streams_changes_from_any_replica_and_resumes_after_a_curso
     let payload: serde_json::Value = serde_json::from_str(&seen[1].payload_json).unwrap();
     assert!(payload.is_object());
     drop(stream);
+    let published = hooks.read_queue(&subscriber, 6, Duration::from_secs(20)).await;
+    let mut published_cursors: Vec<i64> = published
+        .iter()
+        .map(|event| match &event.envelope.payload {
+            Some(switchboard_proto::events::v1::envelope::Payload::RoutingEvent(logged)) => {
+                assert_eq!(event.message_type, format!("routing.{}", logged.event_type));
+                logged.cursor.parse().unwrap()
+            }
+            other => panic!("not a routing event: {other:?}"),
+        })
+        .collect();
+    published_cursors.sort_unstable();
+    assert_eq!(published_cursors, cursors);
 
     // More changes while nobody watches; resume after the third event: the rest, once each.
     post_messages(&hooks, "watch", 3..5).await;

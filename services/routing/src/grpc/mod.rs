@@ -325,7 +325,9 @@ impl RoutingService for RoutingApi {
             "conversation.closed",
             serde_json::json!({"category": category}),
         ));
-        changes.commit(tx, &workspace).await?;
+        changes
+            .commit(tx, &workspace, self.dispatcher.partitions())
+            .await?;
         self.dispatcher.after_commit(&changes).await;
         Ok(Response::new(proto::CloseConversationResponse {
             conversation: Some(closed),
@@ -374,7 +376,9 @@ impl RoutingService for RoutingApi {
         ));
         assignment::on_reopen(&tx, &current, &mut changes).await?;
         let reopened = find(&tx, &workspace, &id).await?;
-        changes.commit(tx, &workspace).await?;
+        changes
+            .commit(tx, &workspace, self.dispatcher.partitions())
+            .await?;
         self.dispatcher.after_commit(&changes).await;
         Ok(Response::new(proto::ReopenConversationResponse {
             conversation: Some(reopened),
@@ -592,7 +596,7 @@ where
     let locked = assignment::lock(&tx, workspace, id).await?;
     let mut changes = Changes::default();
     apply(&tx, dispatcher.partitions(), &locked, &mut changes).await?;
-    changes.commit(tx, workspace).await?;
+    changes.commit(tx, workspace, dispatcher.partitions()).await?;
     dispatcher.after_commit(&changes).await;
     let client = pool.get().await?;
     find(&client, workspace, id).await

@@ -18,6 +18,7 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 
 use super::{DEFAULT_PAGE_SIZE, admin_workspace, conversation_id, find, workspace};
 use crate::RoutingError;
+use crate::assignment::Dispatcher;
 use crate::event_log::{self, Event};
 use crate::snippet::{self, Template};
 
@@ -35,6 +36,7 @@ pub(crate) fn notes_server(api: NotesApi) -> NotesServiceServer<NotesApi> {
 /// The `NotesService` implementation.
 pub(crate) struct NotesApi {
     pub(crate) pool: Pool,
+    pub(crate) dispatcher: Dispatcher,
 }
 
 fn note(row: &Row) -> proto::Note {
@@ -201,8 +203,9 @@ impl NotesService for NotesApi {
             serde_json::json!({ "note_id": added.id, "kind": kind, "author_id": author }),
         )];
         events.extend(mention_events(&added, &found.contact_id, &mentioned));
-        event_log::append(&tx, &workspace, &events).await?;
+        event_log::append(&tx, &workspace, &events, self.dispatcher.partitions()).await?;
         tx.commit().await.map_err(RoutingError::from)?;
+        self.dispatcher.events_written();
         Ok(Response::new(proto::AddNoteResponse { note: Some(added) }))
     }
 
@@ -256,8 +259,9 @@ impl NotesService for NotesApi {
             serde_json::json!({ "note_id": id }),
         )];
         events.extend(mention_events(&edited, &found.contact_id, &new_mentions));
-        event_log::append(&tx, &workspace, &events).await?;
+        event_log::append(&tx, &workspace, &events, self.dispatcher.partitions()).await?;
         tx.commit().await.map_err(RoutingError::from)?;
+        self.dispatcher.events_written();
         Ok(Response::new(proto::EditNoteResponse { note: Some(edited) }))
     }
 
@@ -285,8 +289,9 @@ impl NotesService for NotesApi {
             "note.deleted",
             serde_json::json!({ "note_id": id }),
         );
-        event_log::append(&tx, &workspace, &[event]).await?;
+        event_log::append(&tx, &workspace, &[event], self.dispatcher.partitions()).await?;
         tx.commit().await.map_err(RoutingError::from)?;
+        self.dispatcher.events_written();
         Ok(Response::new(proto::DeleteNoteResponse {}))
     }
 

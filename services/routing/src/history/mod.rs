@@ -195,7 +195,9 @@ impl History {
             bot::hand_over(&tx, self.dispatcher.partitions(), &envelope.workspace_id, turn).await?;
             changes.published = true;
         }
-        changes.commit(tx, &envelope.workspace_id).await?;
+        changes
+            .commit(tx, &envelope.workspace_id, self.dispatcher.partitions())
+            .await?;
         self.dispatcher.after_commit(&changes).await;
         Ok(Appended::Added {
             conversation_id,

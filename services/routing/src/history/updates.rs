@@ -150,7 +150,10 @@ impl History {
             )],
             ..Changes::default()
         };
-        changes.commit(tx, &envelope.workspace_id).await?;
+        changes
+            .commit(tx, &envelope.workspace_id, self.dispatcher.partitions())
+            .await?;
+        self.dispatcher.after_commit(&changes).await;
         Ok(Appended::Updated { message_id })
     }
 }
