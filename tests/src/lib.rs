@@ -286,11 +286,13 @@ impl Switchboard {
 }
 
 /// The queues a Switchboard with bus `namespace` and `partitions` declares (ingress's inbound
-/// queues, contacts' routing and assignment queues, and their dead-letter queues).
+/// queues, routing's and contacts' queues, the bot runtime's queues, and their dead-letter
+/// queues).
 pub fn declared_queues(namespace: &str, partitions: u16) -> Vec<String> {
     [
         "contacts.inbound",
         "routing.contact",
+        "routing.outbound",
         "contacts.assignment",
         "bots.bot",
     ]

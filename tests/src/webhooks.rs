@@ -335,6 +335,42 @@ impl WebhookSwitchboard {
         queue
     }
 
+    /// Publishes `envelope` on the events exchange as another component would (one partition),
+    /// waiting for the broker's confirm; a queue must take it.
+    pub async fn publish(&self, envelope: &Envelope) {
+        let connection =
+            Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default())
+                .await
+                .expect("test connects to rabbitmq");
+        let channel = connection.create_channel().await.expect("channel");
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await
+            .expect("confirm mode");
+        let confirm = channel
+            .basic_publish(
+                format!("{}switchboard.events", self.namespace).into(),
+                format!("{}.p00", envelope.event_type).into(),
+                lapin::options::BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &envelope.encode_to_vec(),
+                lapin::BasicProperties::default()
+                    .with_message_id(envelope.event_id.clone().into())
+                    .with_type(envelope.event_type.clone().into()),
+            )
+            .await
+            .expect("published")
+            .await
+            .expect("confirmed");
+        assert!(
+            matches!(confirm, lapin::Confirmation::Ack(None)),
+            "the broker routed it: {confirm:?}"
+        );
+        let _ = connection.close(200, "done".into()).await;
+    }
+
     /// The bot runtime's (only) partition queue, where routing hands over bot turns.
     pub fn bot_queue(&self) -> String {
         format!("{}bots.bot.p00", self.namespace)

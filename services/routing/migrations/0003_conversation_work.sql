@@ -20,7 +20,13 @@ ALTER TABLE workspace_settings
     ADD COLUMN bot_enabled       boolean NOT NULL DEFAULT false,
     ADD COLUMN bot_pause_minutes integer NOT NULL DEFAULT 60;
 
+-- Outbound messages get their provider id later (NULLs never collide in the unique key).
 ALTER TABLE messages
+    ALTER COLUMN provider_message_id DROP NOT NULL,
+    -- Outbound: queued | sending | sent | delivered | read | failed.
+    ADD COLUMN status     text,
+    ADD COLUMN status_changed_at timestamptz,
+    ADD COLUMN author_id  text,
     ADD COLUMN reply_to_message_id text,
     -- [{"emoji": "…", "at": "…"}]: the customer's current reactions.
     ADD COLUMN reactions  jsonb NOT NULL DEFAULT '[]',

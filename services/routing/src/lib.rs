@@ -158,8 +158,21 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
             }
         }
     });
-    let queues = bus.partitioned_queues(history::CONTACT_CONSUMER, history::CONTACT_FAMILY);
     let history = Arc::new(History::new(pool, dispatcher));
+    let outbound_queues = bus.partitioned_queues(history::CONTACT_CONSUMER, history::OUTBOUND_FAMILY);
+    let (outbound_bus, outbound_history, outbound_shutdown) =
+        (bus.clone(), history.clone(), shutdown.clone());
+    parts.spawn("routing outbound history", async move {
+        switchboard_messaging::run_partitioned_consumers(
+            outbound_bus,
+            outbound_queues,
+            outbound_history,
+            outbound_shutdown,
+        )
+        .await?;
+        Ok(())
+    });
+    let queues = bus.partitioned_queues(history::CONTACT_CONSUMER, history::CONTACT_FAMILY);
     parts.spawn("routing history", async move {
         switchboard_messaging::run_partitioned_consumers(bus, queues, history, shutdown).await?;
         Ok(())

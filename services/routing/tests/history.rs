@@ -343,3 +343,148 @@ async fn reactions_edits_and_deletes_change_their_target_once_and_keep_revisions
         Appended::Ignored
     );
 }
+
+fn outbound(
+    message_id: &str,
+    author_kind: &str,
+    author_id: &str,
+) -> (Envelope, switchboard_proto::events::v1::OutboundMessage) {
+    let outbound = switchboard_proto::events::v1::OutboundMessage {
+        message_id: message_id.to_owned(),
+        contact_id: "ct_4".to_owned(),
+        channel_account_id: ACCOUNT.to_owned(),
+        channel: Channel::Whatsapp as i32,
+        author_kind: author_kind.to_owned(),
+        author_id: author_id.to_owned(),
+        parts: text("on it"),
+        status: switchboard_proto::common::v1::DeliveryStatus::Queued as i32,
+        ..Default::default()
+    };
+    let envelope = Envelope {
+        event_id: format!("evt_{message_id}"),
+        event_type: "outbound.message".to_owned(),
+        workspace_id: WORKSPACE.to_owned(),
+        partition_key: "ct_4".to_owned(),
+        payload: Some(Payload::OutboundMessage(outbound.clone())),
+        ..Envelope::default()
+    };
+    (envelope, outbound)
+}
+
+fn status(
+    message_id: &str,
+    status: switchboard_proto::common::v1::DeliveryStatus,
+) -> (Envelope, switchboard_proto::events::v1::OutboundStatus) {
+    let status = switchboard_proto::events::v1::OutboundStatus {
+        message_id: message_id.to_owned(),
+        contact_id: "ct_4".to_owned(),
+        status: status as i32,
+        provider_message_id: format!("wamid.out-{message_id}"),
+        error: None,
+    };
+    let envelope = Envelope {
+        event_id: format!("evt_status_{}_{}", message_id, status.status),
+        event_type: "outbound.status".to_owned(),
+        workspace_id: WORKSPACE.to_owned(),
+        partition_key: "ct_4".to_owned(),
+        payload: Some(Payload::OutboundStatus(status.clone())),
+        ..Envelope::default()
+    };
+    (envelope, status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_agents_replying_at_once_to_an_unassigned_conversation_give_one_assignee_and_both_messages() {
+    use switchboard_proto::common::v1::DeliveryStatus;
+
+    let (_database, pool, history) = history().await;
+    let (envelope, resolved) = inbound("ct_4", "wamid.question", 1_800_000_000);
+    let Appended::Added { conversation_id, .. } = history.append(&envelope, &resolved).await.unwrap() else {
+        panic!("not added")
+    };
+    let client = pool.get().await.unwrap();
+    for agent in ["agent_ann", "agent_bob"] {
+        client
+            .execute(
+                "INSERT INTO routing.agents (id, workspace_id, name, status) VALUES ($1, $2, $1, 'online')",
+                &[&agent, &WORKSPACE],
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .execute(
+            "UPDATE routing.conversations SET controller = 'bot' WHERE id = $1",
+            &[&conversation_id],
+        )
+        .await
+        .unwrap();
+    let replies = [("msg_fromann", "agent_ann"), ("msg_frombob", "agent_bob")].map(|(message, agent)| {
+        let history = history.clone();
+        tokio::spawn(async move {
+            let (envelope, outbound) = outbound(message, "agent", agent);
+            history.record_outbound(&envelope, &outbound).await.unwrap()
+        })
+    });
+    for reply in replies {
+        assert!(matches!(reply.await.unwrap(), Appended::Added { .. }));
+    }
+    let row = client
+        .query_one(
+            "SELECT assignee_id, bot_paused_until > now() + interval '59 minutes',
+                    (SELECT count(*) FROM routing.messages WHERE conversation_id = $1 AND direction = 'outbound'),
+                    (SELECT open_count FROM routing.agents WHERE id = 'agent_ann')
+                      + (SELECT open_count FROM routing.agents WHERE id = 'agent_bob')
+             FROM routing.conversations WHERE id = $1",
+            &[&conversation_id],
+        )
+        .await
+        .unwrap();
+    let assignee: Option<String> = row.get(0);
+    assert!(
+        matches!(assignee.as_deref(), Some("agent_ann" | "agent_bob")),
+        "{assignee:?}"
+    );
+    assert!(
+        row.get::<_, bool>(1),
+        "an agent's reply pauses the bot for the workspace's 60 minutes"
+    );
+    assert_eq!(row.get::<_, i64>(2), 2, "both replies kept");
+    assert_eq!(row.get::<_, i32>(3), 1, "one conversation counted once");
+    // A replayed reply is one message.
+    let (envelope, replay) = outbound("msg_fromann", "agent", "agent_ann");
+    assert_eq!(
+        history.record_outbound(&envelope, &replay).await.unwrap(),
+        Appended::Duplicate
+    );
+
+    // Statuses only move forward; failed is terminal.
+    let steps = [
+        (DeliveryStatus::Sent, true),
+        (DeliveryStatus::Read, true),
+        (DeliveryStatus::Delivered, false),
+        (DeliveryStatus::Sent, false),
+        (DeliveryStatus::Failed, true),
+        (DeliveryStatus::Read, false),
+    ];
+    for (step, moves) in steps {
+        let (envelope, receipt) = status("msg_fromann", step);
+        let recorded = history.record_status(&envelope, &receipt).await.unwrap();
+        assert_eq!(matches!(recorded, Appended::Updated { .. }), moves, "{step:?}");
+    }
+    let final_status: String = client
+        .query_one(
+            "SELECT status FROM routing.messages WHERE id = 'msg_fromann'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(final_status, "failed");
+    // A receipt for a message routing never saw changes nothing.
+    let (envelope, stray) = status("msg_unknown", DeliveryStatus::Read);
+    assert_eq!(
+        history.record_status(&envelope, &stray).await.unwrap(),
+        Appended::Duplicate
+    );
+}

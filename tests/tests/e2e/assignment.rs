@@ -536,3 +536,125 @@ async fn watch_events_streams_changes_from_any_replica_and_resumes_after_a_curso
     drop(second);
     hooks.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_agents_reply_from_delivery_joins_the_history_claims_the_conversation_and_its_status_moves_forward()
+ {
+    use switchboard_proto::common::v1::{Channel as ChannelKind, DeliveryStatus};
+    use switchboard_proto::events::v1::{Envelope, OutboundMessage, OutboundStatus, envelope::Payload};
+
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let mut agents = AssignmentServiceClient::new(hooks.switchboard.channel().await);
+    let mut conversations = RoutingServiceClient::new(hooks.switchboard.channel().await);
+    let agent = create_agents(&mut agents, &admin, 1, 10).await.remove(0);
+    post_messages(&hooks, "reply", 0..1).await;
+    let conversation =
+        switchboard_testkit::eventually(Duration::from_secs(20), "the conversation", || async {
+            conversations
+                .clone()
+                .list_conversations(authorized(routing::ListConversationsRequest::default(), &admin))
+                .await
+                .unwrap()
+                .into_inner()
+                .conversations
+                .into_iter()
+                .next()
+        })
+        .await;
+    assert!(conversation.assignee_id.is_empty());
+    let envelope = |event_type: &str, payload: Payload| Envelope {
+        event_id: format!("evt_{}", switchboard_testkit::unique_token()),
+        event_type: event_type.to_owned(),
+        workspace_id: WORKSPACE.to_owned(),
+        partition_key: conversation.contact_id.clone(),
+        payload: Some(payload),
+        ..Envelope::default()
+    };
+    hooks
+        .publish(&envelope(
+            "outbound.message",
+            Payload::OutboundMessage(OutboundMessage {
+                message_id: "msg_agentreply1".to_owned(),
+                contact_id: conversation.contact_id.clone(),
+                channel_account_id: conversation.channel_account_id.clone(),
+                channel: ChannelKind::Whatsapp as i32,
+                author_kind: "agent".to_owned(),
+                author_id: agent.clone(),
+                status: DeliveryStatus::Queued as i32,
+                ..Default::default()
+            }),
+        ))
+        .await;
+    for step in [DeliveryStatus::Delivered, DeliveryStatus::Sent] {
+        hooks
+            .publish(&envelope(
+                "outbound.status",
+                Payload::OutboundStatus(OutboundStatus {
+                    message_id: "msg_agentreply1".to_owned(),
+                    contact_id: conversation.contact_id.clone(),
+                    status: step as i32,
+                    provider_message_id: "wamid.sent-1".to_owned(),
+                    error: None,
+                }),
+            ))
+            .await;
+    }
+    let reply =
+        switchboard_testkit::eventually(Duration::from_secs(20), "the reply in the history", || async {
+            let messages = conversations
+                .clone()
+                .list_messages(authorized(
+                    routing::ListMessagesRequest {
+                        conversation_id: conversation.id.clone(),
+                        page: None,
+                    },
+                    &admin,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .messages;
+            messages.into_iter().find(|message| {
+                message.id == "msg_agentreply1" && message.status == DeliveryStatus::Delivered as i32
+            })
+        })
+        .await;
+    assert!(!reply.inbound);
+    assert_eq!(reply.author_kind, routing::AuthorKind::Agent as i32);
+    assert_eq!(reply.author_id, agent);
+    assert_eq!(reply.provider_message_id, "wamid.sent-1");
+    // The late `sent` receipt did not move it back; the reply claimed the conversation.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let claimed = conversations
+        .get_conversation(authorized(
+            routing::GetConversationRequest {
+                id: conversation.id.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .conversation
+        .unwrap();
+    assert_eq!(claimed.assignee_id, agent);
+    let messages = conversations
+        .list_messages(authorized(
+            routing::ListMessagesRequest {
+                conversation_id: conversation.id.clone(),
+                page: None,
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    let reply = messages
+        .iter()
+        .find(|message| message.id == "msg_agentreply1")
+        .unwrap();
+    assert_eq!(reply.status, DeliveryStatus::Delivered as i32);
+    hooks.cleanup().await;
+}

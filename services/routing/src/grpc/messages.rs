@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 use switchboard_domain::time::to_timestamp as timestamp;
-use switchboard_proto::common::v1::PageResponse;
+use switchboard_proto::common::v1::{DeliveryStatus, PageResponse};
 use switchboard_proto::events::v1::InboundMessage;
 use switchboard_proto::routing::v1 as proto;
 use switchboard_server::paging;
@@ -28,6 +28,18 @@ fn author_kind(stored: &str) -> proto::AuthorKind {
         "broadcast" => proto::AuthorKind::Broadcast,
         "api" => proto::AuthorKind::Api,
         _ => proto::AuthorKind::Unspecified,
+    }
+}
+
+fn delivery_status(stored: Option<&str>) -> DeliveryStatus {
+    match stored {
+        Some("queued") => DeliveryStatus::Queued,
+        Some("sending") => DeliveryStatus::Sending,
+        Some("sent") => DeliveryStatus::Sent,
+        Some("delivered") => DeliveryStatus::Delivered,
+        Some("read") => DeliveryStatus::Read,
+        Some("failed") => DeliveryStatus::Failed,
+        _ => DeliveryStatus::Unspecified,
     }
 }
 
@@ -77,7 +89,7 @@ impl RoutingApi {
             .query(
                 "SELECT id, direction, author_kind, provider_message_id, body, provider_timestamp, received_at,
                         arrival, coalesce(provider_timestamp, received_at) AS sort_at,
-                        reply_to_message_id, reactions, edited_at, deleted_at
+                        reply_to_message_id, reactions, edited_at, deleted_at, status, author_id
                  FROM routing.messages
                  WHERE conversation_id = $1 AND workspace_id = $2
                    AND ($3::timestamptz IS NULL OR (coalesce(provider_timestamp, received_at), arrival) > ($3, $4))
@@ -114,7 +126,7 @@ impl RoutingApi {
                 conversation_id: id.clone(),
                 inbound: row.get::<_, String>(1) == "inbound",
                 author_kind: author_kind(&row.get::<_, String>(2)) as i32,
-                provider_message_id: row.get(3),
+                provider_message_id: row.get::<_, Option<String>>(3).unwrap_or_default(),
                 content: Some(decode(&body)?),
                 provider_timestamp: row.get::<_, Option<DateTime<Utc>>>(5).map(timestamp),
                 received_at: Some(timestamp(row.get(6))),
@@ -123,6 +135,8 @@ impl RoutingApi {
                 revisions: revisions.remove(&id_of_message).unwrap_or_default(),
                 edited_at: row.get::<_, Option<DateTime<Utc>>>(11).map(timestamp),
                 deleted_at: row.get::<_, Option<DateTime<Utc>>>(12).map(timestamp),
+                status: delivery_status(row.get::<_, Option<String>>(13).as_deref()) as i32,
+                author_id: row.get::<_, Option<String>>(14).unwrap_or_default(),
                 id: id_of_message,
             });
         }

@@ -7,6 +7,7 @@
 //! never touches or opens a conversation. At most one open conversation per contact and
 //! account is a partial unique index, so concurrent first messages agree on one.
 
+mod outbound;
 mod snapshot;
 mod updates;
 
@@ -31,6 +32,9 @@ use snapshot::ContactSnapshot;
 pub const CONTACT_CONSUMER: &str = "routing";
 /// The family of contacts' events (`contact.…`).
 pub const CONTACT_FAMILY: &str = "contact";
+/// The family of delivery's events about outbound messages (`outbound.…`), consumed from
+/// `routing.outbound.pNN`.
+pub const OUTBOUND_FAMILY: &str = "outbound";
 
 /// What appending one inbound message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -382,6 +386,17 @@ impl Handler for History {
             Some(Payload::ContactInbound(resolved)) => {
                 let appended = self.append(&envelope, resolved).await.map_err(classify)?;
                 tracing::debug!(event_id = %envelope.event_id, ?appended, "inbound event appended");
+            }
+            Some(Payload::OutboundMessage(outbound)) => {
+                let recorded = self
+                    .record_outbound(&envelope, outbound)
+                    .await
+                    .map_err(classify)?;
+                tracing::debug!(event_id = %envelope.event_id, ?recorded, "outbound message recorded");
+            }
+            Some(Payload::OutboundStatus(status)) => {
+                let recorded = self.record_status(&envelope, status).await.map_err(classify)?;
+                tracing::debug!(event_id = %envelope.event_id, ?recorded, "outbound status recorded");
             }
             Some(Payload::ContactChanged(changed)) if changed.change == ContactChange::Erased as i32 => {
                 let removed = self

@@ -1,0 +1,275 @@
+//! Outbound messages from delivery's events join the conversation's history with their author
+//! and status. An agent's message claims an unassigned conversation for that agent (the
+//! conversation's row lock makes two racing agents agree on one; both messages are kept) and
+//! pauses the bot. Statuses only move forward.
+
+use prost::Message as _;
+use switchboard_domain::{ConversationId, MessageId};
+use switchboard_proto::common::v1::DeliveryStatus;
+use switchboard_proto::events::v1::{Envelope, InboundMessage, OutboundMessage, OutboundStatus};
+
+use super::{Appended, History};
+use crate::RoutingError;
+use crate::assignment::{self, Changes};
+use crate::event_log::Event;
+
+/// Author kinds delivery may report.
+const AUTHOR_KINDS: [&str; 5] = ["agent", "bot", "workflow", "broadcast", "api"];
+
+/// The stored name of a delivery status, `None` for unspecified.
+fn status_name(status: i32) -> Option<&'static str> {
+    match DeliveryStatus::try_from(status).ok()? {
+        DeliveryStatus::Unspecified => None,
+        DeliveryStatus::Queued => Some("queued"),
+        DeliveryStatus::Sending => Some("sending"),
+        DeliveryStatus::Sent => Some("sent"),
+        DeliveryStatus::Delivered => Some("delivered"),
+        DeliveryStatus::Read => Some("read"),
+        DeliveryStatus::Failed => Some("failed"),
+    }
+}
+
+/// SQL rank of a stored status (failed ranks above everything: terminal).
+const STATUS_RANK: &str = "CASE {} WHEN 'queued' THEN 1 WHEN 'sending' THEN 2 WHEN 'sent' THEN 3 \
+     WHEN 'delivered' THEN 4 WHEN 'read' THEN 5 WHEN 'failed' THEN 6 ELSE 0 END";
+
+fn rank(expression: &str) -> String {
+    STATUS_RANK.replace("{}", expression)
+}
+
+impl History {
+    /// Adds an outbound message to its conversation's history.
+    pub async fn record_outbound(
+        &self,
+        envelope: &Envelope,
+        outbound: &OutboundMessage,
+    ) -> Result<Appended, RoutingError> {
+        let message_id = MessageId::parse(&outbound.message_id)
+            .map(MessageId::into_string)
+            .map_err(|error| RoutingError::Corrupt(format!("outbound message id: {error}")))?;
+        if !AUTHOR_KINDS.contains(&outbound.author_kind.as_str()) {
+            return Err(RoutingError::Corrupt(format!(
+                "outbound author kind {:?}",
+                outbound.author_kind
+            )));
+        }
+        if outbound.contact_id.is_empty() || outbound.channel_account_id.is_empty() {
+            return Err(RoutingError::Corrupt(
+                "outbound message without contact or channel account".to_owned(),
+            ));
+        }
+        let channel = switchboard_domain::Channel::from_proto(outbound.channel)
+            .map_err(|error| RoutingError::Corrupt(error.to_string()))?;
+        let workspace = envelope.workspace_id.as_str();
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let mut changes = Changes::default();
+        let conversation_id = if outbound.conversation_id.is_empty() {
+            let candidate = ConversationId::generate().into_string();
+            let id: String = tx
+                .query_one(
+                    "INSERT INTO routing.conversations AS c
+                         (id, workspace_id, contact_id, channel_account_id, channel, opened_at, last_message_at)
+                     VALUES ($1, $2, $3, $4, $5, now(), now())
+                     ON CONFLICT (contact_id, channel_account_id) WHERE status = 'open'
+                     DO UPDATE SET revision = c.revision + 1
+                     RETURNING c.id",
+                    &[
+                        &candidate,
+                        &workspace,
+                        &outbound.contact_id,
+                        &outbound.channel_account_id,
+                        &channel.as_str(),
+                    ],
+                )
+                .await?
+                .get(0);
+            if id == candidate {
+                changes.events.push(Event::conversation(
+                    &id,
+                    &outbound.contact_id,
+                    "conversation.opened",
+                    serde_json::json!({
+                        "channel": channel.as_str(),
+                        "channel_account_id": outbound.channel_account_id,
+                        "by": "outbound",
+                    }),
+                ));
+            }
+            id
+        } else {
+            outbound.conversation_id.clone()
+        };
+        // The conversation's row lock: racing agents' replies are decided one after the other.
+        let locked = assignment::lock(&tx, workspace, &conversation_id).await?;
+        let body = InboundMessage {
+            provider_message_id: outbound.provider_message_id.clone(),
+            parts: outbound.parts.clone(),
+            ..InboundMessage::default()
+        };
+        let reply_to =
+            (!outbound.reply_to_message_id.is_empty()).then_some(outbound.reply_to_message_id.as_str());
+        let provider_id =
+            (!outbound.provider_message_id.is_empty()).then_some(outbound.provider_message_id.as_str());
+        let author_id = (!outbound.author_id.is_empty()).then_some(outbound.author_id.as_str());
+        let status = status_name(outbound.status).unwrap_or("queued");
+        let inserted = tx
+            .execute(
+                "INSERT INTO routing.messages
+                     (id, workspace_id, conversation_id, contact_id, channel_account_id, provider_message_id,
+                      direction, author_kind, author_id, body, status, status_changed_at, reply_to_message_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'outbound', $7, $8, $9, $10, now(), $11)
+                 ON CONFLICT DO NOTHING",
+                &[
+                    &message_id,
+                    &workspace,
+                    &conversation_id,
+                    &locked.contact_id,
+                    &locked.channel_account_id,
+                    &provider_id,
+                    &outbound.author_kind,
+                    &author_id,
+                    &body.encode_to_vec(),
+                    &status,
+                    &reply_to,
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Ok(Appended::Duplicate);
+        }
+        tx.execute(
+            "UPDATE routing.conversations SET last_message_at = GREATEST(last_message_at, now()) WHERE id = $1",
+            &[&conversation_id],
+        )
+        .await?;
+        changes.events.push(Event::conversation(
+            &conversation_id,
+            &locked.contact_id,
+            "message.added",
+            serde_json::json!({
+                "message_id": message_id,
+                "direction": "outbound",
+                "author_kind": outbound.author_kind,
+                "author_id": outbound.author_id,
+            }),
+        ));
+        if outbound.author_kind == "agent"
+            && let Some(agent) = author_id
+        {
+            self.agent_replied(&tx, &locked, agent, &mut changes).await?;
+        }
+        changes
+            .commit(tx, workspace, self.dispatcher.partitions())
+            .await?;
+        self.dispatcher.after_commit(&changes).await;
+        Ok(Appended::Added {
+            conversation_id,
+            message_id,
+            opened: false,
+        })
+    }
+
+    /// An agent's reply: claims the conversation when nobody has it, and pauses the bot.
+    async fn agent_replied(
+        &self,
+        tx: &switchboard_postgres::Transaction<'_>,
+        locked: &assignment::Locked,
+        agent: &str,
+        changes: &mut Changes,
+    ) -> Result<(), RoutingError> {
+        if locked.open && locked.assignee_id.is_none() {
+            match assignment::assign(tx, self.dispatcher.partitions(), locked, agent, false, changes).await {
+                Ok(()) => {}
+                // A reply from someone routing does not know as an agent claims nothing.
+                Err(RoutingError::NotFound(what)) => {
+                    tracing::warn!(agent, what, "a reply's author is not an agent of the workspace");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let paused = tx
+            .query_opt(
+                "UPDATE routing.conversations c
+                 SET bot_paused_until = GREATEST(coalesce(c.bot_paused_until, now()),
+                         now() + make_interval(mins => coalesce(
+                             (SELECT bot_pause_minutes FROM routing.workspace_settings s WHERE s.workspace_id = c.workspace_id),
+                             60))),
+                     revision = revision + 1
+                 WHERE c.id = $1 AND c.controller = 'bot'
+                 RETURNING c.bot_paused_until",
+                &[&locked.id],
+            )
+            .await?;
+        if let Some(row) = paused {
+            let until: chrono::DateTime<chrono::Utc> = row.get(0);
+            changes.events.push(Event::conversation(
+                &locked.id,
+                &locked.contact_id,
+                "conversation.bot_paused",
+                serde_json::json!({ "until": until, "by": agent }),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Moves an outbound message's status forward (never back; failed is terminal).
+    pub async fn record_status(
+        &self,
+        envelope: &Envelope,
+        status: &OutboundStatus,
+    ) -> Result<Appended, RoutingError> {
+        let Some(name) = status_name(status.status) else {
+            return Err(RoutingError::Corrupt(
+                "outbound status without a status".to_owned(),
+            ));
+        };
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let provider_id =
+            (!status.provider_message_id.is_empty()).then_some(status.provider_message_id.as_str());
+        let row = tx
+            .query_opt(
+                &format!(
+                    "UPDATE routing.messages
+                     SET status = $2, status_changed_at = now(),
+                         provider_message_id = coalesce(provider_message_id, $3)
+                     WHERE id = $1 AND workspace_id = $4 AND direction = 'outbound'
+                       AND coalesce(status, '') <> 'failed' AND {} < {}
+                     RETURNING conversation_id, contact_id",
+                    rank("coalesce(status, '')"),
+                    rank("$2")
+                ),
+                &[&status.message_id, &name, &provider_id, &envelope.workspace_id],
+            )
+            .await?;
+        let Some(row) = row else {
+            // Unknown, or not a step forward (a late or repeated receipt).
+            tx.rollback().await?;
+            return Ok(Appended::Duplicate);
+        };
+        let conversation_id: String = row.get(0);
+        let contact_id: String = row.get(1);
+        let changes = Changes {
+            events: vec![Event::conversation(
+                &conversation_id,
+                &contact_id,
+                "message.status_changed",
+                serde_json::json!({
+                    "message_id": status.message_id,
+                    "status": name,
+                    "error_code": status.error.as_ref().map(|error| error.code.clone()),
+                }),
+            )],
+            ..Changes::default()
+        };
+        changes
+            .commit(tx, &envelope.workspace_id, self.dispatcher.partitions())
+            .await?;
+        self.dispatcher.after_commit(&changes).await;
+        Ok(Appended::Updated {
+            message_id: status.message_id.clone(),
+        })
+    }
+}
