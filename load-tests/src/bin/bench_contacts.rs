@@ -10,21 +10,14 @@
 //! Usage: `bench-contacts --binary target/release/switchboard` (see `make bench`). Loopback
 //! only; it creates its own database and bus namespace and removes them at the end.
 
-use std::collections::BTreeMap;
-use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use clap::Parser;
-use futures_util::StreamExt as _;
 use hdrhistogram::Histogram;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
-use secrecy::SecretString;
-use switchboard_messaging::metrics::MessagingMetrics;
-use switchboard_messaging::{Bus, BusConfig, Outgoing, QueueSpec};
+use switchboard_load_tests::floors::{INSERT_CONNECTIONS, consume_floor, insert_floor};
+use switchboard_load_tests::process::{Launch, Switchboard};
+use switchboard_load_tests::{Report, Run, parse_duration, publish_all, timestamp};
+use switchboard_messaging::{Outgoing, QueueSpec};
 use switchboard_proto::common::v1::{Channel, PageRequest, SenderIdentity};
 use switchboard_proto::contacts::v1 as contacts;
 use switchboard_proto::contacts::v1::condition::Value;
@@ -35,7 +28,6 @@ use switchboard_proto::events::v1::inbound_event::Kind;
 use switchboard_proto::events::v1::{Envelope, InboundEvent, InboundMessage};
 use switchboard_proto::tenancy::v1 as tenancy;
 use switchboard_proto::tenancy::v1::workspace_admin_service_client::WorkspaceAdminServiceClient;
-use tokio::io::AsyncBufReadExt as _;
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -82,23 +74,6 @@ struct Args {
     database_server: String,
 }
 
-/// Parses `20m`, `90s` or a plain number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration"))?;
-    match unit {
-        "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number * 60)),
-        "h" => Ok(Duration::from_secs(number * 3600)),
-        _ => Err(format!("{text:?}: use s, m or h")),
-    }
-}
-
 /// Workspace of the resolution phase.
 const WORKSPACE: &str = "ws_bench";
 /// Channel account the inbound events are addressed to.
@@ -109,45 +84,22 @@ const LIST_WORKSPACE: &str = "ws_bench2";
 const FIRST_SENDER: u64 = 16_505_550_000;
 /// Platform-admin token of the process that serves the list API.
 const BOOTSTRAP_TOKEN: &str = "bench-bootstrap-token-0123456789abcdef0123";
-/// Connections of the PostgreSQL floor.
-const FLOOR_CONNECTIONS: u64 = 16;
-/// Prefetch of the consume floor.
-const FLOOR_PREFETCH: u16 = 8;
 /// How often the consumer's metrics are read.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Everything this run created, removed at the end whatever happened.
 struct Environment {
-    /// A short unique token of this run (in event ids).
-    run: String,
-    database: String,
-    database_url: String,
-    namespace: String,
-    bus: Bus,
-    /// Queues declared (by us or by the binary) in the run's namespace.
-    queues: Vec<QueueSpec>,
+    /// The database, namespace and queues.
+    run: Run,
+    /// The queue of the consume floor (also in `run.queues`).
     floor_queue: QueueSpec,
 }
 
-/// The lines of the final report.
-#[derive(Default)]
-struct Report {
-    lines: Vec<String>,
-}
+impl std::ops::Deref for Environment {
+    type Target = Run;
 
-impl Report {
-    /// Adds a line and shows it on stderr as progress.
-    fn line(&mut self, line: String) {
-        eprintln!("bench-contacts: {line}");
-        self.lines.push(line);
-    }
-}
-
-/// A timestamp for protobuf.
-fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    fn deref(&self) -> &Run {
+        &self.run
     }
 }
 
@@ -184,250 +136,15 @@ fn inbound_envelope(run: &str, sequence: u64, senders: u64, event_type: &str) ->
     }
 }
 
-/// Publishes `count` messages with `in_flight` confirms awaited at once; returns the elapsed
-/// time and how many failed.
-async fn publish_all(
-    bus: &Bus,
-    count: u64,
-    in_flight: usize,
-    message: impl Fn(u64) -> Outgoing,
-) -> (Duration, u64) {
-    let publisher = bus.publisher();
-    let started = Instant::now();
-    let failed = futures_util::stream::iter(0..count)
-        .map(|sequence| {
-            let (publisher, outgoing) = (publisher.clone(), message(sequence));
-            async move { publisher.publish(outgoing).await.is_err() }
-        })
-        .buffer_unordered(in_flight.max(1))
-        .filter(|failed| std::future::ready(*failed))
-        .count()
-        .await;
-    (started.elapsed(), failed as u64)
-}
-
-/// Floor 1: one bare lapin consumer on a quorum queue holding `count` messages, prefetch 8,
-/// acking each delivery; returns messages per second.
-async fn consume_floor(amqp_url: &str, queue: &str, count: u64) -> anyhow::Result<f64> {
-    let connection = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(FLOOR_PREFETCH, BasicQosOptions::default())
-        .await?;
-    let mut consumer = channel
-        .basic_consume(
-            queue.into(),
-            "bench-floor".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let started = Instant::now();
-    let mut acked = 0;
-    while acked < count {
-        let delivery = tokio::time::timeout(Duration::from_secs(30), consumer.next())
-            .await
-            .context("the consume floor stalled")?
-            .context("the floor consumer ended")??;
-        delivery.acker.ack(BasicAckOptions::default()).await?;
-        acked += 1;
-    }
-    let rate = acked as f64 / started.elapsed().as_secs_f64();
-    let _ = channel.close(200, "done".into()).await;
-    let _ = connection.close(200, "done".into()).await;
-    Ok(rate)
-}
-
-/// Floor 2: `inserts` single-row autocommit inserts over 16 connections into `table`
-/// (created by `create` on each connection); returns inserts per second.
-async fn insert_floor(database_url: &str, create: &str, table: &str, inserts: u64) -> anyhow::Result<f64> {
-    let mut clients = Vec::new();
-    for _ in 0..FLOOR_CONNECTIONS {
-        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        client.batch_execute(create).await?;
-        clients.push(client);
-    }
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for client in clients {
-        let (next, table) = (next.clone(), table.to_owned());
-        workers.spawn(async move {
-            let statement = client
-                .prepare(&format!(
-                    "INSERT INTO {table} (id, workspace_id, payload) VALUES ($1, $2, $3)"
-                ))
-                .await?;
-            loop {
-                let id = next.fetch_add(1, Ordering::Relaxed);
-                if id >= inserts {
-                    return Ok::<(), tokio_postgres::Error>(());
-                }
-                let id = i64::try_from(id).unwrap_or(i64::MAX);
-                let payload = format!("floor row {id} with about sixty bytes of text in it ......");
-                client.execute(&statement, &[&id, &WORKSPACE, &payload]).await?;
-            }
-        });
-    }
-    while let Some(joined) = workers.join_next().await {
-        joined??;
-    }
-    Ok(inserts as f64 / started.elapsed().as_secs_f64())
-}
-
-/// A running `switchboard`; killed when dropped.
-struct Switchboard {
-    child: tokio::process::Child,
-    admin: String,
-    grpc: String,
-}
-
-/// Three distinct free loopback ports (bound together, then released for the child).
-fn free_ports() -> anyhow::Result<[u16; 3]> {
-    let listeners = [
-        std::net::TcpListener::bind("127.0.0.1:0")?,
-        std::net::TcpListener::bind("127.0.0.1:0")?,
-        std::net::TcpListener::bind("127.0.0.1:0")?,
-    ];
-    Ok([
-        listeners[0].local_addr()?.port(),
-        listeners[1].local_addr()?.port(),
-        listeners[2].local_addr()?.port(),
-    ])
-}
-
-/// Starts the binary with `targets` on the run's database and namespace. Its log lines
-/// (JSON, warnings and errors only) go to stderr.
-fn start_switchboard(args: &Args, environment: &Environment, targets: &str) -> anyhow::Result<Switchboard> {
-    let [http, grpc, admin] = free_ports()?;
-    let mut child = tokio::process::Command::new(&args.binary)
-        .args(["--target", targets])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &environment.database_url)
-        .env("AMQP_URL", &args.amqp_url)
-        .env("SWITCHBOARD_HTTP_ADDR", format!("127.0.0.1:{http}"))
-        .env("SWITCHBOARD_GRPC_ADDR", format!("127.0.0.1:{grpc}"))
-        .env("SWITCHBOARD_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
-        .env("SWITCHBOARD_SMTP_ADDR", "127.0.0.1:0")
-        .env("SWITCHBOARD_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn")
-        .env("SWITCHBOARD_BOOTSTRAP_TOKEN", BOOTSTRAP_TOKEN)
-        .env("SWITCHBOARD__BUS__NAMESPACE", &environment.namespace)
-        .env("SWITCHBOARD__DATABASE__MIGRATE_ON_START", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| {
-            format!(
-                "cannot start {} (build it with `cargo build --release`)",
-                args.binary
-            )
-        })?;
-    let stdout = child.stdout.take().context("stdout")?;
-    tokio::spawn(async move {
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("switchboard: {line}");
-        }
-    });
-    Ok(Switchboard {
-        child,
-        admin: format!("http://127.0.0.1:{admin}"),
-        grpc: format!("http://127.0.0.1:{grpc}"),
-    })
-}
-
-impl Switchboard {
-    /// Fails when the process has exited.
-    fn check_running(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            anyhow::bail!("switchboard exited early with {status}");
-        }
-        Ok(())
-    }
-
-    /// Waits until `/readyz` answers 200.
-    async fn wait_ready(&mut self, http: &reqwest::Client, timeout: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            self.check_running()?;
-            let ready = http
-                .get(format!("{}/readyz", self.admin))
-                .send()
-                .await
-                .is_ok_and(|response| response.status().is_success());
-            if ready {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "switchboard not ready within {timeout:?}"
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
-    }
-
-    /// The resolution counters by outcome (empty while the admin listener is not up).
-    async fn resolutions(&self, http: &reqwest::Client) -> BTreeMap<String, u64> {
-        let mut outcomes = BTreeMap::new();
-        let Ok(response) = http.get(format!("{}/metrics", self.admin)).send().await else {
-            return outcomes;
-        };
-        let Ok(text) = response.text().await else {
-            return outcomes;
-        };
-        for line in text.lines() {
-            let Some(rest) = line.strip_prefix("switchboard_contacts_resolutions_total{") else {
-                continue;
-            };
-            let Some((labels, value)) = rest.split_once('}') else {
-                continue;
-            };
-            let outcome = labels
-                .split(',')
-                .find_map(|label| label.strip_prefix("outcome=\""))
-                .map_or("?", |value| value.trim_end_matches('"'));
-            let count = value
-                .split_whitespace()
-                .next()
-                .and_then(|value| value.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            *outcomes.entry(outcome.to_owned()).or_insert(0) += count as u64;
-        }
-        outcomes
-    }
-
-    /// The sums of `{histogram}_sum` and `{histogram}_count` over all label sets.
-    async fn histogram_totals(&self, http: &reqwest::Client, histogram: &str) -> (f64, f64) {
-        let Ok(response) = http.get(format!("{}/metrics", self.admin)).send().await else {
-            return (0.0, 0.0);
-        };
-        let text = response.text().await.unwrap_or_default();
-        let (mut sum, mut count) = (0.0, 0.0);
-        for line in text.lines() {
-            let Some(rest) = line.strip_prefix(histogram) else {
-                continue;
-            };
-            let value = line
-                .rsplit(' ')
-                .next()
-                .and_then(|value| value.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if rest.starts_with("_sum") {
-                sum += value;
-            } else if rest.starts_with("_count") {
-                count += value;
-            }
-        }
-        (sum, count)
-    }
-
-    /// Kills the process and waits for it.
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
+/// How the run starts the binary.
+fn launch<'a>(args: &'a Args, environment: &'a Environment) -> Launch<'a> {
+    Launch {
+        binary: &args.binary,
+        database_url: &environment.database_url,
+        amqp_url: &args.amqp_url,
+        namespace: &environment.namespace,
+        bootstrap_token: BOOTSTRAP_TOKEN,
+        extra_env: &[],
     }
 }
 
@@ -435,7 +152,7 @@ impl Switchboard {
 async fn resolution_phase(args: &Args, environment: &Environment, report: &mut Report) -> anyhow::Result<()> {
     let bus = &environment.bus;
     let partitions = bus.config().partitions;
-    let run = environment.run.as_str();
+    let run = environment.token.as_str();
 
     // Floor: PostgreSQL single-row inserts, 16 connections (temp table as asked, and a
     // regular table whose commits wait for the WAL flush like the consumer's do).
@@ -492,13 +209,15 @@ async fn resolution_phase(args: &Args, environment: &Environment, report: &mut R
 
     let http = reqwest::Client::new();
     let spawned = Instant::now();
-    let mut switchboard = start_switchboard(args, environment, "contacts")?;
+    let mut switchboard = Switchboard::start(&launch(args, environment), "contacts")?;
     let mut first: Option<(Instant, u64)> = None;
     let mut progress = (Instant::now(), 0);
     let (done_at, outcomes) = loop {
         tokio::time::sleep(POLL_INTERVAL).await;
         switchboard.check_running()?;
-        let outcomes = switchboard.resolutions(&http).await;
+        let outcomes = switchboard
+            .counter_by_label(&http, "switchboard_contacts_resolutions_total", "outcome")
+            .await;
         let now = Instant::now();
         let total: u64 = outcomes.values().sum();
         if total > 0 && first.is_none() {
@@ -550,16 +269,16 @@ async fn resolution_phase(args: &Args, environment: &Environment, report: &mut R
         publish_sum * 1000.0 / publish_count.max(1.0)
     ));
     report.line(format!(
-        "floor consume + ack (1 lapin consumer, 1 quorum queue, prefetch {FLOOR_PREFETCH}): {consume:.0} msg/s; ratio resolutions/floor {:.3}",
+        "floor consume + ack (1 lapin consumer, 1 quorum queue, prefetch 8): {consume:.0} msg/s; ratio resolutions/floor {:.3}",
         rate / consume
     ));
     report.line(format!(
-        "floor PostgreSQL single-row insert, {FLOOR_CONNECTIONS} conns, {} rows, TEMP table: {temp:.0}/s; ratio resolutions/floor {:.3}",
+        "floor PostgreSQL single-row insert, {INSERT_CONNECTIONS} conns, {} rows, TEMP table: {temp:.0}/s; ratio resolutions/floor {:.3}",
         args.inserts,
         rate / temp
     ));
     report.line(format!(
-        "floor PostgreSQL single-row insert, {FLOOR_CONNECTIONS} conns, {} rows, logged table: {logged:.0}/s; ratio resolutions/floor {:.3}",
+        "floor PostgreSQL single-row insert, {INSERT_CONNECTIONS} conns, {} rows, logged table: {logged:.0}/s; ratio resolutions/floor {:.3}",
         args.inserts,
         rate / logged
     ));
@@ -723,7 +442,7 @@ async fn list_phase(args: &Args, environment: &Environment, report: &mut Report)
     ));
 
     let http = reqwest::Client::new();
-    let mut switchboard = start_switchboard(args, environment, "tenancy,contacts")?;
+    let mut switchboard = Switchboard::start(&launch(args, environment), "tenancy,contacts")?;
     switchboard.wait_ready(&http, Duration::from_secs(60)).await?;
     let channel = tonic::transport::Endpoint::from_shared(switchboard.grpc.clone())?
         .connect()
@@ -802,102 +521,31 @@ async fn list_phase(args: &Args, environment: &Environment, report: &mut Report)
     Ok(())
 }
 
-/// Removes the run's queues, exchanges and (unless kept) database.
-async fn cleanup(args: &Args, environment: &Environment) -> anyhow::Result<()> {
-    let bus = &environment.bus;
-    let connection = bus.connection(Duration::from_secs(10)).await?;
-    let channel = connection.create_channel().await?;
-    for queue in environment
-        .queues
-        .iter()
-        .chain(std::iter::once(&environment.floor_queue))
-    {
-        if let Err(error) = queue.delete(&channel).await {
-            eprintln!("bench-contacts: cannot delete {}: {error}", queue.name);
-        }
-    }
-    let _ = channel.close(200, "cleaned up".into()).await;
-    bus.delete_exchanges().await?;
-    bus.close().await;
-    if args.keep_database {
-        eprintln!("bench-contacts: database kept: {}", environment.database_url);
-        return Ok(());
-    }
-    let (client, connection) = tokio_postgres::connect(
-        &format!("{}/postgres", args.database_server),
-        tokio_postgres::NoTls,
-    )
-    .await?;
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            environment.database
-        ))
-        .await?;
-    Ok(())
-}
-
 /// Creates the database and bus namespace and declares the queues.
 async fn prepare(args: &Args) -> anyhow::Result<Environment> {
-    let token = uuid::Uuid::new_v4().simple().to_string();
-    let database = format!("sb_bench_{}", &token[..12]);
-    let namespace = format!("sbbench-{}.", &token[..12]);
-    let (client, connection) = tokio_postgres::connect(
-        &format!("{}/postgres", args.database_server),
-        tokio_postgres::NoTls,
-    )
+    let run = Run::prepare("bench-contacts", &args.database_server, &args.amqp_url, |bus| {
+        let mut queues = bus.partitioned_queues("contacts", "inbound");
+        queues.extend(bus.partitioned_queues("routing", "contact"));
+        queues.push(bus.queue("bench", "floor"));
+        queues
+    })
     .await?;
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE DATABASE {database}"))
-        .await?;
-    let bus = Bus::start(
-        BusConfig {
-            url: SecretString::from(args.amqp_url.clone()),
-            namespace: namespace.clone(),
-            connection_name: "bench-contacts".to_owned(),
-            ..BusConfig::default()
-        },
-        Arc::new(MessagingMetrics::default()),
-    );
-    let mut queues = bus.partitioned_queues("contacts", "inbound");
-    queues.extend(bus.partitioned_queues("routing", "contact"));
-    let floor_queue = bus.queue("bench", "floor");
-    let environment = Environment {
-        run: token[..8].to_owned(),
-        database_url: format!("{}/{database}", args.database_server),
-        database,
-        namespace,
-        bus,
-        queues,
-        floor_queue,
-    };
-    let connection = environment.bus.connection(Duration::from_secs(10)).await?;
-    let channel = connection.create_channel().await?;
-    for queue in environment
-        .queues
-        .iter()
-        .chain(std::iter::once(&environment.floor_queue))
-    {
-        queue.declare(&channel).await?;
-    }
-    let _ = channel.close(200, "declared".into()).await;
-    Ok(environment)
+    let floor_queue = run.bus.queue("bench", "floor");
+    Ok(Environment { run, floor_queue })
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let environment = prepare(&args).await?;
-    let mut report = Report::default();
+    let mut report = Report::new("bench-contacts");
     let started = Instant::now();
     let result = async {
         Box::pin(resolution_phase(&args, &environment, &mut report)).await?;
         Box::pin(list_phase(&args, &environment, &mut report)).await
     }
     .await;
-    let cleaned = cleanup(&args, &environment).await;
+    let cleaned = environment.run.cleanup(args.keep_database).await;
 
     println!(
         "== bench-contacts ({} cores, {:.0}s) ==",

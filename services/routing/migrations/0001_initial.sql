@@ -46,24 +46,27 @@ CREATE TABLE messages (
 CREATE INDEX messages_history ON messages (conversation_id, provider_timestamp, arrival);
 CREATE INDEX messages_contact ON messages (contact_id);
 
--- Every change, in order per workspace, written with the change: the source of the resumable
--- event stream. `seq` comes from event_sequences, whose row stays locked until the writing
--- transaction commits, so a workspace's events commit in `seq` order and a reader that has seen
--- `seq` n never later finds a smaller one.
-CREATE TABLE event_sequences (
-    workspace_id   text PRIMARY KEY,
-    last_seq       bigint NOT NULL,
-    -- Events up to this seq were pruned (retention): resuming before it is refused.
-    pruned_through bigint NOT NULL DEFAULT 0
-);
+-- Every change, written in the transaction that makes it: the source of the resumable event
+-- stream. Readers order a workspace's events by (tx, seq), where tx is the writing
+-- transaction's id, and read only rows whose transaction is older than every transaction still
+-- running (tx < xmin of their snapshot). Those rows can no longer change, and every row written
+-- later sorts after them, so resuming after a cursor misses nothing and repeats nothing,
+-- without serializing writers.
 CREATE TABLE event_log (
+    seq             bigserial PRIMARY KEY,
+    tx              bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
     workspace_id    text NOT NULL,
-    seq             bigint NOT NULL,
     conversation_id text,
     contact_id      text,
     event_type      text NOT NULL,
     payload         jsonb NOT NULL DEFAULT '{}',
-    created_at      timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (workspace_id, seq)
+    created_at      timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+CREATE INDEX event_log_order ON event_log (workspace_id, tx, seq);
 CREATE INDEX event_log_age ON event_log (created_at);
+-- How far each workspace's log was pruned (retention): resuming before it is refused.
+CREATE TABLE event_log_pruned (
+    workspace_id text PRIMARY KEY,
+    tx           bigint NOT NULL,
+    seq          bigint NOT NULL
+);

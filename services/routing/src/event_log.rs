@@ -1,11 +1,15 @@
 //! The ordered, per-workspace event log: every change to a conversation is written in the
 //! transaction that makes it, and `WatchEvents` streams it to agent tools with resume.
 //!
-//! Order without gaps: a workspace's sequence numbers come from its `event_sequences` row,
-//! which the writing transaction keeps locked until it commits, and the log is written as the
-//! transaction's last statement. So events commit in `seq` order: a reader that has seen `n`
-//! never later finds an event below `n`, and resuming after `n` misses nothing. A `NOTIFY`
-//! on [`NOTIFY_CHANNEL`] (delivered at commit) wakes the readers of every replica.
+//! Order without gaps and without serializing writers: each row carries its transaction's id
+//! (`tx`) and a sequence number; a workspace's events are ordered by (tx, seq), and readers
+//! only read rows whose transaction is older than every transaction still running (below the
+//! `xmin` of their snapshot). Those rows are final, and any row written later belongs to a
+//! transaction at or above that `xmin`, so it sorts after everything already read: resuming
+//! after a [`Cursor`] misses nothing and repeats nothing. A `NOTIFY` on [`NOTIFY_CHANNEL`]
+//! (delivered at commit) wakes the readers of every replica. The cost: a long transaction
+//! anywhere in the database holds the stream back until it ends (readers poll briefly while
+//! committed events wait behind one).
 
 use std::time::Duration;
 
@@ -17,6 +21,37 @@ use switchboard_proto::events::v1::{Envelope, RoutingEvent, envelope::Payload};
 
 use crate::RoutingError;
 use crate::assignment::OUTBOX;
+
+/// A position in a workspace's log: after the event of transaction `tx` with number `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Cursor {
+    /// The writing transaction's id.
+    pub tx: i64,
+    /// The event's number.
+    pub seq: i64,
+}
+
+impl Cursor {
+    /// Parses a cursor as [`Cursor`]'s `Display` writes it (`<tx>.<seq>`), or `0` for the
+    /// start of the log.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text == "0" {
+            return Some(Self::default());
+        }
+        let (tx, seq) = text.split_once('.')?;
+        let cursor = Self {
+            tx: tx.parse().ok()?,
+            seq: seq.parse().ok()?,
+        };
+        (cursor.tx >= 0 && cursor.seq >= 0).then_some(cursor)
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}.{}", self.tx, self.seq)
+    }
+}
 
 /// The `NOTIFY` channel; the payload is the workspace id.
 pub const NOTIFY_CHANNEL: &str = "switchboard_routing_events";
@@ -52,29 +87,32 @@ impl Event {
 }
 
 /// Writes `events` of `workspace` in `tx`, and each as a `routing.<event_type>` bus event
-/// (through the outbox, spread over `partitions` by conversation); call it last before commit
-/// (it holds the workspace's sequence row until then). Returns the last sequence number.
+/// (through the outbox, spread over `partitions` by conversation).
 pub async fn append(
     tx: &Transaction<'_>,
     workspace: &str,
     events: &[Event],
     partitions: u16,
-) -> Result<i64, RoutingError> {
+) -> Result<(), RoutingError> {
     if events.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    let last: i64 = tx
-        .query_one(
-            "INSERT INTO routing.event_sequences AS s (workspace_id, last_seq) VALUES ($1, $2)
-             ON CONFLICT (workspace_id) DO UPDATE SET last_seq = s.last_seq + EXCLUDED.last_seq
-             RETURNING last_seq",
-            &[&workspace, &count],
+    let numbered = tx
+        .query(
+            "SELECT pg_current_xact_id()::text::bigint, nextval('routing.event_log_seq_seq')
+             FROM generate_series(1, $1::bigint)",
+            &[&count],
         )
-        .await?
-        .get(0);
-    let first = last - count + 1;
-    let seqs: Vec<i64> = (first..=last).collect();
+        .await?;
+    let cursors: Vec<Cursor> = numbered
+        .iter()
+        .map(|row| Cursor {
+            tx: row.get(0),
+            seq: row.get(1),
+        })
+        .collect();
+    let seqs: Vec<i64> = cursors.iter().map(|cursor| cursor.seq).collect();
     let conversations: Vec<Option<&str>> = events
         .iter()
         .map(|event| event.conversation_id.as_deref())
@@ -83,12 +121,14 @@ pub async fn append(
     let types: Vec<&str> = events.iter().map(|event| event.event_type).collect();
     let payloads: Vec<&serde_json::Value> = events.iter().map(|event| &event.payload).collect();
     tx.execute(
-        "INSERT INTO routing.event_log (workspace_id, seq, conversation_id, contact_id, event_type, payload)
-         SELECT $1::text, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb[])",
+        "INSERT INTO routing.event_log (seq, workspace_id, conversation_id, contact_id, event_type, payload)
+         SELECT u.seq, $1::text, u.conversation_id, u.contact_id, u.event_type, u.payload
+         FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
+              AS u (seq, conversation_id, contact_id, event_type, payload)",
         &[&workspace, &seqs, &conversations, &contacts, &types, &payloads],
     )
     .await?;
-    for (event, seq) in events.iter().zip(first..=last) {
+    for (event, cursor) in events.iter().zip(&cursors) {
         let conversation_id = event.conversation_id.clone().unwrap_or_default();
         let envelope = Envelope {
             event_id: switchboard_domain::EventId::generate().into_string(),
@@ -99,7 +139,7 @@ pub async fn append(
             causation_id: String::new(),
             partition_key: conversation_id.clone(),
             payload: Some(Payload::RoutingEvent(RoutingEvent {
-                cursor: seq.to_string(),
+                cursor: cursor.to_string(),
                 event_type: event.event_type.to_owned(),
                 conversation_id,
                 contact_id: event.contact_id.clone().unwrap_or_default(),
@@ -110,14 +150,14 @@ pub async fn append(
     }
     tx.execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &workspace])
         .await?;
-    Ok(last)
+    Ok(())
 }
 
 /// A logged event, as read back.
 #[derive(Debug, Clone)]
 pub struct LoggedEvent {
     /// Position in the workspace's log.
-    pub seq: i64,
+    pub cursor: Cursor,
     /// See [`Event::event_type`].
     pub event_type: String,
     /// See [`Event::conversation_id`].
@@ -126,62 +166,103 @@ pub struct LoggedEvent {
     pub contact_id: Option<String>,
     /// See [`Event::payload`].
     pub payload: serde_json::Value,
-    /// Commit-side time of the change.
+    /// When the change was logged: the wall clock at its transaction's last statement,
+    /// just before commit (not the transaction's start).
     pub created_at: DateTime<Utc>,
 }
 
-/// Where a workspace's log stands.
+/// Where a workspace's log stands now.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogPosition {
-    /// The newest sequence number (0 when nothing was logged).
-    pub last_seq: i64,
+    /// Everything before it is final: a watch "from now" starts here.
+    pub now: Cursor,
     /// Events up to here were pruned.
-    pub pruned_through: i64,
+    pub pruned_through: Cursor,
+    /// The newest transaction id that exists (cursors beyond it are not from this log).
+    pub newest_tx: i64,
 }
 
 /// The workspace's current position.
 pub async fn position(client: &impl GenericClient, workspace: &str) -> Result<LogPosition, RoutingError> {
     let row = client
-        .query_opt(
-            "SELECT last_seq, pruned_through FROM routing.event_sequences WHERE workspace_id = $1",
+        .query_one(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+                    pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
+                    (SELECT tx FROM routing.event_log_pruned WHERE workspace_id = $1),
+                    (SELECT seq FROM routing.event_log_pruned WHERE workspace_id = $1)",
             &[&workspace],
         )
         .await?;
-    Ok(row.map_or_else(LogPosition::default, |row| LogPosition {
-        last_seq: row.get(0),
-        pruned_through: row.get(1),
-    }))
+    let pruned_through = match (row.get::<_, Option<i64>>(2), row.get::<_, Option<i64>>(3)) {
+        (Some(tx), Some(seq)) => Cursor { tx, seq },
+        _ => Cursor::default(),
+    };
+    Ok(LogPosition {
+        now: Cursor {
+            tx: row.get(0),
+            seq: 0,
+        },
+        pruned_through,
+        newest_tx: row.get(1),
+    })
 }
 
-/// Up to `limit` events of `workspace` after `after`, oldest first, optionally of one
+/// What a read found.
+pub struct Read {
+    /// Up to the limit of final events after the cursor, in order.
+    pub events: Vec<LoggedEvent>,
+    /// Committed events exist after them that wait for an older transaction to end.
+    pub held_back: bool,
+}
+
+/// Up to `limit` final events of `workspace` after `after`, in order, optionally of one
 /// conversation.
 pub async fn read_after(
     client: &impl GenericClient,
     workspace: &str,
-    after: i64,
+    after: Cursor,
     conversation_id: Option<&str>,
     limit: i64,
-) -> Result<Vec<LoggedEvent>, RoutingError> {
+) -> Result<Read, RoutingError> {
     let rows = client
         .query(
-            "SELECT seq, event_type, conversation_id, contact_id, payload, created_at
-             FROM routing.event_log
-             WHERE workspace_id = $1 AND seq > $2 AND ($3::text IS NULL OR conversation_id = $3)
-             ORDER BY seq LIMIT $4",
-            &[&workspace, &after, &conversation_id, &limit],
+            "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
+             SELECT seq, tx, event_type, conversation_id, contact_id, payload, created_at
+             FROM routing.event_log, horizon
+             WHERE workspace_id = $1 AND (tx, seq) > ($2, $3) AND tx < horizon.xmin
+               AND ($4::text IS NULL OR conversation_id = $4)
+             ORDER BY tx, seq LIMIT $5",
+            &[&workspace, &after.tx, &after.seq, &conversation_id, &limit],
         )
         .await?;
-    Ok(rows
+    let events: Vec<LoggedEvent> = rows
         .iter()
         .map(|row| LoggedEvent {
-            seq: row.get(0),
-            event_type: row.get(1),
-            conversation_id: row.get(2),
-            contact_id: row.get(3),
-            payload: row.get(4),
-            created_at: row.get(5),
+            cursor: Cursor {
+                seq: row.get(0),
+                tx: row.get(1),
+            },
+            event_type: row.get(2),
+            conversation_id: row.get(3),
+            contact_id: row.get(4),
+            payload: row.get(5),
+            created_at: row.get(6),
         })
-        .collect())
+        .collect();
+    let held_back = if i64::try_from(events.len()).unwrap_or(i64::MAX) < limit {
+        client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM routing.event_log
+                                WHERE workspace_id = $1
+                                  AND tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
+                &[&workspace],
+            )
+            .await?
+            .get(0)
+    } else {
+        false
+    };
+    Ok(Read { events, held_back })
 }
 
 /// Deletes events older than `retention`, remembering per workspace how far it pruned (so a
@@ -193,15 +274,18 @@ pub async fn prune(client: &impl GenericClient, retention: Duration) -> Result<u
             "WITH gone AS (
                  DELETE FROM routing.event_log
                  WHERE created_at < now() - make_interval(secs => $1)
-                 RETURNING workspace_id, seq
+                 RETURNING workspace_id, tx, seq
              ), upto AS (
-                 SELECT workspace_id, max(seq) AS through, count(*) AS removed FROM gone GROUP BY workspace_id
+                 SELECT DISTINCT ON (workspace_id) workspace_id, tx, seq, count(*) OVER (PARTITION BY workspace_id) AS removed
+                 FROM gone ORDER BY workspace_id, tx DESC, seq DESC
              ), marked AS (
-                 UPDATE routing.event_sequences s SET pruned_through = GREATEST(s.pruned_through, u.through)
-                 FROM upto u WHERE s.workspace_id = u.workspace_id
-                 RETURNING u.removed
+                 INSERT INTO routing.event_log_pruned AS p (workspace_id, tx, seq)
+                 SELECT workspace_id, tx, seq FROM upto
+                 ON CONFLICT (workspace_id) DO UPDATE
+                 SET tx = EXCLUDED.tx, seq = EXCLUDED.seq
+                 WHERE (p.tx, p.seq) < (EXCLUDED.tx, EXCLUDED.seq)
              )
-             SELECT coalesce(sum(removed), 0)::bigint FROM marked",
+             SELECT coalesce(sum(removed), 0)::bigint FROM upto",
             &[&seconds],
         )
         .await?;

@@ -12,7 +12,7 @@ use tonic::Status;
 use tonic_types::StatusExt as _;
 
 use crate::RoutingError;
-use crate::event_log::{self, EventFeed, LoggedEvent};
+use crate::event_log::{self, Cursor, EventFeed, LoggedEvent};
 
 /// The stream `WatchEvents` returns.
 pub(crate) type EventStream =
@@ -24,6 +24,8 @@ const BATCH: i64 = 500;
 const BUFFER: usize = 256;
 /// A watcher re-reads the log this often even without a wake-up (a safety net only).
 const RECHECK: Duration = Duration::from_secs(5);
+/// How soon a watcher looks again while committed events wait behind an older transaction.
+const HELD_BACK_RECHECK: Duration = Duration::from_millis(20);
 
 /// One watcher.
 pub(crate) struct Watch {
@@ -42,16 +44,13 @@ pub(crate) async fn start(watch: Watch, from_cursor: &str) -> Result<EventStream
     let position = event_log::position(&client, &watch.workspace).await?;
     drop(client);
     let after = if from_cursor.is_empty() {
-        position.last_seq
+        position.now
     } else {
-        let cursor: i64 = from_cursor
-            .parse()
-            .ok()
-            .filter(|cursor| *cursor >= 0)
+        let cursor = Cursor::parse(from_cursor)
             .ok_or_else(|| Status::invalid_argument("from_cursor: not a cursor WatchEvents returned"))?;
-        if cursor > position.last_seq {
+        if cursor.tx > position.newest_tx {
             return Err(Status::invalid_argument(
-                "from_cursor: ahead of this workspace's event log (a cursor of another workspace?)",
+                "from_cursor: ahead of the event log (not a cursor WatchEvents returned)",
             ));
         }
         if cursor < position.pruned_through {
@@ -79,14 +78,15 @@ pub(crate) async fn start(watch: Watch, from_cursor: &str) -> Result<EventStream
 /// server shuts down.
 async fn run(
     watch: Watch,
-    mut after: i64,
+    mut after: Cursor,
     mut wakeups: broadcast::Receiver<Wakeup>,
     sender: mpsc::Sender<Result<proto::ConversationEvent, Status>>,
 ) {
+    let mut held_back;
     loop {
         loop {
-            let batch = match read(&watch, after).await {
-                Ok(batch) => batch,
+            let read = match read(&watch, after).await {
+                Ok(read) => read,
                 Err(error) => {
                     tracing::warn!(error = %error, "reading the event log for a watcher failed");
                     let _ = sender
@@ -97,9 +97,10 @@ async fn run(
                     return;
                 }
             };
-            let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= BATCH;
-            for event in batch {
-                after = event.seq;
+            let full = i64::try_from(read.events.len()).unwrap_or(i64::MAX) >= BATCH;
+            held_back = read.held_back;
+            for event in read.events {
+                after = event.cursor;
                 if sender.send(Ok(to_proto(event))).await.is_err() {
                     return;
                 }
@@ -117,7 +118,7 @@ async fn run(
                     return;
                 }
                 () = sender.closed() => return,
-                () = tokio::time::sleep(RECHECK) => break,
+                () = tokio::time::sleep(if held_back { HELD_BACK_RECHECK } else { RECHECK }) => break,
                 wakeup = wakeups.recv() => match wakeup {
                     Ok(Wakeup::Notified { payload, .. }) if payload == watch.workspace => break,
                     Ok(Wakeup::Notified { .. }) => {}
@@ -129,7 +130,7 @@ async fn run(
     }
 }
 
-async fn read(watch: &Watch, after: i64) -> Result<Vec<LoggedEvent>, RoutingError> {
+async fn read(watch: &Watch, after: Cursor) -> Result<event_log::Read, RoutingError> {
     let client = watch.pool.get().await?;
     event_log::read_after(
         &client,
@@ -143,7 +144,7 @@ async fn read(watch: &Watch, after: i64) -> Result<Vec<LoggedEvent>, RoutingErro
 
 fn to_proto(event: LoggedEvent) -> proto::ConversationEvent {
     proto::ConversationEvent {
-        cursor: event.seq.to_string(),
+        cursor: event.cursor.to_string(),
         event_type: event.event_type,
         conversation_id: event.conversation_id.unwrap_or_default(),
         contact_id: event.contact_id.unwrap_or_default(),

@@ -1,0 +1,92 @@
+//! The machine's floors, measured in the same run as a figure so the figure can be reported as
+//! a ratio: a bare lapin consume + ack, and PostgreSQL single-row inserts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+
+/// Connections of the PostgreSQL floor.
+pub const INSERT_CONNECTIONS: u64 = 16;
+/// Prefetch of the consume floor.
+const CONSUME_PREFETCH: u16 = 8;
+
+/// One bare lapin consumer on a quorum queue holding `count` messages, prefetch 8, acking each
+/// delivery; returns messages per second.
+pub async fn consume_floor(amqp_url: &str, queue: &str, count: u64) -> anyhow::Result<f64> {
+    let connection = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(CONSUME_PREFETCH, BasicQosOptions::default())
+        .await?;
+    let mut consumer = channel
+        .basic_consume(
+            queue.into(),
+            "bench-floor".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let started = Instant::now();
+    let mut acked = 0;
+    while acked < count {
+        let delivery = tokio::time::timeout(Duration::from_secs(30), consumer.next())
+            .await
+            .context("the consume floor stalled")?
+            .context("the floor consumer ended")??;
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+        acked += 1;
+    }
+    let rate = acked as f64 / started.elapsed().as_secs_f64();
+    let _ = channel.close(200, "done".into()).await;
+    let _ = connection.close(200, "done".into()).await;
+    Ok(rate)
+}
+
+/// `inserts` single-row autocommit inserts over 16 connections into `table` (created by
+/// `create` on each connection, columns `id bigint, workspace_id text, payload text`); returns
+/// inserts per second.
+pub async fn insert_floor(
+    database_url: &str,
+    create: &str,
+    table: &str,
+    inserts: u64,
+) -> anyhow::Result<f64> {
+    let mut clients = Vec::new();
+    for _ in 0..INSERT_CONNECTIONS {
+        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        client.batch_execute(create).await?;
+        clients.push(client);
+    }
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for client in clients {
+        let (next, table) = (next.clone(), table.to_owned());
+        workers.spawn(async move {
+            let statement = client
+                .prepare(&format!(
+                    "INSERT INTO {table} (id, workspace_id, payload) VALUES ($1, $2, $3)"
+                ))
+                .await?;
+            loop {
+                let id = next.fetch_add(1, Ordering::Relaxed);
+                if id >= inserts {
+                    return Ok::<(), tokio_postgres::Error>(());
+                }
+                let id = i64::try_from(id).unwrap_or(i64::MAX);
+                let payload = format!("floor row {id} with about sixty bytes of text in it ......");
+                client.execute(&statement, &[&id, &"ws_floor", &payload]).await?;
+            }
+        });
+    }
+    while let Some(joined) = workers.join_next().await {
+        joined??;
+    }
+    Ok(inserts as f64 / started.elapsed().as_secs_f64())
+}
