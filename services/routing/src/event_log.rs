@@ -100,8 +100,11 @@ pub async fn append(
     let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
     let numbered = tx
         .query(
-            "SELECT pg_current_xact_id()::text::bigint, nextval('routing.event_log_seq_seq')
-             FROM generate_series(1, $1::bigint)",
+            &tx.prepare_cached(
+                "SELECT pg_current_xact_id()::text::bigint, nextval('routing.event_log_seq_seq')
+                 FROM generate_series(1, $1::bigint)",
+            )
+            .await?,
             &[&count],
         )
         .await?;
@@ -120,36 +123,59 @@ pub async fn append(
     let contacts: Vec<Option<&str>> = events.iter().map(|event| event.contact_id.as_deref()).collect();
     let types: Vec<&str> = events.iter().map(|event| event.event_type).collect();
     let payloads: Vec<&serde_json::Value> = events.iter().map(|event| &event.payload).collect();
-    tx.execute(
-        "INSERT INTO routing.event_log (seq, workspace_id, conversation_id, contact_id, event_type, payload)
-         SELECT u.seq, $1::text, u.conversation_id, u.contact_id, u.event_type, u.payload
-         FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
-              AS u (seq, conversation_id, contact_id, event_type, payload)",
-        &[&workspace, &seqs, &conversations, &contacts, &types, &payloads],
-    )
-    .await?;
-    for (event, cursor) in events.iter().zip(&cursors) {
-        let conversation_id = event.conversation_id.clone().unwrap_or_default();
-        let envelope = Envelope {
-            event_id: switchboard_domain::EventId::generate().into_string(),
-            event_type: format!("routing.{}", event.event_type),
-            occurred_at: Some(switchboard_domain::time::to_timestamp(chrono::Utc::now())),
-            workspace_id: workspace.to_owned(),
-            correlation_id: String::new(),
-            causation_id: String::new(),
-            partition_key: conversation_id.clone(),
-            payload: Some(Payload::RoutingEvent(RoutingEvent {
-                cursor: cursor.to_string(),
-                event_type: event.event_type.to_owned(),
-                conversation_id,
-                contact_id: event.contact_id.clone().unwrap_or_default(),
-                payload_json: event.payload.to_string(),
-            })),
-        };
-        OUTBOX.record_optional(tx, &envelope, partitions).await?;
-    }
-    tx.execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &workspace])
-        .await?;
+    let envelopes: Vec<Envelope> = events
+        .iter()
+        .zip(&cursors)
+        .map(|(event, cursor)| {
+            let conversation_id = event.conversation_id.clone().unwrap_or_default();
+            Envelope {
+                event_id: switchboard_domain::EventId::generate().into_string(),
+                event_type: format!("routing.{}", event.event_type),
+                occurred_at: Some(switchboard_domain::time::to_timestamp(chrono::Utc::now())),
+                workspace_id: workspace.to_owned(),
+                correlation_id: String::new(),
+                causation_id: String::new(),
+                partition_key: conversation_id.clone(),
+                payload: Some(Payload::RoutingEvent(RoutingEvent {
+                    cursor: cursor.to_string(),
+                    event_type: event.event_type.to_owned(),
+                    conversation_id,
+                    contact_id: event.contact_id.clone().unwrap_or_default(),
+                    payload_json: event.payload.to_string(),
+                })),
+            }
+        })
+        .collect();
+    // Independent statements, pipelined on the connection: one round trip instead of several.
+    let logged = async {
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO routing.event_log (seq, workspace_id, conversation_id, contact_id, event_type, payload)
+                 SELECT u.seq, $1::text, u.conversation_id, u.contact_id, u.event_type, u.payload
+                 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
+                      AS u (seq, conversation_id, contact_id, event_type, payload)",
+            )
+            .await?;
+        tx.execute(
+            &statement,
+            &[&workspace, &seqs, &conversations, &contacts, &types, &payloads],
+        )
+        .await
+        .map_err(RoutingError::from)
+    };
+    let published = futures_util::future::try_join_all(envelopes.iter().map(|envelope| async move {
+        OUTBOX
+            .record_optional(tx, envelope, partitions)
+            .await
+            .map_err(RoutingError::from)
+    }));
+    let notified = async {
+        let statement = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        tx.execute(&statement, &[&NOTIFY_CHANNEL, &workspace])
+            .await
+            .map_err(RoutingError::from)
+    };
+    futures_util::try_join!(logged, published, notified)?;
     Ok(())
 }
 

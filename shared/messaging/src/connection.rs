@@ -275,8 +275,9 @@ async fn supervise(bus: Bus, shutdown: CancellationToken) {
         backoff = INITIAL_RECONNECT_BACKOFF;
         bus.inner.metrics.connections_opened.inc();
         tracing::info!("connected to rabbitmq");
-        bus.inner.current.send_replace(Some(connection.clone()));
+        // The generation first: a consumer that sees this connection has seen its generation.
         bus.inner.generation.send_modify(|generation| *generation += 1);
+        bus.inner.current.send_replace(Some(connection.clone()));
 
         let mut down_since: Option<std::time::Instant> = None;
         loop {

@@ -102,10 +102,6 @@ pub async fn run_consumer<H: Handler>(
         if shutdown.is_cancelled() {
             return Ok(());
         }
-        // Taken before subscribing: a recovery that lands while we subscribe makes us
-        // subscribe once more, never miss it.
-        let mut generation = bus.connection_generation();
-        generation.borrow_and_update();
         let connection = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             connection = bus.connection(Duration::from_secs(30)) => match connection {
@@ -113,6 +109,10 @@ pub async fn run_consumer<H: Handler>(
                 Err(_) => continue,
             },
         };
+        // Taken before subscribing (and after the connection, whose generation is already
+        // counted): a recovery that lands while we subscribe makes us subscribe once more.
+        let mut generation = bus.connection_generation();
+        generation.borrow_and_update();
         let subscribed = subscribe(&connection, &queue, bus.config().prefetch).await;
         let (channel, consumer) = match subscribed {
             Ok(subscription) => subscription,

@@ -82,12 +82,15 @@ impl Outbox {
         let outgoing = Outgoing::envelope(envelope, partitions);
         let mut carrier: HashMap<String, String> = HashMap::new();
         switchboard_telemetry::propagation::inject_span(&tracing::Span::current(), &mut carrier);
-        tx.execute(
-            &format!(
+        let statement = tx
+            .prepare_cached(&format!(
                 "INSERT INTO {}.outbox (event_id, routing_key, event_type, payload, traceparent, tracestate, mandatory)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 self.schema
-            ),
+            ))
+            .await?;
+        tx.execute(
+            &statement,
             &[
                 &outgoing.message_id,
                 &outgoing.routing_key,

@@ -116,15 +116,7 @@ impl History {
         let provider_timestamp = event.provider_timestamp.as_ref().and_then(from_timestamp);
         let account = event.channel_account_id.as_str();
         let mut client = self.pool.get().await?;
-        let known = client
-            .query_opt(
-                "SELECT 1 FROM routing.messages WHERE channel_account_id = $1 AND provider_message_id = $2",
-                &[&account, &message.provider_message_id],
-            )
-            .await?;
-        if known.is_some() {
-            return Ok(Appended::Duplicate);
-        }
+        // A duplicate is found by the message insert below; its transaction is rolled back.
         let tx = client.transaction().await?;
         let snapshot = ContactSnapshot::of(resolved.contact.as_ref());
         let opened_conversation = open_conversation(
@@ -295,7 +287,7 @@ async fn open_conversation(
     let candidate = ConversationId::generate().into_string();
     let row = tx
         .query_one(
-            "INSERT INTO routing.conversations AS c
+            &tx.prepare_cached("INSERT INTO routing.conversations AS c
                  (id, workspace_id, contact_id, channel_account_id, channel, opened_at, last_inbound_at, last_message_at,
                   controller, contact_snapshot, search_text)
              VALUES ($1, $2, $3, $4, $5, now(), $6, $6,
@@ -312,7 +304,7 @@ async fn open_conversation(
                                               ELSE EXCLUDED.search_text END,
                            revision = c.revision + 1
              RETURNING c.id, c.controller, c.controller_version,
-                       coalesce(c.bot_paused_until > now(), false)",
+                       coalesce(c.bot_paused_until > now(), false)").await?,
             &[
                 &candidate,
                 &workspace,
@@ -348,7 +340,8 @@ async fn insert_message(
 ) -> Result<bool, RoutingError> {
     let inserted = tx
         .execute(
-            "INSERT INTO routing.messages
+            &tx.prepare_cached(
+                "INSERT INTO routing.messages
                  (id, workspace_id, conversation_id, contact_id, channel_account_id, provider_message_id,
                   direction, author_kind, body, reply_to_provider_message_id, provider_timestamp,
                   reply_to_message_id)
@@ -356,6 +349,8 @@ async fn insert_message(
                      (SELECT r.id FROM routing.messages r
                       WHERE r.channel_account_id = $5 AND r.provider_message_id = NULLIF($8, '')))
              ON CONFLICT (channel_account_id, provider_message_id) DO NOTHING",
+            )
+            .await?,
             &[
                 &message_id,
                 &workspace,
