@@ -295,6 +295,7 @@ pub fn declared_queues(namespace: &str, partitions: u16) -> Vec<String> {
         "routing.outbound",
         "contacts.assignment",
         "bots.bot",
+        "delivery.autoreply",
     ]
     .into_iter()
     .flat_map(|family| {

@@ -345,6 +345,7 @@ async fn main() -> anyhow::Result<()> {
         queues.extend(bus.partitioned_queues("routing", "outbound"));
         queues.extend(bus.partitioned_queues("contacts", "assignment"));
         queues.extend(bus.partitioned_queues("bots", "bot"));
+        queues.extend(bus.partitioned_queues("delivery", "autoreply"));
         let floor = bus.queue("bench", "floor");
         queues.push(floor);
         queues

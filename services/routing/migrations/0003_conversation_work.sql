@@ -18,7 +18,22 @@ CREATE INDEX conversations_search ON conversations USING gin (search_text public
 
 ALTER TABLE workspace_settings
     ADD COLUMN bot_enabled       boolean NOT NULL DEFAULT false,
-    ADD COLUMN bot_pause_minutes integer NOT NULL DEFAULT 60;
+    ADD COLUMN bot_pause_minutes integer NOT NULL DEFAULT 60,
+    -- {"time_zone": "…", "intervals": [{"weekday": 1, "opens": "09:00", "closes": "17:00"}]};
+    -- NULL: always open.
+    ADD COLUMN business_hours      jsonb,
+    ADD COLUMN away_message        text NOT NULL DEFAULT '',
+    ADD COLUMN at_capacity_message text NOT NULL DEFAULT '';
+
+-- Automatic replies requested, one per conversation, kind and period (a closed period's start,
+-- or a wait's start in a team queue).
+CREATE TABLE auto_replies (
+    conversation_id text NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    kind            text NOT NULL,
+    period          text NOT NULL,
+    requested_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (conversation_id, kind, period)
+);
 
 -- Outbound messages get their provider id later (NULLs never collide in the unique key).
 ALTER TABLE messages

@@ -357,6 +357,7 @@ pub async fn enqueue(
         serde_json::json!({ "team_id": team }),
     ));
     changes.drain_teams.push(team.to_owned());
+    crate::auto_reply::when_queued(tx, partitions, conversation, team, changes).await?;
     Ok(())
 }
 

@@ -13,7 +13,9 @@
 //! schema. Bot/human control, notes and outbound history come next.
 
 pub mod assignment;
+pub mod auto_reply;
 pub mod bot;
+pub mod business_hours;
 mod config;
 mod error;
 pub mod event_log;
@@ -117,10 +119,13 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
             .clone()
             .run_sweeper(config.assignment_sweep_interval, shutdown.clone()),
     );
-    // The outbox carries assignment.changed (to contacts) and bot turns (to the bot runtime).
+    // The outbox carries assignment.changed (to contacts), bot turns (to the bot runtime) and
+    // automatic-reply requests (to delivery).
     let mut outbox_queues =
         bus.partitioned_queues(assignment::ASSIGNMENT_CONSUMER, assignment::ASSIGNMENT_FAMILY);
     outbox_queues.extend(bus.partitioned_queues(bot::BOT_CONSUMER, bot::BOT_FAMILY));
+    outbox_queues
+        .extend(bus.partitioned_queues(auto_reply::AUTO_REPLY_CONSUMER, auto_reply::AUTO_REPLY_FAMILY));
     let assignment_queues = Arc::new(ProducerQueues::new(bus.clone(), outbox_queues));
     parts.spawn(
         "routing outbox relay",

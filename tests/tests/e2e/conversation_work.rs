@@ -642,3 +642,141 @@ async fn notes_mention_agents_once_snippets_fill_variables_and_conversations_are
     assert_eq!(found(unassigned).await, 1);
     hooks.cleanup().await;
 }
+
+#[tokio::test]
+async fn away_and_at_capacity_replies_are_requested_from_delivery_once_per_period() {
+    use switchboard_proto::events::v1::AutoReplyRequested;
+
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let db = database(&hooks).await;
+    let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let channel = hooks.switchboard.channel().await;
+    let mut api = RoutingServiceClient::new(channel.clone());
+    let mut assignment = AssignmentServiceClient::new(channel);
+    let queue = format!("{}delivery.autoreply.p00", hooks.namespace);
+    let settings = |hours: Option<routing::BusinessHours>| routing::UpdateRoutingSettingsRequest {
+        settings: Some(routing::RoutingSettings {
+            business_hours: hours,
+            ..Default::default()
+        }),
+    };
+    let refused = api
+        .update_routing_settings(authorized(
+            settings(Some(routing::BusinessHours {
+                time_zone: "Mars/Olympus_Mons".to_owned(),
+                ..Default::default()
+            })),
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+
+    // Closed all week: the first message gets the away message, the second one nothing more.
+    api.update_routing_settings(authorized(
+        settings(Some(routing::BusinessHours {
+            time_zone: "Europe/Berlin".to_owned(),
+            intervals: vec![],
+            away_message: "We are closed; we answer on Monday from 9:00.".to_owned(),
+            at_capacity_message: String::new(),
+        })),
+        &admin,
+    ))
+    .await
+    .unwrap();
+    deliver(
+        &hooks,
+        &db,
+        &whatsapp_text("wamid.away-1", SENDER, "hello?"),
+        "wamid.away-1",
+    )
+    .await;
+    deliver(
+        &hooks,
+        &db,
+        &whatsapp_text("wamid.away-2", SENDER, "anyone?"),
+        "wamid.away-2",
+    )
+    .await;
+    let requests = hooks.read_queue(&queue, 1, Duration::from_secs(10)).await;
+    let Some(Payload::AutoReplyRequested(AutoReplyRequested { kind, text, .. })) =
+        &requests[0].envelope.payload
+    else {
+        panic!("not an auto reply: {:?}", requests[0].envelope)
+    };
+    assert_eq!(kind, "away");
+    assert!(text.starts_with("We are closed"));
+    assert_eq!(hooks.depth(&queue).await, 0, "one away message per closed period");
+
+    // Open around the clock, but the only agent is offline: a new conversation queued in the
+    // team gets the at-capacity message once.
+    if chrono::Utc::now().format("%H:%M").to_string() == "23:59" {
+        tokio::time::sleep(Duration::from_secs(61)).await;
+    }
+    api.update_routing_settings(authorized(
+        settings(Some(routing::BusinessHours {
+            time_zone: "UTC".to_owned(),
+            intervals: (1..=7)
+                .map(|weekday| routing::OpenInterval {
+                    weekday,
+                    opens: "00:00".to_owned(),
+                    closes: "23:59".to_owned(),
+                })
+                .collect(),
+            away_message: "Closed.".to_owned(),
+            at_capacity_message: "All our agents are busy; you are in the queue.".to_owned(),
+        })),
+        &admin,
+    ))
+    .await
+    .unwrap();
+    let agent = assignment
+        .create_agent(authorized(
+            routing::CreateAgentRequest {
+                name: "Off duty".to_owned(),
+                status: routing::AgentStatus::Offline as i32,
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .agent
+        .unwrap();
+    assignment
+        .create_team(authorized(
+            routing::CreateTeamRequest {
+                name: "Support".to_owned(),
+                mode: routing::AssignmentMode::RoundRobin as i32,
+                agent_ids: vec![agent.id],
+                channel_account_ids: vec![switchboard_e2e::webhooks::WHATSAPP.0.to_owned()],
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    let other = "16505550888";
+    deliver(
+        &hooks,
+        &db,
+        &whatsapp_text("wamid.busy-1", other, "hi"),
+        "wamid.busy-1",
+    )
+    .await;
+    deliver(
+        &hooks,
+        &db,
+        &whatsapp_text("wamid.busy-2", other, "hi again"),
+        "wamid.busy-2",
+    )
+    .await;
+    let requests = hooks.read_queue(&queue, 1, Duration::from_secs(10)).await;
+    let Some(Payload::AutoReplyRequested(AutoReplyRequested { kind, .. })) = &requests[0].envelope.payload
+    else {
+        panic!("not an auto reply: {:?}", requests[0].envelope)
+    };
+    assert_eq!(kind, "at_capacity");
+    assert_eq!(hooks.depth(&queue).await, 0, "one at-capacity message per wait");
+    hooks.cleanup().await;
+}

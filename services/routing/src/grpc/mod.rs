@@ -5,6 +5,7 @@ mod agents;
 mod control;
 mod messages;
 mod notes;
+mod settings;
 mod watch;
 
 use chrono::{DateTime, Utc};
@@ -22,11 +23,11 @@ use tonic::{Request, Response, Status};
 
 use crate::RoutingError;
 use crate::assignment::{self, Changes, Dispatcher};
-use crate::bot;
 use crate::event_log::{Event, EventFeed};
 
 pub(crate) use agents::{AssignmentApi, assignment_server};
 pub(crate) use notes::{NotesApi, notes_server};
+use settings::settings;
 
 /// Fully qualified names of the services this component serves.
 pub(crate) const SERVICE_NAMES: [&str; 3] = [
@@ -40,8 +41,6 @@ pub(crate) const DEFAULT_PAGE_SIZE: u32 = 100;
 /// Longest closing-note category and summary, in characters.
 const MAX_CATEGORY_CHARS: usize = 100;
 const MAX_SUMMARY_CHARS: usize = 2_000;
-/// How long an agent's reply pauses the bot unless the workspace says otherwise.
-pub(crate) const DEFAULT_BOT_PAUSE_MINUTES: i32 = 60;
 
 const CONVERSATION_COLUMNS: &str = "id, contact_id, channel_account_id, channel, status, opened_at, closed_at, \
      last_inbound_at, last_message_at, closing_category, closing_summary, revision, assignee_id, team_id, \
@@ -389,9 +388,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<proto::GetRoutingSettingsRequest>,
     ) -> Result<Response<proto::GetRoutingSettingsResponse>, Status> {
-        let workspace = workspace(&request)?;
-        let client = self.pool.get().await.map_err(RoutingError::from)?;
-        let settings = settings(&client, &workspace).await?;
+        let settings = self.get_settings_rpc(request).await?;
         Ok(Response::new(proto::GetRoutingSettingsResponse {
             settings: Some(settings),
         }))
@@ -401,40 +398,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<proto::UpdateRoutingSettingsRequest>,
     ) -> Result<Response<proto::UpdateRoutingSettingsResponse>, Status> {
-        let workspace = admin_workspace(&request)?;
-        let mut settings = request
-            .into_inner()
-            .settings
-            .ok_or_else(|| Status::invalid_argument("settings: required"))?;
-        settings.bot_pause_minutes = match settings.bot_pause_minutes {
-            0 => DEFAULT_BOT_PAUSE_MINUTES,
-            minutes @ 1..=bot::MAX_PAUSE_MINUTES => minutes,
-            _ => {
-                return Err(Status::invalid_argument(format!(
-                    "settings.bot_pause_minutes: 1 to {} (0 for the default, {DEFAULT_BOT_PAUSE_MINUTES})",
-                    bot::MAX_PAUSE_MINUTES
-                )));
-            }
-        };
-        let client = self.pool.get().await.map_err(RoutingError::from)?;
-        client
-            .execute(
-                "INSERT INTO routing.workspace_settings
-                     (workspace_id, unassign_on_close, require_closing_note, bot_enabled, bot_pause_minutes)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (workspace_id) DO UPDATE
-                 SET unassign_on_close = EXCLUDED.unassign_on_close, require_closing_note = EXCLUDED.require_closing_note,
-                     bot_enabled = EXCLUDED.bot_enabled, bot_pause_minutes = EXCLUDED.bot_pause_minutes",
-                &[
-                    &workspace,
-                    &settings.unassign_on_close,
-                    &settings.require_closing_note,
-                    &settings.bot_enabled,
-                    &settings.bot_pause_minutes,
-                ],
-            )
-            .await
-            .map_err(RoutingError::from)?;
+        let settings = self.update_settings_rpc(request).await?;
         Ok(Response::new(proto::UpdateRoutingSettingsResponse {
             settings: Some(settings),
         }))
@@ -544,32 +508,6 @@ impl RoutingService for RoutingApi {
         .await?;
         Ok(Response::new(stream))
     }
-}
-
-/// The workspace's routing settings (defaults when never set).
-async fn settings(
-    client: &impl GenericClient,
-    workspace: &str,
-) -> Result<proto::RoutingSettings, RoutingError> {
-    let row = client
-        .query_opt(
-            "SELECT unassign_on_close, require_closing_note, bot_enabled, bot_pause_minutes
-             FROM routing.workspace_settings WHERE workspace_id = $1",
-            &[&workspace],
-        )
-        .await?;
-    Ok(row.map_or_else(
-        || proto::RoutingSettings {
-            bot_pause_minutes: DEFAULT_BOT_PAUSE_MINUTES,
-            ..proto::RoutingSettings::default()
-        },
-        |row| proto::RoutingSettings {
-            unassign_on_close: row.get(0),
-            require_closing_note: row.get(1),
-            bot_enabled: row.get(2),
-            bot_pause_minutes: row.get(3),
-        },
-    ))
 }
 
 /// Locks conversation `id` of `workspace`, applies `apply`, commits with its events, then

@@ -178,6 +178,24 @@ impl History {
                 "direction": "inbound",
             }),
         ));
+        let conversation = assignment::Locked {
+            id: conversation_id.clone(),
+            workspace_id: envelope.workspace_id.clone(),
+            contact_id: resolved.contact_id.clone(),
+            channel_account_id: account.to_owned(),
+            open: true,
+            assignee_id: None,
+            team_id: None,
+        };
+        crate::auto_reply::after_inbound(
+            &tx,
+            self.dispatcher.partitions(),
+            &conversation,
+            event.channel,
+            Utc::now(),
+            &mut changes,
+        )
+        .await?;
         if opened_conversation.bot_takes(message) {
             let turn = BotTurn {
                 conversation_id: conversation_id.clone(),
