@@ -663,3 +663,175 @@ async fn an_agents_reply_from_delivery_joins_the_history_claims_the_conversation
     assert_eq!(reply.status, DeliveryStatus::Delivered as i32);
     hooks.cleanup().await;
 }
+
+#[tokio::test]
+async fn contacts_stay_with_their_agent_after_close_unless_the_workspace_unassigns_and_least_open_picks_the_freest()
+ {
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let db = database(&hooks).await;
+    let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
+    let mut agents = AssignmentServiceClient::new(hooks.switchboard.channel().await);
+    let mut conversations = RoutingServiceClient::new(hooks.switchboard.channel().await);
+    let ids = create_agents(&mut agents, &admin, 2, 10).await;
+    let (busy, free) = (ids[0].clone(), ids[1].clone());
+    agents
+        .create_team(authorized(
+            routing::CreateTeamRequest {
+                name: "Least open".to_owned(),
+                mode: routing::AssignmentMode::LeastOpen as i32,
+                agent_ids: ids.clone(),
+                channel_account_ids: vec![WHATSAPP.0.to_owned()],
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    // `busy` already has two conversations (assigned by hand); `free` none.
+    post_messages(&hooks, "least", 0..2).await;
+    let opened = |expected: i64| {
+        let db = &db;
+        async move {
+            switchboard_testkit::eventually(Duration::from_secs(20), "conversations", || async {
+                (count(
+                    db,
+                    "SELECT count(*) FROM routing.conversations WHERE status = 'open'",
+                )
+                .await
+                    == expected)
+                    .then_some(())
+            })
+            .await;
+        }
+    };
+    opened(2).await;
+    let first_two: Vec<String> = db
+        .query("SELECT id FROM routing.conversations", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for id in &first_two {
+        agents
+            .assign_conversation(authorized(
+                routing::AssignConversationRequest {
+                    conversation_id: id.clone(),
+                    agent_id: busy.clone(),
+                },
+                &admin,
+            ))
+            .await
+            .unwrap();
+    }
+    // Least-open: the next one goes to the agent with fewer open conversations.
+    post_messages(&hooks, "least", 2..3).await;
+    opened(3).await;
+    let third_assignee = switchboard_testkit::eventually(Duration::from_secs(10), "the third assigned", || async {
+        db.query_opt(
+            "SELECT assignee_id FROM routing.conversations WHERE NOT (id = ANY($1)) AND assignee_id IS NOT NULL",
+            &[&first_two],
+        )
+        .await
+        .unwrap()
+        .map(|row| row.get::<_, String>(0))
+    })
+    .await;
+    assert_eq!(third_assignee, free);
+
+    // Closed, the contact stays with its agent: its next conversation goes straight to them.
+    let sticky = first_two[0].clone();
+    conversations
+        .close_conversation(authorized(
+            routing::CloseConversationRequest {
+                id: sticky.clone(),
+                closing_note: None,
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    let contact: String = db
+        .query_one(
+            "SELECT contact_id FROM routing.conversations WHERE id = $1",
+            &[&sticky],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // The sender of that conversation writes again (its index is in the provider message id).
+    let index: u32 = db
+        .query_one(
+            "SELECT provider_message_id FROM routing.messages WHERE conversation_id = $1 LIMIT 1",
+            &[&sticky],
+        )
+        .await
+        .unwrap()
+        .get::<_, String>(0)
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let again = whatsapp_text(
+        &format!("wamid.again-{index}"),
+        &format!("1650{index:07}"),
+        "me again",
+    );
+    assert_eq!(hooks.post_whatsapp(&again, None).await.status(), 200);
+    let next_assignee =
+        switchboard_testkit::eventually(Duration::from_secs(20), "the next conversation", || async {
+            db.query_opt(
+                "SELECT assignee_id FROM routing.conversations WHERE contact_id = $1 AND status = 'open'",
+                &[&contact],
+            )
+            .await
+            .unwrap()
+            .and_then(|row| row.get::<_, Option<String>>(0))
+        })
+        .await;
+    assert_eq!(next_assignee, busy, "the contact stays with its agent");
+
+    // With unassign-on-close, closing hands the conversation back: nobody keeps it.
+    conversations
+        .update_routing_settings(authorized(
+            routing::UpdateRoutingSettingsRequest {
+                settings: Some(routing::RoutingSettings {
+                    unassign_on_close: true,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    let open_id: String = db
+        .query_one(
+            "SELECT id FROM routing.conversations WHERE contact_id = $1 AND status = 'open'",
+            &[&contact],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let closed = conversations
+        .close_conversation(authorized(
+            routing::CloseConversationRequest {
+                id: open_id,
+                closing_note: None,
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .conversation
+        .unwrap();
+    assert!(closed.assignee_id.is_empty());
+    let counted: i64 = count(
+        &db,
+        "SELECT count(*) FROM routing.agents WHERE open_count <> (SELECT count(*) FROM routing.conversations c
+             WHERE c.assignee_id = agents.id AND c.status = 'open')",
+    )
+    .await;
+    assert_eq!(counted, 0, "capacity counters match the open conversations");
+    hooks.cleanup().await;
+}
