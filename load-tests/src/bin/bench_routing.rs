@@ -193,6 +193,26 @@ async fn throughput_phase(args: &Args, run: &Run, report: &mut Report) -> anyhow
     let window = done.duration_since(first_at).as_secs_f64().max(0.001);
     let counted = u64::try_from(first_count).unwrap_or(0);
     let rate = args.events.saturating_sub(counted) as f64 / window;
+    // The bus copies of the event log leave through the outbox relay: how far behind it is.
+    let backlog: i64 = client
+        .query_one("SELECT count(*) FROM routing.outbox", &[])
+        .await?
+        .get(0);
+    let drained = loop {
+        let pending: i64 = client
+            .query_one("SELECT count(*) FROM routing.outbox", &[])
+            .await?
+            .get(0);
+        if pending == 0 {
+            break Instant::now();
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the outbox still holds {pending} events after {:?}",
+            args.timeout
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    };
     let conversations: i64 = client
         .query_one("SELECT count(*) FROM routing.conversations", &[])
         .await?
@@ -212,6 +232,10 @@ async fn throughput_phase(args: &Args, run: &Run, report: &mut Report) -> anyhow
          {logged} event-log entries (each also published to the bus)",
         args.events - counted,
         args.events as f64 / done.duration_since(spawned).as_secs_f64()
+    ));
+    report.line(format!(
+        "outbox (event-log copies to the bus, confirmed one by one): {backlog} events behind when the last message was stored, drained {:.1}s later",
+        drained.duration_since(done).as_secs_f64()
     ));
     report.line(format!(
         "floor consume + ack (1 lapin consumer, 1 quorum queue, prefetch 8): {consume:.0} msg/s; ratio routing/floor {:.3}",

@@ -309,12 +309,21 @@ async fn a_redelivered_event_has_no_second_effect_and_is_forwarded_again_with_th
             .await,
         1
     );
-    let routed = harness.routed(3).await;
+    // The replay is forwarded again whole (contact.created and the event, same ids), as after a
+    // crash between commit and publish: four events, routing dedupes them.
+    let routed = harness.routed(4).await;
     let ids: Vec<&str> = routed.iter().map(|envelope| envelope.event_id.as_str()).collect();
     assert_eq!(
         ids.iter().filter(|id| **id == "evt_wamid-once").count(),
         2,
         "forwarded twice, same id (routing dedupes): {ids:?}"
+    );
+    assert_eq!(
+        ids.iter()
+            .filter(|id| **id == "evt_wamid-once.contact-created")
+            .count(),
+        2,
+        "{ids:?}"
     );
     assert_eq!(harness.metrics.resolutions(Channel::Whatsapp, "replayed"), 1);
     // The profile came from the channel, the phone in E.164.
