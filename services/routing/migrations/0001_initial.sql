@@ -49,7 +49,7 @@ CREATE INDEX messages_contact ON messages (contact_id);
 -- Every change, written in the transaction that makes it: the source of the resumable event
 -- stream. Readers order a workspace's events by (tx, seq), where tx is the writing
 -- transaction's id, and read only rows whose transaction is older than every transaction still
--- running (tx < xmin of their snapshot). Those rows can no longer change, and every row written
+-- running in this database. Those rows can no longer change, and every row written
 -- later sorts after them, so resuming after a cursor misses nothing and repeats nothing,
 -- without serializing writers.
 CREATE TABLE event_log (

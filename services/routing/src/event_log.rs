@@ -3,13 +3,13 @@
 //!
 //! Order without gaps and without serializing writers: each row carries its transaction's id
 //! (`tx`) and a sequence number; a workspace's events are ordered by (tx, seq), and readers
-//! only read rows whose transaction is older than every transaction still running (below the
-//! `xmin` of their snapshot). Those rows are final, and any row written later belongs to a
-//! transaction at or above that `xmin`, so it sorts after everything already read: resuming
-//! after a [`Cursor`] misses nothing and repeats nothing. A `NOTIFY` on [`NOTIFY_CHANNEL`]
-//! (delivered at commit) wakes the readers of every replica. The cost: a long transaction
-//! anywhere in the database holds the stream back until it ends (readers poll briefly while
-//! committed events wait behind one).
+//! only read rows whose transaction is older than every transaction still running in this
+//! database (the [`horizon`], taken in a statement before the read). Those rows are final, and
+//! any row written later belongs to a transaction at or above the horizon, so it sorts after
+//! everything already read: resuming after a [`Cursor`] misses nothing and repeats nothing. A
+//! `NOTIFY` on [`NOTIFY_CHANNEL`] (delivered at commit) wakes the readers of every replica. The
+//! cost: a long transaction in this database holds the stream back until it ends (readers poll
+//! briefly while committed events wait behind one); other databases on the server do not.
 
 use std::time::Duration;
 
@@ -210,27 +210,48 @@ pub struct LogPosition {
 
 /// The workspace's current position.
 pub async fn position(client: &impl GenericClient, workspace: &str) -> Result<LogPosition, RoutingError> {
+    let (now, newest_tx) = horizon(client).await?;
     let row = client
         .query_one(
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
-                    pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
-                    (SELECT tx FROM routing.event_log_pruned WHERE workspace_id = $1),
+            "SELECT (SELECT tx FROM routing.event_log_pruned WHERE workspace_id = $1),
                     (SELECT seq FROM routing.event_log_pruned WHERE workspace_id = $1)",
             &[&workspace],
         )
         .await?;
-    let pruned_through = match (row.get::<_, Option<i64>>(2), row.get::<_, Option<i64>>(3)) {
+    let pruned_through = match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
         (Some(tx), Some(seq)) => Cursor { tx, seq },
         _ => Cursor::default(),
     };
     Ok(LogPosition {
-        now: Cursor {
-            tx: row.get(0),
-            seq: 0,
-        },
+        now: Cursor { tx: now, seq: 0 },
         pruned_through,
-        newest_tx: row.get(1),
+        newest_tx,
     })
+}
+
+/// The oldest transaction still running in this database (as a 64-bit id), or the next id to
+/// be assigned when none runs; with that next id. Rows of transactions below it are final.
+///
+/// Only this database's backends count (`pg_stat_activity`, which shows the backends of the
+/// reader's own role, the role that writes the log), so a long transaction elsewhere on the
+/// server does not hold the stream back. Call it in a statement before the read: a transaction
+/// running now cannot then commit rows below the horizon after the read's snapshot.
+pub async fn horizon(client: &impl GenericClient) -> Result<(i64, i64), RoutingError> {
+    let row = client
+        .query_one(
+            "WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax),
+                  running AS (
+                      SELECT (next.xmax - next.xmax % 4294967296) + a.backend_xid::text::bigint AS xid, next.xmax
+                      FROM pg_stat_activity a, next
+                      WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL
+                  )
+             SELECT coalesce(min(CASE WHEN xid > xmax THEN xid - 4294967296 ELSE xid END), (SELECT xmax FROM next)),
+                    (SELECT xmax FROM next)
+             FROM running",
+            &[],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
 }
 
 /// What a read found.
@@ -250,15 +271,22 @@ pub async fn read_after(
     conversation_id: Option<&str>,
     limit: i64,
 ) -> Result<Read, RoutingError> {
+    let (below, _) = horizon(client).await?;
     let rows = client
         .query(
-            "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
-             SELECT seq, tx, event_type, conversation_id, contact_id, payload, created_at
-             FROM routing.event_log, horizon
-             WHERE workspace_id = $1 AND (tx, seq) > ($2, $3) AND tx < horizon.xmin
+            "SELECT seq, tx, event_type, conversation_id, contact_id, payload, created_at
+             FROM routing.event_log
+             WHERE workspace_id = $1 AND (tx, seq) > ($2, $3) AND tx < $6
                AND ($4::text IS NULL OR conversation_id = $4)
              ORDER BY tx, seq LIMIT $5",
-            &[&workspace, &after.tx, &after.seq, &conversation_id, &limit],
+            &[
+                &workspace,
+                &after.tx,
+                &after.seq,
+                &conversation_id,
+                &limit,
+                &below,
+            ],
         )
         .await?;
     let events: Vec<LoggedEvent> = rows
@@ -278,10 +306,8 @@ pub async fn read_after(
     let held_back = if i64::try_from(events.len()).unwrap_or(i64::MAX) < limit {
         client
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM routing.event_log
-                                WHERE workspace_id = $1
-                                  AND tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
-                &[&workspace],
+                "SELECT EXISTS (SELECT 1 FROM routing.event_log WHERE workspace_id = $1 AND tx >= $2)",
+                &[&workspace, &below],
             )
             .await?
             .get(0)

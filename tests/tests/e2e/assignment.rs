@@ -142,7 +142,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
     assert_eq!(refused.code(), Code::PermissionDenied);
 
     post_messages(&hooks, "fair", 0..1_000).await;
-    switchboard_testkit::eventually(Duration::from_secs(60), "1,000 conversations queued", || async {
+    switchboard_testkit::eventually(Duration::from_secs(180), "1,000 conversations queued", || async {
         (count(
             &db,
             "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL",
@@ -192,7 +192,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
     }));
     let (switched, _) = tokio::join!(switch, nudges);
     switched.unwrap();
-    switchboard_testkit::eventually(Duration::from_secs(60), "the queue handed out", || async {
+    switchboard_testkit::eventually(Duration::from_secs(180), "the queue handed out", || async {
         (count(
             &db,
             "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL",
@@ -223,7 +223,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
         assert!(stored.open_count <= stored.max_open);
     }
     // Each hand-out was announced on the bus (contacts keeps the contact's assignee).
-    switchboard_testkit::eventually(Duration::from_secs(30), "the outbox relayed", || async {
+    switchboard_testkit::eventually(Duration::from_secs(120), "the outbox relayed", || async {
         (count(&db, "SELECT count(*) FROM routing.outbox").await == 0).then_some(())
     })
     .await;
@@ -246,7 +246,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
     for index in 0..30 {
         post_messages(&hooks, "wait", 1_000 + index..1_001 + index).await;
     }
-    switchboard_testkit::eventually(Duration::from_secs(30), "30 conversations waiting", || async {
+    switchboard_testkit::eventually(Duration::from_secs(120), "30 conversations waiting", || async {
         (count(
             &db,
             "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL",
@@ -423,6 +423,18 @@ async fn watch_events_streams_changes_from_any_replica_and_resumes_after_a_curso
     let member = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
     let mut watcher = RoutingServiceClient::new(second.channel().await);
 
+    // A long transaction in another database of the same server (another test, another
+    // service) must not hold the stream back.
+    let server = hooks.database.url.rsplit_once('/').unwrap().0.to_owned();
+    let (elsewhere, connection) =
+        tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    elsewhere
+        .batch_execute("BEGIN; SELECT pg_current_xact_id();")
+        .await
+        .unwrap();
     // Every logged change is on the bus too, for any service that binds a queue.
     let subscriber = hooks.subscribe("routing.#").await;
     // Watch "from now" on the second replica; the first replica's consumer makes the changes.
@@ -453,6 +465,7 @@ async fn watch_events_streams_changes_from_any_replica_and_resumes_after_a_curso
     assert_eq!(types.iter().filter(|kind| **kind == "message.added").count(), 3);
     let cursors: Vec<(i64, i64)> = seen.iter().map(|event| position(&event.cursor)).collect();
     assert!(cursors.windows(2).all(|pair| pair[0] < pair[1]), "{cursors:?}");
+    elsewhere.batch_execute("ROLLBACK").await.unwrap();
     let payload: serde_json::Value = serde_json::from_str(&seen[1].payload_json).unwrap();
     assert!(payload.is_object());
     drop(stream);
