@@ -13,14 +13,13 @@
 //! capacity), and a periodic sweep drains every team with waiting conversations, so a crash
 //! between a commit and its drain only delays the hand-out.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod dispatcher;
+
+pub use dispatcher::Dispatcher;
 
 use switchboard_domain::time::to_timestamp;
-use switchboard_postgres::{GenericClient, Pool, Transaction};
+use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{AssignmentChanged, Envelope, envelope::Payload};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::RoutingError;
 use crate::event_log::{self, Event};
@@ -66,7 +65,7 @@ impl Mode {
     }
 
     /// Order of eligible agents, best first.
-    fn order_by(self) -> &'static str {
+    pub(crate) fn order_by(self) -> &'static str {
         match self {
             Self::Manual | Self::RoundRobin => "a.last_assigned_seq NULLS FIRST, a.id",
             Self::LeastOpen => "a.open_count, a.last_assigned_seq NULLS FIRST, a.id",
@@ -158,7 +157,7 @@ impl Changes {
 }
 
 /// Records `assignment.changed` for `conversation` in the outbox.
-async fn announce(
+pub(crate) async fn announce(
     tx: &Transaction<'_>,
     partitions: u16,
     conversation: &Locked,
@@ -452,232 +451,4 @@ pub async fn route_new(
         return enqueue(tx, partitions, conversation, &team, changes).await;
     }
     Ok(())
-}
-
-/// Hands out queued conversations and wakes the outbox relay.
-#[derive(Clone)]
-pub struct Dispatcher {
-    pool: Pool,
-    partitions: u16,
-    outbox_wake: Arc<Notify>,
-}
-
-impl Dispatcher {
-    /// A dispatcher on `pool`, publishing with `partitions`.
-    pub fn new(pool: Pool, partitions: u16, outbox_wake: Arc<Notify>) -> Self {
-        Self {
-            pool,
-            partitions,
-            outbox_wake,
-        }
-    }
-
-    /// Wakes the outbox relay after a commit that wrote events.
-    pub fn events_written(&self) {
-        self.outbox_wake.notify_one();
-    }
-
-    /// Bus partitions events are spread over.
-    pub fn partitions(&self) -> u16 {
-        self.partitions
-    }
-
-    /// After a commit: wakes the relay and drains what the change made eligible. Failures
-    /// are logged; the sweep retries.
-    pub async fn after_commit(&self, changes: &Changes) {
-        // Every logged event is on the bus too (through the outbox).
-        if changes.published || !changes.events.is_empty() {
-            self.outbox_wake.notify_one();
-        }
-        let mut teams = changes.drain_teams.clone();
-        for agent in &changes.freed_agents {
-            match self.teams_of(agent).await {
-                Ok(agent_teams) => teams.extend(agent_teams),
-                Err(error) => {
-                    tracing::warn!(error = %error, agent, "cannot list the agent's teams; the sweep will drain them")
-                }
-            }
-        }
-        teams.sort();
-        teams.dedup();
-        for team in teams {
-            if let Err(error) = self.drain(&team).await {
-                tracing::warn!(error = %error, team, "hand-out failed; the sweep will retry");
-            }
-        }
-    }
-
-    /// The teams `agent` belongs to.
-    pub async fn teams_of(&self, agent: &str) -> Result<Vec<String>, RoutingError> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT team_id FROM routing.team_members WHERE agent_id = $1",
-                &[&agent],
-            )
-            .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
-    }
-
-    /// Hands out `team`'s waiting conversations, oldest first, while an agent is eligible.
-    /// Returns how many were assigned.
-    pub async fn drain(&self, team: &str) -> Result<usize, RoutingError> {
-        let mut handed_out = 0;
-        while self.hand_out_one(team).await? {
-            handed_out += 1;
-        }
-        if handed_out > 0 {
-            self.outbox_wake.notify_one();
-        }
-        Ok(handed_out)
-    }
-
-    /// One hand-out in its own transaction; false when nothing waits or nobody is eligible.
-    async fn hand_out_one(&self, team: &str) -> Result<bool, RoutingError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let Some(team_row) = tx
-            .query_opt(
-                "SELECT mode, workspace_id FROM routing.teams WHERE id = $1 FOR UPDATE",
-                &[&team],
-            )
-            .await?
-        else {
-            return Ok(false);
-        };
-        let mode = Mode::parse(&team_row.get::<_, String>(0))?;
-        if mode == Mode::Manual {
-            return Ok(false);
-        }
-        let workspace: String = team_row.get(1);
-        let Some(waiting) = tx
-            .query_opt(
-                "SELECT id, contact_id, channel_account_id FROM routing.conversations
-                 WHERE team_id = $1 AND queued_at IS NOT NULL AND status = 'open' AND assignee_id IS NULL
-                 ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                &[&team],
-            )
-            .await?
-        else {
-            return Ok(false);
-        };
-        let Some(agent) = take_eligible(&tx, team, mode).await? else {
-            return Ok(false);
-        };
-        let conversation = Locked {
-            id: waiting.get(0),
-            workspace_id: workspace.clone(),
-            contact_id: waiting.get(1),
-            channel_account_id: waiting.get(2),
-            open: true,
-            assignee_id: None,
-            team_id: Some(team.to_owned()),
-        };
-        tx.execute(
-            "UPDATE routing.conversations SET assignee_id = $2, assigned_at = now(), queued_at = NULL,
-                 revision = revision + 1
-             WHERE id = $1",
-            &[&conversation.id, &agent],
-        )
-        .await?;
-        let mut changes = Changes::default();
-        announce(
-            &tx,
-            self.partitions,
-            &conversation,
-            Some(&agent),
-            Some(team),
-            &mut changes,
-        )
-        .await?;
-        changes.events.push(Event::conversation(
-            &conversation.id,
-            &conversation.contact_id,
-            "conversation.assigned",
-            serde_json::json!({
-                "agent_id": agent,
-                "previous_agent_id": null,
-                "team_id": team,
-                "automatic": true,
-                "mode": mode.as_str(),
-            }),
-        ));
-        changes.commit(tx, &workspace, self.partitions).await?;
-        Ok(true)
-    }
-
-    /// Drains every team with waiting conversations (all workspaces).
-    pub async fn sweep(&self) -> Result<usize, RoutingError> {
-        let teams: Vec<String> = {
-            let client = self.pool.get().await?;
-            client
-                .query(
-                    "SELECT DISTINCT team_id FROM routing.conversations
-                     WHERE queued_at IS NOT NULL AND status = 'open' AND assignee_id IS NULL",
-                    &[],
-                )
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect()
-        };
-        let mut handed_out = 0;
-        for team in teams {
-            handed_out += self.drain(&team).await?;
-        }
-        Ok(handed_out)
-    }
-
-    /// Sweeps every `interval` until shutdown.
-    pub async fn run_sweeper(
-        self,
-        interval: Duration,
-        shutdown: CancellationToken,
-    ) -> Result<(), switchboard_server::BoxError> {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                () = tokio::time::sleep(interval) => {}
-            }
-            match self.sweep().await {
-                Ok(0) => {}
-                Ok(handed_out) => tracing::info!(handed_out, "sweep handed out waiting conversations"),
-                Err(error) => tracing::warn!(error = %error, "assignment sweep failed"),
-            }
-        }
-    }
-}
-
-/// Takes the best eligible member of `team` (online, under capacity) for one more
-/// conversation, in `mode`'s order; `None` when nobody is eligible.
-async fn take_eligible(tx: &Transaction<'_>, team: &str, mode: Mode) -> Result<Option<String>, RoutingError> {
-    let candidates: Vec<String> = tx
-        .query(
-            &format!(
-                "SELECT a.id FROM routing.agents a JOIN routing.team_members m ON m.agent_id = a.id
-                 WHERE m.team_id = $1 AND a.status = 'online' AND a.open_count < a.max_open
-                 ORDER BY {} LIMIT 20",
-                mode.order_by()
-            ),
-            &[&team],
-        )
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    for candidate in candidates {
-        // Waits for, and re-checks, a row another team's hand-out is changing.
-        let taken = tx
-            .execute(
-                "UPDATE routing.agents SET open_count = open_count + 1,
-                     last_assigned_seq = nextval('routing.assignment_seq'), last_assigned_at = now()
-                 WHERE id = $1 AND status = 'online' AND open_count < max_open",
-                &[&candidate],
-            )
-            .await?;
-        if taken == 1 {
-            return Ok(Some(candidate));
-        }
-    }
-    Ok(None)
 }
