@@ -32,7 +32,7 @@ fn closing_note(note: Option<proto::ClosingNote>) -> Result<(String, String), Ro
 }
 
 impl RoutingApi {
-    /// `list_conversations`.
+    /// Lists and searches conversations, newest first.
     pub(crate) async fn list_conversations_rpc(
         &self,
         request: Request<proto::ListConversationsRequest>,
@@ -123,7 +123,7 @@ impl RoutingApi {
         }))
     }
 
-    /// `close_conversation`.
+    /// Closes an open conversation with its closing note (and the workspace's policy).
     pub(crate) async fn close_conversation_rpc(
         &self,
         request: Request<proto::CloseConversationRequest>,
@@ -181,7 +181,7 @@ impl RoutingApi {
         }))
     }
 
-    /// `reopen_conversation`.
+    /// Reopens a closed conversation unless the contact has another one open on the account.
     pub(crate) async fn reopen_conversation_rpc(
         &self,
         request: Request<proto::ReopenConversationRequest>,

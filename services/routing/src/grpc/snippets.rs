@@ -45,7 +45,7 @@ fn duplicate_shortcut(error: tokio_postgres::Error, shortcut: &str) -> RoutingEr
 }
 
 impl NotesApi {
-    /// `create_snippet`.
+    /// Creates a snippet after checking its variables.
     pub(crate) async fn create_snippet_rpc(
         &self,
         request: Request<proto::CreateSnippetRequest>,
@@ -75,7 +75,7 @@ impl NotesApi {
         }))
     }
 
-    /// `update_snippet`.
+    /// Replaces a snippet's shortcut and body.
     pub(crate) async fn update_snippet_rpc(
         &self,
         request: Request<proto::UpdateSnippetRequest>,
@@ -102,7 +102,7 @@ impl NotesApi {
         }))
     }
 
-    /// `delete_snippet`.
+    /// Deletes a snippet.
     pub(crate) async fn delete_snippet_rpc(
         &self,
         request: Request<proto::DeleteSnippetRequest>,
@@ -123,7 +123,7 @@ impl NotesApi {
         Ok(Response::new(proto::DeleteSnippetResponse {}))
     }
 
-    /// `list_snippets`.
+    /// Lists the workspace's snippets, oldest first.
     pub(crate) async fn list_snippets_rpc(
         &self,
         request: Request<proto::ListSnippetsRequest>,
@@ -156,7 +156,7 @@ impl NotesApi {
         }))
     }
 
-    /// `render_snippet`.
+    /// Fills a snippet's variables for a conversation, or names the missing ones.
     pub(crate) async fn render_snippet_rpc(
         &self,
         request: Request<proto::RenderSnippetRequest>,

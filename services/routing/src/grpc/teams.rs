@@ -133,7 +133,7 @@ async fn set_team_parts(
 }
 
 impl AssignmentApi {
-    /// `create_team`.
+    /// Creates a team with its members and channel accounts.
     pub(crate) async fn create_team_rpc(
         &self,
         request: Request<proto::CreateTeamRequest>,
@@ -158,7 +158,7 @@ impl AssignmentApi {
         Ok(Response::new(proto::CreateTeamResponse { team: Some(team) }))
     }
 
-    /// `get_team`.
+    /// Returns one team.
     pub(crate) async fn get_team_rpc(
         &self,
         request: Request<proto::GetTeamRequest>,
@@ -170,7 +170,7 @@ impl AssignmentApi {
         Ok(Response::new(proto::GetTeamResponse { team: Some(team) }))
     }
 
-    /// `list_teams`.
+    /// Lists the workspace's teams, oldest first.
     pub(crate) async fn list_teams_rpc(
         &self,
         request: Request<proto::ListTeamsRequest>,
@@ -205,7 +205,7 @@ impl AssignmentApi {
         }))
     }
 
-    /// `update_team`.
+    /// Replaces a team's name, mode, members and accounts, then hands out what it can.
     pub(crate) async fn update_team_rpc(
         &self,
         request: Request<proto::UpdateTeamRequest>,
@@ -236,7 +236,7 @@ impl AssignmentApi {
         Ok(Response::new(proto::UpdateTeamResponse { team: Some(team) }))
     }
 
-    /// `delete_team`.
+    /// Deletes a team; its waiting conversations leave the queue.
     pub(crate) async fn delete_team_rpc(
         &self,
         request: Request<proto::DeleteTeamRequest>,
