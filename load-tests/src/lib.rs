@@ -12,6 +12,34 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use switchboard_messaging::{Bus, Outgoing};
 
+/// The command-line options every bench that runs the real binary shares (flattened into
+/// each bench's own options).
+#[derive(Debug, clap::Args)]
+pub struct CommonArgs {
+    /// The switchboard binary (a release build).
+    #[arg(long, default_value = "target/release/switchboard")]
+    pub binary: String,
+    /// Publishes awaiting their confirm at once while filling the queues.
+    #[arg(long, default_value_t = 256)]
+    pub in_flight: usize,
+    /// Single-row inserts of the PostgreSQL floor (over 16 connections).
+    #[arg(long, default_value_t = 20_000)]
+    pub inserts: u64,
+    /// Leave the database in place at the end (to inspect it); it is printed.
+    #[arg(long)]
+    pub keep_database: bool,
+    /// Broker (loopback only).
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    pub amqp_url: String,
+    /// PostgreSQL server (loopback only); a fresh database is created on it.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    pub database_server: String,
+}
+
 /// Parses `20m`, `90s` or a plain number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {

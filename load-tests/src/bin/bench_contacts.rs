@@ -16,7 +16,7 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use switchboard_load_tests::floors::{INSERT_CONNECTIONS, consume_floor, insert_floor};
 use switchboard_load_tests::process::{Launch, Switchboard};
-use switchboard_load_tests::{Report, Run, parse_duration, publish_all, timestamp};
+use switchboard_load_tests::{CommonArgs, Report, Run, parse_duration, publish_all, timestamp};
 use switchboard_messaging::{Outgoing, QueueSpec};
 use switchboard_proto::common::v1::{Channel, PageRequest, SenderIdentity};
 use switchboard_proto::contacts::v1 as contacts;
@@ -32,21 +32,15 @@ use switchboard_proto::tenancy::v1::workspace_admin_service_client::WorkspaceAdm
 /// Command line.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The switchboard binary (a release build).
-    #[arg(long, default_value = "target/release/switchboard")]
-    binary: String,
+    /// Options every bench shares.
+    #[command(flatten)]
+    common: CommonArgs,
     /// Inbound events in the backlog the consumer resolves (and messages of the consume floor).
     #[arg(long, default_value_t = 40_000)]
     events: u64,
     /// Distinct senders among them (each sender's first event creates its contact).
     #[arg(long, default_value_t = 20_000)]
     senders: u64,
-    /// Publishes awaiting their confirm at once while filling the queues.
-    #[arg(long, default_value_t = 256)]
-    in_flight: usize,
-    /// Single-row inserts of the PostgreSQL floor (over 16 connections).
-    #[arg(long, default_value_t = 20_000)]
-    inserts: u64,
     /// Contacts generated for the list and search latencies.
     #[arg(long, default_value_t = 1_000_000)]
     contacts: u64,
@@ -59,19 +53,6 @@ struct Args {
     /// Longest time the consumer may take to resolve the backlog.
     #[arg(long, default_value = "20m", value_parser = parse_duration)]
     resolve_timeout: Duration,
-    /// Leave the database in place at the end (to inspect query plans); it is printed.
-    #[arg(long)]
-    keep_database: bool,
-    /// Broker (loopback only).
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    amqp_url: String,
-    /// PostgreSQL server (loopback only); a fresh database is created on it.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
-    database_server: String,
 }
 
 /// Workspace of the resolution phase.
@@ -139,9 +120,9 @@ fn inbound_envelope(run: &str, sequence: u64, senders: u64, event_type: &str) ->
 /// How the run starts the binary.
 fn launch<'a>(args: &'a Args, environment: &'a Environment) -> Launch<'a> {
     Launch {
-        binary: &args.binary,
+        binary: &args.common.binary,
         database_url: &environment.database_url,
-        amqp_url: &args.amqp_url,
+        amqp_url: &args.common.amqp_url,
         namespace: &environment.namespace,
         bootstrap_token: BOOTSTRAP_TOKEN,
         extra_env: &[],
@@ -160,19 +141,19 @@ async fn resolution_phase(args: &Args, environment: &Environment, report: &mut R
         &environment.database_url,
         "CREATE TEMP TABLE floor_insert (id bigint PRIMARY KEY, workspace_id text NOT NULL, payload text NOT NULL)",
         "floor_insert",
-        args.inserts,
+        args.common.inserts,
     )
     .await?;
     let logged = insert_floor(
         &environment.database_url,
         "CREATE TABLE IF NOT EXISTS public.floor_insert (id bigint PRIMARY KEY, workspace_id text NOT NULL, payload text NOT NULL)",
         "public.floor_insert",
-        args.inserts,
+        args.common.inserts,
     )
     .await?;
 
     // Floor: consume + ack on a quorum queue declared like the kit's, holding N messages.
-    let (elapsed, failed) = publish_all(bus, args.events, args.in_flight, |sequence| {
+    let (elapsed, failed) = publish_all(bus, args.events, args.common.in_flight, |sequence| {
         Outgoing::envelope(
             &Envelope {
                 partition_key: String::new(),
@@ -187,10 +168,10 @@ async fn resolution_phase(args: &Args, environment: &Environment, report: &mut R
         "bench-contacts: filled the floor queue in {:.1}s",
         elapsed.as_secs_f64()
     );
-    let consume = consume_floor(&args.amqp_url, &environment.floor_queue.name, args.events).await?;
+    let consume = consume_floor(&args.common.amqp_url, &environment.floor_queue.name, args.events).await?;
 
     // The backlog: N inbound events on contacts' partitions, before the consumer runs.
-    let (elapsed, failed) = publish_all(bus, args.events, args.in_flight, |sequence| {
+    let (elapsed, failed) = publish_all(bus, args.events, args.common.in_flight, |sequence| {
         Outgoing::envelope(
             &inbound_envelope(run, sequence, args.senders, "inbound.whatsapp.message"),
             partitions,
@@ -204,7 +185,7 @@ async fn resolution_phase(args: &Args, environment: &Environment, report: &mut R
         args.senders.min(args.events),
         elapsed.as_secs_f64(),
         args.events as f64 / elapsed.as_secs_f64(),
-        args.in_flight
+        args.common.in_flight
     ));
 
     let http = reqwest::Client::new();
@@ -274,12 +255,12 @@ async fn resolution_phase(args: &Args, environment: &Environment, report: &mut R
     ));
     report.line(format!(
         "floor PostgreSQL single-row insert, {INSERT_CONNECTIONS} conns, {} rows, TEMP table: {temp:.0}/s; ratio resolutions/floor {:.3}",
-        args.inserts,
+        args.common.inserts,
         rate / temp
     ));
     report.line(format!(
         "floor PostgreSQL single-row insert, {INSERT_CONNECTIONS} conns, {} rows, logged table: {logged:.0}/s; ratio resolutions/floor {:.3}",
-        args.inserts,
+        args.common.inserts,
         rate / logged
     ));
 
@@ -523,12 +504,17 @@ async fn list_phase(args: &Args, environment: &Environment, report: &mut Report)
 
 /// Creates the database and bus namespace and declares the queues.
 async fn prepare(args: &Args) -> anyhow::Result<Environment> {
-    let run = Run::prepare("bench-contacts", &args.database_server, &args.amqp_url, |bus| {
-        let mut queues = bus.partitioned_queues("contacts", "inbound");
-        queues.extend(bus.partitioned_queues("routing", "contact"));
-        queues.push(bus.queue("bench", "floor"));
-        queues
-    })
+    let run = Run::prepare(
+        "bench-contacts",
+        &args.common.database_server,
+        &args.common.amqp_url,
+        |bus| {
+            let mut queues = bus.partitioned_queues("contacts", "inbound");
+            queues.extend(bus.partitioned_queues("routing", "contact"));
+            queues.push(bus.queue("bench", "floor"));
+            queues
+        },
+    )
     .await?;
     let floor_queue = run.bus.queue("bench", "floor");
     Ok(Environment { run, floor_queue })
@@ -545,7 +531,7 @@ async fn main() -> anyhow::Result<()> {
         Box::pin(list_phase(&args, &environment, &mut report)).await
     }
     .await;
-    let cleaned = environment.run.cleanup(args.keep_database).await;
+    let cleaned = environment.run.cleanup(args.common.keep_database).await;
 
     println!(
         "== bench-contacts ({} cores, {:.0}s) ==",

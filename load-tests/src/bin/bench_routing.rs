@@ -21,7 +21,7 @@ use futures_util::StreamExt as _;
 use hdrhistogram::Histogram;
 use switchboard_load_tests::floors::{INSERT_CONNECTIONS, consume_floor, insert_floor};
 use switchboard_load_tests::process::{Launch, Switchboard};
-use switchboard_load_tests::{Report, Run, parse_duration, publish_all, timestamp};
+use switchboard_load_tests::{CommonArgs, Report, Run, parse_duration, publish_all, timestamp};
 use switchboard_messaging::Outgoing;
 use switchboard_proto::common::v1::{Channel, ContentPart, SenderIdentity, TextPart, content_part::Part};
 use switchboard_proto::events::v1::envelope::Payload;
@@ -35,21 +35,15 @@ use switchboard_proto::tenancy::v1::workspace_admin_service_client::WorkspaceAdm
 /// Command line.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The switchboard binary (a release build).
-    #[arg(long, default_value = "target/release/switchboard")]
-    binary: String,
+    /// Options every bench shares.
+    #[command(flatten)]
+    common: CommonArgs,
     /// Messages in the backlog routing works through (and messages of the consume floor).
     #[arg(long, default_value_t = 20_000)]
     events: u64,
     /// Distinct contacts among them (each contact's first message opens its conversation).
     #[arg(long, default_value_t = 2_000)]
     contacts: u64,
-    /// Publishes awaiting their confirm at once while filling the queues.
-    #[arg(long, default_value_t = 256)]
-    in_flight: usize,
-    /// Single-row inserts of the PostgreSQL floor (over 16 connections).
-    #[arg(long, default_value_t = 20_000)]
-    inserts: u64,
     /// Messages whose events are timed on the way to a WatchEvents client.
     #[arg(long, default_value_t = 2_000)]
     watched: u64,
@@ -59,19 +53,6 @@ struct Args {
     /// Longest time routing may take to work through the backlog.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     timeout: Duration,
-    /// Leave the database in place at the end; it is printed.
-    #[arg(long)]
-    keep_database: bool,
-    /// Broker (loopback only).
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    amqp_url: String,
-    /// PostgreSQL server (loopback only); a fresh database is created on it.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
-    database_server: String,
 }
 
 /// Workspace of every event.
@@ -138,9 +119,9 @@ async fn stored_messages(client: &tokio_postgres::Client) -> anyhow::Result<i64>
 async fn throughput_phase(args: &Args, run: &Run, report: &mut Report) -> anyhow::Result<Switchboard> {
     let create =
         "CREATE TABLE IF NOT EXISTS floor_rows (id bigint PRIMARY KEY, workspace_id text, payload text)";
-    let inserts = insert_floor(&run.database_url, create, "floor_rows", args.inserts).await?;
+    let inserts = insert_floor(&run.database_url, create, "floor_rows", args.common.inserts).await?;
     let floor_queue = run.bus.queue("bench", "floor");
-    let (elapsed, failed) = publish_all(&run.bus, args.events, args.in_flight, |sequence| {
+    let (elapsed, failed) = publish_all(&run.bus, args.events, args.common.in_flight, |sequence| {
         let mut outgoing = Outgoing::envelope(&resolved_envelope(&run.token, sequence, args.contacts), 1);
         outgoing.routing_key = "floor.bench".to_owned();
         outgoing
@@ -148,10 +129,10 @@ async fn throughput_phase(args: &Args, run: &Run, report: &mut Report) -> anyhow
     .await;
     anyhow::ensure!(failed == 0, "{failed} floor publishes failed");
     eprintln!("bench-routing: floor backlog published in {elapsed:.1?}");
-    let consume = consume_floor(&args.amqp_url, &floor_queue.name, args.events).await?;
+    let consume = consume_floor(&args.common.amqp_url, &floor_queue.name, args.events).await?;
 
     let partitions = run.bus.config().partitions;
-    let (elapsed, failed) = publish_all(&run.bus, args.events, args.in_flight, |sequence| {
+    let (elapsed, failed) = publish_all(&run.bus, args.events, args.common.in_flight, |sequence| {
         Outgoing::envelope(
             &resolved_envelope(&run.token, sequence, args.contacts),
             partitions,
@@ -243,7 +224,7 @@ async fn throughput_phase(args: &Args, run: &Run, report: &mut Report) -> anyhow
     ));
     report.line(format!(
         "floor PostgreSQL single-row insert, {INSERT_CONNECTIONS} conns, {} rows: {inserts:.0}/s; ratio routing/floor {:.3}",
-        args.inserts,
+        args.common.inserts,
         rate / inserts
     ));
     let (handler_sum, handler_count) = switchboard
@@ -261,9 +242,9 @@ async fn throughput_phase(args: &Args, run: &Run, report: &mut Report) -> anyhow
 /// How the run starts the binary.
 fn launch<'a>(args: &'a Args, run: &'a Run) -> Launch<'a> {
     Launch {
-        binary: &args.binary,
+        binary: &args.common.binary,
         database_url: &run.database_url,
-        amqp_url: &args.amqp_url,
+        amqp_url: &args.common.amqp_url,
         namespace: &run.namespace,
         bootstrap_token: BOOTSTRAP_TOKEN,
         extra_env: &[],
@@ -364,16 +345,21 @@ async fn watch_phase(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let run = Run::prepare("bench-routing", &args.database_server, &args.amqp_url, |bus| {
-        let mut queues = bus.partitioned_queues("routing", "contact");
-        queues.extend(bus.partitioned_queues("routing", "outbound"));
-        queues.extend(bus.partitioned_queues("contacts", "assignment"));
-        queues.extend(bus.partitioned_queues("bots", "bot"));
-        queues.extend(bus.partitioned_queues("delivery", "autoreply"));
-        let floor = bus.queue("bench", "floor");
-        queues.push(floor);
-        queues
-    })
+    let run = Run::prepare(
+        "bench-routing",
+        &args.common.database_server,
+        &args.common.amqp_url,
+        |bus| {
+            let mut queues = bus.partitioned_queues("routing", "contact");
+            queues.extend(bus.partitioned_queues("routing", "outbound"));
+            queues.extend(bus.partitioned_queues("contacts", "assignment"));
+            queues.extend(bus.partitioned_queues("bots", "bot"));
+            queues.extend(bus.partitioned_queues("delivery", "autoreply"));
+            let floor = bus.queue("bench", "floor");
+            queues.push(floor);
+            queues
+        },
+    )
     .await?;
     let mut report = Report::new("bench-routing");
     let started = Instant::now();
@@ -384,7 +370,7 @@ async fn main() -> anyhow::Result<()> {
         watched
     }
     .await;
-    let cleaned = run.cleanup(args.keep_database).await;
+    let cleaned = run.cleanup(args.common.keep_database).await;
     println!(
         "== bench-routing ({} cores, {:.0}s) ==",
         std::thread::available_parallelism().map_or(0, usize::from),

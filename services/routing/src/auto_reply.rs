@@ -10,46 +10,13 @@ use switchboard_proto::events::v1::{AutoReplyRequested, Envelope, envelope::Payl
 
 use crate::RoutingError;
 use crate::assignment::{Changes, Locked, OUTBOX};
-use crate::business_hours::{Schedule, StoredHours};
 use crate::event_log::Event;
+use crate::policy::WorkspacePolicy;
 
 /// The component and family of delivery's auto-reply queues (`delivery.autoreply.pNN`).
 pub const AUTO_REPLY_CONSUMER: &str = "delivery";
 /// See [`AUTO_REPLY_CONSUMER`].
 pub const AUTO_REPLY_FAMILY: &str = "autoreply";
-
-/// The workspace's automatic-reply settings.
-struct Policy {
-    schedule: Option<Schedule>,
-    away_message: String,
-    at_capacity_message: String,
-}
-
-async fn policy(tx: &Transaction<'_>, workspace: &str) -> Result<Option<Policy>, RoutingError> {
-    let statement = tx
-        .prepare_cached(
-            "SELECT business_hours, away_message, at_capacity_message FROM routing.workspace_settings
-             WHERE workspace_id = $1",
-        )
-        .await?;
-    let Some(row) = tx.query_opt(&statement, &[&workspace]).await? else {
-        return Ok(None);
-    };
-    let hours: Option<serde_json::Value> = row.get(0);
-    let schedule = match hours {
-        None => None,
-        Some(value) => {
-            let stored: StoredHours = serde_json::from_value(value)
-                .map_err(|error| RoutingError::Corrupt(format!("stored business hours: {error}")))?;
-            Some(Schedule::parse(&stored)?)
-        }
-    };
-    Ok(Some(Policy {
-        schedule,
-        away_message: row.get(1),
-        at_capacity_message: row.get(2),
-    }))
-}
 
 /// One automatic reply to request.
 struct Reply<'a> {
@@ -121,12 +88,10 @@ pub async fn after_inbound(
     conversation: &Locked,
     channel: i32,
     at: DateTime<Utc>,
+    policy: &WorkspacePolicy,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
-    let Some(policy) = policy(tx, &conversation.workspace_id).await? else {
-        return Ok(());
-    };
-    let Some(schedule) = policy.schedule else {
+    let Some(schedule) = &policy.schedule else {
         return Ok(());
     };
     if policy.away_message.is_empty() || schedule.is_open(at) {
@@ -155,11 +120,9 @@ pub async fn when_queued(
     partitions: u16,
     conversation: &Locked,
     team: &str,
+    policy: &WorkspacePolicy,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
-    let Some(policy) = policy(tx, &conversation.workspace_id).await? else {
-        return Ok(());
-    };
     let now = Utc::now();
     if policy.at_capacity_message.is_empty()
         || policy

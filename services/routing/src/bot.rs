@@ -70,6 +70,26 @@ pub async fn pause(tx: &Transaction<'_>, conversation_id: &str, minutes: i32) ->
     Ok(())
 }
 
+/// After an agent's reply: the bot (if it controls the conversation) stays paused for at least
+/// `minutes` from now; a longer pause is kept. Returns the deadline when the bot is paused.
+pub async fn pause_at_least(
+    tx: &Transaction<'_>,
+    conversation_id: &str,
+    minutes: i32,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, RoutingError> {
+    let row = tx
+        .query_opt(
+            "UPDATE routing.conversations
+             SET bot_paused_until = GREATEST(coalesce(bot_paused_until, now()), now() + make_interval(mins => $2)),
+                 revision = revision + 1
+             WHERE id = $1 AND controller = 'bot'
+             RETURNING bot_paused_until",
+            &[&conversation_id, &minutes],
+        )
+        .await?;
+    Ok(row.map(|row| row.get(0)))
+}
+
 /// Ends a pause.
 pub async fn resume(tx: &Transaction<'_>, conversation_id: &str) -> Result<(), RoutingError> {
     tx.execute(

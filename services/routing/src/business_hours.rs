@@ -28,6 +28,18 @@ pub struct StoredHours {
     pub intervals: Vec<StoredInterval>,
 }
 
+impl StoredHours {
+    /// The hours stored in a settings row's `business_hours` column (`None`: always open).
+    pub fn from_column(value: Option<serde_json::Value>) -> Result<Option<Self>, RoutingError> {
+        value
+            .map(|value| {
+                serde_json::from_value(value)
+                    .map_err(|error| RoutingError::Corrupt(format!("stored business hours: {error}")))
+            })
+            .transpose()
+    }
+}
+
 /// Checked business hours.
 #[derive(Debug, Clone)]
 pub struct Schedule {

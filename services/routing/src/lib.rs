@@ -17,10 +17,12 @@ pub mod auto_reply;
 pub mod bot;
 pub mod business_hours;
 mod config;
+pub mod delivery_status;
 mod error;
 pub mod event_log;
 mod grpc;
 pub mod history;
+pub mod policy;
 pub mod snippet;
 
 use std::sync::Arc;

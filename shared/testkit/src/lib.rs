@@ -55,6 +55,20 @@ impl TestDatabase {
         })
     }
 
+    /// A plain connection to this database (its driver task spawned), for assertions.
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("test database reachable");
+        tokio::spawn(connection);
+        client
+    }
+
+    /// The single `bigint` a counting query (`SELECT count(*) …`) returns.
+    pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+        client.query_one(sql, &[]).await.expect("count query").get(0)
+    }
+
     /// A database config section pointing at this database.
     pub fn config(&self) -> DatabaseConfig {
         DatabaseConfig {

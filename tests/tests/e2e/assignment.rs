@@ -11,22 +11,11 @@ use switchboard_proto::routing::v1 as routing;
 use switchboard_proto::routing::v1::assignment_service_client::AssignmentServiceClient;
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use switchboard_proto::tenancy::v1 as tenancy;
+use switchboard_testkit::TestDatabase;
 use tonic::Code;
 use tonic::transport::Channel;
 
 const WORKSPACE: &str = "ws_e2e-hooks";
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-async fn database(hooks: &WebhookSwitchboard) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&hooks.database.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
 
 /// Posts one WhatsApp message from each of `senders`, 32 at a time.
 async fn post_messages(hooks: &WebhookSwitchboard, prefix: &str, senders: std::ops::Range<u32>) {
@@ -93,7 +82,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
  {
     let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
     let second = hooks.start_component("routing").await;
-    let db = database(&hooks).await;
+    let db = hooks.database.connect().await;
     let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let member = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
     let mut first_api = AssignmentServiceClient::new(hooks.switchboard.channel().await);
@@ -143,7 +132,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
 
     post_messages(&hooks, "fair", 0..1_000).await;
     switchboard_testkit::eventually(Duration::from_secs(180), "1,000 conversations queued", || async {
-        (count(
+        (TestDatabase::count(
             &db,
             "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL",
         )
@@ -153,7 +142,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
     })
     .await;
     assert_eq!(
-        count(
+        TestDatabase::count(
             &db,
             "SELECT count(*) FROM routing.conversations WHERE assignee_id IS NOT NULL"
         )
@@ -193,7 +182,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
     let (switched, _) = tokio::join!(switch, nudges);
     switched.unwrap();
     switchboard_testkit::eventually(Duration::from_secs(180), "the queue handed out", || async {
-        (count(
+        (TestDatabase::count(
             &db,
             "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL",
         )
@@ -224,7 +213,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
     }
     // Each hand-out was announced on the bus (contacts keeps the contact's assignee).
     switchboard_testkit::eventually(Duration::from_secs(120), "the outbox relayed", || async {
-        (count(&db, "SELECT count(*) FROM routing.outbox").await == 0).then_some(())
+        (TestDatabase::count(&db, "SELECT count(*) FROM routing.outbox").await == 0).then_some(())
     })
     .await;
 
@@ -247,7 +236,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
         post_messages(&hooks, "wait", 1_000 + index..1_001 + index).await;
     }
     switchboard_testkit::eventually(Duration::from_secs(120), "30 conversations waiting", || async {
-        (count(
+        (TestDatabase::count(
             &db,
             "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL",
         )
@@ -259,7 +248,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
     // Longer than a sweep: still nobody above capacity, nothing handed out.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        count(
+        TestDatabase::count(
             &db,
             "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL"
         )
@@ -374,7 +363,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
         .unwrap();
     assert_eq!(online.open_count, 5, "filled to capacity at once");
     assert_eq!(
-        count(
+        TestDatabase::count(
             &db,
             "SELECT count(*) FROM routing.conversations WHERE queued_at IS NOT NULL"
         )
@@ -382,7 +371,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
         30 - 3 - 5
     );
     // Nobody waits while an eligible agent is idle; nobody is above capacity.
-    let over: i64 = count(
+    let over: i64 = TestDatabase::count(
         &db,
         "SELECT count(*) FROM routing.agents WHERE open_count > max_open
             OR open_count <> (SELECT count(*) FROM routing.conversations c
@@ -390,7 +379,7 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
     )
     .await;
     assert_eq!(over, 0);
-    let idle: i64 = count(
+    let idle: i64 = TestDatabase::count(
         &db,
         "SELECT count(*) FROM routing.agents WHERE status = 'online' AND open_count < max_open",
     )
@@ -681,7 +670,7 @@ async fn an_agents_reply_from_delivery_joins_the_history_claims_the_conversation
 async fn contacts_stay_with_their_agent_after_close_unless_the_workspace_unassigns_and_least_open_picks_the_freest()
  {
     let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
-    let db = database(&hooks).await;
+    let db = hooks.database.connect().await;
     let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let mut agents = AssignmentServiceClient::new(hooks.switchboard.channel().await);
     let mut conversations = RoutingServiceClient::new(hooks.switchboard.channel().await);
@@ -705,7 +694,7 @@ async fn contacts_stay_with_their_agent_after_close_unless_the_workspace_unassig
         let db = &db;
         async move {
             switchboard_testkit::eventually(Duration::from_secs(20), "conversations", || async {
-                (count(
+                (TestDatabase::count(
                     db,
                     "SELECT count(*) FROM routing.conversations WHERE status = 'open'",
                 )
@@ -839,8 +828,7 @@ async fn contacts_stay_with_their_agent_after_close_unless_the_workspace_unassig
         .conversation
         .unwrap();
     assert!(closed.assignee_id.is_empty());
-    let counted: i64 = count(
-        &db,
+    let counted: i64 = TestDatabase::count(&db,
         "SELECT count(*) FROM routing.agents WHERE open_count <> (SELECT count(*) FROM routing.conversations c
              WHERE c.assignee_id = agents.id AND c.status = 'open')",
     )

@@ -943,10 +943,7 @@ async fn erasure_leaves_no_personal_data_and_a_retried_old_webhook_does_not_brin
     hooks
         .post_whatsapp(&whatsapp_text("wamid.erase-2", "16505550777", "blocked"), None)
         .await;
-    let (client, connection) = tokio_postgres::connect(&hooks.database.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = hooks.database.connect().await;
     switchboard_testkit::eventually(Duration::from_secs(15), "the held record", || async {
         let held: i64 = client
             .query_one("SELECT count(*) FROM contacts.held_events", &[])

@@ -19,14 +19,6 @@ use tonic_types::StatusExt as _;
 const WORKSPACE: &str = "ws_e2e-hooks";
 const SENDER: &str = "16505550777";
 
-async fn database(hooks: &WebhookSwitchboard) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&hooks.database.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
-
 /// Posts a message and waits until routing has stored it.
 async fn deliver(hooks: &WebhookSwitchboard, db: &tokio_postgres::Client, body: &[u8], provider_id: &str) {
     assert_eq!(hooks.post_whatsapp(body, None).await.status(), 200);
@@ -89,7 +81,7 @@ async fn conversation(
 #[tokio::test]
 async fn the_bot_stops_at_a_hand_over_and_a_stored_pause_holds_free_text_across_a_restart() {
     let mut hooks = WebhookSwitchboard::start_targets("all", &[]).await;
-    let db = database(&hooks).await;
+    let db = hooks.database.connect().await;
     let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let member = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
     let mut api = RoutingServiceClient::new(hooks.switchboard.channel().await);
@@ -352,7 +344,7 @@ async fn the_bot_stops_at_a_hand_over_and_a_stored_pause_holds_free_text_across_
 async fn notes_mention_agents_once_snippets_fill_variables_and_conversations_are_found_archived_and_flagged()
 {
     let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
-    let db = database(&hooks).await;
+    let db = hooks.database.connect().await;
     let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let member = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
     let channel = hooks.switchboard.channel().await;
@@ -648,7 +640,7 @@ async fn away_and_at_capacity_replies_are_requested_from_delivery_once_per_perio
     use switchboard_proto::events::v1::AutoReplyRequested;
 
     let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
-    let db = database(&hooks).await;
+    let db = hooks.database.connect().await;
     let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let channel = hooks.switchboard.channel().await;
     let mut api = RoutingServiceClient::new(channel.clone());

@@ -8,18 +8,12 @@ use switchboard_e2e::webhooks::{WebhookSwitchboard, whatsapp_text};
 use switchboard_proto::contacts::v1 as contacts;
 use switchboard_proto::contacts::v1::contacts_service_client::ContactsServiceClient;
 use switchboard_proto::tenancy::v1 as tenancy;
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap().get(0)
-}
+use switchboard_testkit::TestDatabase;
 
 #[tokio::test]
 async fn a_retried_webhook_is_one_message_in_one_conversation_and_erasure_purges_it() {
     let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
-    let (client, connection) = tokio_postgres::connect(&hooks.database.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = hooks.database.connect().await;
     let first = whatsapp_text("wamid.route-1", "16505550444", "hello");
     for _ in 0..3 {
         assert_eq!(hooks.post_whatsapp(&first, None).await.status(), 200);
@@ -27,14 +21,17 @@ async fn a_retried_webhook_is_one_message_in_one_conversation_and_erasure_purges
     let second = whatsapp_text("wamid.route-2", "16505550444", "again");
     assert_eq!(hooks.post_whatsapp(&second, None).await.status(), 200);
     switchboard_testkit::eventually(Duration::from_secs(20), "both messages in history", || async {
-        (count(&client, "SELECT count(*) FROM routing.messages").await == 2).then_some(())
+        (TestDatabase::count(&client, "SELECT count(*) FROM routing.messages").await == 2).then_some(())
     })
     .await;
     // The retries are processed too before we look again.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(count(&client, "SELECT count(*) FROM routing.messages").await, 2);
     assert_eq!(
-        count(
+        TestDatabase::count(&client, "SELECT count(*) FROM routing.messages").await,
+        2
+    );
+    assert_eq!(
+        TestDatabase::count(
             &client,
             "SELECT count(*) FROM routing.conversations WHERE status = 'open'"
         )
@@ -61,8 +58,8 @@ async fn a_retried_webhook_is_one_message_in_one_conversation_and_erasure_purges
         Duration::from_secs(20),
         "routing to purge the history",
         || async {
-            let left = count(&client, "SELECT count(*) FROM routing.messages").await
-                + count(&client, "SELECT count(*) FROM routing.conversations").await;
+            let left = TestDatabase::count(&client, "SELECT count(*) FROM routing.messages").await
+                + TestDatabase::count(&client, "SELECT count(*) FROM routing.conversations").await;
             (left == 0).then_some(())
         },
     )

@@ -353,10 +353,7 @@ async fn refused_webhooks_get_the_right_status_and_put_nothing_on_the_bus() {
     .await;
     assert_eq!(response.status(), 400);
 
-    let (client, connection) = tokio_postgres::connect(&hooks.database.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = hooks.database.connect().await;
     let rows = client
         .query(
             "SELECT channel, channel_account_id, workspace_id, reason, body FROM ingress.dead_letters ORDER BY id",

@@ -23,6 +23,7 @@ use switchboard_proto::events::v1::{AssignmentChanged, Envelope, envelope::Paylo
 
 use crate::RoutingError;
 use crate::event_log::{self, Event};
+use crate::policy::WorkspacePolicy;
 
 /// The consumer and family of the `assignment.changed` queues (declared by contacts too).
 pub const ASSIGNMENT_CONSUMER: &str = "contacts";
@@ -317,12 +318,14 @@ pub async fn unassign(
     Ok(())
 }
 
-/// Puts the locked open conversation in `team`'s queue (unassigning it first).
+/// Puts the locked open conversation in `team`'s queue (unassigning it first), under the
+/// workspace's `policy` (the at-capacity reply).
 pub async fn enqueue(
     tx: &Transaction<'_>,
     partitions: u16,
     conversation: &Locked,
     team: &str,
+    policy: &WorkspacePolicy,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
     if !conversation.open {
@@ -356,7 +359,7 @@ pub async fn enqueue(
         serde_json::json!({ "team_id": team }),
     ));
     changes.drain_teams.push(team.to_owned());
-    crate::auto_reply::when_queued(tx, partitions, conversation, team, changes).await?;
+    crate::auto_reply::when_queued(tx, partitions, conversation, team, policy, changes).await?;
     Ok(())
 }
 
@@ -422,20 +425,22 @@ pub async fn route_new(
     tx: &Transaction<'_>,
     partitions: u16,
     conversation: &Locked,
+    policy: &WorkspacePolicy,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
     let channel_account_id = conversation.channel_account_id.as_str();
-    let previous = tx
-        .query_opt(
+    let previous = if policy.unassign_on_close {
+        None
+    } else {
+        tx.query_opt(
             "SELECT c.assignee_id FROM routing.conversations c
              JOIN routing.agents a ON a.id = c.assignee_id
              WHERE c.contact_id = $1 AND c.channel_account_id = $2 AND c.id <> $3 AND c.status = 'closed'
-               AND NOT coalesce((SELECT unassign_on_close FROM routing.workspace_settings
-                                 WHERE workspace_id = c.workspace_id), false)
              ORDER BY c.closed_at DESC NULLS LAST LIMIT 1",
             &[&conversation.contact_id, &channel_account_id, &conversation.id],
         )
-        .await?;
+        .await?
+    };
     if let Some(row) = previous {
         let agent: String = row.get(0);
         return assign(tx, partitions, conversation, &agent, true, changes).await;
@@ -448,7 +453,7 @@ pub async fn route_new(
         .await?;
     if let Some(row) = team {
         let team: String = row.get(0);
-        return enqueue(tx, partitions, conversation, &team, changes).await;
+        return enqueue(tx, partitions, conversation, &team, policy, changes).await;
     }
     Ok(())
 }

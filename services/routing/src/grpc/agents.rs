@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use super::{DEFAULT_PAGE_SIZE, admin_workspace, change, conversation_id, workspace};
 use crate::RoutingError;
 use crate::assignment::{self, Changes, Dispatcher};
+use crate::policy::WorkspacePolicy;
 
 /// Longest agent or team name, in characters.
 const MAX_NAME_CHARS: usize = 200;
@@ -404,7 +405,10 @@ impl AssignmentService for AssignmentApi {
             &workspace,
             &id,
             |tx, partitions, locked, changes| {
-                Box::pin(async move { assignment::enqueue(tx, partitions, locked, &team, changes).await })
+                Box::pin(async move {
+                    let policy = WorkspacePolicy::load(tx, &locked.workspace_id).await?;
+                    assignment::enqueue(tx, partitions, locked, &team, &policy, changes).await
+                })
             },
         )
         .await?;

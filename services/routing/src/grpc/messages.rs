@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 use switchboard_domain::time::to_timestamp as timestamp;
-use switchboard_proto::common::v1::{DeliveryStatus, PageResponse};
+use switchboard_proto::common::v1::PageResponse;
 use switchboard_proto::events::v1::InboundMessage;
 use switchboard_proto::routing::v1 as proto;
 use switchboard_server::paging;
 use tonic::{Request, Response, Status};
 
 use super::{DEFAULT_PAGE_SIZE, RoutingApi, conversation_id, find, workspace};
-use crate::RoutingError;
+use crate::{RoutingError, delivery_status};
 
 fn decode(body: &[u8]) -> Result<InboundMessage, RoutingError> {
     InboundMessage::decode(body).map_err(|error| RoutingError::Corrupt(format!("message body: {error}")))
@@ -28,18 +28,6 @@ fn author_kind(stored: &str) -> proto::AuthorKind {
         "broadcast" => proto::AuthorKind::Broadcast,
         "api" => proto::AuthorKind::Api,
         _ => proto::AuthorKind::Unspecified,
-    }
-}
-
-fn delivery_status(stored: Option<&str>) -> DeliveryStatus {
-    match stored {
-        Some("queued") => DeliveryStatus::Queued,
-        Some("sending") => DeliveryStatus::Sending,
-        Some("sent") => DeliveryStatus::Sent,
-        Some("delivered") => DeliveryStatus::Delivered,
-        Some("read") => DeliveryStatus::Read,
-        Some("failed") => DeliveryStatus::Failed,
-        _ => DeliveryStatus::Unspecified,
     }
 }
 
@@ -135,7 +123,7 @@ impl RoutingApi {
                 revisions: revisions.remove(&id_of_message).unwrap_or_default(),
                 edited_at: row.get::<_, Option<DateTime<Utc>>>(11).map(timestamp),
                 deleted_at: row.get::<_, Option<DateTime<Utc>>>(12).map(timestamp),
-                status: delivery_status(row.get::<_, Option<String>>(13).as_deref()) as i32,
+                status: delivery_status::from_stored(row.get::<_, Option<String>>(13).as_deref()) as i32,
                 author_id: row.get::<_, Option<String>>(14).unwrap_or_default(),
                 id: id_of_message,
             });

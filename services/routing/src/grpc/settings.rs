@@ -7,10 +7,9 @@ use tonic::{Request, Status};
 
 use super::{RoutingApi, admin_workspace, workspace};
 use crate::business_hours::{Schedule, StoredHours, StoredInterval};
+use crate::policy::DEFAULT_BOT_PAUSE_MINUTES;
 use crate::{RoutingError, bot};
 
-/// How long an agent's reply pauses the bot unless the workspace says otherwise.
-pub(crate) const DEFAULT_BOT_PAUSE_MINUTES: i32 = 60;
 /// Longest automatic reply, in characters.
 const MAX_AUTO_REPLY_CHARS: usize = 1_000;
 
@@ -33,26 +32,22 @@ pub(crate) async fn settings(
             ..proto::RoutingSettings::default()
         });
     };
-    let business_hours = match row.get::<_, Option<serde_json::Value>>(4) {
+    let business_hours = match StoredHours::from_column(row.get(4))? {
         None => None,
-        Some(value) => {
-            let stored: StoredHours = serde_json::from_value(value)
-                .map_err(|error| RoutingError::Corrupt(format!("stored business hours: {error}")))?;
-            Some(proto::BusinessHours {
-                time_zone: stored.time_zone,
-                intervals: stored
-                    .intervals
-                    .into_iter()
-                    .map(|interval| proto::OpenInterval {
-                        weekday: interval.weekday,
-                        opens: interval.opens,
-                        closes: interval.closes,
-                    })
-                    .collect(),
-                away_message: row.get(5),
-                at_capacity_message: row.get(6),
-            })
-        }
+        Some(stored) => Some(proto::BusinessHours {
+            time_zone: stored.time_zone,
+            intervals: stored
+                .intervals
+                .into_iter()
+                .map(|interval| proto::OpenInterval {
+                    weekday: interval.weekday,
+                    opens: interval.opens,
+                    closes: interval.closes,
+                })
+                .collect(),
+            away_message: row.get(5),
+            at_capacity_message: row.get(6),
+        }),
     };
     Ok(proto::RoutingSettings {
         unassign_on_close: row.get(0),

@@ -26,6 +26,7 @@ use crate::RoutingError;
 use crate::assignment::{self, Changes, Dispatcher};
 use crate::bot;
 use crate::event_log::Event;
+use crate::policy::WorkspacePolicy;
 use snapshot::ContactSnapshot;
 
 /// The component consuming contacts' events, and their family.
@@ -118,6 +119,7 @@ impl History {
         let mut client = self.pool.get().await?;
         // A duplicate is found by the message insert below; its transaction is rolled back.
         let tx = client.transaction().await?;
+        let policy = WorkspacePolicy::load(&tx, &envelope.workspace_id).await?;
         let snapshot = ContactSnapshot::of(resolved.contact.as_ref());
         let opened_conversation = open_conversation(
             &tx,
@@ -127,6 +129,7 @@ impl History {
             channel,
             at,
             &snapshot,
+            policy.bot_enabled,
         )
         .await?;
         let (conversation_id, opened) = (opened_conversation.id.clone(), opened_conversation.opened);
@@ -148,6 +151,15 @@ impl History {
             return Ok(Appended::Duplicate);
         }
         let mut changes = Changes::default();
+        let conversation = assignment::Locked {
+            id: conversation_id.clone(),
+            workspace_id: envelope.workspace_id.clone(),
+            contact_id: resolved.contact_id.clone(),
+            channel_account_id: account.to_owned(),
+            open: true,
+            assignee_id: None,
+            team_id: None,
+        };
         if opened {
             changes.events.push(Event::conversation(
                 &conversation_id,
@@ -158,16 +170,14 @@ impl History {
                     "channel_account_id": account,
                 }),
             ));
-            let conversation = assignment::Locked {
-                id: conversation_id.clone(),
-                workspace_id: envelope.workspace_id.clone(),
-                contact_id: resolved.contact_id.clone(),
-                channel_account_id: account.to_owned(),
-                open: true,
-                assignee_id: None,
-                team_id: None,
-            };
-            assignment::route_new(&tx, self.dispatcher.partitions(), &conversation, &mut changes).await?;
+            assignment::route_new(
+                &tx,
+                self.dispatcher.partitions(),
+                &conversation,
+                &policy,
+                &mut changes,
+            )
+            .await?;
         }
         changes.events.push(Event::conversation(
             &conversation_id,
@@ -178,21 +188,13 @@ impl History {
                 "direction": "inbound",
             }),
         ));
-        let conversation = assignment::Locked {
-            id: conversation_id.clone(),
-            workspace_id: envelope.workspace_id.clone(),
-            contact_id: resolved.contact_id.clone(),
-            channel_account_id: account.to_owned(),
-            open: true,
-            assignee_id: None,
-            team_id: None,
-        };
         crate::auto_reply::after_inbound(
             &tx,
             self.dispatcher.partitions(),
             &conversation,
             event.channel,
             Utc::now(),
+            &policy,
             &mut changes,
         )
         .await?;
@@ -293,6 +295,7 @@ impl OpenConversation {
 /// The contact's open conversation on the account, opened now when there is none (under the
 /// bot when the workspace enables it). The contact snapshot is refreshed and an archived
 /// conversation comes back.
+#[allow(clippy::too_many_arguments)]
 async fn open_conversation(
     tx: &Transaction<'_>,
     workspace: &str,
@@ -301,6 +304,7 @@ async fn open_conversation(
     channel: Channel,
     at: DateTime<Utc>,
     snapshot: &ContactSnapshot,
+    bot_enabled: bool,
 ) -> Result<OpenConversation, RoutingError> {
     let candidate = ConversationId::generate().into_string();
     let row = tx
@@ -309,8 +313,7 @@ async fn open_conversation(
                  (id, workspace_id, contact_id, channel_account_id, channel, opened_at, last_inbound_at, last_message_at,
                   controller, contact_snapshot, search_text)
              VALUES ($1, $2, $3, $4, $5, now(), $6, $6,
-                     CASE WHEN coalesce((SELECT bot_enabled FROM routing.workspace_settings WHERE workspace_id = $2), false)
-                          THEN 'bot' ELSE 'human' END,
+                     CASE WHEN $9 THEN 'bot' ELSE 'human' END,
                      $7, $8)
              ON CONFLICT (contact_id, channel_account_id) WHERE status = 'open'
              DO UPDATE SET last_inbound_at = GREATEST(c.last_inbound_at, EXCLUDED.last_inbound_at),
@@ -332,6 +335,7 @@ async fn open_conversation(
                 &at,
                 &snapshot.json,
                 &snapshot.search_text,
+                &bot_enabled,
             ],
         )
         .await?;

@@ -5,37 +5,17 @@
 
 use prost::Message as _;
 use switchboard_domain::{ConversationId, MessageId};
-use switchboard_proto::common::v1::DeliveryStatus;
 use switchboard_proto::events::v1::{Envelope, InboundMessage, OutboundMessage, OutboundStatus};
 
 use super::{Appended, History};
 use crate::RoutingError;
 use crate::assignment::{self, Changes};
 use crate::event_log::Event;
+use crate::policy::WorkspacePolicy;
+use crate::{bot, delivery_status};
 
 /// Author kinds delivery may report.
 const AUTHOR_KINDS: [&str; 5] = ["agent", "bot", "workflow", "broadcast", "api"];
-
-/// The stored name of a delivery status, `None` for unspecified.
-fn status_name(status: i32) -> Option<&'static str> {
-    match DeliveryStatus::try_from(status).ok()? {
-        DeliveryStatus::Unspecified => None,
-        DeliveryStatus::Queued => Some("queued"),
-        DeliveryStatus::Sending => Some("sending"),
-        DeliveryStatus::Sent => Some("sent"),
-        DeliveryStatus::Delivered => Some("delivered"),
-        DeliveryStatus::Read => Some("read"),
-        DeliveryStatus::Failed => Some("failed"),
-    }
-}
-
-/// SQL rank of a stored status (failed ranks above everything: terminal).
-const STATUS_RANK: &str = "CASE {} WHEN 'queued' THEN 1 WHEN 'sending' THEN 2 WHEN 'sent' THEN 3 \
-     WHEN 'delivered' THEN 4 WHEN 'read' THEN 5 WHEN 'failed' THEN 6 ELSE 0 END";
-
-fn rank(expression: &str) -> String {
-    STATUS_RANK.replace("{}", expression)
-}
 
 impl History {
     /// Adds an outbound message to its conversation's history.
@@ -112,7 +92,7 @@ impl History {
         let provider_id =
             (!outbound.provider_message_id.is_empty()).then_some(outbound.provider_message_id.as_str());
         let author_id = (!outbound.author_id.is_empty()).then_some(outbound.author_id.as_str());
-        let status = status_name(outbound.status).unwrap_or("queued");
+        let status = delivery_status::stored(outbound.status).unwrap_or("queued");
         let inserted = tx
             .execute(
                 "INSERT INTO routing.messages
@@ -189,21 +169,8 @@ impl History {
                 Err(error) => return Err(error),
             }
         }
-        let paused = tx
-            .query_opt(
-                "UPDATE routing.conversations c
-                 SET bot_paused_until = GREATEST(coalesce(c.bot_paused_until, now()),
-                         now() + make_interval(mins => coalesce(
-                             (SELECT bot_pause_minutes FROM routing.workspace_settings s WHERE s.workspace_id = c.workspace_id),
-                             60))),
-                     revision = revision + 1
-                 WHERE c.id = $1 AND c.controller = 'bot'
-                 RETURNING c.bot_paused_until",
-                &[&locked.id],
-            )
-            .await?;
-        if let Some(row) = paused {
-            let until: chrono::DateTime<chrono::Utc> = row.get(0);
+        let policy = WorkspacePolicy::load(tx, &locked.workspace_id).await?;
+        if let Some(until) = bot::pause_at_least(tx, &locked.id, policy.bot_pause_minutes).await? {
             changes.events.push(Event::conversation(
                 &locked.id,
                 &locked.contact_id,
@@ -220,7 +187,7 @@ impl History {
         envelope: &Envelope,
         status: &OutboundStatus,
     ) -> Result<Appended, RoutingError> {
-        let Some(name) = status_name(status.status) else {
+        let Some(name) = delivery_status::stored(status.status) else {
             return Err(RoutingError::Corrupt(
                 "outbound status without a status".to_owned(),
             ));
@@ -238,8 +205,8 @@ impl History {
                      WHERE id = $1 AND workspace_id = $4 AND direction = 'outbound'
                        AND coalesce(status, '') <> 'failed' AND {} < {}
                      RETURNING conversation_id, contact_id",
-                    rank("coalesce(status, '')"),
-                    rank("$2")
+                    delivery_status::rank_sql("coalesce(status, '')"),
+                    delivery_status::rank_sql("$2")
                 ),
                 &[&status.message_id, &name, &provider_id, &envelope.workspace_id],
             )
