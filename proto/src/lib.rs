@@ -44,6 +44,14 @@ pub mod routing {
     }
 }
 
+/// `switchboard.delivery.v1`: outbound messages, their policy and status.
+pub mod delivery {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/switchboard.delivery.v1.rs"));
+    }
+}
+
 /// `switchboard.ingress.v1`: the ingress admin API (dead letters).
 pub mod ingress {
     /// Version 1.

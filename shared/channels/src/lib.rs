@@ -11,6 +11,7 @@ pub mod instagram;
 pub mod messenger;
 pub mod meta;
 mod normalize;
+pub mod outbound;
 pub mod telegram;
 pub mod twilio;
 mod verify;

@@ -1,0 +1,153 @@
+//! Sending through each provider's API, as pure functions: [`build_send`] turns a message into
+//! the exact HTTP request the provider expects, and [`classify_send`] turns the provider's
+//! answer into an [`SendOutcome`] (accepted with its id, retryable with the provider's
+//! retry-after, or permanent with its error code). Delivery does the I/O.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use switchboard_domain::Channel;
+use switchboard_proto::common::v1::ProviderError;
+use switchboard_proto::delivery::v1::OutboundContent;
+
+/// A channel account as a provider call needs it.
+#[derive(Clone)]
+pub struct ProviderAccount<'a> {
+    /// The account's channel.
+    pub channel: Channel,
+    /// The provider's id of the account: WhatsApp phone_number_id, page id, Instagram account
+    /// id, Telegram bot id, Twilio number or messaging service SID (`MG…`), e-mail address.
+    pub external_id: &'a str,
+    /// Provider API base URL override (simulator, regional endpoint); `None` = the provider's.
+    pub base_url: Option<&'a str>,
+    /// Non-secret settings: `api_version` (Meta, default [`DEFAULT_GRAPH_VERSION`]),
+    /// `account_sid` (Twilio), `status_callback_url` (Twilio).
+    pub settings: &'a BTreeMap<String, String>,
+    /// Secrets: `access_token` (+ optional `app_secret` for appsecret_proof) on Meta,
+    /// `bot_token` on Telegram, `auth_token` on Twilio.
+    pub secrets: &'a BTreeMap<String, String>,
+}
+
+/// The Graph API version used when an account does not set `api_version`.
+pub const DEFAULT_GRAPH_VERSION: &str = "v23.0";
+
+/// One outbound message as the provider call needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboundMessage<'a> {
+    /// Switchboard's id (`msg_…`), echoed where the provider allows it
+    /// (WhatsApp `biz_opaque_callback_data`, Twilio status-callback URL query `sb_message_id`).
+    pub message_id: &'a str,
+    /// The channel user id: wa_id, PSID, IGSID, Telegram chat id, E.164 number.
+    pub recipient: &'a str,
+    /// What to send (validated by delivery's policy before it gets here).
+    pub content: &'a OutboundContent,
+    /// The provider id of the message this one quotes.
+    pub reply_to_provider_message_id: Option<&'a str>,
+    /// Messenger / Instagram: `messaging_type: MESSAGE_TAG`, `tag: HUMAN_AGENT`.
+    pub human_agent_tag: bool,
+}
+
+/// An HTTP request to make, exactly as the provider expects it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderRequest {
+    /// `POST` for sends.
+    pub method: http::Method,
+    /// Full URL (base URL + path + query).
+    pub url: String,
+    /// Headers including authorization and content type.
+    pub headers: http::HeaderMap,
+    /// The body bytes (JSON or form-encoded).
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for ProviderRequest {
+    // Never prints headers (tokens) or the body (customer content).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderRequest")
+            .field("method", &self.method)
+            .field("url", &redact_url(&self.url))
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL with a Telegram bot token (`/bot<token>/`) masked, for logs and spans.
+pub fn redact_url(url: &str) -> String {
+    match url.find("/bot") {
+        Some(start) => {
+            let rest = &url[start + 4..];
+            match rest.find('/') {
+                Some(end) => format!("{}/bot***{}", &url[..start], &rest[end..]),
+                None => format!("{}/bot***", &url[..start]),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Why a request could not be built (the message cannot be sent on this channel as it is).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BuildError {
+    /// A secret or setting the provider needs is missing.
+    #[error("the channel account has no {0}")]
+    MissingCredential(&'static str),
+    /// The content has something the channel cannot carry.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// What the provider said about one send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Accepted: the provider's message id (wamid, mid, Telegram `chat_id:message_id`,
+    /// Twilio SID).
+    Accepted {
+        /// The provider's id of the sent message.
+        provider_message_id: String,
+    },
+    /// A passing failure (429, 5xx, throughput codes); try again, never sooner than
+    /// `retry_after` when the provider gave one.
+    Retryable {
+        /// The provider's error.
+        error: ProviderError,
+        /// The provider's retry-after (HTTP header, Telegram `parameters.retry_after`).
+        retry_after: Option<Duration>,
+    },
+    /// The message can never be sent as it is (window closed, blocked, bad recipient).
+    Permanent {
+        /// The provider's error.
+        error: ProviderError,
+    },
+}
+
+/// The request that sends `message` through `account`.
+pub fn build_send(
+    account: &ProviderAccount<'_>,
+    message: &OutboundMessage<'_>,
+) -> Result<ProviderRequest, BuildError> {
+    let _ = (account, message);
+    Err(BuildError::Unsupported("not implemented".to_owned()))
+}
+
+/// Classifies the provider's answer (`status`, `headers`, `body`) to a request from
+/// [`build_send`] on `channel`.
+pub fn classify_send(channel: Channel, status: u16, headers: &http::HeaderMap, body: &[u8]) -> SendOutcome {
+    let _ = (channel, headers, body);
+    SendOutcome::Retryable {
+        error: ProviderError {
+            code: status.to_string(),
+            ..ProviderError::default()
+        },
+        retry_after: None,
+    }
+}
+
+/// The request that deletes the provider message `provider_message_id` (Telegram
+/// `deleteMessage`); `Unsupported` on channels without deletion.
+pub fn build_delete(
+    account: &ProviderAccount<'_>,
+    provider_message_id: &str,
+) -> Result<ProviderRequest, BuildError> {
+    let _ = (account, provider_message_id);
+    Err(BuildError::Unsupported("not implemented".to_owned()))
+}
