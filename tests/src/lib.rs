@@ -296,6 +296,8 @@ pub fn declared_queues(namespace: &str, partitions: u16) -> Vec<String> {
         "contacts.assignment",
         "bots.bot",
         "delivery.autoreply",
+        "delivery.send",
+        "delivery.receipts",
     ]
     .into_iter()
     .flat_map(|family| {

@@ -9,7 +9,6 @@
 
 mod admin;
 mod config;
-mod directory;
 mod metrics;
 mod smtp;
 mod spool;
@@ -25,9 +24,9 @@ use switchboard_server::{AuthConfig, ComponentParts, GrpcClientConfig};
 use tokio_util::sync::CancellationToken;
 
 pub use config::IngressConfig;
-pub use directory::{AccountDirectory, DirectoryError, ResolvedAccount};
 pub use metrics::IngressMetrics;
 pub use spool::{Spool, SpooledEvent};
+pub use switchboard_directory::{AccountDirectory, DirectoryError, ResolvedAccount};
 
 /// The schema migrations of the ingress component.
 pub const MIGRATIONS: MigrationSet = MigrationSet {

@@ -15,8 +15,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::directory::{DirectoryError, ResolvedAccount};
 use crate::webhook::{Ingress, envelope_for};
+use switchboard_directory::{DirectoryError, ResolvedAccount};
 
 /// Longest command line (RFC 5321 §4.5.3.1.4 allows 512; some clients send longer).
 const MAX_COMMAND_LINE: u64 = 2048;

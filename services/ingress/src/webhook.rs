@@ -21,9 +21,9 @@ use switchboard_proto::events::v1::{Envelope, InboundEvent, envelope, inbound_ev
 use tracing::Instrument;
 
 use crate::IngressConfig;
-use crate::directory::{AccountDirectory, DirectoryError, ResolvedAccount};
 use crate::metrics::IngressMetrics;
 use crate::spool::{Spool, SpooledEvent};
+use switchboard_directory::{AccountDirectory, DirectoryError, ResolvedAccount};
 
 /// Everything a webhook request needs, shared by all requests.
 pub(crate) struct Ingress {

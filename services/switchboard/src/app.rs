@@ -38,6 +38,7 @@ fn migration_sets(targets: &Targets) -> Vec<MigrationSet> {
             Target::Tenancy => switchboard_tenancy::MIGRATIONS,
             Target::Contacts => switchboard_contacts::MIGRATIONS,
             Target::Routing => switchboard_routing::MIGRATIONS,
+            Target::Delivery => switchboard_delivery::MIGRATIONS,
             Target::Ingress(_) => switchboard_ingress::MIGRATIONS,
         };
         if !sets.iter().any(|known| known.schema == set.schema) {
@@ -256,6 +257,28 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                         shutdown: shutdown.clone(),
                     },
                 ));
+            }
+            Target::Delivery => {
+                let (Some(pool), Some(bus)) = (&pool, &bus) else {
+                    return Err("delivery needs postgres and rabbitmq".into());
+                };
+                let Some(internal_token) = &config.auth.internal_token else {
+                    return Err("delivery needs auth.internal_token".into());
+                };
+                let delivery_metrics = Arc::new(switchboard_delivery::DeliveryMetrics::default());
+                metrics.register(|registry| delivery_metrics.register(registry));
+                parts.push(switchboard_delivery::build(
+                    switchboard_delivery::DeliveryDependencies {
+                        config: &config.delivery,
+                        grpc_client: &grpc_client,
+                        internal_token,
+                        pool: pool.clone(),
+                        bus: bus.clone(),
+                        metrics: delivery_metrics,
+                        grpc_max_message_bytes: config.server.grpc_max_message_bytes,
+                        shutdown: shutdown.clone(),
+                    },
+                )?);
             }
             // One ingress serves every enabled channel; built once below.
             Target::Ingress(_) => {}

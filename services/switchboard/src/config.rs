@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 use switchboard_contacts::ContactsConfig;
+use switchboard_delivery::DeliveryConfig;
 use switchboard_ingress::IngressConfig;
 use switchboard_messaging::BusConfig;
 use switchboard_postgres::DatabaseConfig;
@@ -34,6 +35,8 @@ pub struct Config {
     pub contacts: ContactsConfig,
     /// The routing component.
     pub routing: RoutingConfig,
+    /// The delivery component.
+    pub delivery: DeliveryConfig,
     /// The ingress component (webhooks).
     pub ingress: IngressConfig,
 }
@@ -54,6 +57,15 @@ impl Config {
                 Target::Tenancy => self.tenancy.validate()?,
                 Target::Contacts => self.contacts.validate()?,
                 Target::Routing => self.routing.validate()?,
+                Target::Delivery => {
+                    self.delivery.validate()?;
+                    if self.auth.internal_token.is_none() {
+                        return Err(
+                            "delivery needs auth.internal_token (SWITCHBOARD_INTERNAL_TOKEN) to ask contacts, routing and tenancy; generate one with `openssl rand -hex 32`"
+                                .to_owned(),
+                        );
+                    }
+                }
                 Target::Ingress(_) => {
                     self.ingress.validate()?;
                     if self.auth.internal_token.is_none() {

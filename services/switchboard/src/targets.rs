@@ -12,16 +12,19 @@ pub enum Target {
     Contacts,
     /// Conversations and message history (`routing`).
     Routing,
+    /// Outbound messages: the Send API, rate limits, retries, receipts (`delivery`).
+    Delivery,
     /// Provider webhooks of every channel (`ingress`) or of one (`ingress-<channel>`).
     Ingress(Option<Channel>),
 }
 
 impl Target {
     /// Every component, in start order (`all` runs these; per-channel ingress is for pods).
-    pub const ALL: [Target; 4] = [
+    pub const ALL: [Target; 5] = [
         Target::Tenancy,
         Target::Contacts,
         Target::Routing,
+        Target::Delivery,
         Target::Ingress(None),
     ];
 
@@ -38,6 +41,7 @@ impl Target {
             Self::Tenancy => "tenancy",
             Self::Contacts => "contacts",
             Self::Routing => "routing",
+            Self::Delivery => "delivery",
             Self::Ingress(None) => "ingress",
             Self::Ingress(Some(channel)) => match channel {
                 Channel::Whatsapp => "ingress-whatsapp",
@@ -55,14 +59,14 @@ impl Target {
     pub fn needs_database(self) -> bool {
         match self {
             // Ingress keeps its spool and dead letters there.
-            Self::Tenancy | Self::Contacts | Self::Routing | Self::Ingress(_) => true,
+            Self::Tenancy | Self::Contacts | Self::Routing | Self::Delivery | Self::Ingress(_) => true,
         }
     }
 
     /// Returns true when the component uses RabbitMQ.
     pub fn needs_bus(self) -> bool {
         match self {
-            Self::Tenancy | Self::Contacts | Self::Routing | Self::Ingress(_) => true,
+            Self::Tenancy | Self::Contacts | Self::Routing | Self::Delivery | Self::Ingress(_) => true,
         }
     }
 }
@@ -133,7 +137,7 @@ impl Targets {
             match target {
                 Target::Ingress(None) => channels.extend(switchboard_ingress::WEBHOOK_CHANNELS),
                 Target::Ingress(Some(channel)) => channels.push(channel),
-                Target::Tenancy | Target::Contacts | Target::Routing => {}
+                Target::Tenancy | Target::Contacts | Target::Routing | Target::Delivery => {}
             }
         }
         channels.sort();

@@ -10,6 +10,12 @@ use switchboard_domain::Channel;
 use switchboard_proto::common::v1::ProviderError;
 use switchboard_proto::delivery::v1::OutboundContent;
 
+pub(crate) mod content;
+pub(crate) mod graph;
+#[cfg(test)]
+pub(crate) mod testing;
+pub(crate) mod wire;
+
 /// A channel account as a provider call needs it.
 #[derive(Clone)]
 pub struct ProviderAccount<'a> {
@@ -125,20 +131,37 @@ pub fn build_send(
     account: &ProviderAccount<'_>,
     message: &OutboundMessage<'_>,
 ) -> Result<ProviderRequest, BuildError> {
-    let _ = (account, message);
-    Err(BuildError::Unsupported("not implemented".to_owned()))
+    match account.channel {
+        Channel::Whatsapp => crate::whatsapp::outbound::build_send(account, message),
+        Channel::Messenger | Channel::Instagram => crate::messenger::outbound::build_send(account, message),
+        Channel::Telegram => crate::telegram::outbound::build_send(account, message),
+        Channel::Sms => crate::twilio::outbound::build_send(account, message),
+        Channel::Email => Err(BuildError::Unsupported(
+            "e-mail is not sent over HTTP: delivery sends it over SMTP".to_owned(),
+        )),
+        Channel::Webchat => Err(BuildError::Unsupported(
+            "web chat is not sent over HTTP: delivery pushes it to the widget".to_owned(),
+        )),
+    }
 }
 
 /// Classifies the provider's answer (`status`, `headers`, `body`) to a request from
 /// [`build_send`] on `channel`.
+///
+/// A 2xx without a message id the adapter can read is [`SendOutcome::Permanent`] with code
+/// `unparseable_response`, not retryable: the provider most likely accepted the message and a
+/// retry could deliver it twice. An error body of an unexpected shape is classified by HTTP
+/// status alone (408, 429 and 5xx retryable) with code `http_<status>`.
 pub fn classify_send(channel: Channel, status: u16, headers: &http::HeaderMap, body: &[u8]) -> SendOutcome {
-    let _ = (channel, headers, body);
-    SendOutcome::Retryable {
-        error: ProviderError {
-            code: status.to_string(),
-            ..ProviderError::default()
-        },
-        retry_after: None,
+    match channel {
+        Channel::Whatsapp => crate::whatsapp::outbound::classify_send(status, headers, body),
+        Channel::Messenger | Channel::Instagram => {
+            crate::messenger::outbound::classify_send(status, headers, body)
+        }
+        Channel::Telegram => crate::telegram::outbound::classify_send(status, headers, body),
+        Channel::Sms => crate::twilio::outbound::classify_send(status, headers, body),
+        Channel::Email | Channel::Webchat if wire::success(status) => wire::unparseable(status),
+        Channel::Email | Channel::Webchat => wire::by_status(status, headers, body),
     }
 }
 
@@ -148,6 +171,108 @@ pub fn build_delete(
     account: &ProviderAccount<'_>,
     provider_message_id: &str,
 ) -> Result<ProviderRequest, BuildError> {
-    let _ = (account, provider_message_id);
-    Err(BuildError::Unsupported("not implemented".to_owned()))
+    match account.channel {
+        Channel::Telegram => crate::telegram::outbound::build_delete(account, provider_message_id),
+        channel => Err(BuildError::Unsupported(format!(
+            "{} messages cannot be deleted at the provider",
+            channel_name(channel)
+        ))),
+    }
+}
+
+/// Classifies the provider's answer to a request from [`build_delete`]: accepted carries
+/// `provider_message_id` (the deleted message), failures classify as for [`classify_send`].
+pub fn classify_delete(
+    channel: Channel,
+    provider_message_id: &str,
+    status: u16,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> SendOutcome {
+    match channel {
+        Channel::Telegram => {
+            crate::telegram::outbound::classify_delete(provider_message_id, status, headers, body)
+        }
+        _ if wire::success(status) => SendOutcome::Accepted {
+            provider_message_id: provider_message_id.to_owned(),
+        },
+        _ => wire::by_status(status, headers, body),
+    }
+}
+
+fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Whatsapp => "WhatsApp",
+        Channel::Messenger => "Messenger",
+        Channel::Instagram => "Instagram",
+        Channel::Telegram => "Telegram",
+        Channel::Sms => "SMS",
+        Channel::Email => "E-mail",
+        Channel::Webchat => "Web chat",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::testing::{Fixture, message, parts, text};
+
+    #[test]
+    fn email_and_web_chat_are_not_sent_over_http() {
+        let fixture = Fixture::new(&[("access_token", "t")], &[]);
+        let content = parts(vec![text("hi")]);
+        for channel in [Channel::Email, Channel::Webchat] {
+            let refused = build_send(&fixture.account(channel, "x", None), &message("y", &content));
+            assert!(
+                matches!(&refused, Err(BuildError::Unsupported(reason)) if reason.contains("not sent over HTTP")),
+                "{channel:?}: {refused:?}"
+            );
+            assert!(matches!(
+                classify_send(channel, 500, &http::HeaderMap::new(), b""),
+                SendOutcome::Retryable { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn only_telegram_deletes() {
+        let fixture = Fixture::new(&[("access_token", "t")], &[]);
+        for channel in Channel::ALL
+            .into_iter()
+            .filter(|channel| *channel != Channel::Telegram)
+        {
+            assert!(
+                matches!(
+                    build_delete(&fixture.account(channel, "x", None), "1:2"),
+                    Err(BuildError::Unsupported(_))
+                ),
+                "{channel:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn redaction_masks_the_bot_token() {
+        assert_eq!(
+            redact_url("https://api.telegram.org/bot1:abc/sendMessage"),
+            "https://api.telegram.org/bot***/sendMessage"
+        );
+        assert_eq!(
+            redact_url("https://graph.facebook.com/v23.0/1/messages"),
+            "https://graph.facebook.com/v23.0/1/messages"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn classification_never_panics(
+            status in 100u16..600,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+        ) {
+            for channel in Channel::ALL {
+                let _ = classify_send(channel, status, &http::HeaderMap::new(), &body);
+                let _ = classify_delete(channel, "1:2", status, &http::HeaderMap::new(), &body);
+            }
+        }
+    }
 }

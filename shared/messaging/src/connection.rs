@@ -171,6 +171,27 @@ impl Bus {
             .collect()
     }
 
+    /// Like [`Bus::partitioned_queues`], for only the events matching `pattern` (e.g.
+    /// `inbound.*.status_received`): queue `<component>.<family>.pNN` bound to `<pattern>.pNN`.
+    pub fn partitioned_queues_matching(
+        &self,
+        component: &str,
+        family: &str,
+        pattern: &str,
+    ) -> Vec<QueueSpec> {
+        (0..self.inner.config.partitions)
+            .map(|index| {
+                let suffix = crate::partition::partition_suffix(index);
+                QueueSpec::new(
+                    self,
+                    format!("{component}.{family}.{suffix}"),
+                    vec![format!("{pattern}.{suffix}")],
+                    true,
+                )
+            })
+            .collect()
+    }
+
     /// Deletes this installation's exchanges (tests and teardown; queues are deleted per spec).
     pub async fn delete_exchanges(&self) -> Result<(), MessagingError> {
         let connection = self.connection(self.inner.config.connect_timeout).await?;

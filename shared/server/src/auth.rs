@@ -118,6 +118,17 @@ pub trait Authenticator: Send + Sync + 'static {
     fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a>;
 }
 
+/// Metadata with which a call made with the internal token acts inside one workspace, with
+/// the rights of a workspace member (never an admin's).
+pub const ACT_FOR_WORKSPACE_HEADER: &str = "x-switchboard-workspace";
+
+/// Makes an internal call act inside `workspace` (see [`ACT_FOR_WORKSPACE_HEADER`]).
+pub fn act_for_workspace<T>(request: &mut tonic::Request<T>, workspace: &WorkspaceId) {
+    if let Ok(value) = workspace.as_str().parse() {
+        request.metadata_mut().insert(ACT_FOR_WORKSPACE_HEADER, value);
+    }
+}
+
 /// A tonic client interceptor for calls between components: adds `authorization: Bearer
 /// <internal token>` and the current span's trace context.
 #[derive(Clone)]
@@ -262,9 +273,28 @@ where
                 None
             };
             if let Some((key_id, role)) = fixed_principal {
+                // Another component may act inside one workspace (delivery reading a contact).
+                let workspace_id = match (role, request.headers().get(ACT_FOR_WORKSPACE_HEADER)) {
+                    (Role::Internal, Some(value)) => {
+                        match value
+                            .to_str()
+                            .ok()
+                            .and_then(|value| WorkspaceId::parse(value).ok())
+                        {
+                            Some(workspace) => Some(workspace),
+                            None => {
+                                return Ok(tonic::Status::invalid_argument(format!(
+                                    "{ACT_FOR_WORKSPACE_HEADER} must be a workspace id (ws_…)"
+                                ))
+                                .into_http());
+                            }
+                        }
+                    }
+                    _ => None,
+                };
                 request.extensions_mut().insert(Principal {
                     key_id: key_id.to_owned(),
-                    workspace_id: None,
+                    workspace_id,
                     role,
                 });
                 return inner.call(request).await;

@@ -8,6 +8,7 @@ mod channel_accounts;
 mod config;
 mod contacts;
 mod conversation_work;
+mod delivery;
 mod lifecycle;
 mod migrate;
 mod routing;

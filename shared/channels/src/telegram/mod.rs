@@ -1,8 +1,10 @@
 //! Telegram Bot API: the `X-Telegram-Bot-Api-Secret-Token` check and `Update`
-//! normalization. Bots get no delivery or read receipts, so none are produced.
+//! normalization, and the outbound adapter behind [`crate::outbound`]. Bots get no delivery or
+//! read receipts, so none are produced.
 //! See <https://core.telegram.org/bots/api#setwebhook> and `#update`.
 
 mod inbound;
+pub(crate) mod outbound;
 mod types;
 
 use subtle::ConstantTimeEq;

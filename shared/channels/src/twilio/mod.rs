@@ -1,8 +1,10 @@
 //! Twilio Programmable Messaging (SMS/MMS): `X-Twilio-Signature`, inbound message and status
-//! callback normalization, and STOP/START/HELP consent keywords.
+//! callback normalization, STOP/START/HELP consent keywords, and the outbound adapter behind
+//! [`crate::outbound`].
 //! See <https://www.twilio.com/docs/usage/webhooks/webhooks-security>.
 
 mod inbound;
+pub(crate) mod outbound;
 mod verify;
 
 pub use inbound::normalize;

@@ -34,6 +34,8 @@ pub struct ResolvedAccount {
     pub channel: Channel,
     /// The provider's id of the account (phone_number_id, page id, bot id, number, address).
     pub external_id: String,
+    /// Provider API base URL override; empty = the provider's default.
+    pub base_url: String,
     /// Disabled accounts answer 404.
     pub enabled: bool,
     /// Non-secret provider settings.
@@ -49,6 +51,11 @@ impl ResolvedAccount {
             .get(name)
             .filter(|value| !value.is_empty())
             .map(String::as_bytes)
+    }
+
+    /// Every secret by name (for building provider requests; never log them).
+    pub fn secrets(&self) -> &BTreeMap<String, String> {
+        &self.secrets
     }
 
     /// The setting called `name`, when set.
@@ -195,6 +202,7 @@ impl AccountDirectory {
                     workspace_id: account.workspace_id,
                     channel,
                     external_id: account.external_id,
+                    base_url: account.base_url,
                     enabled: account.enabled,
                     settings: account.settings.into_iter().collect(),
                     secrets: secrets.into_iter().collect(),

@@ -1,0 +1,136 @@
+//! Starting and stopping the simulator in-process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::SimulatorClient;
+use crate::control;
+use crate::error::SimulatorError;
+use crate::model::AccountSeed;
+use crate::providers;
+use crate::state::SimState;
+
+/// Process-wide knobs of a simulator.
+#[derive(Debug, Clone)]
+pub struct SimulatorOptions {
+    /// Calls kept in the call log; older ones are discarded (and counted).
+    pub max_calls: usize,
+    /// Timeout of one webhook post.
+    pub webhook_timeout: Duration,
+    /// Attempts per webhook (first try included).
+    pub webhook_attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub webhook_backoff: Duration,
+    /// How long a `drop_response` holds the connection when the fault sets no `hold_ms`.
+    pub default_drop_hold: Duration,
+}
+
+impl Default for SimulatorOptions {
+    fn default() -> Self {
+        Self {
+            max_calls: 200_000,
+            webhook_timeout: Duration::from_secs(5),
+            webhook_attempts: 4,
+            webhook_backoff: Duration::from_millis(100),
+            default_drop_hold: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Starts simulators.
+#[derive(Debug, Clone, Copy)]
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds `bind_addr` (port 0 for any free port) and serves with default options.
+    pub async fn start(bind_addr: impl ToSocketAddrs) -> Result<RunningSimulator, SimulatorError> {
+        let listener = TcpListener::bind(bind_addr).await?;
+        Self::start_with(listener, SimulatorOptions::default(), Vec::new()).await
+    }
+
+    /// Serves on `listener` with `options`, after configuring the `accounts`.
+    pub async fn start_with(
+        listener: TcpListener,
+        options: SimulatorOptions,
+        accounts: Vec<AccountSeed>,
+    ) -> Result<RunningSimulator, SimulatorError> {
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let state = Arc::new(SimState::new(options, shutdown.clone()));
+        for seed in accounts {
+            state
+                .configure(seed.provider, &seed.external_id, seed.config)
+                .map_err(|invalid| SimulatorError::InvalidAccount {
+                    provider: seed.provider,
+                    external_id: seed.external_id.clone(),
+                    reason: invalid.to_string(),
+                })?;
+        }
+        let app: Router = control::router().fallback(providers::handle).with_state(state);
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        });
+        tracing::info!(%addr, "provider simulator listening");
+        Ok(RunningSimulator {
+            addr,
+            base_url: format!("http://{addr}"),
+            shutdown,
+            task: Some(task),
+        })
+    }
+}
+
+/// A simulator serving in this process; stops when dropped or on [`RunningSimulator::shutdown`].
+#[derive(Debug)]
+pub struct RunningSimulator {
+    addr: SocketAddr,
+    base_url: String,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningSimulator {
+    /// `http://<ip>:<port>`, the base URL of every provider API and of `/_sim/`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A control API client for this simulator.
+    pub fn client(&self) -> SimulatorClient {
+        SimulatorClient::new(self.base_url.clone())
+    }
+
+    /// A token cancelled when the simulator stops (cancel it to stop it).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, ends held connections and pending receipts, and waits for the server.
+    pub async fn shutdown(mut self) -> Result<(), SimulatorError> {
+        self.shutdown.cancel();
+        match self.task.take() {
+            Some(task) => Ok(task.await??),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,118 @@
+//! Checks an attachment's bytes before a message is stored: the first bytes must not be an
+//! executable's and the size the server reports must be within 20 MB, whatever the sender
+//! declared. One ranged GET per attachment URL.
+
+use std::time::Duration;
+
+use crate::DeliveryError;
+use crate::content::{MAX_ATTACHMENT_BYTES, executable, looks_executable, too_large};
+
+/// Bytes read from the start of an attachment.
+const HEAD_BYTES: usize = 64;
+
+/// Fetches the start of attachment URLs.
+#[derive(Clone)]
+pub struct AttachmentCheck {
+    client: reqwest::Client,
+    timeout: Duration,
+    enabled: bool,
+}
+
+impl AttachmentCheck {
+    /// A checker waiting at most `timeout` per attachment; `enabled = false` skips the fetch
+    /// (declared name, type and size are still checked).
+    pub fn new(client: reqwest::Client, timeout: Duration, enabled: bool) -> Self {
+        Self {
+            client,
+            timeout,
+            enabled,
+        }
+    }
+
+    /// Refuses `url` when its bytes start like an executable, its size is over the limit, or
+    /// it cannot be fetched (the provider could not fetch it either).
+    pub async fn check(&self, url: &str) -> Result<(), DeliveryError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let unreachable = |why: String| {
+            DeliveryError::content(
+                "ATTACHMENT_UNREACHABLE",
+                format!("the attachment url could not be fetched ({why}); the provider would fail too"),
+            )
+        };
+        let mut response = self
+            .client
+            .get(url)
+            .header(reqwest::header::RANGE, format!("bytes=0-{}", HEAD_BYTES - 1))
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|error| unreachable(without_url(&error)))?;
+        if !response.status().is_success() {
+            return Err(unreachable(format!("HTTP {}", response.status().as_u16())));
+        }
+        let size = total_size(response.headers(), response.status().as_u16());
+        if let Some(size) = size
+            && size > MAX_ATTACHMENT_BYTES
+        {
+            return Err(too_large(size));
+        }
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        while head.len() < HEAD_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(error) => return Err(unreachable(without_url(&error))),
+            }
+        }
+        if looks_executable(&head) {
+            return Err(executable("its content"));
+        }
+        Ok(())
+    }
+}
+
+/// The whole file's size: `Content-Range: bytes 0-63/12345` on 206, `Content-Length` on 200.
+fn total_size(headers: &reqwest::header::HeaderMap, status: u16) -> Option<u64> {
+    if status == 206 {
+        let range = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+        return range.rsplit_once('/')?.1.trim().parse().ok();
+    }
+    headers
+        .get(reqwest::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The error without its URL (URLs may carry signed tokens).
+fn without_url(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connection refused"
+    } else {
+        "request failed"
+    };
+    kind.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_come_from_the_content_range_or_the_length() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::CONTENT_RANGE,
+            "bytes 0-63/30000000".parse().unwrap(),
+        );
+        assert_eq!(total_size(&headers, 206), Some(30_000_000));
+        headers.insert(reqwest::header::CONTENT_LENGTH, "64".parse().unwrap());
+        assert_eq!(total_size(&headers, 200), Some(64));
+    }
+}

@@ -1,0 +1,226 @@
+//! One lane per channel account in the process that owns the account's partition: the
+//! account's rate limit (governor, paced evenly below the provider's limit), per-recipient
+//! limits (Telegram 1/s per chat and 20/min per group, WhatsApp's pair rate), a pause when
+//! the provider answers with a retry-after for the whole account, live replies before
+//! broadcasts, and one send at a time per recipient so a customer sees messages in order.
+
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use switchboard_directory::ResolvedAccount;
+use switchboard_domain::Channel;
+use tokio::time::Instant;
+
+use crate::DeliveryConfig;
+
+/// The sliding window no account exceeds its per-second limit in: one second plus a margin
+/// for the delay between leaving the lane and reaching the provider.
+const WINDOW: Duration = Duration::from_millis(1090);
+
+/// The account setting that overrides the channel's default per-second limit.
+pub const RATE_SETTING: &str = "rate_limit_per_second";
+
+/// Every lane of this process.
+pub struct Lanes {
+    config: Arc<DeliveryConfig>,
+    lanes: Mutex<HashMap<String, Arc<Lane>>>,
+}
+
+/// One account's lane.
+pub struct Lane {
+    per_second: f64,
+    account: DefaultDirectRateLimiter,
+    recipients: Option<DefaultKeyedRateLimiter<String>>,
+    groups: Option<DefaultKeyedRateLimiter<String>>,
+    live_waiting: AtomicUsize,
+    paused_until: Mutex<Option<Instant>>,
+    /// When the last `per_second` sends left, oldest first.
+    recent: tokio::sync::Mutex<VecDeque<Instant>>,
+    order: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A quota of `per_second × headroom` sends spaced evenly (no bursts: a burst would put more
+/// than the limit into one second of the provider's sliding window).
+fn paced(per_second: f64) -> Quota {
+    let period = Duration::from_secs_f64(1.0 / per_second.max(0.001));
+    Quota::with_period(period).map_or_else(
+        || Quota::per_second(NonZeroU32::MIN),
+        |quota| quota.allow_burst(NonZeroU32::MIN),
+    )
+}
+
+impl Lanes {
+    /// No lanes yet; they are made on first use.
+    pub fn new(config: Arc<DeliveryConfig>) -> Self {
+        Self {
+            config,
+            lanes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The per-second limit of `account`: its `rate_limit_per_second` setting, else the
+    /// channel's default.
+    pub fn limit_of(&self, account: &ResolvedAccount) -> f64 {
+        let default = match account.channel {
+            Channel::Whatsapp => self.config.whatsapp_per_second,
+            Channel::Messenger => self.config.messenger_per_second,
+            Channel::Instagram => self.config.instagram_per_second,
+            Channel::Telegram => self.config.telegram_per_second,
+            Channel::Sms => self.config.sms_per_second,
+            Channel::Email | Channel::Webchat => 100,
+        };
+        account
+            .setting(RATE_SETTING)
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .filter(|value| *value > 0.0)
+            .unwrap_or(f64::from(default))
+    }
+
+    /// The lane of `account` (re-made when its limit changed).
+    pub fn lane(&self, account: &ResolvedAccount) -> Arc<Lane> {
+        let per_second = self.limit_of(account);
+        let mut lanes = self
+            .lanes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(lane) = lanes.get(&account.id)
+            && (lane.per_second - per_second).abs() < f64::EPSILON
+        {
+            return lane.clone();
+        }
+        let headroom = self.config.rate_headroom;
+        let (recipients, groups) = match account.channel {
+            Channel::Telegram => (
+                Some(RateLimiter::keyed(paced(headroom))),
+                Some(RateLimiter::keyed(paced(20.0 / 60.0 * headroom))),
+            ),
+            // About one message per 6 s to the same user, bursts up to 45 borrowed.
+            Channel::Whatsapp => (
+                Some(RateLimiter::keyed(
+                    Quota::with_period(Duration::from_secs(6)).map_or_else(
+                        || Quota::per_second(NonZeroU32::MIN),
+                        |quota| quota.allow_burst(NonZeroU32::new(45).unwrap_or(NonZeroU32::MIN)),
+                    ),
+                )),
+                None,
+            ),
+            _ => (None, None),
+        };
+        let lane = Arc::new(Lane {
+            per_second,
+            account: RateLimiter::direct(paced(per_second * headroom)),
+            recipients,
+            groups,
+            live_waiting: AtomicUsize::new(0),
+            paused_until: Mutex::new(None),
+            recent: tokio::sync::Mutex::new(VecDeque::new()),
+            order: Mutex::new(HashMap::new()),
+        });
+        lanes.insert(account.id.clone(), lane.clone());
+        lane
+    }
+}
+
+/// Holds a recipient's turn: the next message to them waits until this one's call is done.
+pub struct Turn {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Lane {
+    /// Waits for `recipient`'s turn (first come, first served).
+    pub async fn turn(&self, recipient: &str) -> Turn {
+        let lock = {
+            let mut order = self
+                .order
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if order.len() > 10_000 {
+                order.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
+            order.entry(recipient.to_owned()).or_default().clone()
+        };
+        Turn {
+            _guard: lock.lock_owned().await,
+        }
+    }
+
+    /// Waits until a send to `recipient` fits every limit. Broadcasts (`live = false`) wait
+    /// while any live reply is waiting.
+    pub async fn acquire(&self, recipient: &str, live: bool) {
+        if live {
+            self.live_waiting.fetch_add(1, Ordering::SeqCst);
+        } else {
+            while self.live_waiting.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        loop {
+            let paused = *self
+                .paused_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match paused {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => break,
+            }
+        }
+        let key = recipient.to_owned();
+        if recipient.starts_with('-') {
+            if let Some(groups) = &self.groups {
+                groups.until_key_ready(&key).await;
+            }
+        } else if let Some(recipients) = &self.recipients {
+            recipients.until_key_ready(&key).await;
+        }
+        self.account.until_ready().await;
+        self.within_window().await;
+        if live {
+            self.live_waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Waits until fewer than `per_second` sends left in the last [`WINDOW`]: even pacing
+    /// alone lets scheduling jitter put one send too many into some second of the provider's
+    /// sliding window; this bound holds for delays up to the window's margin.
+    async fn within_window(&self) {
+        let capacity = (self.per_second.floor() as usize).max(1);
+        let mut recent = self.recent.lock().await;
+        loop {
+            let now = Instant::now();
+            while recent
+                .front()
+                .is_some_and(|sent| now.duration_since(*sent) >= WINDOW)
+            {
+                recent.pop_front();
+            }
+            if recent.len() < capacity {
+                recent.push_back(now);
+                return;
+            }
+            if let Some(oldest) = recent.front() {
+                tokio::time::sleep_until(*oldest + WINDOW).await;
+            }
+        }
+    }
+
+    /// Stops every send of the account for `duration` (the provider asked to wait).
+    pub fn pause(&self, duration: Duration) {
+        let until = Instant::now() + duration;
+        let mut paused = self
+            .paused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if paused.is_none_or(|current| current < until) {
+            *paused = Some(until);
+        }
+    }
+
+    /// The account's limit, per second.
+    pub fn per_second(&self) -> f64 {
+        self.per_second
+    }
+}

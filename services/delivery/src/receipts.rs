@@ -1,0 +1,264 @@
+//! Status receipts from ingress (`inbound.<channel>.status_received`, on
+//! `delivery.receipts.pNN`): each moves its message forward only, whatever order receipts
+//! arrive in. Messenger watermarks raise every earlier message to the recipient. A receipt for
+//! a provider id no message carries yet is parked and applied when the send records the id
+//! (both sides take the same advisory lock, so neither misses the other); parked receipts
+//! expire after `parked_receipt_ttl` and are counted.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use switchboard_domain::time::from_timestamp;
+use switchboard_messaging::{Handler, HandlerError, Incoming};
+use switchboard_postgres::{Pool, Transaction};
+use switchboard_proto::common::v1::ProviderError;
+use switchboard_proto::events::v1::{StatusReceipt, envelope::Payload, inbound_event::Kind};
+use tokio::sync::Notify;
+
+use crate::DeliveryError;
+use crate::metrics::DeliveryMetrics;
+use crate::status;
+use crate::store::{self, StatusUpdate};
+
+/// The family and event pattern of the receipts delivery consumes.
+pub const RECEIPT_EVENTS: &str = "inbound.*.status_received";
+/// The queue family name (`delivery.receipts.pNN`).
+pub const RECEIPTS_FAMILY: &str = "receipts";
+
+/// Applies receipts.
+pub struct Receipts {
+    /// The `delivery` schema.
+    pub pool: Pool,
+    /// Bus partitions.
+    pub partitions: u16,
+    /// Wakes the outbox relay.
+    pub outbox_wake: Arc<Notify>,
+    /// Counters.
+    pub metrics: Arc<DeliveryMetrics>,
+}
+
+impl Handler for Receipts {
+    async fn handle(&self, incoming: &Incoming) -> Result<(), HandlerError> {
+        let envelope = incoming.decode_envelope().map_err(HandlerError::permanent)?;
+        let Some(Payload::Inbound(event)) = envelope.payload else {
+            return Ok(());
+        };
+        let Some(Kind::Status(receipt)) = event.kind else {
+            return Ok(());
+        };
+        let recipient = event
+            .sender
+            .as_ref()
+            .map(|sender| sender.channel_user_id.clone())
+            .unwrap_or_default();
+        self.apply(&event.channel_account_id, &recipient, &receipt)
+            .await
+            .map_err(|error| {
+                if error.is_retryable() {
+                    HandlerError::retryable(error)
+                } else {
+                    HandlerError::permanent(error)
+                }
+            })
+    }
+}
+
+impl Receipts {
+    /// Applies one receipt about a message sent through `account` to `recipient`.
+    pub async fn apply(
+        &self,
+        account: &str,
+        recipient: &str,
+        receipt: &StatusReceipt,
+    ) -> Result<(), DeliveryError> {
+        let Some(target) = status::stored(receipt.status) else {
+            return Ok(());
+        };
+        let update = StatusUpdate {
+            status: target,
+            source: "receipt",
+            provider_status: &receipt.provider_status,
+            error: receipt.error.as_ref(),
+        };
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let outcome = if let Some(watermark) = receipt.watermark.as_ref().and_then(from_timestamp) {
+            let moved = self
+                .watermark(&tx, account, recipient, watermark, &update)
+                .await?;
+            if moved == 0 { "watermark_none" } else { "watermark" }
+        } else if let Some(id) = self
+            .by_our_id(&tx, account, &receipt.switchboard_message_id)
+            .await?
+        {
+            if !receipt.provider_message_id.is_empty() {
+                tx.execute(
+                    "UPDATE delivery.messages SET provider_message_id = $2 WHERE id = $1 AND provider_message_id IS NULL",
+                    &[&id, &receipt.provider_message_id],
+                )
+                .await?;
+            }
+            store::advance(&tx, self.partitions, &id, &update).await?;
+            "applied"
+        } else if receipt.provider_message_id.is_empty() {
+            "unidentified"
+        } else {
+            lock_provider_id(&tx, account, &receipt.provider_message_id).await?;
+            let found = tx
+                .query_opt(
+                    "SELECT id FROM delivery.messages WHERE channel_account_id = $1 AND provider_message_id = $2",
+                    &[&account, &receipt.provider_message_id],
+                )
+                .await?;
+            match found {
+                Some(row) => {
+                    let id: String = row.try_get(0)?;
+                    store::advance(&tx, self.partitions, &id, &update).await?;
+                    "applied"
+                }
+                None => {
+                    park(&tx, account, &receipt.provider_message_id, &update).await?;
+                    "parked"
+                }
+            }
+        };
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        self.metrics.receipt(outcome);
+        Ok(())
+    }
+
+    async fn by_our_id(
+        &self,
+        tx: &Transaction<'_>,
+        account: &str,
+        id: &str,
+    ) -> Result<Option<String>, DeliveryError> {
+        if id.is_empty() {
+            return Ok(None);
+        }
+        let row = tx
+            .query_opt(
+                "SELECT id FROM delivery.messages WHERE id = $1 AND channel_account_id = $2",
+                &[&id, &account],
+            )
+            .await?;
+        row.map(|row| row.try_get(0))
+            .transpose()
+            .map_err(DeliveryError::from)
+    }
+
+    /// Raises every message sent to `recipient` at or before `watermark`.
+    async fn watermark(
+        &self,
+        tx: &Transaction<'_>,
+        account: &str,
+        recipient: &str,
+        watermark: DateTime<Utc>,
+        update: &StatusUpdate<'_>,
+    ) -> Result<u64, DeliveryError> {
+        let rows = tx
+            .query(
+                "SELECT id FROM delivery.messages
+                 WHERE channel_account_id = $1 AND recipient = $2 AND sent_at IS NOT NULL AND sent_at <= $3
+                 ORDER BY sent_at",
+                &[&account, &recipient, &watermark],
+            )
+            .await?;
+        let mut moved = 0;
+        for row in rows {
+            let id: String = row.try_get(0)?;
+            if store::advance(tx, self.partitions, &id, update).await? {
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+}
+
+/// Serializes the send that records `provider_message_id` with receipts for it.
+pub async fn lock_provider_id(
+    tx: &Transaction<'_>,
+    account: &str,
+    provider_message_id: &str,
+) -> Result<(), DeliveryError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))",
+        &[&account, &provider_message_id],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn park(
+    tx: &Transaction<'_>,
+    account: &str,
+    provider_message_id: &str,
+    update: &StatusUpdate<'_>,
+) -> Result<(), DeliveryError> {
+    let empty = ProviderError::default();
+    let error = update.error.unwrap_or(&empty);
+    tx.execute(
+        "INSERT INTO delivery.parked_receipts (channel_account_id, provider_message_id, status, provider_status,
+             error_code, error_title, error_message, error_details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &account,
+            &provider_message_id,
+            &update.status,
+            &update.provider_status,
+            &error.code,
+            &error.title,
+            &error.message,
+            &error.details,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Applies (and removes) the receipts parked for `provider_message_id`, now that message
+/// `id` carries it. The caller holds [`lock_provider_id`].
+pub async fn apply_parked(
+    tx: &Transaction<'_>,
+    partitions: u16,
+    account: &str,
+    provider_message_id: &str,
+    id: &str,
+) -> Result<u64, DeliveryError> {
+    let parked = tx
+        .query(
+            "DELETE FROM delivery.parked_receipts WHERE channel_account_id = $1 AND provider_message_id = $2
+             RETURNING status, provider_status, error_code, error_title, error_message, error_details, id",
+            &[&account, &provider_message_id],
+        )
+        .await?;
+    let mut receipts: Vec<(i64, String, String, ProviderError)> = Vec::with_capacity(parked.len());
+    for row in parked {
+        receipts.push((
+            row.try_get(6)?,
+            row.try_get(0)?,
+            row.try_get(1)?,
+            ProviderError {
+                code: row.try_get(2)?,
+                title: row.try_get(3)?,
+                message: row.try_get(4)?,
+                details: row.try_get(5)?,
+            },
+        ));
+    }
+    receipts.sort_by_key(|(seq, ..)| *seq);
+    let mut applied = 0;
+    for (_, status, provider_status, error) in &receipts {
+        let update = StatusUpdate {
+            status,
+            source: "receipt",
+            provider_status,
+            error: (!error.code.is_empty()).then_some(error),
+        };
+        if store::advance(tx, partitions, id, &update).await? {
+            applied += 1;
+        }
+    }
+    Ok(applied)
+}

@@ -1,0 +1,422 @@
+//! The send worker: consumes send jobs from the account partitions (`delivery.send.pNN`),
+//! waits for the account's lane, claims the attempt, calls the provider and records what it
+//! said: `sent` with the provider id (applying receipts that arrived first), a retry with
+//! backoff and jitter never sooner than the provider's retry-after, `failed` with the
+//! provider's code, or an unknown outcome when the call timed out after the request went out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use switchboard_channels::outbound::{self, BuildError, OutboundMessage, ProviderAccount, SendOutcome};
+use switchboard_directory::ResolvedAccount;
+use switchboard_messaging::{Handler, HandlerError, Incoming};
+use switchboard_postgres::Pool;
+use switchboard_proto::common::v1::ProviderError;
+use switchboard_proto::events::v1::envelope::Payload;
+use tokio::sync::Notify;
+use tracing::Instrument as _;
+
+use crate::lanes::Lanes;
+use crate::lookup::Lookups;
+use crate::metrics::DeliveryMetrics;
+use crate::store::{self, MESSAGE_COLUMNS, MessageRow, StatusUpdate};
+use crate::{DeliveryConfig, DeliveryError, receipts};
+
+/// What one provider call came to.
+#[derive(Debug)]
+pub enum CallOutcome {
+    /// The provider answered; `status` is its HTTP status.
+    Answered {
+        /// HTTP status.
+        status: u16,
+        /// The classified answer.
+        outcome: SendOutcome,
+    },
+    /// The request went out and no answer came in time: maybe sent.
+    Unknown(String),
+    /// The request never reached the provider (connection refused, DNS).
+    NotSent(String),
+    /// The message cannot be sent on this channel as it is.
+    Unbuildable(BuildError),
+}
+
+/// Sends jobs of the partitions this process consumes.
+pub struct Sender {
+    /// The `delivery` schema.
+    pub pool: Pool,
+    /// Accounts with secrets.
+    pub lookups: Lookups,
+    /// Rate limits.
+    pub lanes: Arc<Lanes>,
+    /// The provider HTTP client.
+    pub http: reqwest::Client,
+    /// The `[delivery]` section.
+    pub config: Arc<DeliveryConfig>,
+    /// Bus partitions.
+    pub partitions: u16,
+    /// Wakes the outbox relay.
+    pub outbox_wake: Arc<Notify>,
+    /// Counters.
+    pub metrics: Arc<DeliveryMetrics>,
+}
+
+impl Handler for Sender {
+    async fn handle(&self, incoming: &Incoming) -> Result<(), HandlerError> {
+        let envelope = incoming.decode_envelope().map_err(HandlerError::permanent)?;
+        let job_id = envelope.event_id.clone();
+        let Some(Payload::SendRequested(job)) = envelope.payload else {
+            return Err(HandlerError::permanent("not a send job"));
+        };
+        self.send(&job_id, &job.message_id, job.attempt)
+            .await
+            .map_err(|error| {
+                if error.is_retryable() {
+                    HandlerError::retryable(error)
+                } else {
+                    HandlerError::permanent(error)
+                }
+            })
+    }
+}
+
+impl Sender {
+    async fn send(&self, job_id: &str, message_id: &str, attempt: u32) -> Result<(), DeliveryError> {
+        let client = self.pool.get().await?;
+        let Some(row) = client
+            .query_opt(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM delivery.messages WHERE id = $1"),
+                &[&message_id],
+            )
+            .await?
+        else {
+            return Ok(());
+        };
+        drop(client);
+        let row = MessageRow::from_row(&row)?;
+        let previous = i32::try_from(attempt).unwrap_or(i32::MAX) - 1;
+        if row.status != "queued"
+            || row.attempts != previous
+            || row.next_attempt_at.is_some()
+            || row.deleted_at.is_some()
+        {
+            tracing::debug!(job_id, message_id, "stale send job skipped");
+            return Ok(());
+        }
+        let account = self.lookups.account(&row.channel_account_id).await?;
+        let lane = self.lanes.lane(&account);
+        let _turn = lane.turn(&row.recipient).await;
+        lane.acquire(&row.recipient, row.priority == 0).await;
+        let client = self.pool.get().await?;
+        let claimed = client
+            .execute(
+                "UPDATE delivery.messages SET attempts = attempts + 1, status = 'sending', updated_at = now()
+                 WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL",
+                &[&row.id, &previous],
+            )
+            .await?;
+        drop(client);
+        if claimed == 0 {
+            return Ok(());
+        }
+        let number = previous + 1;
+        let span = tracing::info_span!(
+            "provider.send",
+            channel = %row.channel,
+            account = %row.channel_account_id,
+            message_id = %row.id,
+            attempt = number,
+            provider_message_id = tracing::field::Empty,
+        );
+        let started = Utc::now();
+        let outcome = self.call(&account, &row).instrument(span.clone()).await;
+        if let CallOutcome::Answered {
+            outcome: SendOutcome::Accepted { provider_message_id },
+            ..
+        } = &outcome
+        {
+            span.record("provider_message_id", provider_message_id.as_str());
+        }
+        if let CallOutcome::Answered {
+            outcome:
+                SendOutcome::Retryable {
+                    retry_after: Some(wait),
+                    ..
+                },
+            status,
+        } = &outcome
+            && *status == 429
+        {
+            lane.pause(*wait);
+        }
+        self.metrics.attempt(&row.channel, outcome_label(&outcome));
+        // The attempt is claimed: its result must be recorded, so a passing database failure
+        // is retried here rather than by redelivery (which would skip the claimed attempt).
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self
+                .record(&row, number, started, &outcome)
+                .instrument(span.clone())
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_retryable() && backoff < Duration::from_secs(30) => {
+                    tracing::warn!(error = %error, message_id = %row.id, "recording a send failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Makes the provider call.
+    async fn call(&self, account: &ResolvedAccount, row: &MessageRow) -> CallOutcome {
+        let settings = account.settings.clone();
+        let provider_account = ProviderAccount {
+            channel: account.channel,
+            external_id: &account.external_id,
+            base_url: (!account.base_url.is_empty()).then_some(account.base_url.as_str()),
+            settings: &settings,
+            secrets: account.secrets(),
+        };
+        let message = OutboundMessage {
+            message_id: &row.id,
+            recipient: &row.recipient,
+            content: &row.content,
+            reply_to_provider_message_id: (!row.reply_to_provider_message_id.is_empty())
+                .then_some(row.reply_to_provider_message_id.as_str()),
+            human_agent_tag: row.human_agent_tag,
+        };
+        let request = match outbound::build_send(&provider_account, &message) {
+            Ok(request) => request,
+            Err(error) => return CallOutcome::Unbuildable(error),
+        };
+        let channel = account.channel;
+        self.execute(request, |status, headers, body| {
+            outbound::classify_send(channel, status, headers, body)
+        })
+        .await
+    }
+
+    /// Sends a built request with the trace context and the send timeout, and classifies the
+    /// answer with `classify`.
+    pub async fn execute(
+        &self,
+        request: outbound::ProviderRequest,
+        classify: impl FnOnce(u16, &http::HeaderMap, &[u8]) -> SendOutcome,
+    ) -> CallOutcome {
+        let mut headers = request.headers.clone();
+        let mut carrier: HashMap<String, String> = HashMap::new();
+        switchboard_telemetry::propagation::inject_span(&tracing::Span::current(), &mut carrier);
+        for (name, value) in carrier {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(&value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        let sent = self
+            .http
+            .request(request.method.clone(), &request.url)
+            .headers(headers)
+            .body(request.body)
+            .timeout(self.config.send_timeout)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) if error.is_connect() => {
+                return CallOutcome::NotSent(format!(
+                    "connection failed to {}",
+                    outbound::redact_url(&request.url)
+                ));
+            }
+            Err(error) if error.is_timeout() => {
+                return CallOutcome::Unknown("the provider did not answer in time".to_owned());
+            }
+            Err(_) => return CallOutcome::Unknown("the connection broke before an answer".to_owned()),
+        };
+        let status = response.status().as_u16();
+        let response_headers = response.headers().clone();
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(_) => return CallOutcome::Unknown(format!("the answer (HTTP {status}) broke off")),
+        };
+        CallOutcome::Answered {
+            status,
+            outcome: classify(status, &response_headers, &body),
+        }
+    }
+
+    /// Records attempt `number`'s outcome and moves the message on.
+    async fn record(
+        &self,
+        row: &MessageRow,
+        number: i32,
+        started: DateTime<Utc>,
+        outcome: &CallOutcome,
+    ) -> Result<(), DeliveryError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let (label, status, error, retry_after) = match outcome {
+            CallOutcome::Answered { status, outcome } => match outcome {
+                SendOutcome::Accepted { .. } => ("accepted", *status, None, None),
+                SendOutcome::Retryable { error, retry_after } => {
+                    ("retryable", *status, Some(error.clone()), *retry_after)
+                }
+                SendOutcome::Permanent { error } => ("permanent", *status, Some(error.clone()), None),
+            },
+            CallOutcome::Unknown(why) => ("unknown", 0, Some(local_error("timeout", why)), None),
+            CallOutcome::NotSent(why) => ("retryable", 0, Some(local_error("unreachable", why)), None),
+            CallOutcome::Unbuildable(error) => (
+                "permanent",
+                0,
+                Some(local_error(build_code(error), &error.to_string())),
+                None,
+            ),
+        };
+        let empty = ProviderError::default();
+        let shown = error.as_ref().unwrap_or(&empty);
+        let retry_after_ms =
+            retry_after.map_or(0, |wait| i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO delivery.attempts (message_id, number, started_at, outcome, provider_status,
+                     error_code, error_title, error_message, error_details, retry_after_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+            )
+            .await?,
+            &[
+                &row.id,
+                &number,
+                &started,
+                &label,
+                &i32::from(status),
+                &shown.code,
+                &shown.title,
+                &shown.message,
+                &shown.details,
+                &retry_after_ms,
+            ],
+        )
+        .await?;
+        match (label, outcome) {
+            (
+                "accepted",
+                CallOutcome::Answered {
+                    outcome: SendOutcome::Accepted { provider_message_id },
+                    ..
+                },
+            ) => {
+                receipts::lock_provider_id(&tx, &row.channel_account_id, provider_message_id).await?;
+                tx.execute(
+                    "UPDATE delivery.messages SET provider_message_id = $2 WHERE id = $1 AND provider_message_id IS NULL",
+                    &[&row.id, provider_message_id],
+                )
+                .await?;
+                let update = StatusUpdate {
+                    status: "sent",
+                    source: "send",
+                    ..StatusUpdate::default()
+                };
+                store::advance(&tx, self.partitions, &row.id, &update).await?;
+                receipts::apply_parked(
+                    &tx,
+                    self.partitions,
+                    &row.channel_account_id,
+                    provider_message_id,
+                    &row.id,
+                )
+                .await?;
+            }
+            ("retryable", _) => {
+                let delay = self.retry_delay(number, retry_after);
+                let deadline = row.created_at
+                    + chrono::Duration::from_std(self.config.retry_max_age).unwrap_or_default();
+                let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                if next > deadline {
+                    let update = StatusUpdate {
+                        status: "failed",
+                        source: "retry",
+                        provider_status: "retries_exhausted",
+                        error: error.as_ref(),
+                    };
+                    store::advance(&tx, self.partitions, &row.id, &update).await?;
+                } else {
+                    tx.execute(
+                        "UPDATE delivery.messages SET status = 'queued', next_attempt_at = $2, error_code = $3,
+                             error_title = $4, error_message = $5, error_details = $6, updated_at = now()
+                         WHERE id = $1 AND status = 'sending'",
+                        &[&row.id, &next, &shown.code, &shown.title, &shown.message, &shown.details],
+                    )
+                    .await?;
+                }
+            }
+            ("permanent", _) => {
+                let update = StatusUpdate {
+                    status: "failed",
+                    source: "send",
+                    provider_status: "",
+                    error: error.as_ref(),
+                };
+                store::advance(&tx, self.partitions, &row.id, &update).await?;
+            }
+            _ => {
+                tx.execute(
+                    "UPDATE delivery.messages SET outcome_unknown = true, updated_at = now() WHERE id = $1 AND status = 'sending'",
+                    &[&row.id],
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// Exponential backoff with full jitter in its upper half, never under the provider's
+    /// retry-after.
+    fn retry_delay(&self, attempt: i32, retry_after: Option<Duration>) -> Duration {
+        let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
+        let base = self
+            .config
+            .retry_initial_backoff
+            .saturating_mul(1 << exponent)
+            .min(self.config.retry_max_backoff);
+        let jitter: f64 = rand::random_range(0.5..1.0);
+        let delay = base.mul_f64(jitter);
+        retry_after.map_or(delay, |wait| delay.max(wait))
+    }
+}
+
+fn local_error(code: &str, message: &str) -> ProviderError {
+    ProviderError {
+        code: code.to_owned(),
+        title: String::new(),
+        message: message.to_owned(),
+        details: String::new(),
+    }
+}
+
+fn build_code(error: &BuildError) -> &'static str {
+    match error {
+        BuildError::MissingCredential(_) => "missing_credential",
+        BuildError::Unsupported(_) => "unsupported_content",
+    }
+}
+
+fn outcome_label(outcome: &CallOutcome) -> &'static str {
+    match outcome {
+        CallOutcome::Answered { outcome, .. } => match outcome {
+            SendOutcome::Accepted { .. } => "accepted",
+            SendOutcome::Retryable { .. } => "retryable",
+            SendOutcome::Permanent { .. } => "permanent",
+        },
+        CallOutcome::Unknown(_) => "unknown",
+        CallOutcome::NotSent(_) => "not_sent",
+        CallOutcome::Unbuildable(_) => "unbuildable",
+    }
+}
