@@ -17,6 +17,9 @@ use tonic::Code;
 use tonic_types::StatusExt as _;
 
 const WORKSPACE: &str = "ws_e2e-hooks";
+/// Everything but delivery: these tests read what routing asks of delivery and the bot from
+/// their queues, so nothing else may consume them.
+const ROUTING_TARGETS: &str = "tenancy,contacts,routing,ingress";
 const SENDER: &str = "16505550777";
 
 /// Posts a message and waits until routing has stored it.
@@ -80,7 +83,7 @@ async fn conversation(
 
 #[tokio::test]
 async fn the_bot_stops_at_a_hand_over_and_a_stored_pause_holds_free_text_across_a_restart() {
-    let mut hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let mut hooks = WebhookSwitchboard::start_targets(ROUTING_TARGETS, &[]).await;
     let db = hooks.database.connect().await;
     let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let member = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
@@ -343,7 +346,7 @@ async fn the_bot_stops_at_a_hand_over_and_a_stored_pause_holds_free_text_across_
 #[tokio::test]
 async fn notes_mention_agents_once_snippets_fill_variables_and_conversations_are_found_archived_and_flagged()
 {
-    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let hooks = WebhookSwitchboard::start_targets(ROUTING_TARGETS, &[]).await;
     let db = hooks.database.connect().await;
     let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let member = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceMember).await;
@@ -639,7 +642,7 @@ async fn notes_mention_agents_once_snippets_fill_variables_and_conversations_are
 async fn away_and_at_capacity_replies_are_requested_from_delivery_once_per_period() {
     use switchboard_proto::events::v1::AutoReplyRequested;
 
-    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let hooks = WebhookSwitchboard::start_targets(ROUTING_TARGETS, &[]).await;
     let db = hooks.database.connect().await;
     let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let channel = hooks.switchboard.channel().await;
