@@ -4,6 +4,11 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 
 use crate::{Bus, MessagingError};
 
+/// One lock per queue name being declared in this process (see [`QueueSpec::declare`]).
+static DECLARING: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+> = std::sync::LazyLock::new(Default::default);
+
 /// A durable quorum queue, its bindings on the events exchange and its dead-letter queue.
 ///
 /// Every argument is explicit, because broker defaults differ between RabbitMQ 3.x and 4.x
@@ -44,6 +49,18 @@ impl QueueSpec {
     /// Declares the queue, its dead-letter queue and all bindings. Idempotent; a queue that
     /// exists with other arguments is an error naming the queue (delete it or use a policy).
     pub async fn declare(&self, channel: &Channel) -> Result<(), MessagingError> {
+        // RabbitMQ answers a second declare of a quorum queue at once while the first declare
+        // is still starting the queue's Raft cluster; a consume in that moment crashes the
+        // channel and closes the whole connection (541 INTERNAL_ERROR). Components of one
+        // process declare the same queues (a producer's outbox and a consumer), so declares of
+        // one name wait for each other here: the first returns only once the cluster runs.
+        let lock = {
+            let mut declaring = DECLARING
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            declaring.entry(self.name.clone()).or_default().clone()
+        };
+        let _declaring = lock.lock().await;
         let durable = QueueDeclareOptions {
             durable: true,
             ..QueueDeclareOptions::default()
