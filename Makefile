@@ -23,8 +23,8 @@ services: ## Start the local PostgreSQL and RabbitMQ (or say how)
 	@scripts/ensure-services.sh
 
 .PHONY: build
-build: ## Build the switchboard binary
-	$(CARGO) build --locked -p switchboard
+build: ## Build the switchboard binary and the provider simulator
+	$(CARGO) build --locked -p switchboard -p switchboard-provider-sim
 
 .PHONY: run
 run: services build ## Run switchboard --target all against local PostgreSQL and RabbitMQ (demo workspace)

@@ -19,7 +19,7 @@ use crate::DeliveryConfig;
 
 /// The sliding window no account exceeds its per-second limit in: one second plus a margin
 /// for the delay between leaving the lane and reaching the provider.
-const WINDOW: Duration = Duration::from_millis(1090);
+const WINDOW: Duration = Duration::from_millis(1050);
 
 /// The account setting that overrides the channel's default per-second limit.
 pub const RATE_SETTING: &str = "rate_limit_per_second";
@@ -148,16 +148,9 @@ impl Lane {
         }
     }
 
-    /// Waits until a send to `recipient` fits every limit. Broadcasts (`live = false`) wait
-    /// while any live reply is waiting.
-    pub async fn acquire(&self, recipient: &str, live: bool) {
-        if live {
-            self.live_waiting.fetch_add(1, Ordering::SeqCst);
-        } else {
-            while self.live_waiting.load(Ordering::SeqCst) > 0 {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
+    /// Waits until a send to `recipient` fits the recipient's limits and the account is not
+    /// paused. Call it before any database work for the send; [`Lane::pace`] comes after.
+    pub async fn acquire(&self, recipient: &str) {
         loop {
             let paused = *self
                 .paused_until
@@ -175,6 +168,19 @@ impl Lane {
             }
         } else if let Some(recipients) = &self.recipients {
             recipients.until_key_ready(&key).await;
+        }
+    }
+
+    /// Waits for the account's next slot, right before the provider call (after the database
+    /// work, whose latency would otherwise bunch sends together): evenly paced below the limit,
+    /// never more than the limit in any [`WINDOW`], live replies (`live`) before broadcasts.
+    pub async fn pace(&self, live: bool) {
+        if live {
+            self.live_waiting.fetch_add(1, Ordering::SeqCst);
+        } else {
+            while self.live_waiting.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
         }
         self.account.until_ready().await;
         self.within_window().await;

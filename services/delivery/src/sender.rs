@@ -101,13 +101,13 @@ impl Sender {
             || row.next_attempt_at.is_some()
             || row.deleted_at.is_some()
         {
-            tracing::debug!(job_id, message_id, "stale send job skipped");
+            tracing::debug!(job_id, message_id, status = %row.status, attempts = row.attempts, attempt, "stale send job skipped");
             return Ok(());
         }
         let account = self.lookups.account(&row.channel_account_id).await?;
         let lane = self.lanes.lane(&account);
         let _turn = lane.turn(&row.recipient).await;
-        lane.acquire(&row.recipient, row.priority == 0).await;
+        lane.acquire(&row.recipient).await;
         let client = self.pool.get().await?;
         let claimed = client
             .execute(
@@ -118,6 +118,7 @@ impl Sender {
             .await?;
         drop(client);
         if claimed == 0 {
+            tracing::debug!(job_id, message_id, "another job claimed this attempt");
             return Ok(());
         }
         let number = previous + 1;
@@ -129,6 +130,7 @@ impl Sender {
             attempt = number,
             provider_message_id = tracing::field::Empty,
         );
+        lane.pace(row.priority == 0).await;
         let started = Utc::now();
         let outcome = self.call(&account, &row).instrument(span.clone()).await;
         if let CallOutcome::Answered {

@@ -113,7 +113,12 @@ pub async fn run_consumer<H: Handler>(
         // counted): a recovery that lands while we subscribe makes us subscribe once more.
         let mut generation = bus.connection_generation();
         generation.borrow_and_update();
-        let subscribed = subscribe(&connection, &queue, bus.config().prefetch).await;
+        // Running `concurrency` handlers at once needs at least that many unacked messages.
+        let prefetch = bus
+            .config()
+            .prefetch
+            .max(u16::try_from(concurrency).unwrap_or(u16::MAX));
+        let subscribed = subscribe(&connection, &queue, prefetch).await;
         let (channel, consumer) = match subscribed {
             Ok(subscription) => subscription,
             Err(error) => {

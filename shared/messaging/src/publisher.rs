@@ -152,6 +152,109 @@ impl Publisher {
         }
     }
 
+    /// Publishes `messages` (each with its `mandatory` flag and the span whose trace context
+    /// it carries) in order on the confirm channel without waiting between them, then waits
+    /// for their confirms. Returns how many from the start were confirmed and, when that is
+    /// not all, the error of the first one that was not. One broker round trip for the whole
+    /// batch instead of one per message; the order on the channel is the order given.
+    pub async fn publish_pipelined(
+        &self,
+        messages: Vec<(Outgoing, bool, tracing::Span)>,
+    ) -> (usize, Option<PublishError>) {
+        let exchange = self.bus.events_exchange();
+        let timeout = self.bus.config().confirm_timeout;
+        let metrics = self.bus.metrics().clone();
+        let started = Instant::now();
+        let channel = match self.confirm_channel().await {
+            Ok(channel) => channel,
+            Err(error) => return (0, Some(error)),
+        };
+        let mut pending = Vec::with_capacity(messages.len());
+        let mut failure = None;
+        for (message, mandatory, span) in messages {
+            let Outgoing {
+                routing_key,
+                payload,
+                message_id,
+                message_type,
+                mut headers,
+            } = message;
+            switchboard_telemetry::propagation::inject_span(&span, &mut HeaderInjector(&mut headers));
+            let properties = BasicProperties::default()
+                .with_message_id(message_id.into())
+                .with_type(message_type.into())
+                .with_content_type(CONTENT_TYPE_PROTOBUF.into())
+                .with_app_id("switchboard".into())
+                .with_delivery_mode(2)
+                .with_timestamp(unix_seconds())
+                .with_headers(headers);
+            let options = BasicPublishOptions {
+                mandatory,
+                ..BasicPublishOptions::default()
+            };
+            let published = tokio::time::timeout(
+                timeout,
+                channel.basic_publish(
+                    exchange.clone().into(),
+                    routing_key.clone().into(),
+                    options,
+                    &payload,
+                    properties,
+                ),
+            )
+            .await;
+            match published {
+                Ok(Ok(confirm)) => pending.push((routing_key, confirm)),
+                Ok(Err(error)) => {
+                    failure = Some(PublishError::from(error));
+                    break;
+                }
+                Err(_) => {
+                    failure = Some(PublishError::Timeout(timeout));
+                    break;
+                }
+            }
+        }
+        let mut confirmed = 0;
+        for (routing_key, confirm) in pending {
+            let outcome = match tokio::time::timeout(timeout, confirm).await {
+                Err(_) => Err(PublishError::Timeout(timeout)),
+                Ok(Err(error)) => Err(PublishError::from(error)),
+                Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+                Ok(Ok(Confirmation::Ack(Some(returned)))) => Err(PublishError::Unroutable {
+                    exchange: exchange.clone(),
+                    routing_key,
+                    reply_code: returned.reply_code,
+                    reply_text: returned.reply_text.as_str().to_owned(),
+                }),
+                Ok(Ok(Confirmation::Nack(_) | Confirmation::NotRequested)) => Err(PublishError::Nacked),
+            };
+            match outcome {
+                Ok(()) => {
+                    confirmed += 1;
+                    metrics.published("confirmed");
+                }
+                Err(error) => {
+                    // Later confirms may still arrive, but order is what the caller relies on:
+                    // everything from here on is published again.
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        metrics.publish_seconds.observe(started.elapsed().as_secs_f64());
+        if let Some(error) = &failure {
+            metrics.published(match error {
+                PublishError::Nacked => "nacked",
+                PublishError::Unroutable { .. } => "unroutable",
+                PublishError::Timeout(_) => "timeout",
+                PublishError::NotConnected => "not_connected",
+                PublishError::Channel(_) => "channel_error",
+            });
+        }
+        (confirmed, failure)
+    }
+
     /// Returns the shared confirm channel, opening a new one when the old one is gone.
     async fn confirm_channel(&self) -> Result<Arc<Channel>, PublishError> {
         if let Some(channel) = self.channel.load_full()

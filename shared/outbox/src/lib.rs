@@ -29,7 +29,6 @@ use switchboard_postgres::{Pool, StoreError, Transaction};
 use switchboard_proto::events::v1::Envelope;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 /// Most events published per relay transaction.
 const BATCH: i64 = 500;
@@ -179,7 +178,15 @@ impl OutboxRelay {
                 &[&BATCH],
             )
             .await?;
-        let mut last: Option<i64> = None;
+        if !self.queues.is_declared()
+            && let Err(error) = self.queues.declare().await
+        {
+            tracing::warn!(schema, error = %error, "outbox relay paused: cannot declare its target queues");
+            return Ok(false);
+        }
+        // Published in order without waiting between messages, then confirmed together: one
+        // broker round trip per batch. Rows are deleted up to the last one confirmed in order.
+        let mut batch = Vec::with_capacity(rows.len());
         for row in &rows {
             let event_id: String = row.get(1);
             let outgoing = Outgoing {
@@ -198,27 +205,24 @@ impl OutboxRelay {
             .collect();
             switchboard_telemetry::propagation::set_remote_parent(&span, &carrier);
             let mandatory: bool = row.get(7);
-            let published = if mandatory {
-                self.queues
-                    .publish(&self.publisher, outgoing)
-                    .instrument(span)
-                    .await
-            } else {
-                self.publisher.publish_optional(outgoing).instrument(span).await
-            };
-            match published {
-                Ok(()) => last = Some(row.get(0)),
-                Err(error) => {
-                    tracing::warn!(schema, error = %error, "outbox relay paused: the broker did not confirm");
-                    break;
-                }
-            }
+            batch.push((outgoing, mandatory, span));
         }
-        if let Some(seq) = last {
-            tx.execute(&format!("DELETE FROM {schema}.outbox WHERE seq <= $1"), &[&seq])
-                .await?;
+        let (confirmed, failure) = self.publisher.publish_pipelined(batch).await;
+        if let Some(error) = failure {
+            self.queues.note_publish_error(&error);
+            tracing::warn!(schema, error = %error, "outbox relay paused: the broker did not confirm");
+        }
+        // Exactly the rows published: a row with a lower seq whose transaction committed
+        // after the SELECT was not published, and `seq <= last` would delete it unsent.
+        let published: Vec<i64> = rows[..confirmed].iter().map(|row| row.get(0)).collect();
+        if !published.is_empty() {
+            tx.execute(
+                &format!("DELETE FROM {schema}.outbox WHERE seq = ANY($1)"),
+                &[&published],
+            )
+            .await?;
         }
         tx.commit().await?;
-        Ok(last.is_some() && rows.len() == BATCH as usize)
+        Ok(confirmed == rows.len() && rows.len() == BATCH as usize)
     }
 }
