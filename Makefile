@@ -52,12 +52,13 @@ else
 endif
 
 .PHONY: bench
-bench: services ## Confirmed publishes/s, signed webhooks/s, idle RSS, contact resolutions/s and list latency, routing events/s and WatchEvents latency (each next to its floor)
+bench: services ## Confirmed publishes/s, signed webhooks/s, idle RSS, contact resolutions/s and list latency, routing events/s and WatchEvents latency, delivery sends/s, rate-limit accuracy and latency (each next to its floor)
 	$(CARGO) build --locked --release -p switchboard -p switchboard-load-tests
 	./target/release/bench-publish --messages 50000 --in-flight 256
 	./target/release/bench-ingress --binary ./target/release/switchboard --requests 30000 --concurrency 64
 	./target/release/bench-contacts --binary ./target/release/switchboard --events 40000 --contacts 1000000
 	./target/release/bench-routing --binary ./target/release/switchboard --events 20000 --contacts 2000
+	./target/release/bench-delivery --binary ./target/release/switchboard --messages 5000 --limit 80
 	scripts/idle-rss.sh ./target/release/switchboard
 
 .PHONY: proto-lint

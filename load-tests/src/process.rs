@@ -33,6 +33,8 @@ pub struct Switchboard {
     pub admin: String,
     /// Base URL of the gRPC listener.
     pub grpc: String,
+    /// Base URL of the HTTP listener (webhooks).
+    pub http: String,
 }
 
 /// Three distinct free loopback ports (bound together, then released for the child).
@@ -95,6 +97,7 @@ impl Switchboard {
             child,
             admin: format!("http://127.0.0.1:{admin}"),
             grpc: format!("http://127.0.0.1:{grpc}"),
+            http: format!("http://127.0.0.1:{http}"),
         })
     }
 
