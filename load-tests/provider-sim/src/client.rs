@@ -4,7 +4,9 @@ use reqwest::Url;
 use serde::de::DeserializeOwned;
 
 use crate::error::SimulatorError;
-use crate::model::{AccountConfig, CallRecord, CallsQuery, ConfiguredAccount, Fault, Provider, Stats};
+use crate::model::{
+    AccountConfig, CallRecord, CallsQuery, ConfiguredAccount, Fault, Provider, SmtpFault, SmtpMessage, Stats,
+};
 
 /// Talks to a simulator's `/_sim/` API.
 #[derive(Debug, Clone)]
@@ -98,13 +100,39 @@ impl SimulatorClient {
         Self::read(response).await
     }
 
-    /// The counters of every account.
+    /// Appends faults to the SMTP sink's queue (consumed one per transaction at the end of
+    /// `DATA`); returns the transactions the queue now covers.
+    pub async fn add_smtp_faults(&self, faults: &[SmtpFault]) -> Result<u64, SimulatorError> {
+        let url = self.url(&["_sim", "smtp", "faults"])?;
+        let response = self.http.post(url).json(faults).send().await?;
+        Ok(Self::read::<FaultsQueued>(response).await?.faults_queued)
+    }
+
+    /// Every message the SMTP sink accepted, in order.
+    pub async fn smtp_messages(&self) -> Result<Vec<SmtpMessage>, SimulatorError> {
+        let response = self
+            .http
+            .get(self.url(&["_sim", "smtp", "messages"])?)
+            .send()
+            .await?;
+        Self::read(response).await
+    }
+
+    /// The messages the SMTP sink accepted after message `seq`, in order.
+    pub async fn smtp_messages_since(&self, seq: u64) -> Result<Vec<SmtpMessage>, SimulatorError> {
+        let mut url = self.url(&["_sim", "smtp", "messages"])?;
+        url.query_pairs_mut().append_pair("since", &seq.to_string());
+        let response = self.http.get(url).send().await?;
+        Self::read(response).await
+    }
+
+    /// The counters of every account (and of the SMTP sink).
     pub async fn stats(&self) -> Result<Stats, SimulatorError> {
         let response = self.http.get(self.url(&["_sim", "stats"])?).send().await?;
         Self::read(response).await
     }
 
-    /// Forgets every account, call and counter.
+    /// Forgets every account, call, SMTP message and fault, and counter.
     pub async fn reset(&self) -> Result<(), SimulatorError> {
         let response = self.http.post(self.url(&["_sim", "reset"])?).send().await?;
         let status = response.status();

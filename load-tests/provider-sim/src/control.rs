@@ -1,5 +1,5 @@
-//! The control API under `/_sim/`: configure accounts, queue faults, read the call log and
-//! the counters, reset.
+//! The control API under `/_sim/`: configure accounts, queue faults, read the call log, the
+//! SMTP sink's messages and the counters, reset.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::model::{AccountConfig, CallsQuery, Fault, Provider};
+use crate::model::{AccountConfig, CallsQuery, Fault, Provider, SmtpFault};
 use crate::state::SimState;
 
 /// The control routes.
@@ -22,6 +22,8 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
         .route("/_sim/accounts/{provider}/{external_id}", put(configure))
         .route("/_sim/accounts/{provider}/{external_id}/faults", post(add_faults))
         .route("/_sim/calls", get(calls))
+        .route("/_sim/smtp/faults", post(add_smtp_faults))
+        .route("/_sim/smtp/messages", get(smtp_messages))
         .route("/_sim/stats", get(stats))
         .route("/_sim/reset", post(reset))
 }
@@ -112,6 +114,43 @@ async fn calls(State(state): State<Arc<SimState>>, RawQuery(query): RawQuery) ->
         }
     }
     axum::Json(state.calls(&filter)).into_response()
+}
+
+/// One SMTP fault or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SmtpFaults {
+    Many(Vec<SmtpFault>),
+    One(SmtpFault),
+}
+
+async fn add_smtp_faults(
+    State(state): State<Arc<SimState>>,
+    faults: Result<axum::Json<SmtpFaults>, JsonRejection>,
+) -> Response {
+    let faults = match faults {
+        Ok(axum::Json(SmtpFaults::Many(faults))) => faults,
+        Ok(axum::Json(SmtpFaults::One(fault))) => vec![fault],
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    if let Some(invalid) = faults.iter().find_map(|fault| fault.validate().err()) {
+        return error(StatusCode::BAD_REQUEST, invalid);
+    }
+    let queued = state.smtp.add_faults(faults);
+    axum::Json(json!({ "faults_queued": queued })).into_response()
+}
+
+async fn smtp_messages(State(state): State<Arc<SimState>>, RawQuery(query): RawQuery) -> Response {
+    let mut since = None;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if name == "since" && !value.is_empty() {
+            match value.parse::<u64>() {
+                Ok(seq) => since = Some(seq),
+                Err(_) => return error(StatusCode::BAD_REQUEST, "since must be a message seq number"),
+            }
+        }
+    }
+    axum::Json(state.smtp.messages(since)).into_response()
 }
 
 async fn stats(State(state): State<Arc<SimState>>) -> Response {

@@ -5,6 +5,11 @@
 //! and error envelopes, enforce per-account rate limits (and count violations), inject
 //! queued faults, and post signed status webhooks back to Switchboard's ingress.
 //!
+//! An optional SMTP sink (plain SMTP with any `AUTH PLAIN`/`LOGIN` credentials, as lettre's
+//! `builder_dangerous(host).port(p)` speaks it) records every accepted message with its
+//! envelope and threading headers, and answers queued `4xx`/`5xx` faults at the end of `DATA`
+//! (see [`Simulator::start_with_smtp`] and [`SmtpMessage`]).
+//!
 //! Accounts, faults, the call log and counters are driven through the JSON control API under
 //! `/_sim/` (see [`SimulatorClient`]). Start one in-process with [`Simulator::start`] or run
 //! the `provider-sim` binary. Test tooling only: it depends on no Switchboard crate.
@@ -17,6 +22,7 @@ pub mod model;
 mod providers;
 mod server;
 pub mod sign;
+mod smtp;
 mod state;
 mod webhooks;
 mod wire;
@@ -25,7 +31,8 @@ pub use client::SimulatorClient;
 pub use error::SimulatorError;
 pub use model::{
     AccountConfig, AccountSeed, AccountStats, CallOutcome, CallRecord, CallsQuery, ConfiguredAccount,
-    EffectiveLimits, Fault, FaultKind, Limits, Provider, ReceiptStatus, Stats, ViolationCounts, WebhookStats,
+    EffectiveLimits, Fault, FaultKind, Limits, Provider, ReceiptStatus, SmtpFault, SmtpFaultKind, SmtpHeader,
+    SmtpMessage, SmtpStats, Stats, ViolationCounts, WebhookStats,
 };
 pub use server::{RunningSimulator, Simulator, SimulatorOptions};
 

@@ -22,6 +22,9 @@ struct Args {
     /// `provider` and `external_id`).
     #[arg(long, env = "PROVIDER_SIM_ACCOUNTS")]
     accounts: Option<PathBuf>,
+    /// Address of the SMTP sink (plain SMTP, any AUTH credentials); off when not set.
+    #[arg(long, env = "PROVIDER_SIM_SMTP_ADDR")]
+    smtp_listen: Option<SocketAddr>,
     /// Calls kept in the call log.
     #[arg(long, default_value_t = 200_000)]
     max_calls: usize,
@@ -47,16 +50,25 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
+    let smtp_listener = match args.smtp_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the smtp sink on {addr}"))?,
+        ),
+        None => None,
+    };
     let options = SimulatorOptions {
         max_calls: args.max_calls,
         ..SimulatorOptions::default()
     };
     let configured = accounts.len();
-    let running = Simulator::start_with(listener, options, accounts)
+    let running = Simulator::start_with_listeners(listener, smtp_listener, options, accounts)
         .await
         .context("starting the simulator")?;
     tracing::info!(
         base_url = running.base_url(),
+        smtp_addr = running.smtp_addr().map(|addr| addr.to_string()),
         accounts = configured,
         "provider simulator ready"
     );

@@ -13,6 +13,7 @@ use crate::model::{
     AccountConfig, AccountStats, CallOutcome, CallRecord, CallsQuery, ConfiguredAccount, Fault, FaultKind,
     Provider, Stats, WebhookStats,
 };
+use crate::smtp::SmtpLog;
 use crate::webhooks::{self, ReceiptJob};
 use crate::wire::{self, Call, Chats, Refused, Reply};
 
@@ -24,6 +25,8 @@ pub(crate) struct SimState {
     pub(crate) options: SimulatorOptions,
     /// The client that posts webhooks.
     pub(crate) http: reqwest::Client,
+    /// The SMTP sink's messages, faults and counters.
+    pub(crate) smtp: SmtpLog,
     shutdown: CancellationToken,
 }
 
@@ -111,6 +114,7 @@ impl SimState {
                 epoch: shutdown.child_token(),
             }),
             started: Instant::now(),
+            smtp: SmtpLog::new(options.max_smtp_messages),
             options,
             http,
             shutdown,
@@ -122,7 +126,8 @@ impl SimState {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn elapsed_ms(&self) -> u64 {
+    /// Milliseconds since the simulator started.
+    pub(crate) fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
@@ -266,6 +271,7 @@ impl SimState {
             unauthorized: inner.unauthorized,
             calls_recorded: u64::try_from(inner.calls.len()).unwrap_or(u64::MAX),
             calls_discarded: inner.discarded,
+            smtp: self.smtp.stats(),
         }
     }
 
@@ -281,6 +287,8 @@ impl SimState {
         inner.unauthorized = 0;
         inner.webhooks = WebhookStats::default();
         inner.chats = Chats::default();
+        drop(inner);
+        self.smtp.reset();
     }
 
     /// Records a call refused before the pipeline; returns the account's latency.

@@ -25,6 +25,7 @@ pub mod policy;
 pub mod receipts;
 pub mod scheduler;
 pub mod sender;
+pub mod smtp;
 pub mod status;
 pub mod store;
 
@@ -118,6 +119,7 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         partitions,
         outbox_wake: outbox_wake.clone(),
         metrics: metrics.clone(),
+        mailer: smtp::Mailer::new(config.send_timeout),
     });
     let mut parts = ComponentParts::default();
     parts.grpc.add_service(grpc::server(

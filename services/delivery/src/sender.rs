@@ -60,6 +60,8 @@ pub struct Sender {
     pub outbox_wake: Arc<Notify>,
     /// Counters.
     pub metrics: Arc<DeliveryMetrics>,
+    /// E-mail over SMTP.
+    pub mailer: crate::smtp::Mailer,
 }
 
 impl Handler for Sender {
@@ -175,6 +177,9 @@ impl Sender {
 
     /// Makes the provider call.
     async fn call(&self, account: &ResolvedAccount, row: &MessageRow) -> CallOutcome {
+        if account.channel == switchboard_domain::Channel::Email {
+            return self.mailer.send(account, row).await;
+        }
         let settings = account.settings.clone();
         let provider_account = ProviderAccount {
             channel: account.channel,

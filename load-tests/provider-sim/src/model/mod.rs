@@ -2,6 +2,7 @@
 
 mod account;
 mod report;
+mod smtp;
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,6 +13,7 @@ pub use account::{
     AccountConfig, AccountSeed, ConfiguredAccount, EffectiveLimits, Fault, FaultKind, Limits, ReceiptStatus,
 };
 pub use report::{AccountStats, CallOutcome, CallRecord, CallsQuery, Stats, ViolationCounts, WebhookStats};
+pub use smtp::{SmtpFault, SmtpFaultKind, SmtpHeader, SmtpMessage, SmtpStats};
 
 /// A provider whose send API the simulator speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EffectiveLimits, Provider};
+use super::{EffectiveLimits, Provider, SmtpStats};
 
 /// How the simulator answered a recorded call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +131,9 @@ pub struct Stats {
     pub calls_recorded: u64,
     /// Oldest calls discarded because the log was full.
     pub calls_discarded: u64,
+    /// The SMTP sink's counters (all zero when it is not listening).
+    #[serde(default)]
+    pub smtp: SmtpStats,
 }
 
 impl Stats {

@@ -7,6 +7,7 @@ mod faults;
 mod limits;
 mod providers;
 mod receiver;
+mod smtp;
 mod webhooks;
 
 use std::future::Future;

@@ -6,11 +6,13 @@
 mod form_data;
 mod mailgun;
 mod mime;
+mod outbound;
 mod postmark;
 mod sendgrid;
 
 pub use mailgun::{normalize as normalize_mailgun, verify_signature as verify_mailgun_signature};
 pub use mime::normalize_raw;
+pub use outbound::build_email;
 /// SendGrid Inbound Parse URLs are protected with Basic auth credentials, checked as Postmark's.
 pub use postmark::verify_basic_auth as verify_sendgrid_basic_auth;
 pub use postmark::{normalize as normalize_postmark, verify_basic_auth as verify_postmark_basic_auth};
