@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use switchboard_channels::outbound::{self, ProviderAccount, SendOutcome};
+use switchboard_channels::outbound::{self, SendOutcome};
 use switchboard_domain::{Channel, WorkspaceId};
 use switchboard_postgres::Pool;
 use switchboard_proto::delivery::v1::delivery_service_server::{DeliveryService, DeliveryServiceServer};
@@ -166,14 +166,7 @@ impl DeliveryService for DeliveryApi {
             .into());
         }
         let account = self.acceptor.lookups.account(&row.channel_account_id).await?;
-        let settings = account.settings.clone();
-        let provider_account = ProviderAccount {
-            channel: account.channel,
-            external_id: &account.external_id,
-            base_url: (!account.base_url.is_empty()).then_some(account.base_url.as_str()),
-            settings: &settings,
-            secrets: account.secrets(),
-        };
+        let provider_account = store::provider_account(&account);
         let built = outbound::build_delete(&provider_account, provider_id)
             .map_err(|error| DeliveryError::refused("DELETE_UNSUPPORTED", error.to_string()))?;
         let channel = account.channel;

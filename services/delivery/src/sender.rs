@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use switchboard_channels::outbound::{self, BuildError, OutboundMessage, ProviderAccount, SendOutcome};
+use switchboard_channels::outbound::{self, BuildError, SendOutcome};
 use switchboard_directory::ResolvedAccount;
 use switchboard_messaging::{Handler, HandlerError, Incoming};
 use switchboard_postgres::Pool;
@@ -180,22 +180,8 @@ impl Sender {
         if account.channel == switchboard_domain::Channel::Email {
             return self.mailer.send(account, row).await;
         }
-        let settings = account.settings.clone();
-        let provider_account = ProviderAccount {
-            channel: account.channel,
-            external_id: &account.external_id,
-            base_url: (!account.base_url.is_empty()).then_some(account.base_url.as_str()),
-            settings: &settings,
-            secrets: account.secrets(),
-        };
-        let message = OutboundMessage {
-            message_id: &row.id,
-            recipient: &row.recipient,
-            content: &row.content,
-            reply_to_provider_message_id: (!row.reply_to_provider_message_id.is_empty())
-                .then_some(row.reply_to_provider_message_id.as_str()),
-            human_agent_tag: row.human_agent_tag,
-        };
+        let provider_account = crate::store::provider_account(account);
+        let message = row.outbound();
         let request = match outbound::build_send(&provider_account, &message) {
             Ok(request) => request,
             Err(error) => return CallOutcome::Unbuildable(error),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use switchboard_channels::email::build_email;
-use switchboard_channels::outbound::{BuildError, OutboundMessage, ProviderAccount, SendOutcome};
+use switchboard_channels::outbound::{BuildError, SendOutcome};
 use switchboard_directory::ResolvedAccount;
 use switchboard_proto::common::v1::ProviderError;
 
@@ -92,22 +92,8 @@ impl Mailer {
 
     /// Submits `row` through `account`'s SMTP server.
     pub async fn send(&self, account: &ResolvedAccount, row: &MessageRow) -> CallOutcome {
-        let settings = account.settings.clone();
-        let provider_account = ProviderAccount {
-            channel: account.channel,
-            external_id: &account.external_id,
-            base_url: None,
-            settings: &settings,
-            secrets: account.secrets(),
-        };
-        let message = OutboundMessage {
-            message_id: &row.id,
-            recipient: &row.recipient,
-            content: &row.content,
-            reply_to_provider_message_id: (!row.reply_to_provider_message_id.is_empty())
-                .then_some(row.reply_to_provider_message_id.as_str()),
-            human_agent_tag: false,
-        };
+        let provider_account = crate::store::provider_account(account);
+        let message = row.outbound();
         let automated = matches!(row.author_kind.as_str(), "bot" | "workflow");
         let (email, message_id) = match build_email(&provider_account, &message, automated) {
             Ok(built) => built,

@@ -118,6 +118,18 @@ impl MessageRow {
         })
     }
 
+    /// The provider-neutral view of this message that the adapters take.
+    pub fn outbound(&self) -> switchboard_channels::outbound::OutboundMessage<'_> {
+        switchboard_channels::outbound::OutboundMessage {
+            message_id: &self.id,
+            recipient: &self.recipient,
+            content: &self.content,
+            reply_to_provider_message_id: (!self.reply_to_provider_message_id.is_empty())
+                .then_some(self.reply_to_provider_message_id.as_str()),
+            human_agent_tag: self.human_agent_tag,
+        }
+    }
+
     /// The proto channel value.
     pub fn channel_value(&self) -> i32 {
         switchboard_domain::Channel::proto_value_of(&self.channel)
@@ -381,5 +393,18 @@ fn envelope(workspace: &str, partition_key: &str, event_type: &str, payload: Pay
         causation_id: String::new(),
         partition_key: partition_key.to_owned(),
         payload: Some(payload),
+    }
+}
+
+/// The view of a channel account that the adapters take.
+pub fn provider_account(
+    account: &switchboard_directory::ResolvedAccount,
+) -> switchboard_channels::outbound::ProviderAccount<'_> {
+    switchboard_channels::outbound::ProviderAccount {
+        channel: account.channel,
+        external_id: &account.external_id,
+        base_url: (!account.base_url.is_empty()).then_some(account.base_url.as_str()),
+        settings: &account.settings,
+        secrets: account.secrets(),
     }
 }
