@@ -1,0 +1,134 @@
+//! Receipts in any order end in `read`; Telegram's per-chat pace and 48-hour delete window.
+
+use super::*;
+
+#[tokio::test]
+async fn receipts_in_every_order_and_before_the_send_answer_end_in_read() {
+    let rig = Rig::start(&[]).await;
+    let (_, conversation) = rig.whatsapp_customer("16505550401", 1).await;
+    use ReceiptStatus::{Delivered, Read, Sent};
+    let orders = [
+        [Sent, Delivered, Read],
+        [Sent, Read, Delivered],
+        [Delivered, Sent, Read],
+        [Delivered, Read, Sent],
+        [Read, Sent, Delivered],
+        [Read, Delivered, Sent],
+    ];
+    let mut ids = Vec::new();
+    for (index, order) in orders.iter().enumerate() {
+        for before_response in [false, true] {
+            rig.whatsapp_account(AccountConfig {
+                receipts: order.to_vec(),
+                receipts_before_response: before_response,
+                ..AccountConfig::default()
+            })
+            .await;
+            let message = rig
+                .send_ok(send(
+                    &conversation,
+                    text(&format!("order {index} {before_response}")),
+                    delivery::AuthorKind::Agent,
+                ))
+                .await;
+            // One send at a time, so each uses the receipt order configured for it.
+            rig.wait_status(&message.id, DeliveryStatus::Read).await;
+            ids.push(message.id);
+        }
+    }
+    for id in &ids {
+        let message = rig.message(id).await;
+        assert_eq!(message.status, DeliveryStatus::Read as i32, "{id} ends read");
+        let ranks: Vec<i32> = message.history.iter().map(|change| change.status).collect();
+        assert!(
+            ranks.windows(2).all(|pair| pair[0] < pair[1]),
+            "{id} never went backwards: {ranks:?}"
+        );
+    }
+    let parked: i64 = rig
+        .db
+        .query_one("SELECT count(*) FROM delivery.parked_receipts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        parked, 0,
+        "receipts that beat the answer were applied when it came"
+    );
+}
+
+#[tokio::test]
+async fn telegram_holds_one_message_per_second_per_chat_and_deletes_only_within_48_hours() {
+    let rig = Rig::start(&[]).await;
+    let (_, conversation) = rig.telegram_customer(123_456_001).await;
+    let mut ids = Vec::new();
+    for index in 0..4 {
+        let message = rig
+            .send_ok(send(
+                &conversation,
+                text(&format!("part {index}")),
+                delivery::AuthorKind::Api,
+            ))
+            .await;
+        ids.push(message.id);
+    }
+    for id in &ids {
+        rig.wait_status(id, DeliveryStatus::Sent).await;
+    }
+    let calls = rig.calls(Provider::Telegram).await;
+    let sends: Vec<u64> = calls
+        .iter()
+        .filter(|call| call.method == "sendMessage")
+        .map(|call| call.time_ms)
+        .collect();
+    assert_eq!(sends.len(), 4);
+    assert!(
+        sends.windows(2).all(|pair| pair[1] - pair[0] >= 950),
+        "one per second per chat: {sends:?}"
+    );
+    let bodies: Vec<String> = calls
+        .iter()
+        .filter(|call| call.method == "sendMessage")
+        .map(|call| call.body["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(bodies, ["part 0", "part 1", "part 2", "part 3"], "in order");
+    let stats = rig.sim.stats().await.unwrap();
+    assert!(stats.accounts.iter().all(|account| account.violations == 0));
+
+    // Deleted within 48 hours (a provider call); refused locally after that (none).
+    let deleted = rig
+        .api()
+        .delete(authorized(
+            delivery::DeleteRequest { id: ids[0].clone() },
+            &rig.admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .message
+        .unwrap();
+    assert!(deleted.deleted_at.is_some());
+    rig.db
+        .execute(
+            "UPDATE delivery.messages SET sent_at = now() - interval '49 hours' WHERE id = $1",
+            &[&ids[1]],
+        )
+        .await
+        .unwrap();
+    let late = rig
+        .api()
+        .delete(authorized(
+            delivery::DeleteRequest { id: ids[1].clone() },
+            &rig.admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&late), "DELETE_WINDOW_PASSED");
+    let deletes = rig
+        .calls(Provider::Telegram)
+        .await
+        .into_iter()
+        .filter(|call| call.method == "deleteMessage")
+        .count();
+    assert_eq!(deletes, 1);
+}
