@@ -203,6 +203,11 @@ Usage: include "switchboard.podTemplate" (dict "root" $ "target" "all" "w" $valu
 {{- $_ := set $plain "SWITCHBOARD_ADMIN_ADDR" (printf "0.0.0.0:%v" $V.ports.admin) }}
 {{- $_ := set $plain "SWITCHBOARD_SMTP_ADDR" (printf "0.0.0.0:%v" $V.ports.smtp) }}
 {{- $_ := set $plain "SWITCHBOARD__GRPC_CLIENT__ENDPOINT" (include "switchboard.grpcClientEndpoint" $root) }}
+{{- if and (eq .target "delivery") (ne $V.mode "monolithic") }}
+{{- /* Delivery reads contacts and routing; in microservices mode they answer in their own pods. */}}
+{{- $_ := set $plain "SWITCHBOARD__DELIVERY__CONTACTS_ENDPOINT" (printf "http://%s:%v" (include "switchboard.workloadName" (dict "root" $root "target" "contacts")) $V.ports.grpc) }}
+{{- $_ := set $plain "SWITCHBOARD__DELIVERY__ROUTING_ENDPOINT" (printf "http://%s:%v" (include "switchboard.workloadName" (dict "root" $root "target" "routing")) $V.ports.grpc) }}
+{{- end }}
 {{- $_ := set $plain "SWITCHBOARD__SHUTDOWN__DRAIN_DELAY" $V.shutdown.drainDelay }}
 {{- $_ := set $plain "SWITCHBOARD__SHUTDOWN__GRACE_PERIOD" $V.shutdown.gracePeriod }}
 {{- if $V.migrations.enabled }}

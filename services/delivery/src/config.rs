@@ -53,6 +53,12 @@ pub struct DeliveryConfig {
     pub telegram_per_second: u32,
     /// Twilio's queue rate per sender (1 segment/s on a US long code).
     pub sms_per_second: u32,
+    /// gRPC endpoint of contacts when it runs elsewhere (microservices); unset = `grpc_client.endpoint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contacts_endpoint: Option<String>,
+    /// gRPC endpoint of routing when it runs elsewhere; unset = `grpc_client.endpoint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_endpoint: Option<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -74,6 +80,8 @@ impl Default for DeliveryConfig {
             instagram_per_second: 300,
             telegram_per_second: 30,
             sms_per_second: 1,
+            contacts_endpoint: None,
+            routing_endpoint: None,
         }
     }
 }
@@ -106,6 +114,18 @@ impl DeliveryConfig {
             self.telegram_per_second,
             self.sms_per_second,
         ];
+        for (name, endpoint) in [
+            ("contacts_endpoint", &self.contacts_endpoint),
+            ("routing_endpoint", &self.routing_endpoint),
+        ] {
+            if let Some(endpoint) = endpoint
+                && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            {
+                return Err(format!(
+                    "delivery.{name} {endpoint:?} must be an http(s) URL, e.g. http://switchboard-contacts:50051"
+                ));
+            }
+        }
         if limits.contains(&0) {
             return Err("delivery.*_per_second limits must be positive".to_owned());
         }

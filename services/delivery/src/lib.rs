@@ -92,7 +92,12 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
     let config = Arc::new(config.clone());
     let partitions = bus.config().partitions;
     let outbox_wake = Arc::new(tokio::sync::Notify::new());
-    let lookups = lookup::Lookups::new(grpc_client, internal_token)?;
+    let lookups = lookup::Lookups::new(
+        grpc_client,
+        config.contacts_endpoint.as_deref(),
+        config.routing_endpoint.as_deref(),
+        internal_token,
+    )?;
     let http = reqwest::Client::builder()
         .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(64)

@@ -34,14 +34,26 @@ pub struct Lookups {
 }
 
 impl Lookups {
-    /// Clients of `config.endpoint` (connecting lazily) presenting `internal_token`.
-    pub fn new(config: &GrpcClientConfig, internal_token: &SecretString) -> Result<Self, String> {
-        let channel = config.lazy_channel()?;
+    /// Clients (connecting lazily, presenting `internal_token`) of tenancy at
+    /// `config.endpoint`, and of contacts and routing at their own endpoints when given.
+    pub fn new(
+        config: &GrpcClientConfig,
+        contacts_endpoint: Option<&str>,
+        routing_endpoint: Option<&str>,
+        internal_token: &SecretString,
+    ) -> Result<Self, String> {
+        let at = |endpoint: Option<&str>| {
+            let mut config = config.clone();
+            if let Some(endpoint) = endpoint {
+                config.endpoint = endpoint.to_owned();
+            }
+            config.lazy_channel()
+        };
         let interceptor = InternalTokenInterceptor::new(internal_token)?;
         Ok(Self {
             directory: Arc::new(AccountDirectory::new(config, internal_token, ACCOUNT_TTL)?),
-            contacts: ContactsServiceClient::with_interceptor(channel.clone(), interceptor.clone()),
-            routing: RoutingServiceClient::with_interceptor(channel, interceptor),
+            contacts: ContactsServiceClient::with_interceptor(at(contacts_endpoint)?, interceptor.clone()),
+            routing: RoutingServiceClient::with_interceptor(at(routing_endpoint)?, interceptor),
         })
     }
 
