@@ -353,22 +353,10 @@ mod tests {
         assert!(validate(Channel::Whatsapp, AuthorKind::Bot, &text(&long), 512).is_ok());
         let too_long = "é".repeat(1001);
         assert_eq!(
-            reason(
-                validate(
-                    Channel::Instagram,
-                    AuthorKind::Api,
-                    &too_long_text(&too_long),
-                    512
-                )
-                .unwrap_err()
-            ),
+            reason(validate(Channel::Instagram, AuthorKind::Api, &text(&too_long), 512).unwrap_err()),
             "TEXT_TOO_LONG"
         );
         assert!(validate(Channel::Instagram, AuthorKind::Api, &text(&"é".repeat(1000)), 512).is_ok());
-    }
-
-    fn too_long_text(body: &str) -> OutboundContent {
-        text(body)
     }
 
     #[test]

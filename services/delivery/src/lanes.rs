@@ -224,9 +224,4 @@ impl Lane {
             *paused = Some(until);
         }
     }
-
-    /// The account's limit, per second.
-    pub fn per_second(&self) -> f64 {
-        self.per_second
-    }
 }

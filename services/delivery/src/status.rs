@@ -3,34 +3,8 @@
 //! reached the customer's device (a late `failed` after `delivered` is ignored, as WhatsApp's
 //! multi-device receipts require).
 
-use switchboard_proto::common::v1::DeliveryStatus;
-
-/// Stored names in rank order; failed last.
-const STATUSES: [(DeliveryStatus, &str); 6] = [
-    (DeliveryStatus::Queued, "queued"),
-    (DeliveryStatus::Sending, "sending"),
-    (DeliveryStatus::Sent, "sent"),
-    (DeliveryStatus::Delivered, "delivered"),
-    (DeliveryStatus::Read, "read"),
-    (DeliveryStatus::Failed, "failed"),
-];
-
-/// The stored name of a proto status value; `None` for unspecified or unknown values.
-pub fn stored(value: i32) -> Option<&'static str> {
-    let status = DeliveryStatus::try_from(value).ok()?;
-    STATUSES
-        .iter()
-        .find(|(known, _)| *known == status)
-        .map(|(_, name)| *name)
-}
-
-/// The proto status of a stored name.
-pub fn from_stored(name: &str) -> DeliveryStatus {
-    STATUSES
-        .iter()
-        .find(|(_, known)| *known == name)
-        .map_or(DeliveryStatus::Unspecified, |(status, _)| *status)
-}
+use switchboard_domain::delivery_status::STATUSES;
+pub use switchboard_domain::delivery_status::{from_stored, stored};
 
 /// SQL that is true when the stored status in `column` may move to the status named by the
 /// text parameter `param` (e.g. `$2`).
@@ -80,9 +54,5 @@ mod tests {
             "a late failure after delivery is ignored"
         );
         assert!(!advances("failed", "read"), "failed is terminal");
-        for (status, name) in STATUSES {
-            assert_eq!(stored(status as i32), Some(name));
-            assert_eq!(from_stored(name), status);
-        }
     }
 }

@@ -3,31 +3,15 @@
 
 use switchboard_proto::common::v1::DeliveryStatus;
 
-/// Stored names, in the order a message moves through them; failed last (terminal).
-const STATUSES: [(DeliveryStatus, &str); 6] = [
-    (DeliveryStatus::Queued, "queued"),
-    (DeliveryStatus::Sending, "sending"),
-    (DeliveryStatus::Sent, "sent"),
-    (DeliveryStatus::Delivered, "delivered"),
-    (DeliveryStatus::Read, "read"),
-    (DeliveryStatus::Failed, "failed"),
-];
-
-/// The stored name of a proto status value; `None` for unspecified or unknown.
-pub fn stored(value: i32) -> Option<&'static str> {
-    let status = DeliveryStatus::try_from(value).ok()?;
-    STATUSES
-        .iter()
-        .find(|(known, _)| *known == status)
-        .map(|(_, name)| *name)
-}
+use switchboard_domain::delivery_status::STATUSES;
+pub use switchboard_domain::delivery_status::stored;
 
 /// The proto status of a stored name (unspecified for none).
 pub fn from_stored(name: Option<&str>) -> DeliveryStatus {
-    STATUSES
-        .iter()
-        .find(|(_, known)| Some(*known) == name)
-        .map_or(DeliveryStatus::Unspecified, |(status, _)| *status)
+    name.map_or(
+        DeliveryStatus::Unspecified,
+        switchboard_domain::delivery_status::from_stored,
+    )
 }
 
 /// SQL giving the position of the stored status `expression` in [`STATUSES`] (0 for none).

@@ -5,6 +5,7 @@
 //! types of `switchboard-proto`.
 
 mod channel;
+pub mod delivery_status;
 mod error;
 mod ids;
 pub mod time;

@@ -84,14 +84,7 @@ impl Publisher {
         .unwrap_or(Err(PublishError::Timeout(timeout)));
         let metrics = self.bus.metrics();
         metrics.publish_seconds.observe(started.elapsed().as_secs_f64());
-        let outcome = match &result {
-            Ok(()) => "confirmed",
-            Err(PublishError::Nacked) => "nacked",
-            Err(PublishError::Unroutable { .. }) => "unroutable",
-            Err(PublishError::Timeout(_)) => "timeout",
-            Err(PublishError::NotConnected) => "not_connected",
-            Err(PublishError::Channel(_)) => "channel_error",
-        };
+        let outcome = result.as_ref().map_or_else(outcome_label, |()| "confirmed");
         metrics.published(outcome);
         if result.is_err() {
             span.record("error.type", outcome);
@@ -107,23 +100,7 @@ impl Publisher {
         span: &tracing::Span,
     ) -> Result<(), PublishError> {
         let channel = self.confirm_channel().await?;
-        let Outgoing {
-            routing_key,
-            payload,
-            message_id,
-            message_type,
-            mut headers,
-        } = message;
-        switchboard_telemetry::propagation::inject_span(span, &mut HeaderInjector(&mut headers));
-        let properties = BasicProperties::default()
-            .with_message_id(message_id.into())
-            .with_type(message_type.into())
-            .with_content_type(CONTENT_TYPE_PROTOBUF.into())
-            .with_app_id("switchboard".into())
-            // 2 = persistent (quorum queues persist regardless; explicit for other queue types).
-            .with_delivery_mode(2)
-            .with_timestamp(unix_seconds())
-            .with_headers(headers);
+        let (routing_key, payload, properties) = prepare(message, span);
         // mandatory: the broker returns the message when no queue is bound, instead of dropping it.
         let options = BasicPublishOptions {
             mandatory,
@@ -172,22 +149,7 @@ impl Publisher {
         let mut pending = Vec::with_capacity(messages.len());
         let mut failure = None;
         for (message, mandatory, span) in messages {
-            let Outgoing {
-                routing_key,
-                payload,
-                message_id,
-                message_type,
-                mut headers,
-            } = message;
-            switchboard_telemetry::propagation::inject_span(&span, &mut HeaderInjector(&mut headers));
-            let properties = BasicProperties::default()
-                .with_message_id(message_id.into())
-                .with_type(message_type.into())
-                .with_content_type(CONTENT_TYPE_PROTOBUF.into())
-                .with_app_id("switchboard".into())
-                .with_delivery_mode(2)
-                .with_timestamp(unix_seconds())
-                .with_headers(headers);
+            let (routing_key, payload, properties) = prepare(message, &span);
             let options = BasicPublishOptions {
                 mandatory,
                 ..BasicPublishOptions::default()
@@ -244,13 +206,7 @@ impl Publisher {
         }
         metrics.publish_seconds.observe(started.elapsed().as_secs_f64());
         if let Some(error) = &failure {
-            metrics.published(match error {
-                PublishError::Nacked => "nacked",
-                PublishError::Unroutable { .. } => "unroutable",
-                PublishError::Timeout(_) => "timeout",
-                PublishError::NotConnected => "not_connected",
-                PublishError::Channel(_) => "channel_error",
-            });
+            metrics.published(outcome_label(error));
         }
         (confirmed, failure)
     }
@@ -279,6 +235,40 @@ impl Publisher {
         let channel = Arc::new(channel);
         self.channel.store(Some(channel.clone()));
         Ok(channel)
+    }
+}
+
+/// Splits a message into routing key, body and AMQP properties, with `span`'s trace context
+/// in its headers.
+fn prepare(message: Outgoing, span: &tracing::Span) -> (String, Vec<u8>, BasicProperties) {
+    let Outgoing {
+        routing_key,
+        payload,
+        message_id,
+        message_type,
+        mut headers,
+    } = message;
+    switchboard_telemetry::propagation::inject_span(span, &mut HeaderInjector(&mut headers));
+    let properties = BasicProperties::default()
+        .with_message_id(message_id.into())
+        .with_type(message_type.into())
+        .with_content_type(CONTENT_TYPE_PROTOBUF.into())
+        .with_app_id("switchboard".into())
+        // 2 = persistent (quorum queues persist regardless; explicit for other queue types).
+        .with_delivery_mode(2)
+        .with_timestamp(unix_seconds())
+        .with_headers(headers);
+    (routing_key, payload, properties)
+}
+
+/// The metrics label of a failed publish.
+fn outcome_label(error: &PublishError) -> &'static str {
+    match error {
+        PublishError::Nacked => "nacked",
+        PublishError::Unroutable { .. } => "unroutable",
+        PublishError::Timeout(_) => "timeout",
+        PublishError::NotConnected => "not_connected",
+        PublishError::Channel(_) => "channel_error",
     }
 }
 

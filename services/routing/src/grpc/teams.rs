@@ -33,23 +33,15 @@ fn mode_to_proto(mode: Mode) -> proto::AssignmentMode {
     }
 }
 
-async fn find_team(
-    client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
-) -> Result<proto::Team, RoutingError> {
-    let row = client
-        .query_opt(
-            "SELECT t.id, t.name, t.mode, t.created_at,
-                    coalesce((SELECT array_agg(agent_id ORDER BY agent_id) FROM routing.team_members WHERE team_id = t.id), '{}'),
-                    coalesce((SELECT array_agg(channel_account_id ORDER BY channel_account_id) FROM routing.team_accounts WHERE team_id = t.id), '{}'),
-                    (SELECT count(*)::int FROM routing.conversations c
-                     WHERE c.team_id = t.id AND c.queued_at IS NOT NULL AND c.status = 'open' AND c.assignee_id IS NULL)
-             FROM routing.teams t WHERE t.id = $1 AND t.workspace_id = $2",
-            &[&id, &workspace],
-        )
-        .await?
-        .ok_or_else(|| RoutingError::NotFound(format!("team {id}")))?;
+/// The columns [`team_of`] reads, for `routing.teams t`.
+const TEAM_COLUMNS: &str = "t.id, t.name, t.mode, t.created_at,
+    coalesce((SELECT array_agg(agent_id ORDER BY agent_id) FROM routing.team_members WHERE team_id = t.id), '{}'),
+    coalesce((SELECT array_agg(channel_account_id ORDER BY channel_account_id) FROM routing.team_accounts WHERE team_id = t.id), '{}'),
+    (SELECT count(*)::int FROM routing.conversations c
+     WHERE c.team_id = t.id AND c.queued_at IS NOT NULL AND c.status = 'open' AND c.assignee_id IS NULL)";
+
+/// A team row selected with [`TEAM_COLUMNS`].
+fn team_of(row: &tokio_postgres::Row) -> Result<proto::Team, RoutingError> {
     let mode = Mode::parse(&row.get::<_, String>(2))?;
     Ok(proto::Team {
         id: row.get(0),
@@ -60,6 +52,21 @@ async fn find_team(
         channel_account_ids: row.get(5),
         waiting: row.get(6),
     })
+}
+
+async fn find_team(
+    client: &impl GenericClient,
+    workspace: &str,
+    id: &str,
+) -> Result<proto::Team, RoutingError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {TEAM_COLUMNS} FROM routing.teams t WHERE t.id = $1 AND t.workspace_id = $2"),
+            &[&id, &workspace],
+        )
+        .await?
+        .ok_or_else(|| RoutingError::NotFound(format!("team {id}")))?;
+    team_of(&row)
 }
 
 /// Checks member and account ids of a team request.
@@ -182,22 +189,22 @@ impl AssignmentApi {
             .map_err(RoutingError::from)?
             .unzip();
         let client = self.pool.get().await.map_err(RoutingError::from)?;
+        // Every team of the page with its members, accounts and queue in one query.
         let rows = client
             .query(
-                "SELECT id, created_at FROM routing.teams
-                 WHERE workspace_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
-                 ORDER BY created_at, id LIMIT $4",
+                &format!(
+                    "SELECT {TEAM_COLUMNS} FROM routing.teams t
+                     WHERE t.workspace_id = $1 AND ($2::timestamptz IS NULL OR (t.created_at, t.id) > ($2, $3))
+                     ORDER BY t.created_at, t.id LIMIT $4"
+                ),
                 &[&workspace, &after_at, &after_id, &limit],
             )
             .await
             .map_err(RoutingError::from)?;
-        let mut teams = Vec::with_capacity(rows.len());
-        for row in &rows {
-            teams.push(find_team(&client, &workspace, &row.get::<_, String>(0)).await?);
-        }
+        let teams = rows.iter().map(team_of).collect::<Result<Vec<_>, _>>()?;
         let next_page_token = paging::next_page_token(rows.len(), limit, || {
             let last = &rows[rows.len() - 1];
-            (last.get(1), last.get(0))
+            (last.get(3), last.get(0))
         });
         Ok(Response::new(proto::ListTeamsResponse {
             teams,
