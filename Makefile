@@ -10,7 +10,8 @@ DEMO_ENV := SWITCHBOARD_CHANNELS_FILE=deploy/config/channels.example.yaml \
 	SWITCHBOARD_INTERNAL_TOKEN=$${SWITCHBOARD_INTERNAL_TOKEN:-dev-internal-token-change-me-0123456789ab} \
 	DEMO_WHATSAPP_APP_SECRET=dev-app-secret DEMO_WHATSAPP_ACCESS_TOKEN=dev-access-token \
 	DEMO_WHATSAPP_VERIFY_TOKEN=dev-verify-token DEMO_TELEGRAM_BOT_TOKEN=7000000001:dev-token \
-	DEMO_TELEGRAM_WEBHOOK_SECRET=dev-webhook-secret
+	DEMO_TELEGRAM_WEBHOOK_SECRET=dev-webhook-secret \
+	DEMO_WEBCHAT_SESSION_SECRET=dev-webchat-session-secret DEMO_WEBCHAT_IDENTITY_SECRET=dev-webchat-identity-secret
 
 .DEFAULT_GOAL := help
 

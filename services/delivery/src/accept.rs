@@ -198,12 +198,6 @@ impl Acceptor {
         }
         let resolved = self.resolve(workspace, &order.recipient).await?;
         let channel = resolved.account.channel;
-        if channel == Channel::Webchat {
-            return Err(DeliveryError::refused(
-                "CHANNEL_NOT_SENDABLE",
-                "delivery does not send on web chat accounts yet",
-            ));
-        }
         let kind = content::validate(
             channel,
             order.author,

@@ -59,6 +59,10 @@ pub struct DeliveryConfig {
     /// gRPC endpoint of routing when it runs elsewhere; unset = `grpc_client.endpoint`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_endpoint: Option<String>,
+    /// Base URL of the `ingress-webchat` component that web chat replies are sent through
+    /// (e.g. `http://switchboard-ingress-webchat:8080`); unset = this process's HTTP listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webchat_endpoint: Option<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -82,6 +86,7 @@ impl Default for DeliveryConfig {
             sms_per_second: 1,
             contacts_endpoint: None,
             routing_endpoint: None,
+            webchat_endpoint: None,
         }
     }
 }
@@ -117,6 +122,7 @@ impl DeliveryConfig {
         for (name, endpoint) in [
             ("contacts_endpoint", &self.contacts_endpoint),
             ("routing_endpoint", &self.routing_endpoint),
+            ("webchat_endpoint", &self.webchat_endpoint),
         ] {
             if let Some(endpoint) = endpoint
                 && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))

@@ -28,6 +28,7 @@ pub mod sender;
 pub mod smtp;
 pub mod status;
 pub mod store;
+pub mod webchat;
 
 use std::sync::Arc;
 
@@ -72,6 +73,8 @@ pub struct DeliveryDependencies<'a> {
     pub metrics: Arc<DeliveryMetrics>,
     /// Largest gRPC message.
     pub grpc_max_message_bytes: usize,
+    /// Where web chat's internal API answers (`delivery.webchat_endpoint`, else this process).
+    pub webchat_endpoint: String,
     /// Cancelled when the process stops.
     pub shutdown: CancellationToken,
 }
@@ -87,6 +90,7 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         bus,
         metrics,
         grpc_max_message_bytes,
+        webchat_endpoint,
         shutdown,
     } = dependencies;
     let config = Arc::new(config.clone());
@@ -125,6 +129,7 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         outbox_wake: outbox_wake.clone(),
         metrics: metrics.clone(),
         mailer: smtp::Mailer::new(config.send_timeout),
+        webchat: webchat::WebchatLink::new(webchat_endpoint, internal_token),
     });
     let mut parts = ComponentParts::default();
     parts.grpc.add_service(grpc::server(

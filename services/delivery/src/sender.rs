@@ -62,6 +62,8 @@ pub struct Sender {
     pub metrics: Arc<DeliveryMetrics>,
     /// E-mail over SMTP.
     pub mailer: crate::smtp::Mailer,
+    /// Web chat's internal API.
+    pub webchat: crate::webchat::WebchatLink,
 }
 
 impl Handler for Sender {
@@ -180,7 +182,11 @@ impl Sender {
         if account.channel == switchboard_domain::Channel::Email {
             return self.mailer.send(account, row).await;
         }
-        let provider_account = crate::store::provider_account(account);
+        let provider_account = if account.channel == switchboard_domain::Channel::Webchat {
+            self.webchat.provider_account(account)
+        } else {
+            crate::store::provider_account(account)
+        };
         let message = row.outbound();
         let request = match outbound::build_send(&provider_account, &message) {
             Ok(request) => request,

@@ -127,6 +127,7 @@ impl MessageRow {
             reply_to_provider_message_id: (!self.reply_to_provider_message_id.is_empty())
                 .then_some(self.reply_to_provider_message_id.as_str()),
             human_agent_tag: self.human_agent_tag,
+            author_kind: &self.author_kind,
         }
     }
 
@@ -401,6 +402,7 @@ pub fn provider_account(
     account: &switchboard_directory::ResolvedAccount,
 ) -> switchboard_channels::outbound::ProviderAccount<'_> {
     switchboard_channels::outbound::ProviderAccount {
+        id: &account.id,
         channel: account.channel,
         external_id: &account.external_id,
         base_url: (!account.base_url.is_empty()).then_some(account.base_url.as_str()),

@@ -27,6 +27,7 @@ pub use config::IngressConfig;
 pub use metrics::IngressMetrics;
 pub use spool::{Spool, SpooledEvent};
 pub use switchboard_directory::{AccountDirectory, DirectoryError, ResolvedAccount};
+pub use webhook::inbound_envelope;
 
 /// The schema migrations of the ingress component.
 pub const MIGRATIONS: MigrationSet = MigrationSet {

@@ -459,13 +459,27 @@ pub(crate) fn envelope_for(
     correlation_id: &str,
     partitions: u16,
 ) -> Outgoing {
+    Outgoing::envelope(
+        &inbound_envelope(channel, account, event, correlation_id),
+        partitions,
+    )
+}
+
+/// The bus envelope of one inbound event: type `inbound.<channel>.<kind>`, id a digest of the
+/// account and the event (a retry carries the same id), partition key (account, sender).
+pub fn inbound_envelope(
+    channel: Channel,
+    account: &ResolvedAccount,
+    event: InboundEvent,
+    correlation_id: &str,
+) -> Envelope {
     let event_id = inbound_event_id(&account.id, &event);
     let event_type = format!("inbound.{}.{}", channel.as_str(), kind_name(event.kind.as_ref()));
     let sender = event
         .sender
         .as_ref()
         .map_or("", |sender| sender.channel_user_id.as_str());
-    let envelope = Envelope {
+    Envelope {
         event_id,
         event_type,
         occurred_at: event.provider_timestamp.or(event.received_at),
@@ -474,8 +488,7 @@ pub(crate) fn envelope_for(
         causation_id: String::new(),
         partition_key: format!("{}:{sender}", account.id),
         payload: Some(envelope::Payload::Inbound(event)),
-    };
-    Outgoing::envelope(&envelope, partitions)
+    }
 }
 
 /// `GET`: Meta's subscription handshake (echo `hub.challenge` only for the right verify token).

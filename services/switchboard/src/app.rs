@@ -34,15 +34,19 @@ pub(crate) fn block_on(future: impl Future<Output = ExitCode>) -> ExitCode {
 fn migration_sets(targets: &Targets) -> Vec<MigrationSet> {
     let mut sets: Vec<MigrationSet> = Vec::new();
     for target in targets.iter() {
-        let set = match target {
-            Target::Tenancy => switchboard_tenancy::MIGRATIONS,
-            Target::Contacts => switchboard_contacts::MIGRATIONS,
-            Target::Routing => switchboard_routing::MIGRATIONS,
-            Target::Delivery => switchboard_delivery::MIGRATIONS,
-            Target::Ingress(_) => switchboard_ingress::MIGRATIONS,
+        let target_sets: &[MigrationSet] = match target {
+            Target::Tenancy => &[switchboard_tenancy::MIGRATIONS],
+            Target::Contacts => &[switchboard_contacts::MIGRATIONS],
+            Target::Routing => &[switchboard_routing::MIGRATIONS],
+            Target::Delivery => &[switchboard_delivery::MIGRATIONS],
+            Target::Ingress(None) => &[switchboard_ingress::MIGRATIONS, switchboard_webchat::MIGRATIONS],
+            Target::Ingress(Some(switchboard_domain::Channel::Webchat)) => &[switchboard_webchat::MIGRATIONS],
+            Target::Ingress(Some(_)) => &[switchboard_ingress::MIGRATIONS],
         };
-        if !sets.iter().any(|known| known.schema == set.schema) {
-            sets.push(set);
+        for set in target_sets {
+            if !sets.iter().any(|known| known.schema == set.schema) {
+                sets.push(*set);
+            }
         }
     }
     sets
@@ -203,6 +207,7 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
         metrics.register(|registry| ingress_metrics.register(registry));
     }
 
+    let http_port = http_listener.local_addr()?.port();
     let mut parts = Vec::new();
     let mut authenticator: Option<Arc<dyn switchboard_server::auth::Authenticator>> = None;
     for target in targets.iter() {
@@ -276,6 +281,11 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                         bus: bus.clone(),
                         metrics: delivery_metrics,
                         grpc_max_message_bytes: config.server.grpc_max_message_bytes,
+                        webchat_endpoint: config
+                            .delivery
+                            .webchat_endpoint
+                            .clone()
+                            .unwrap_or_else(|| format!("http://127.0.0.1:{http_port}")),
                         shutdown: shutdown.clone(),
                     },
                 )?);
@@ -284,13 +294,34 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
             Target::Ingress(_) => {}
         }
     }
-    if !ingress_channels.is_empty() {
+    let webhook_channels: Vec<_> = ingress_channels
+        .iter()
+        .copied()
+        .filter(|channel| *channel != switchboard_domain::Channel::Webchat)
+        .collect();
+    if ingress_channels.contains(&switchboard_domain::Channel::Webchat) {
+        let (Some(pool), Some(bus), Some(internal_token)) = (&pool, &bus, &config.auth.internal_token) else {
+            return Err("web chat needs postgres, rabbitmq and auth.internal_token".into());
+        };
+        parts.push(switchboard_webchat::build(
+            switchboard_webchat::WebchatDependencies {
+                config: &config.webchat,
+                public_base_url: config.ingress.public_base_url.clone(),
+                grpc_client: &grpc_client,
+                internal_token,
+                pool: pool.clone(),
+                bus: bus.clone(),
+                shutdown: shutdown.clone(),
+            },
+        )?);
+    }
+    if !webhook_channels.is_empty() {
         let (Some(pool), Some(bus)) = (&pool, &bus) else {
             return Err("ingress needs postgres and rabbitmq".into());
         };
         parts.push(
             switchboard_ingress::build(
-                &ingress_channels,
+                &webhook_channels,
                 switchboard_ingress::IngressDependencies {
                     config: &config.ingress,
                     grpc_client: &grpc_client,

@@ -37,4 +37,28 @@ pub enum Command {
         /// e.g. http://127.0.0.1:9090/livez
         url: String,
     },
+    /// Answer a conversation as an agent (through the delivery API), e.g. a web chat visitor.
+    Reply {
+        /// The text to send.
+        text: String,
+        /// The conversation (`conv_…`); default: the most recently opened one on `--channel`.
+        #[arg(long)]
+        conversation: Option<String>,
+        /// The channel whose latest conversation is answered without `--conversation`.
+        #[arg(long, default_value = "webchat")]
+        channel: switchboard_domain::Channel,
+        /// The workspace (when acting with the internal token instead of an API key).
+        #[arg(long, default_value = "ws_demo")]
+        workspace: String,
+        /// A workspace API key; without one, SWITCHBOARD_INTERNAL_TOKEN acts inside --workspace.
+        #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// The agent the reply is from (`agent_…`, claims the conversation); default: an API
+        /// message.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Where delivery and routing answer over gRPC.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        endpoint: String,
+    },
 }

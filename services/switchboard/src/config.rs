@@ -8,6 +8,7 @@ use switchboard_routing::RoutingConfig;
 use switchboard_server::{AuthConfig, GrpcClientConfig, ServerConfig, ShutdownConfig};
 use switchboard_telemetry::TelemetryConfig;
 use switchboard_tenancy::TenancyConfig;
+use switchboard_webchat::WebchatConfig;
 
 use crate::{Cli, Target, Targets};
 
@@ -39,6 +40,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// The ingress component (webhooks).
     pub ingress: IngressConfig,
+    /// The web chat channel (`ingress-webchat`).
+    pub webchat: WebchatConfig,
 }
 
 impl Config {
@@ -66,8 +69,11 @@ impl Config {
                         );
                     }
                 }
-                Target::Ingress(_) => {
+                Target::Ingress(channel) => {
                     self.ingress.validate()?;
+                    if channel.is_none_or(|channel| channel == switchboard_domain::Channel::Webchat) {
+                        self.webchat.validate()?;
+                    }
                     if self.auth.internal_token.is_none() {
                         return Err(
                             "ingress needs auth.internal_token (SWITCHBOARD_INTERNAL_TOKEN) to look up channel accounts; generate one with `openssl rand -hex 32`"

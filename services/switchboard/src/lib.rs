@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod healthcheck;
 mod remote_keys;
+mod reply;
 mod targets;
 
 pub use app::run_server;
@@ -50,6 +51,26 @@ pub fn main_with(cli: Cli) -> ExitCode {
             }
         },
         Some(Command::Migrate) => app::block_on(app::migrate(config, targets)),
+        Some(Command::Reply {
+            text,
+            conversation,
+            channel,
+            workspace,
+            api_key,
+            agent,
+            endpoint,
+        }) => reply::run(
+            config,
+            reply::ReplyOrder {
+                endpoint,
+                api_key,
+                workspace,
+                conversation,
+                channel,
+                agent,
+                text,
+            },
+        ),
         Some(Command::Run) | None => app::block_on(app::run_server(config, targets)),
         Some(Command::Healthcheck { .. }) => ExitCode::FAILURE,
     }

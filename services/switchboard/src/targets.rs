@@ -32,6 +32,7 @@ impl Target {
     pub fn known() -> Vec<Target> {
         let mut known = Self::ALL.to_vec();
         known.extend(switchboard_ingress::WEBHOOK_CHANNELS.map(|channel| Target::Ingress(Some(channel))));
+        known.push(Target::Ingress(Some(Channel::Webchat)));
         known
     }
 
@@ -135,7 +136,10 @@ impl Targets {
         let mut channels: Vec<Channel> = Vec::new();
         for target in self.iter() {
             match target {
-                Target::Ingress(None) => channels.extend(switchboard_ingress::WEBHOOK_CHANNELS),
+                Target::Ingress(None) => {
+                    channels.extend(switchboard_ingress::WEBHOOK_CHANNELS);
+                    channels.push(Channel::Webchat);
+                }
                 Target::Ingress(Some(channel)) => channels.push(channel),
                 Target::Tenancy | Target::Contacts | Target::Routing | Target::Delivery => {}
             }
@@ -185,7 +189,9 @@ mod tests {
         assert!(Targets::parse(&[]).is_err());
         let sms = Targets::parse(&["ingress-sms".to_owned(), "ingress-email".to_owned()]).unwrap();
         assert_eq!(sms.ingress_channels(), vec![Channel::Sms, Channel::Email]);
-        assert_eq!(all.ingress_channels().len(), 6);
-        assert!(Targets::parse(&["ingress-webchat".to_owned()]).is_err());
+        assert_eq!(all.ingress_channels().len(), 7);
+        let webchat =
+            Targets::parse(&["ingress-webchat".to_owned()]).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(webchat.ingress_channels(), vec![Channel::Webchat]);
     }
 }

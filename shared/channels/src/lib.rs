@@ -15,6 +15,7 @@ pub mod outbound;
 pub mod telegram;
 pub mod twilio;
 mod verify;
+pub mod webchat;
 pub mod whatsapp;
 
 pub use normalize::{MAX_JSON_DEPTH, NormalizeContext, NormalizeError, Normalized, Skipped, json_too_deep};

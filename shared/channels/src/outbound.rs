@@ -19,6 +19,8 @@ pub(crate) mod wire;
 /// A channel account as a provider call needs it.
 #[derive(Clone)]
 pub struct ProviderAccount<'a> {
+    /// Switchboard's id of the account (`chacc_…`).
+    pub id: &'a str,
     /// The account's channel.
     pub channel: Channel,
     /// The provider's id of the account: WhatsApp phone_number_id, page id, Instagram account
@@ -51,6 +53,8 @@ pub struct OutboundMessage<'a> {
     pub reply_to_provider_message_id: Option<&'a str>,
     /// Messenger / Instagram: `messaging_type: MESSAGE_TAG`, `tag: HUMAN_AGENT`.
     pub human_agent_tag: bool,
+    /// Who wrote it: `agent`, `bot`, `workflow`, `broadcast` or `api` (web chat shows it).
+    pub author_kind: &'a str,
 }
 
 /// An HTTP request to make, exactly as the provider expects it.
@@ -139,9 +143,7 @@ pub fn build_send(
         Channel::Email => Err(BuildError::Unsupported(
             "e-mail is not sent over HTTP: delivery sends it over SMTP".to_owned(),
         )),
-        Channel::Webchat => Err(BuildError::Unsupported(
-            "web chat is not sent over HTTP: delivery pushes it to the widget".to_owned(),
-        )),
+        Channel::Webchat => crate::webchat::build_send(account, message),
     }
 }
 
@@ -160,8 +162,9 @@ pub fn classify_send(channel: Channel, status: u16, headers: &http::HeaderMap, b
         }
         Channel::Telegram => crate::telegram::outbound::classify_send(status, headers, body),
         Channel::Sms => crate::twilio::outbound::classify_send(status, headers, body),
-        Channel::Email | Channel::Webchat if wire::success(status) => wire::unparseable(status),
-        Channel::Email | Channel::Webchat => wire::by_status(status, headers, body),
+        Channel::Webchat => crate::webchat::classify_send(status, headers, body),
+        Channel::Email if wire::success(status) => wire::unparseable(status),
+        Channel::Email => wire::by_status(status, headers, body),
     }
 }
 
@@ -218,20 +221,21 @@ mod tests {
     use crate::outbound::testing::{Fixture, message, parts, text};
 
     #[test]
-    fn email_and_web_chat_are_not_sent_over_http() {
+    fn email_is_not_sent_over_http() {
         let fixture = Fixture::new(&[("access_token", "t")], &[]);
         let content = parts(vec![text("hi")]);
-        for channel in [Channel::Email, Channel::Webchat] {
-            let refused = build_send(&fixture.account(channel, "x", None), &message("y", &content));
-            assert!(
-                matches!(&refused, Err(BuildError::Unsupported(reason)) if reason.contains("not sent over HTTP")),
-                "{channel:?}: {refused:?}"
-            );
-            assert!(matches!(
-                classify_send(channel, 500, &http::HeaderMap::new(), b""),
-                SendOutcome::Retryable { .. }
-            ));
-        }
+        let refused = build_send(
+            &fixture.account(Channel::Email, "x", None),
+            &message("y", &content),
+        );
+        assert!(
+            matches!(&refused, Err(BuildError::Unsupported(reason)) if reason.contains("not sent over HTTP")),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            classify_send(Channel::Email, 500, &http::HeaderMap::new(), b""),
+            SendOutcome::Retryable { .. }
+        ));
     }
 
     #[test]

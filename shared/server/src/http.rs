@@ -47,7 +47,9 @@ pub async fn serve_http(
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
-    axum::serve(listener, router)
+    // Handlers that limit per client (web chat sessions per IP) read the peer address.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }

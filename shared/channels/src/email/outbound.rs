@@ -159,6 +159,7 @@ mod tests {
         let settings: BTreeMap<String, String> = [("from_name".to_owned(), "Acme Support".to_owned())].into();
         let secrets = BTreeMap::new();
         let account = ProviderAccount {
+            id: "chacc_mail",
             channel: Channel::Email,
             external_id: "support@acme.test",
             base_url: None,
@@ -180,6 +181,7 @@ mod tests {
             content: &content,
             reply_to_provider_message_id: Some("<CAF=abc@mail.example.com>"),
             human_agent_tag: false,
+            author_kind: "bot",
         };
         let (email, id) = build_email(&account, &message, true).unwrap();
         assert_eq!(id, "msg_0123@acme.test");

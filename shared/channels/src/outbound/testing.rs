@@ -85,6 +85,7 @@ impl Fixture {
         base_url: Option<&'a str>,
     ) -> ProviderAccount<'a> {
         ProviderAccount {
+            id: "chacc_test",
             channel,
             external_id,
             base_url,
@@ -102,6 +103,7 @@ pub(crate) fn message<'a>(recipient: &'a str, content: &'a OutboundContent) -> O
         content,
         reply_to_provider_message_id: None,
         human_agent_tag: false,
+        author_kind: "agent",
     }
 }
 

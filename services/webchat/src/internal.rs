@@ -1,0 +1,249 @@
+//! The internal API delivery sends through (`/webchat/{account}/internal/…`, bearer: the
+//! internal token): web chat's "provider API". A message is stored in the visitor's thread
+//! once per delivery message id and pushed to the visitor's sockets on every replica.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use secrecy::ExposeSecret as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq as _;
+
+use crate::hub::Signal;
+use crate::store::NewMessage;
+use crate::{ApiError, Webchat};
+
+/// The internal routes.
+pub(crate) fn router() -> Router<Arc<Webchat>> {
+    Router::new()
+        .route("/webchat/{account}/internal/messages", post(send_message))
+        .route("/webchat/{account}/internal/typing", post(send_typing))
+        .route("/webchat/{account}/internal/read", post(mark_read))
+}
+
+fn authorize(webchat: &Webchat, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = webchat.internal_token.expose_secret();
+    if presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "the internal API needs Authorization: Bearer <internal token>",
+        ))
+    }
+}
+
+/// An outbound message from delivery.
+#[derive(Debug, Deserialize)]
+struct OutboundBody {
+    recipient: String,
+    message_id: String,
+    #[serde(default)]
+    author: String,
+    #[serde(default)]
+    author_name: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    attachments: Vec<Value>,
+    #[serde(default)]
+    buttons: Vec<Value>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_request(format!("the body is not the expected JSON: {error}")))
+}
+
+fn unknown_visitor(visitor: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_visitor",
+        format!("no web chat visitor {visitor:?} on this account"),
+    )
+}
+
+async fn send_message(
+    State(webchat): State<Arc<Webchat>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&webchat, &headers)?;
+    let account = webchat.account(&account).await?;
+    let outbound: OutboundBody = crate::http::parse_json(&body)?;
+    if outbound.message_id.is_empty() {
+        return Err(ApiError::field(
+            "invalid_request",
+            "message_id",
+            "message_id is required",
+        ));
+    }
+    if outbound.text.trim().is_empty() && outbound.attachments.is_empty() {
+        return Err(ApiError::field(
+            "empty_message",
+            "text",
+            "the message has no text and no attachment",
+        ));
+    }
+    let author = match outbound.author.as_str() {
+        "bot" => "bot",
+        "system" => "system",
+        _ => "agent",
+    };
+    let message = NewMessage {
+        author,
+        author_name: outbound.author_name,
+        client_id: None,
+        outbound_id: Some(outbound.message_id),
+        body: outbound.text,
+        attachments: Value::Array(outbound.attachments),
+        buttons: Value::Array(outbound.buttons),
+    };
+    let (stored, created) = webchat
+        .store
+        .append(account.id(), &outbound.recipient, &message, &|_, _| Vec::new())
+        .await?
+        .ok_or_else(|| unknown_visitor(&outbound.recipient))?;
+    if created {
+        webchat
+            .hub
+            .signal(
+                account.id(),
+                &outbound.recipient,
+                Signal::Message { seq: stored.seq },
+            )
+            .await;
+    }
+    Ok(Json(json!({"id": stored.id, "seq": stored.seq, "created": created})).into_response())
+}
+
+/// Agent typing.
+#[derive(Debug, Deserialize)]
+struct TypingBody {
+    recipient: String,
+    state: String,
+}
+
+async fn send_typing(
+    State(webchat): State<Arc<Webchat>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&webchat, &headers)?;
+    let account = webchat.account(&account).await?;
+    let typing: TypingBody = crate::http::parse_json(&body)?;
+    let on = crate::http::typing_state(&typing.state)?;
+    webchat
+        .hub
+        .signal(account.id(), &typing.recipient, Signal::Typing { on })
+        .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The agent read the visitor's messages up to one of them.
+#[derive(Debug, Deserialize)]
+struct ReadBody {
+    recipient: String,
+    #[serde(default)]
+    up_to_message_id: String,
+    #[serde(default)]
+    up_to_seq: Option<i64>,
+}
+
+async fn mark_read(
+    State(webchat): State<Arc<Webchat>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&webchat, &headers)?;
+    let account = webchat.account(&account).await?;
+    let read: ReadBody = crate::http::parse_json(&body)?;
+    let up_to = match read.up_to_seq {
+        Some(seq) => seq,
+        None => webchat
+            .store
+            .seq_of(account.id(), &read.recipient, &read.up_to_message_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::field(
+                    "unknown_message",
+                    "up_to_message_id",
+                    format!("no message {:?} in this visitor's thread", read.up_to_message_id),
+                )
+            })?,
+    };
+    let seq = webchat
+        .store
+        .advance_agent_read(account.id(), &read.recipient, up_to)
+        .await?
+        .ok_or_else(|| unknown_visitor(&read.recipient))?;
+    webchat
+        .hub
+        .signal(account.id(), &read.recipient, Signal::AgentRead { seq })
+        .await;
+    Ok(Json(json!({"agent_read_seq": seq})).into_response())
+}
+
+/// Why a file is refused as executable (by its first bytes, its name or its declared type).
+pub(crate) fn executable(content: &[u8], filename: &str, mime_type: &str) -> Option<&'static str> {
+    const MAGIC: [(&[u8], &str); 7] = [
+        (b"MZ", "a Windows executable"),
+        (b"\x7fELF", "an ELF executable"),
+        (b"\xfe\xed\xfa\xce", "a Mach-O executable"),
+        (b"\xfe\xed\xfa\xcf", "a Mach-O executable"),
+        (b"\xcf\xfa\xed\xfe", "a Mach-O executable"),
+        (b"\xca\xfe\xba\xbe", "a Mach-O or Java class file"),
+        (b"#!", "a script"),
+    ];
+    if let Some((_, what)) = MAGIC.iter().find(|(magic, _)| content.starts_with(magic)) {
+        return Some(what);
+    }
+    const EXTENSIONS: [&str; 17] = [
+        "exe", "com", "bat", "cmd", "scr", "msi", "dll", "ps1", "vbs", "vbe", "js", "jse", "wsf", "jar",
+        "apk", "sh", "app",
+    ];
+    let extension = filename.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
+    if extension.is_some_and(|ext| EXTENSIONS.contains(&ext.as_str())) {
+        return Some("an executable file name");
+    }
+    const TYPES: [&str; 6] = [
+        "application/x-msdownload",
+        "application/x-msdos-program",
+        "application/x-executable",
+        "application/x-sh",
+        "application/java-archive",
+        "application/vnd.android.package-archive",
+    ];
+    TYPES.contains(&mime_type).then_some("an executable content type")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::executable;
+
+    #[test]
+    fn executables_are_recognised_by_bytes_name_or_type() {
+        assert!(executable(b"MZ\x90\x00", "cat.png", "image/png").is_some());
+        assert!(executable(b"\x7fELF\x02", "x", "").is_some());
+        assert!(executable(b"#!/bin/sh\n", "notes.txt", "text/plain").is_some());
+        assert!(executable(b"hello", "setup.EXE", "application/octet-stream").is_some());
+        assert!(executable(b"hello", "x.bin", "application/x-msdownload").is_some());
+        assert!(executable(b"\x89PNG\r\n", "cat.png", "image/png").is_none());
+        assert!(executable(b"%PDF-1.7", "invoice.pdf", "application/pdf").is_none());
+    }
+}

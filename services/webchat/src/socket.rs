@@ -1,0 +1,371 @@
+//! The visitor's WebSocket (`GET /webchat/{account}/ws?token=…`): JSON frames both ways,
+//! replay after `resume` with no gap and no duplicate, live messages woken by the hub, and
+//! clear close codes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::account::WebchatAccount;
+use crate::hub::Signal;
+use crate::store::Visitor;
+use crate::{ApiError, VisitorSend, Webchat};
+
+/// Close codes (see PROTOCOL.md).
+mod close {
+    pub(super) const GOING_AWAY: u16 = 1001;
+    pub(super) const TOO_BIG: u16 = 1009;
+    pub(super) const SESSION_INVALID: u16 = 4401;
+    pub(super) const ACCOUNT_GONE: u16 = 4403;
+    pub(super) const IDLE: u16 = 4408;
+    pub(super) const RATE_LIMITED: u16 = 4429;
+    pub(super) const INTERNAL: u16 = 4500;
+}
+
+/// How often a socket reads its thread while hints between replicas are not flowing.
+const POLL_WITHOUT_HINTS: Duration = Duration::from_secs(3);
+
+/// The query of the upgrade.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SocketQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// Accepts the upgrade (the origin was checked by the router's middleware); a bad token is
+/// reported with close code 4401 so the widget can tell it from a network failure.
+pub(crate) async fn upgrade(
+    State(webchat): State<Arc<Webchat>>,
+    Path(account): Path<String>,
+    Query(query): Query<SocketQuery>,
+    headers: axum::http::HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let account = match webchat.account(&account).await {
+        Ok(account) => account,
+        Err(error) => return error.into_response(),
+    };
+    // Frames up to 4× the limit are read whole so the socket can close with 1009 itself.
+    let read_limit = webchat.config.max_frame_bytes * 4;
+    let origin = webchat.own_origin(&headers).unwrap_or_default();
+    upgrade
+        .max_message_size(read_limit)
+        .max_frame_size(read_limit)
+        .on_upgrade(move |socket| async move {
+            let visitor = webchat.visitor(&account, &query.token).await;
+            Connection {
+                webchat,
+                account,
+                origin,
+                last_sent: None,
+                rate_violations: 0,
+            }
+            .run(socket, visitor)
+            .await;
+        })
+}
+
+/// A frame from the client.
+#[derive(Debug, Deserialize)]
+struct ClientFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Value,
+}
+
+struct Connection {
+    webchat: Arc<Webchat>,
+    account: WebchatAccount,
+    origin: String,
+    /// The highest seq sent (None until the client resumed).
+    last_sent: Option<i64>,
+    rate_violations: u32,
+}
+
+/// Why the loop ends.
+struct Closing(u16, &'static str);
+
+impl Connection {
+    async fn run(mut self, socket: WebSocket, visitor: Result<Visitor, ApiError>) {
+        let (mut sink, mut stream) = socket.split();
+        let visitor = match visitor {
+            Ok(visitor) => visitor,
+            Err(error) => {
+                let (code, reason) = if error.code == "session_invalid" {
+                    (
+                        close::SESSION_INVALID,
+                        "session invalid or expired; start a new session",
+                    )
+                } else {
+                    (
+                        close::INTERNAL,
+                        "the chat service is unavailable; reconnect later",
+                    )
+                };
+                let _ = sink.send(close_message(code, reason)).await;
+                return;
+            }
+        };
+        let webchat = self.webchat.clone();
+        let mut subscription = webchat.hub.subscribe(self.account.id(), &visitor.visitor_id);
+        let mut hints = webchat.hub.receiving_hints();
+        let heartbeat = webchat.config.heartbeat;
+        let ready = frame(
+            "ready",
+            json!({
+                "visitor_id": visitor.visitor_id,
+                "last_seq": visitor.last_seq,
+                "agent_read_seq": visitor.agent_read_seq,
+                "heartbeat_seconds": heartbeat.as_secs(),
+            }),
+        );
+        if sink.send(ready).await.is_err() {
+            return;
+        }
+        let mut poll = tokio::time::interval(POLL_WITHOUT_HINTS);
+        let closing = loop {
+            let outgoing: Result<Vec<Message>, Closing> = tokio::select! {
+                () = webchat.shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server restarting; reconnect")),
+                incoming = tokio::time::timeout(heartbeat * 3, stream.next()) => match incoming {
+                    Err(_) => Err(Closing(close::IDLE, "no frame for three heartbeats")),
+                    Ok(None | Some(Err(_))) => break None,
+                    Ok(Some(Ok(message))) => self.on_message(message, &visitor).await,
+                },
+                signal = subscription.receiver.recv() => match signal {
+                    Ok(Signal::Message { .. }) | Err(RecvError::Lagged(_)) => self.catch_up(&visitor).await,
+                    Ok(Signal::Typing { on }) => Ok(vec![frame("typing", json!({"who": "agent", "state": if on { "on" } else { "off" }}))]),
+                    Ok(Signal::AgentRead { seq }) => Ok(vec![frame("read", json!({"reader": "agent", "up_to_seq": seq}))]),
+                    Err(RecvError::Closed) => Err(Closing(close::INTERNAL, "internal error; reconnect")),
+                },
+                _ = poll.tick(), if !*hints.borrow_and_update() => self.catch_up(&visitor).await,
+            };
+            match outgoing {
+                Ok(frames) => {
+                    for message in frames {
+                        if sink.send(message).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(closing) => break Some(closing),
+            }
+        };
+        if let Some(Closing(code, reason)) = closing {
+            let _ = sink.send(close_message(code, reason)).await;
+        }
+    }
+
+    async fn on_message(&mut self, message: Message, visitor: &Visitor) -> Result<Vec<Message>, Closing> {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                return Ok(vec![error_frame("invalid_frame", "frames are JSON text", None)]);
+            }
+            Message::Ping(_) | Message::Pong(_) => return Ok(Vec::new()),
+            Message::Close(_) => return Err(Closing(1000, "bye")),
+        };
+        if text.len() > self.webchat.config.max_frame_bytes {
+            return Err(Closing(close::TOO_BIG, "frame larger than 64 KiB"));
+        }
+        let Ok(frame_in) = serde_json::from_str::<ClientFrame>(text.as_str()) else {
+            return Ok(vec![error_frame(
+                "invalid_frame",
+                "frames are JSON {\"type\": …, \"data\": {…}}",
+                None,
+            )]);
+        };
+        let seq_field = |name: &str| frame_in.data.get(name).and_then(Value::as_i64);
+        match frame_in.kind.as_str() {
+            "ping" => Ok(vec![frame("pong", json!({}))]),
+            "resume" => {
+                let Some(last_seq) = seq_field("last_seq") else {
+                    return Ok(vec![error_frame(
+                        "invalid_frame",
+                        "resume needs data.last_seq",
+                        None,
+                    )]);
+                };
+                self.resume(visitor, last_seq.max(0)).await
+            }
+            "message.send" => {
+                let send: VisitorSend = match serde_json::from_value(frame_in.data) {
+                    Ok(send) => send,
+                    Err(error) => {
+                        return Ok(vec![error_frame(
+                            "invalid_frame",
+                            &format!("message.send: {error}"),
+                            None,
+                        )]);
+                    }
+                };
+                self.send(visitor, &send).await
+            }
+            "typing" => {
+                let state = frame_in.data.get("state").and_then(Value::as_str).unwrap_or("");
+                match crate::http::typing_state(state) {
+                    Ok(on) => {
+                        self.webchat.visitor_typing(&self.account, visitor, on).await;
+                        Ok(Vec::new())
+                    }
+                    Err(error) => Ok(vec![error_frame(error.code, &error.message, None)]),
+                }
+            }
+            kind @ ("delivered" | "read") => {
+                let Some(up_to) = seq_field("up_to_seq") else {
+                    return Ok(vec![error_frame("invalid_frame", "needs data.up_to_seq", None)]);
+                };
+                match self
+                    .webchat
+                    .mark(&self.account, visitor, kind == "read", up_to)
+                    .await
+                {
+                    Ok(()) => Ok(Vec::new()),
+                    Err(error) => Ok(vec![error_frame(error.code, &error.message, None)]),
+                }
+            }
+            other => Ok(vec![error_frame(
+                "invalid_frame",
+                &format!("unknown frame type {other:?}"),
+                None,
+            )]),
+        }
+    }
+
+    async fn send(&mut self, visitor: &Visitor, send: &VisitorSend) -> Result<Vec<Message>, Closing> {
+        let client_id = Some(send.client_id.as_str());
+        match self
+            .webchat
+            .accept(&self.account, visitor, send, &self.origin)
+            .await
+        {
+            Ok((message, _created)) => {
+                // The echo comes with the catch-up when the client has resumed; otherwise (or
+                // for a resend of an old message) it is answered directly.
+                let mut frames = self.catch_up(visitor).await?;
+                if !frames_contain(&frames, message.seq)
+                    && self.last_sent.is_none_or(|last| message.seq <= last)
+                {
+                    frames.push(frame("message.created", message.to_wire()));
+                }
+                Ok(frames)
+            }
+            Err(error) if error.code == "rate_limited" => {
+                self.rate_violations += 1;
+                if self.rate_violations > self.webchat.config.max_rate_violations {
+                    return Err(Closing(close::RATE_LIMITED, "too many messages; slow down"));
+                }
+                Ok(vec![error_frame(error.code, &error.message, client_id)])
+            }
+            Err(error) if error.code == "session_invalid" => Err(Closing(
+                close::SESSION_INVALID,
+                "session invalid; start a new session",
+            )),
+            Err(error) => Ok(vec![error_frame(error.code, &error.message, client_id)]),
+        }
+    }
+
+    /// Sends everything after `last_seq`, or `resync_required` when that is too much.
+    async fn resume(&mut self, visitor: &Visitor, last_seq: i64) -> Result<Vec<Message>, Closing> {
+        let current = match self
+            .webchat
+            .store
+            .touch_visitor(self.account.id(), &visitor.visitor_id)
+            .await
+        {
+            Ok(Some(current)) => current,
+            Ok(None) => return Err(Closing(close::ACCOUNT_GONE, "this visitor no longer exists")),
+            Err(_) => {
+                return Err(Closing(
+                    close::INTERNAL,
+                    "the chat service is unavailable; reconnect later",
+                ));
+            }
+        };
+        if current.last_seq - last_seq > self.webchat.config.resume_replay_limit {
+            self.last_sent = Some(current.last_seq);
+            let mut frames = vec![frame(
+                "resync_required",
+                json!({"after_seq": last_seq, "up_to_seq": current.last_seq}),
+            )];
+            frames.extend(self.catch_up(visitor).await?);
+            return Ok(frames);
+        }
+        self.last_sent = Some(last_seq);
+        let mut frames = self.catch_up(visitor).await?;
+        frames.push(frame(
+            "read",
+            json!({"reader": "agent", "up_to_seq": current.agent_read_seq}),
+        ));
+        Ok(frames)
+    }
+
+    /// Every message after the last one sent (nothing before the client resumed).
+    async fn catch_up(&mut self, visitor: &Visitor) -> Result<Vec<Message>, Closing> {
+        let Some(mut last) = self.last_sent else {
+            return Ok(Vec::new());
+        };
+        let mut frames = Vec::new();
+        loop {
+            let batch = self
+                .webchat
+                .store
+                .messages_after(self.account.id(), &visitor.visitor_id, last, 200)
+                .await
+                .map_err(|_| {
+                    Closing(
+                        close::INTERNAL,
+                        "the chat service is unavailable; reconnect later",
+                    )
+                })?;
+            let full = batch.len() == 200;
+            for message in batch {
+                last = message.seq;
+                frames.push(frame("message.created", message.to_wire()));
+            }
+            if !full {
+                break;
+            }
+        }
+        self.last_sent = Some(last);
+        Ok(frames)
+    }
+}
+
+fn frames_contain(frames: &[Message], seq: i64) -> bool {
+    frames.iter().any(|message| match message {
+        Message::Text(text) => {
+            serde_json::from_str::<Value>(text.as_str())
+                .ok()
+                .and_then(|value| value["data"]["seq"].as_i64())
+                == Some(seq)
+        }
+        _ => false,
+    })
+}
+
+fn frame(kind: &str, data: Value) -> Message {
+    Message::Text(Utf8Bytes::from(json!({"type": kind, "data": data}).to_string()))
+}
+
+fn error_frame(code: &str, message: &str, client_id: Option<&str>) -> Message {
+    let mut data = json!({"code": code, "message": message});
+    if let Some(client_id) = client_id {
+        data["client_id"] = json!(client_id);
+    }
+    frame("error", data)
+}
+
+fn close_message(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
