@@ -42,7 +42,7 @@ lint: ## fmt check, clippy -D warnings, log-message style
 	scripts/check-log-format.sh
 
 .PHONY: test
-test: lint services build ## Lint, then every test (unit, integration, end to end) against the real services
+test: lint services build browser ## Lint, then every test (unit, integration, end to end, headless Chromium) against the real services
 ifeq ($(HAVE_NEXTEST),yes)
 	$(CARGO) nextest run --locked --workspace --profile $(NEXTEST_PROFILE) -E 'not test(/^chaos_/)'
 	@echo "== tests that stop and start RabbitMQ (run alone)"
@@ -51,6 +51,10 @@ else
 	$(CARGO) test --locked --workspace -- --skip chaos_
 	$(CARGO) test --locked --workspace chaos_ -- --test-threads 1
 endif
+
+.PHONY: browser
+browser: ## Install what the web chat browser test needs (Chromium, Node.js, playwright-core) when missing
+	@scripts/ensure-browser.sh
 
 .PHONY: bench
 bench: services ## Confirmed publishes/s, signed webhooks/s, idle RSS, contact resolutions/s and list latency, routing events/s and WatchEvents latency, delivery sends/s, rate-limit accuracy and latency (each next to its floor)

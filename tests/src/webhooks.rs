@@ -38,6 +38,11 @@ pub const POSTMARK_ACCOUNT: &str = "chacc_e2e-postmark";
 pub const POSTMARK_PASSWORD: &str = "postmark-inbound-password";
 /// The WhatsApp verify token.
 pub const WHATSAPP_VERIFY_TOKEN: &str = "wa-verify-token";
+/// The web chat account: (id, session secret, identity secret). The identity secret is
+/// CHANNELS.md vector V10's key.
+pub const WEBCHAT: (&str, &str, &str) = ("chacc_e2e-webchat", "wc-session-secret", "widget_hmac_secret");
+/// The only origin (besides Switchboard's own) allowed to embed the e2e web chat.
+pub const WEBCHAT_ORIGIN: &str = "https://shop.example.test";
 
 fn channels_yaml() -> String {
     format!(
@@ -53,6 +58,7 @@ fn channels_yaml() -> String {
       - {{id: {}, channel: email, name: Mail, external_id: "{}", settings: {{inbound_provider: mailgun}}, secrets: {{signing_key: {}}}}}
       - {{id: {SENDGRID_ACCOUNT}, channel: email, name: Parse, external_id: "parse@acme.test", settings: {{inbound_provider: sendgrid, webhook_username: sendgrid}}, secrets: {{webhook_password: {SENDGRID_PASSWORD}}}}}
       - {{id: {POSTMARK_ACCOUNT}, channel: email, name: Postmark, external_id: "inbound@acme.test", settings: {{inbound_provider: postmark, webhook_username: postmark}}, secrets: {{webhook_password: {POSTMARK_PASSWORD}}}}}
+      - {{id: {WEBCHAT_ID}, channel: webchat, name: Chat, external_id: "shop", settings: {{allowed_origins: "{WEBCHAT_ORIGIN}", prechat_name: required, prechat_email: optional, demo_page: "true", title: E2E Shop}}, secrets: {{session_secret: {WEBCHAT_SESSION}, identity_secret: {WEBCHAT_IDENTITY}}}}}
       - {{id: chacc_e2e-disabled, channel: whatsapp, name: Off, external_id: "1", enabled: false, secrets: {{app_secret: {}}}}}
 "#,
         WHATSAPP.0,
@@ -74,6 +80,9 @@ fn channels_yaml() -> String {
         EMAIL.2,
         EMAIL.1,
         WHATSAPP.1,
+        WEBCHAT_ID = WEBCHAT.0,
+        WEBCHAT_SESSION = WEBCHAT.1,
+        WEBCHAT_IDENTITY = WEBCHAT.2,
     )
 }
 

@@ -9,8 +9,8 @@ use switchboard_postgres::Pool;
 use switchboard_proto::delivery::v1::delivery_service_server::{DeliveryService, DeliveryServiceServer};
 use switchboard_proto::delivery::v1::{
     AuthorKind, CanSendRequest, CanSendResponse, DeleteRequest, DeleteResponse, GetMessageRequest,
-    GetMessageResponse, Recipient, ResendRequest, ResendResponse, SendRequest, SendResponse,
-    recipient::Target,
+    GetMessageResponse, Recipient, ResendRequest, ResendResponse, SendActionRequest, SendActionResponse,
+    SendRequest, SendResponse, recipient::Target,
 };
 use tonic::{Request, Response, Status};
 
@@ -214,6 +214,15 @@ impl DeliveryService for DeliveryApi {
         Ok(Response::new(DeleteResponse {
             message: Some(message),
         }))
+    }
+
+    async fn send_action(
+        &self,
+        request: Request<SendActionRequest>,
+    ) -> Result<Response<SendActionResponse>, Status> {
+        let workspace = workspace(&request)?;
+        crate::action::send_action(&self.acceptor, &self.sender, &workspace, request.into_inner()).await?;
+        Ok(Response::new(SendActionResponse {}))
     }
 
     async fn can_send(&self, request: Request<CanSendRequest>) -> Result<Response<CanSendResponse>, Status> {

@@ -11,6 +11,7 @@
 //! in the history). Routing's automatic replies arrive on `delivery.autoreply.pNN`.
 
 pub mod accept;
+mod action;
 pub mod attachment;
 pub mod author;
 mod auto_reply;

@@ -62,11 +62,6 @@ struct OutboundBody {
     buttons: Vec<Value>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|error| ApiError::bad_request(format!("the body is not the expected JSON: {error}")))
-}
-
 fn unknown_visitor(visitor: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,

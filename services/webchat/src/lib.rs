@@ -323,16 +323,21 @@ impl Webchat {
 
     /// The origin the widget's pages use to reach Switchboard.
     pub(crate) fn own_origin(&self, headers: &HeaderMap) -> Option<String> {
-        if let Some(base) = &self.public_base_url {
-            return Some(base.clone());
+        match &self.public_base_url {
+            Some(base) => Some(base.clone()),
+            None => request_origin(headers),
         }
-        let host = headers.get(axum::http::header::HOST)?.to_str().ok()?;
-        let scheme = headers
-            .get("x-forwarded-proto")
-            .and_then(|value| value.to_str().ok())
-            .map_or("http", |value| value.split(',').next().unwrap_or("http").trim());
-        Some(format!("{scheme}://{host}"))
     }
+}
+
+/// The origin a request was sent to (`X-Forwarded-Proto` or http, and `Host`).
+pub(crate) fn request_origin(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(axum::http::header::HOST)?.to_str().ok()?;
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .map_or("http", |value| value.split(',').next().unwrap_or("http").trim());
+    Some(format!("{scheme}://{host}"))
 }
 
 /// The public URL of an uploaded attachment.

@@ -14,4 +14,5 @@ mod migrate;
 mod routing;
 mod routing_isolation;
 mod trace_context;
+mod webchat;
 mod webhooks;
