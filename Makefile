@@ -4,6 +4,10 @@ CARGO ?= cargo
 NEXTEST_PROFILE ?= $(if $(CI),ci,default)
 HAVE_NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
+# Tests run alone after the rest: chaos tests stop and start RabbitMQ; rate-limit tests measure
+# utilisation, which other tests' CPU load would skew on a 2-core machine.
+SERIAL_TESTS := test(/^chaos_/) | test(/rate_limits::/)
+
 # The demo setup `make run` starts with (local development only).
 DEMO_ENV := SWITCHBOARD_CHANNELS_FILE=deploy/config/channels.example.yaml \
 	SWITCHBOARD_BOOTSTRAP_TOKEN=$${SWITCHBOARD_BOOTSTRAP_TOKEN:-dev-bootstrap-token-change-me-0123456789} \
@@ -31,6 +35,10 @@ build: ## Build the switchboard binary and the provider simulator
 run: services build ## Run switchboard --target all against local PostgreSQL and RabbitMQ (demo workspace)
 	$(DEMO_ENV) ./target/debug/switchboard --target all
 
+.PHONY: reply
+reply: ## Answer the latest web chat conversation of `make run` as an agent: make reply TEXT='Hello!'
+	$(DEMO_ENV) ./target/debug/switchboard reply "$(TEXT)"
+
 .PHONY: fmt
 fmt: ## Format the code
 	$(CARGO) fmt --all
@@ -44,12 +52,13 @@ lint: ## fmt check, clippy -D warnings, log-message style
 .PHONY: test
 test: lint services build browser ## Lint, then every test (unit, integration, end to end, headless Chromium) against the real services
 ifeq ($(HAVE_NEXTEST),yes)
-	$(CARGO) nextest run --locked --workspace --profile $(NEXTEST_PROFILE) -E 'not test(/^chaos_/)'
-	@echo "== tests that stop and start RabbitMQ (run alone)"
-	$(CARGO) nextest run --locked --workspace --profile $(NEXTEST_PROFILE) -E 'test(/^chaos_/)' --test-threads 1
+	$(CARGO) nextest run --locked --workspace --profile $(NEXTEST_PROFILE) -E 'not ($(SERIAL_TESTS))'
+	@echo "== tests that stop and start RabbitMQ or measure rates (run alone)"
+	$(CARGO) nextest run --locked --workspace --profile $(NEXTEST_PROFILE) -E '$(SERIAL_TESTS)' --test-threads 1
 else
-	$(CARGO) test --locked --workspace -- --skip chaos_
+	$(CARGO) test --locked --workspace -- --skip chaos_ --skip rate_limits::
 	$(CARGO) test --locked --workspace chaos_ -- --test-threads 1
+	$(CARGO) test --locked --workspace rate_limits:: -- --test-threads 1
 endif
 
 .PHONY: browser

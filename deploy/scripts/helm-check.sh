@@ -249,8 +249,8 @@ run_scenario monolithic monolithic "" --set mode=monolithic
 run_scenario microservices microservices "tenancy contacts routing delivery ingress" \
     --set mode=microservices --set components.tenancy.enabled=true
 run_scenario monolithic-full monolithic "" -f "$CHART/ci/full-values.yaml" --set mode=monolithic
-# Components not implemented yet are switched on here only to render and validate their objects
-# (HPA, PDB, Ingress routes from publicPaths).
+# Every per-channel component switched on, to render and validate their objects (HPA, PDB,
+# Ingress routes from publicPaths).
 run_scenario microservices-full microservices "tenancy contacts routing delivery ingress-whatsapp ingress-email ingress-webchat" \
     -f "$CHART/ci/full-values.yaml" --set mode=microservices --set components.ingress.enabled=false \
     --set components.contacts.enabled=true --set components.routing.enabled=true \

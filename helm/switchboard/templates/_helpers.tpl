@@ -207,6 +207,9 @@ Usage: include "switchboard.podTemplate" (dict "root" $ "target" "all" "w" $valu
 {{- /* Delivery reads contacts and routing; in microservices mode they answer in their own pods. */}}
 {{- $_ := set $plain "SWITCHBOARD__DELIVERY__CONTACTS_ENDPOINT" (printf "http://%s:%v" (include "switchboard.workloadName" (dict "root" $root "target" "contacts")) $V.ports.grpc) }}
 {{- $_ := set $plain "SWITCHBOARD__DELIVERY__ROUTING_ENDPOINT" (printf "http://%s:%v" (include "switchboard.workloadName" (dict "root" $root "target" "routing")) $V.ports.grpc) }}
+{{- /* Web chat replies go to the pods serving web chat: ingress-webchat when enabled, else ingress. */}}
+{{- $webchat := ternary "ingress-webchat" "ingress" (index $V.components "ingress-webchat").enabled }}
+{{- $_ := set $plain "SWITCHBOARD__DELIVERY__WEBCHAT_ENDPOINT" (printf "http://%s:%v" (include "switchboard.workloadName" (dict "root" $root "target" $webchat)) $V.ports.http) }}
 {{- end }}
 {{- $_ := set $plain "SWITCHBOARD__SHUTDOWN__DRAIN_DELAY" $V.shutdown.drainDelay }}
 {{- $_ := set $plain "SWITCHBOARD__SHUTDOWN__GRACE_PERIOD" $V.shutdown.gracePeriod }}

@@ -303,6 +303,8 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
         let (Some(pool), Some(bus), Some(internal_token)) = (&pool, &bus, &config.auth.internal_token) else {
             return Err("web chat needs postgres, rabbitmq and auth.internal_token".into());
         };
+        let webchat_metrics = Arc::new(switchboard_webchat::WebchatMetrics::default());
+        metrics.register(|registry| webchat_metrics.register(registry));
         parts.push(switchboard_webchat::build(
             switchboard_webchat::WebchatDependencies {
                 config: &config.webchat,
@@ -311,6 +313,7 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                 internal_token,
                 pool: pool.clone(),
                 bus: bus.clone(),
+                metrics: webchat_metrics,
                 shutdown: shutdown.clone(),
             },
         )?);

@@ -227,17 +227,33 @@ async fn create_session(
     ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let account = webchat.account(&account).await?;
+    let created = start_session(&webchat, &account, ip, &body).await;
+    webchat.metrics.session(match &created {
+        Ok((_, true)) => "resumed",
+        Ok((_, false)) => "created",
+        Err(error) => error.code,
+    });
+    created.map(|(response, _)| response)
+}
+
+/// Creates or resumes a session; the answer and whether it resumed an earlier visitor.
+async fn start_session(
+    webchat: &Webchat,
+    account: &str,
+    ip: Option<IpAddr>,
+    body: &[u8],
+) -> Result<(Response, bool), ApiError> {
+    let account = webchat.account(account).await?;
     let request: SessionRequest = if body.is_empty() {
         SessionRequest::default()
     } else {
-        parse_json(&body)?
+        parse_json(body)?
     };
     let secret = account.session_secret().ok_or_else(crate::not_configured)?;
     let (visitor, resumed) = if !request.session_token.is_empty() {
         (webchat.visitor(&account, &request.session_token).await?, true)
     } else {
-        limit_new_session(&webchat, ip)?;
+        limit_new_session(webchat, ip)?;
         let user_id = verified_user(&account, &request)?;
         let profile = profile(&account, &request)?;
         let new = Visitor {
@@ -275,7 +291,7 @@ async fn create_session(
         "agent_read_seq": visitor.agent_read_seq,
         "visitor": {"name": visitor.name, "email": visitor.email, "phone": visitor.phone},
     });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(((StatusCode::CREATED, Json(body)).into_response(), resumed))
 }
 
 fn limit_new_session(webchat: &Webchat, ip: Option<IpAddr>) -> Result<(), ApiError> {

@@ -112,6 +112,9 @@ async fn send_message(
         .append(account.id(), &outbound.recipient, &message, &|_, _| Vec::new())
         .await?
         .ok_or_else(|| unknown_visitor(&outbound.recipient))?;
+    webchat
+        .metrics
+        .message("outbound", if created { "accepted" } else { "duplicate" });
     if created {
         webchat
             .hub

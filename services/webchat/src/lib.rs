@@ -15,6 +15,7 @@ mod events;
 mod http;
 mod hub;
 mod internal;
+mod metrics;
 mod socket;
 mod store;
 mod token;
@@ -40,6 +41,7 @@ pub use account::{AllowedOrigins, FieldRule, WebchatAccount};
 pub use config::WebchatConfig;
 pub use error::ApiError;
 pub use events::VISITOR_TYPING_EVENT;
+pub use metrics::WebchatMetrics;
 pub use store::{StoredMessage, Visitor};
 pub use token::{SessionClaims, TokenError, identity_verified};
 
@@ -71,6 +73,8 @@ pub struct WebchatDependencies<'a> {
     pub pool: Pool,
     /// The broker.
     pub bus: Bus,
+    /// Web chat metrics (registered by the caller).
+    pub metrics: Arc<WebchatMetrics>,
     /// Closes sockets (1001) and stops the background tasks.
     pub shutdown: CancellationToken,
 }
@@ -96,6 +100,7 @@ pub(crate) struct Webchat {
     pub(crate) session_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) message_limiter: DefaultKeyedRateLimiter<String>,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) metrics: Arc<WebchatMetrics>,
 }
 
 /// A visitor's message as sent over the socket or the REST fallback.
@@ -161,6 +166,23 @@ impl Webchat {
     /// Stores a visitor's message (or finds the earlier one with its client id) and wakes
     /// every socket of the visitor. Returns the message and whether it is new.
     pub(crate) async fn accept(
+        &self,
+        account: &WebchatAccount,
+        visitor: &Visitor,
+        send: &VisitorSend,
+        origin: &str,
+    ) -> Result<(StoredMessage, bool), ApiError> {
+        let accepted = self.accept_counted(account, visitor, send, origin).await;
+        let outcome = match &accepted {
+            Ok((_, true)) => "accepted",
+            Ok((_, false)) => "duplicate",
+            Err(error) => error.code,
+        };
+        self.metrics.message("inbound", outcome);
+        accepted
+    }
+
+    async fn accept_counted(
         &self,
         account: &WebchatAccount,
         visitor: &Visitor,
@@ -362,6 +384,7 @@ pub fn build(dependencies: WebchatDependencies<'_>) -> Result<ComponentParts, We
         internal_token,
         pool,
         bus,
+        metrics,
         shutdown,
     } = dependencies;
     config.validate().map_err(WebchatError::Config)?;
@@ -385,6 +408,7 @@ pub fn build(dependencies: WebchatDependencies<'_>) -> Result<ComponentParts, We
         session_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
         message_limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
         shutdown: shutdown.clone(),
+        metrics,
     });
     let mut parts = ComponentParts {
         router: Some(http::router(webchat.clone())),

@@ -90,6 +90,15 @@ struct Connection {
     rate_violations: u32,
 }
 
+/// Counts an open socket until dropped.
+struct SocketCount(Arc<Webchat>);
+
+impl Drop for SocketCount {
+    fn drop(&mut self) {
+        self.0.metrics.sockets.dec();
+    }
+}
+
 /// Why the loop ends.
 struct Closing(u16, &'static str);
 
@@ -115,6 +124,8 @@ impl Connection {
             }
         };
         let webchat = self.webchat.clone();
+        webchat.metrics.sockets.inc();
+        let _open = SocketCount(webchat.clone());
         let mut subscription = webchat.hub.subscribe(self.account.id(), &visitor.visitor_id);
         let mut hints = webchat.hub.receiving_hints();
         let heartbeat = webchat.config.heartbeat;
