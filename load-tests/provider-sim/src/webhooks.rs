@@ -24,6 +24,8 @@ pub(crate) struct ReceiptJob {
     delay: Duration,
     before_response: usize,
     url: String,
+    /// Where the webhook is posted: `url`, or `url` through `deliver_via`.
+    post_url: String,
     secret: Option<String>,
     target: ReceiptTarget,
     business_account_id: String,
@@ -80,12 +82,17 @@ pub(crate) fn plan(
         ),
         _ => config.webhook_secret.clone(),
     };
+    let post_url = match &config.deliver_via {
+        Some(origin) => through(origin, &url),
+        None => url.clone(),
+    };
     Some(ReceiptJob {
         provider,
         account: account.to_owned(),
         statuses,
         delay: Duration::from_millis(config.receipt_delay_ms),
         before_response: usize::from(config.receipts_before_response),
+        post_url,
         url,
         secret,
         target: target.clone(),
@@ -98,6 +105,15 @@ pub(crate) fn plan(
             .clone()
             .unwrap_or_else(|| "15550000000".to_owned()),
     })
+}
+
+/// `url` with its scheme and host replaced by `origin` (path and query kept).
+fn through(origin: &str, url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |index| index + 3);
+    let path = url[after_scheme..]
+        .find('/')
+        .map_or("", |index| &url[after_scheme + index..]);
+    format!("{}{path}", origin.trim_end_matches('/'))
 }
 
 impl ReceiptJob {
@@ -139,7 +155,7 @@ impl ReceiptJob {
         for attempt in 1..=attempts {
             let mut request = state
                 .http
-                .post(&self.url)
+                .post(&self.post_url)
                 .header(header::CONTENT_TYPE, content_type)
                 .body(body.clone());
             if let Some((name, value)) = &signature {
@@ -281,5 +297,22 @@ impl ReceiptJob {
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod through_tests {
+    use super::through;
+
+    #[test]
+    fn a_proxy_origin_keeps_path_and_query() {
+        assert_eq!(
+            through(
+                "http://127.0.0.1:8080/",
+                "https://hooks.example.test/webhooks/sms/a?sb_message_id=msg_1"
+            ),
+            "http://127.0.0.1:8080/webhooks/sms/a?sb_message_id=msg_1"
+        );
+        assert_eq!(through("http://h:1", "https://x.test"), "http://h:1");
     }
 }

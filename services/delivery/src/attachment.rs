@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use crate::DeliveryError;
-use crate::content::{MAX_ATTACHMENT_BYTES, executable, looks_executable, too_large};
+use switchboard_channels::media::executable_head;
+
+use crate::content::{MAX_ATTACHMENT_BYTES, executable, too_large};
 
 /// Bytes read from the start of an attachment.
 const HEAD_BYTES: usize = 64;
@@ -66,7 +68,7 @@ impl AttachmentCheck {
                 Err(error) => return Err(unreachable(without_url(&error))),
             }
         }
-        if looks_executable(&head) {
+        if executable_head(&head) {
             return Err(executable("its content"));
         }
         Ok(())

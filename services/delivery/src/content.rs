@@ -9,27 +9,8 @@ use switchboard_proto::delivery::v1::{AuthorKind, OutboundContent};
 
 use crate::DeliveryError;
 
-/// Largest attachment on any channel.
-pub const MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
-
-/// File name endings refused as executables.
-const EXECUTABLE_EXTENSIONS: [&str; 16] = [
-    "exe", "dll", "com", "bat", "cmd", "msi", "scr", "ps1", "vbs", "sh", "jar", "apk", "app", "elf", "bin",
-    "pif",
-];
-
-/// MIME types refused as executables.
-const EXECUTABLE_TYPES: [&str; 9] = [
-    "application/x-msdownload",
-    "application/x-msdos-program",
-    "application/x-dosexec",
-    "application/vnd.microsoft.portable-executable",
-    "application/x-executable",
-    "application/x-elf",
-    "application/x-mach-binary",
-    "application/x-sh",
-    "application/java-archive",
-];
+pub use switchboard_channels::media::MAX_ATTACHMENT_BYTES;
+use switchboard_channels::media::{executable_name, executable_type};
 
 /// The provider's longest text, in characters.
 pub fn provider_text_limit(channel: Channel) -> usize {
@@ -225,13 +206,10 @@ fn check_media(media: &MediaPart) -> Result<(), DeliveryError> {
     if media.size_bytes > MAX_ATTACHMENT_BYTES {
         return Err(too_large(media.size_bytes));
     }
-    if is_executable_name(&media.filename)
-        || is_executable_name(media.url.split('?').next().unwrap_or_default())
-    {
+    if executable_name(&media.filename) || executable_name(media.url.split('?').next().unwrap_or_default()) {
         return Err(executable("its name"));
     }
-    let mime = media.mime_type.to_ascii_lowercase();
-    if EXECUTABLE_TYPES.iter().any(|known| mime.starts_with(known)) {
+    if executable_type(&media.mime_type) {
         return Err(executable("its type"));
     }
     Ok(())
@@ -251,28 +229,6 @@ pub fn executable(how: &str) -> DeliveryError {
         "EXECUTABLE_ATTACHMENT",
         format!("executable attachments are not sent (found by {how})"),
     )
-}
-
-fn is_executable_name(name: &str) -> bool {
-    let last = name.rsplit('/').next().unwrap_or(name);
-    last.rsplit_once('.').is_some_and(|(_, extension)| {
-        EXECUTABLE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
-    })
-}
-
-/// True when `head` (the first bytes of a file) starts like an executable: PE (`MZ`), ELF,
-/// Mach-O or a script with a shebang.
-pub fn looks_executable(head: &[u8]) -> bool {
-    const MAGIC: [&[u8]; 7] = [
-        b"MZ",
-        b"\x7fELF",
-        b"#!",
-        &[0xfe, 0xed, 0xfa, 0xce],
-        &[0xfe, 0xed, 0xfa, 0xcf],
-        &[0xcf, 0xfa, 0xed, 0xfe],
-        &[0xce, 0xfa, 0xed, 0xfe],
-    ];
-    MAGIC.iter().any(|magic| head.starts_with(magic))
 }
 
 /// The attachments of `content` that have a URL to check.
@@ -396,9 +352,6 @@ mod tests {
             reason(validate(Channel::Telegram, AuthorKind::Api, &media(typed), 512).unwrap_err()),
             "EXECUTABLE_ATTACHMENT"
         );
-        assert!(looks_executable(b"MZ\x90\x00"));
-        assert!(looks_executable(b"\x7fELF\x02"));
-        assert!(!looks_executable(b"%PDF-1.7"));
     }
 
     #[test]

@@ -28,15 +28,37 @@ pub const RATE_SETTING: &str = "rate_limit_per_second";
 pub struct Lanes {
     config: Arc<DeliveryConfig>,
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
+    /// Broadcast sends held by all lanes (see [`Lanes::hold_broadcast`]).
+    broadcasts_held: Arc<AtomicUsize>,
+}
+
+/// A broadcast send a lane holds, counted until dropped.
+pub struct BroadcastHold {
+    lane: Arc<Lane>,
+    all: Arc<AtomicUsize>,
+}
+
+impl Drop for BroadcastHold {
+    fn drop(&mut self) {
+        self.lane.broadcasts_held.fetch_sub(1, Ordering::SeqCst);
+        self.all.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// One account's lane.
 pub struct Lane {
     per_second: f64,
     account: DefaultDirectRateLimiter,
-    recipients: Option<DefaultKeyedRateLimiter<String>>,
-    groups: Option<DefaultKeyedRateLimiter<String>>,
+    /// WhatsApp's pair rate (bursts borrowed from a 6 s period).
+    pairs: Option<DefaultKeyedRateLimiter<String>>,
+    /// Telegram: the least time between two calls to one private chat and to one group,
+    /// measured between the calls themselves (see [`Lane::pace`]).
+    spacing: Option<(Duration, Duration)>,
+    /// When the last call to each spaced recipient left.
+    last_call: Mutex<HashMap<String, Instant>>,
     live_waiting: AtomicUsize,
+    broadcasts_held: AtomicUsize,
+    next_broadcast_slot: Mutex<Instant>,
     paused_until: Mutex<Option<Instant>>,
     /// When the last `per_second` sends left, oldest first.
     recent: tokio::sync::Mutex<VecDeque<Instant>>,
@@ -59,7 +81,29 @@ impl Lanes {
         Self {
             config,
             lanes: Mutex::new(HashMap::new()),
+            broadcasts_held: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Holds a broadcast send on `lane`, or returns `None` when enough broadcasts are held
+    /// already: on the lane, two seconds of its rate (at least 8); in the process, half of
+    /// `sends_in_flight`. A broadcast not held waits in the database instead (its job acked,
+    /// sent again when due), so a broadcast backlog never fills the queue's prefetch ahead of
+    /// live replies.
+    pub fn hold_broadcast(&self, lane: &Arc<Lane>) -> Option<BroadcastHold> {
+        let lane_capacity = ((lane.per_second * 2.0).ceil() as usize).max(8);
+        let process_capacity = (self.config.sends_in_flight / 2).max(1);
+        if lane.broadcasts_held.load(Ordering::SeqCst) >= lane_capacity
+            || self.broadcasts_held.load(Ordering::SeqCst) >= process_capacity
+        {
+            return None;
+        }
+        lane.broadcasts_held.fetch_add(1, Ordering::SeqCst);
+        self.broadcasts_held.fetch_add(1, Ordering::SeqCst);
+        Some(BroadcastHold {
+            lane: lane.clone(),
+            all: self.broadcasts_held.clone(),
+        })
     }
 
     /// The per-second limit of `account`: its `rate_limit_per_second` setting, else the
@@ -93,29 +137,29 @@ impl Lanes {
             return lane.clone();
         }
         let headroom = self.config.rate_headroom;
-        let (recipients, groups) = match account.channel {
-            Channel::Telegram => (
-                Some(RateLimiter::keyed(paced(headroom))),
-                Some(RateLimiter::keyed(paced(20.0 / 60.0 * headroom))),
-            ),
-            // About one message per 6 s to the same user, bursts up to 45 borrowed.
-            Channel::Whatsapp => (
-                Some(RateLimiter::keyed(
-                    Quota::with_period(Duration::from_secs(6)).map_or_else(
-                        || Quota::per_second(NonZeroU32::MIN),
-                        |quota| quota.allow_burst(NonZeroU32::new(45).unwrap_or(NonZeroU32::MIN)),
-                    ),
-                )),
-                None,
-            ),
-            _ => (None, None),
-        };
+        // Telegram: 1/s per chat, 20/min per group; spaced by a little more than the limit so
+        // network jitter between two calls never puts them closer at the provider.
+        let spacing = (account.channel == Channel::Telegram).then(|| {
+            let chat = Duration::from_secs_f64(1.0 / headroom).max(WINDOW);
+            let group = Duration::from_secs_f64(3.0 / headroom).max(Duration::from_millis(3050));
+            (chat, group)
+        });
+        // WhatsApp: about one message per 6 s to the same user, bursts up to 45 borrowed.
+        let pairs = (account.channel == Channel::Whatsapp).then(|| {
+            RateLimiter::keyed(Quota::with_period(Duration::from_secs(6)).map_or_else(
+                || Quota::per_second(NonZeroU32::MIN),
+                |quota| quota.allow_burst(NonZeroU32::new(45).unwrap_or(NonZeroU32::MIN)),
+            ))
+        });
         let lane = Arc::new(Lane {
             per_second,
             account: RateLimiter::direct(paced(per_second * headroom)),
-            recipients,
-            groups,
+            pairs,
+            spacing,
+            last_call: Mutex::new(HashMap::new()),
             live_waiting: AtomicUsize::new(0),
+            broadcasts_held: AtomicUsize::new(0),
+            next_broadcast_slot: Mutex::new(Instant::now()),
             paused_until: Mutex::new(None),
             recent: tokio::sync::Mutex::new(VecDeque::new()),
             order: Mutex::new(HashMap::new()),
@@ -131,6 +175,22 @@ pub struct Turn {
 }
 
 impl Lane {
+    /// How long a broadcast the lane cannot hold now should wait: the next free slot of a
+    /// schedule at the lane's rate that starts after the broadcasts it holds, so a backlog of
+    /// any size comes back spread at the rate it can be sent (each broadcast about once).
+    pub fn broadcast_slot(&self) -> Duration {
+        let interval = Duration::from_secs_f64(1.0 / self.per_second.max(0.001));
+        let held = self.broadcasts_held.load(Ordering::SeqCst) as u32;
+        let now = Instant::now();
+        let mut next = self
+            .next_broadcast_slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = (*next).max(now + interval * held) + interval;
+        *next = slot;
+        slot - now
+    }
+
     /// Waits for `recipient`'s turn (first come, first served).
     pub async fn turn(&self, recipient: &str) -> Turn {
         let lock = {
@@ -161,14 +221,43 @@ impl Lane {
                 _ => break,
             }
         }
-        let key = recipient.to_owned();
-        if recipient.starts_with('-') {
-            if let Some(groups) = &self.groups {
-                groups.until_key_ready(&key).await;
-            }
-        } else if let Some(recipients) = &self.recipients {
-            recipients.until_key_ready(&key).await;
+        if let Some(pairs) = &self.pairs {
+            pairs.until_key_ready(&recipient.to_owned()).await;
         }
+    }
+
+    /// Waits until the recipient's spacing since its last call has passed (Telegram). Call it
+    /// holding the recipient's [`Turn`], right before [`Lane::pace`].
+    pub async fn space(&self, recipient: &str) {
+        let Some((chat, group)) = self.spacing else {
+            return;
+        };
+        let spacing = if recipient.starts_with('-') { group } else { chat };
+        let last = self
+            .last_call
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(recipient)
+            .copied();
+        if let Some(last) = last {
+            tokio::time::sleep_until(last + spacing).await;
+        }
+    }
+
+    /// Notes that a call to `recipient` leaves now (after [`Lane::pace`]).
+    pub fn called(&self, recipient: &str) {
+        let Some((_, group)) = self.spacing else {
+            return;
+        };
+        let now = Instant::now();
+        let mut last_call = self
+            .last_call
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last_call.len() > 10_000 {
+            last_call.retain(|_, at| now.duration_since(*at) < group);
+        }
+        last_call.insert(recipient.to_owned(), now);
     }
 
     /// Waits for the account's next slot, right before the provider call (after the database

@@ -124,12 +124,12 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         pool: pool.clone(),
         lookups,
         lanes: Arc::new(lanes::Lanes::new(config.clone())),
-        http,
+        http: http.clone(),
         config: config.clone(),
         partitions,
         outbox_wake: outbox_wake.clone(),
         metrics: metrics.clone(),
-        mailer: smtp::Mailer::new(config.send_timeout),
+        mailer: smtp::Mailer::new(http, config.send_timeout),
         webchat: webchat::WebchatLink::new(webchat_endpoint, internal_token),
     });
     let mut parts = ComponentParts::default();

@@ -11,7 +11,8 @@ use prometheus_client::registry::Registry;
 pub struct AttemptLabels {
     /// The message's channel.
     pub channel: String,
-    /// `accepted`, `retryable`, `permanent`, `unknown`, `not_sent`, `unbuildable`.
+    /// `accepted`, `retryable`, `permanent`, `unknown`, `not_sent`, `unbuildable`, or
+    /// `deferred` (a broadcast left in the database while the lane holds enough).
     pub outcome: &'static str,
 }
 

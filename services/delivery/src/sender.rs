@@ -110,6 +110,15 @@ impl Sender {
         }
         let account = self.lookups.account(&row.channel_account_id).await?;
         let lane = self.lanes.lane(&account);
+        let live = row.priority == 0;
+        let _held = if live {
+            None
+        } else {
+            match self.lanes.hold_broadcast(&lane) {
+                Some(held) => Some(held),
+                None => return self.defer(&row, previous, lane.broadcast_slot()).await,
+            }
+        };
         let _turn = lane.turn(&row.recipient).await;
         lane.acquire(&row.recipient).await;
         let client = self.pool.get().await?;
@@ -134,7 +143,9 @@ impl Sender {
             attempt = number,
             provider_message_id = tracing::field::Empty,
         );
-        lane.pace(row.priority == 0).await;
+        lane.space(&row.recipient).await;
+        lane.pace(live).await;
+        lane.called(&row.recipient);
         let started = Utc::now();
         let outcome = self.call(&account, &row).instrument(span.clone()).await;
         if let CallOutcome::Answered {
@@ -175,6 +186,22 @@ impl Sender {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Leaves a broadcast in the database for `wait`: the scheduler queues it again when due,
+    /// with the same attempt number, and this job is acked.
+    async fn defer(&self, row: &MessageRow, previous: i32, wait: Duration) -> Result<(), DeliveryError> {
+        let wait = wait.as_secs_f64();
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE delivery.messages SET next_attempt_at = now() + make_interval(secs => $3), updated_at = now()
+                 WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL",
+                &[&row.id, &previous, &wait],
+            )
+            .await?;
+        self.metrics.attempt(&row.channel, "deferred");
+        Ok(())
     }
 
     /// Makes the provider call.

@@ -2,7 +2,8 @@
 //! submitted over SMTP with lettre to the account's server (`smtp_host`, `smtp_port`,
 //! `smtp_tls` = `starttls` (default) | `tls` | `none`; secrets `smtp_username` and
 //! `smtp_password`). 2xx is `sent` (the next hop took it; there are no read receipts), 4xx is
-//! retried, 5xx fails with the SMTP code; bounces arrive later as failed receipts.
+//! retried, 5xx fails with the SMTP code; bounces arrive later as failed receipts. Media parts
+//! are fetched (at most 20 MB, no executables) and attached as MIME parts.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,7 +11,8 @@ use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
-use switchboard_channels::email::build_email;
+use switchboard_channels::email::{EmailFile, build_email};
+use switchboard_channels::media::{MAX_ATTACHMENT_BYTES, executable_head};
 use switchboard_channels::outbound::{BuildError, SendOutcome};
 use switchboard_directory::ResolvedAccount;
 use switchboard_proto::common::v1::ProviderError;
@@ -22,14 +24,17 @@ type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// SMTP transports per account (pooled connections), rebuilt when the settings change.
 pub struct Mailer {
+    http: reqwest::Client,
     timeout: Duration,
     transports: Mutex<HashMap<String, (String, Transport)>>,
 }
 
 impl Mailer {
-    /// A mailer whose SMTP commands time out after `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    /// A mailer whose SMTP commands and attachment downloads (with `http`) time out after
+    /// `timeout`.
+    pub fn new(http: reqwest::Client, timeout: Duration) -> Self {
         Self {
+            http,
             timeout,
             transports: Mutex::new(HashMap::new()),
         }
@@ -90,12 +95,108 @@ impl Mailer {
         Ok(transport)
     }
 
+    /// Downloads the files of the message's media parts. A file over 20 MB or an executable
+    /// fails the message; a 4xx fails it too (the file is gone); other failures are retried.
+    async fn fetch_files(&self, row: &MessageRow) -> Result<Vec<EmailFile>, CallOutcome> {
+        use switchboard_proto::common::v1::content_part::Part;
+        let mut files = Vec::new();
+        for media in row.content.parts.iter().filter_map(|part| match &part.part {
+            Some(Part::Media(media)) if !media.url.is_empty() => Some(media),
+            _ => None,
+        }) {
+            let failed = |code: &str, message: String, retryable: bool| {
+                let error = ProviderError {
+                    code: code.to_owned(),
+                    message,
+                    ..ProviderError::default()
+                };
+                let outcome = if retryable {
+                    SendOutcome::Retryable {
+                        error,
+                        retry_after: None,
+                    }
+                } else {
+                    SendOutcome::Permanent { error }
+                };
+                CallOutcome::Answered { status: 0, outcome }
+            };
+            let mut response = match self.http.get(&media.url).timeout(self.timeout).send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    return Err(failed(
+                        "attachment_fetch",
+                        format!("the attachment could not be fetched: {}", error.without_url()),
+                        true,
+                    ));
+                }
+            };
+            let status = response.status();
+            if !status.is_success() {
+                return Err(failed(
+                    "attachment_fetch",
+                    format!("the attachment URL answered HTTP {}", status.as_u16()),
+                    !status.is_client_error(),
+                ));
+            }
+            let content_type = if media.mime_type.is_empty() {
+                response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("application/octet-stream")
+                    .to_owned()
+            } else {
+                media.mime_type.clone()
+            };
+            let mut bytes = Vec::new();
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        bytes.extend_from_slice(&chunk);
+                        if bytes.len() as u64 > MAX_ATTACHMENT_BYTES {
+                            return Err(failed(
+                                "ATTACHMENT_TOO_LARGE",
+                                format!("the attachment is over {MAX_ATTACHMENT_BYTES} bytes"),
+                                false,
+                            ));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        return Err(failed(
+                            "attachment_fetch",
+                            format!("the attachment download broke off: {}", error.without_url()),
+                            true,
+                        ));
+                    }
+                }
+            }
+            if executable_head(&bytes) {
+                return Err(failed(
+                    "EXECUTABLE_ATTACHMENT",
+                    "the attachment's first bytes are an executable's".to_owned(),
+                    false,
+                ));
+            }
+            files.push(EmailFile {
+                url: media.url.clone(),
+                content_type,
+                bytes,
+            });
+        }
+        Ok(files)
+    }
+
     /// Submits `row` through `account`'s SMTP server.
     pub async fn send(&self, account: &ResolvedAccount, row: &MessageRow) -> CallOutcome {
         let provider_account = crate::store::provider_account(account);
         let message = row.outbound();
         let automated = matches!(row.author_kind.as_str(), "bot" | "workflow");
-        let (email, message_id) = match build_email(&provider_account, &message, automated) {
+        let files = match self.fetch_files(row).await {
+            Ok(files) => files,
+            Err(outcome) => return outcome,
+        };
+        let (email, message_id) = match build_email(&provider_account, &message, automated, &files) {
             Ok(built) => built,
             Err(error) => return CallOutcome::Unbuildable(error),
         };

@@ -199,49 +199,14 @@ async fn mark_read(
 
 /// Why a file is refused as executable (by its first bytes, its name or its declared type).
 pub(crate) fn executable(content: &[u8], filename: &str, mime_type: &str) -> Option<&'static str> {
-    const MAGIC: [(&[u8], &str); 7] = [
-        (b"MZ", "a Windows executable"),
-        (b"\x7fELF", "an ELF executable"),
-        (b"\xfe\xed\xfa\xce", "a Mach-O executable"),
-        (b"\xfe\xed\xfa\xcf", "a Mach-O executable"),
-        (b"\xcf\xfa\xed\xfe", "a Mach-O executable"),
-        (b"\xca\xfe\xba\xbe", "a Mach-O or Java class file"),
-        (b"#!", "a script"),
-    ];
-    if let Some((_, what)) = MAGIC.iter().find(|(magic, _)| content.starts_with(magic)) {
-        return Some(what);
-    }
-    const EXTENSIONS: [&str; 17] = [
-        "exe", "com", "bat", "cmd", "scr", "msi", "dll", "ps1", "vbs", "vbe", "js", "jse", "wsf", "jar",
-        "apk", "sh", "app",
-    ];
-    let extension = filename.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
-    if extension.is_some_and(|ext| EXTENSIONS.contains(&ext.as_str())) {
-        return Some("an executable file name");
-    }
-    const TYPES: [&str; 6] = [
-        "application/x-msdownload",
-        "application/x-msdos-program",
-        "application/x-executable",
-        "application/x-sh",
-        "application/java-archive",
-        "application/vnd.android.package-archive",
-    ];
-    TYPES.contains(&mime_type).then_some("an executable content type")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::executable;
-
-    #[test]
-    fn executables_are_recognised_by_bytes_name_or_type() {
-        assert!(executable(b"MZ\x90\x00", "cat.png", "image/png").is_some());
-        assert!(executable(b"\x7fELF\x02", "x", "").is_some());
-        assert!(executable(b"#!/bin/sh\n", "notes.txt", "text/plain").is_some());
-        assert!(executable(b"hello", "setup.EXE", "application/octet-stream").is_some());
-        assert!(executable(b"hello", "x.bin", "application/x-msdownload").is_some());
-        assert!(executable(b"\x89PNG\r\n", "cat.png", "image/png").is_none());
-        assert!(executable(b"%PDF-1.7", "invoice.pdf", "application/pdf").is_none());
+    use switchboard_channels::media::{executable_head, executable_name, executable_type};
+    if executable_head(content) {
+        Some("its first bytes are an executable's")
+    } else if executable_name(filename) {
+        Some("an executable file name")
+    } else if executable_type(mime_type) {
+        Some("an executable content type")
+    } else {
+        None
     }
 }

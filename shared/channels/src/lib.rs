@@ -8,6 +8,7 @@
 
 pub mod email;
 pub mod instagram;
+pub mod media;
 pub mod messenger;
 pub mod meta;
 mod normalize;

@@ -45,6 +45,11 @@ pub struct AccountConfig {
     /// WhatsApp: `metadata.display_phone_number` in webhooks (default `15550000000`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_phone_number: Option<String>,
+    /// An origin (`http://127.0.0.1:8080`) webhooks are posted to instead of their URL's own,
+    /// as a reverse proxy in front of Switchboard would: path and query stay, and signatures
+    /// are still over the URL as given (Twilio signs the public StatusCallback URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_via: Option<String>,
 }
 
 impl AccountConfig {

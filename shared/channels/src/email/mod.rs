@@ -12,7 +12,7 @@ mod sendgrid;
 
 pub use mailgun::{normalize as normalize_mailgun, verify_signature as verify_mailgun_signature};
 pub use mime::normalize_raw;
-pub use outbound::build_email;
+pub use outbound::{EmailFile, build_email};
 /// SendGrid Inbound Parse URLs are protected with Basic auth credentials, checked as Postmark's.
 pub use postmark::verify_basic_auth as verify_sendgrid_basic_auth;
 pub use postmark::{normalize as normalize_postmark, verify_basic_auth as verify_postmark_basic_auth};

@@ -38,8 +38,8 @@ async fn mailgun_inbound(rig: &Rig, token: &str, subject: &str, headers: &str) {
     assert_eq!(response.status(), 200);
 }
 
-#[tokio::test]
-async fn an_email_reply_threads_under_the_customers_message_and_smtp_codes_decide_retry_or_failure() {
+/// Switchboard with the e-mail account sending to the simulator's SMTP sink (user `acme`).
+async fn smtp_rig() -> Rig {
     let simulator = Simulator::start_with_smtp("127.0.0.1:0", "127.0.0.1:0")
         .await
         .expect("simulator");
@@ -58,6 +58,12 @@ async fn an_email_reply_threads_under_the_customers_message_and_smtp_codes_decid
         ],
     )
     .await;
+    rig
+}
+
+#[tokio::test]
+async fn an_email_reply_threads_under_the_customers_message_and_smtp_codes_decide_retry_or_failure() {
+    let rig = smtp_rig().await;
     mailgun_inbound(
         &rig,
         "mg-token-1",
@@ -165,4 +171,77 @@ async fn an_email_reply_threads_under_the_customers_message_and_smtp_codes_decid
     let failed = rig.wait_status(&refused.id, DeliveryStatus::Failed).await;
     assert_eq!(failed.error.unwrap().code, "550");
     assert_eq!(failed.attempts.len(), 1, "a permanent refusal is not retried");
+}
+
+/// Serves `body` as `content_type` to every request on a local port (a file host).
+async fn file_host(body: &'static [u8], content_type: &'static str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(body).await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn an_email_carries_media_parts_as_mime_attachments() {
+    let rig = smtp_rig().await;
+    mailgun_inbound(
+        &rig,
+        "mg-token-a",
+        "Invoice please",
+        r#"[["Message-Id","<att-1@example.com>"]]"#,
+    )
+    .await;
+    let (_, conversation) = rig.conversation_of("att-1@example.com").await;
+    // Real PDFs carry binary bytes early (so the part is base64-encoded).
+    let pdf: &'static [u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< >>\nendobj\n";
+    let host = file_host(pdf, "application/pdf").await;
+    let content = delivery::OutboundContent {
+        parts: vec![
+            ContentPart {
+                part: Some(Part::Text(TextPart {
+                    body: "Here is your invoice.".to_owned(),
+                    subject: "Your invoice".to_owned(),
+                })),
+            },
+            ContentPart {
+                part: Some(Part::Media(MediaPart {
+                    url: format!("{host}/files/invoice.pdf"),
+                    filename: "invoice.pdf".to_owned(),
+                    mime_type: "application/pdf".to_owned(),
+                    ..Default::default()
+                })),
+            },
+        ],
+        ..Default::default()
+    };
+    let sent = rig
+        .send_ok(send(&conversation, content, delivery::AuthorKind::Api))
+        .await;
+    rig.wait_status(&sent.id, DeliveryStatus::Sent).await;
+    let mails = rig.sim.smtp_messages().await.unwrap();
+    let raw = &mails.last().expect("a mail").raw;
+    assert!(raw.contains("multipart/mixed"), "{raw}");
+    assert!(
+        raw.contains("Content-Disposition: attachment; filename=\"invoice.pdf\""),
+        "{raw}"
+    );
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pdf);
+    assert!(raw.contains(&encoded), "the file's bytes are in the mail: {raw}");
+    assert!(!raw.contains("invoice.pdf: http"), "attached, not linked: {raw}");
+    rig.hooks.cleanup().await;
 }

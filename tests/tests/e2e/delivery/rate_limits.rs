@@ -1,6 +1,26 @@
 //! An account's rate limit held by two delivery replicas under three times the offered load.
 
+use futures_util::StreamExt as _;
+
 use super::*;
+
+/// Limits the WhatsApp account to `per_second` in Switchboard and at the simulator.
+async fn limit_whatsapp(rig: &Rig, per_second: u32) {
+    rig.point_account(
+        WHATSAPP.0,
+        &[("access_token", WHATSAPP_TOKEN)],
+        &[("rate_limit_per_second", &per_second.to_string())],
+    )
+    .await;
+    rig.whatsapp_account(AccountConfig {
+        limits: Limits {
+            per_second: Some(per_second),
+            ..Limits::default()
+        },
+        ..AccountConfig::default()
+    })
+    .await;
+}
 
 // The simulator stamps arrivals: it gets its own worker threads, apart from the load generator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,20 +34,7 @@ async fn two_delivery_replicas_hold_an_80_per_second_account_limit_under_300_off
         &[("SWITCHBOARD__DELIVERY__REQUEUE_AFTER", "20s")],
     )
     .await;
-    rig.point_account(
-        WHATSAPP.0,
-        &[("access_token", WHATSAPP_TOKEN)],
-        &[("rate_limit_per_second", "80")],
-    )
-    .await;
-    rig.whatsapp_account(AccountConfig {
-        limits: Limits {
-            per_second: Some(80),
-            ..Limits::default()
-        },
-        ..AccountConfig::default()
-    })
-    .await;
+    limit_whatsapp(&rig, 80).await;
     let second = rig.hooks.start_component("delivery").await;
     let mut conversations = Vec::new();
     for index in 0..30 {
@@ -140,4 +147,86 @@ async fn two_delivery_replicas_hold_an_80_per_second_account_limit_under_300_off
     );
     assert!(utilisation >= 0.9, "utilisation {utilisation:.3} is at least 90%");
     drop(second);
+}
+
+// A broadcast backlog far deeper than the partition's prefetch must not delay a live reply:
+// broadcasts beyond what the lanes hold wait in the database, so the live job is fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_reply_overtakes_a_broadcast_backlog_deeper_than_the_prefetch() {
+    let rig = Rig::start(&[
+        ("SWITCHBOARD__DELIVERY__SENDS_IN_FLIGHT", "16"),
+        ("SWITCHBOARD__DELIVERY__REQUEUE_AFTER", "60s"),
+    ])
+    .await;
+    limit_whatsapp(&rig, 20).await;
+    let mut audience = Vec::new();
+    for index in 0..10 {
+        audience.push(rig.whatsapp_customer(&format!("165055507{index:02}"), 1).await.1);
+    }
+    let (_, live_conversation) = rig.whatsapp_customer("16505550799", 1).await;
+    // 200 broadcasts (10 s of the account's 20/s), all queued before the live reply.
+    let total = 200;
+    let broadcasts = (0..total).map(|index| {
+        rig.send_ok(send(
+            &audience[index % audience.len()],
+            text(&format!("offer {index}")),
+            delivery::AuthorKind::Broadcast,
+        ))
+    });
+    futures_util::stream::iter(broadcasts)
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    let before_live = rig.calls(Provider::Whatsapp).await.len();
+    let live = rig
+        .send_ok(send(
+            &live_conversation,
+            text("live answer"),
+            delivery::AuthorKind::Api,
+        ))
+        .await;
+    rig.wait_status(&live.id, DeliveryStatus::Sent).await;
+    let calls = rig.calls(Provider::Whatsapp).await;
+    let position = calls
+        .iter()
+        .position(|call| call.body["text"]["body"] == "live answer")
+        .expect("the live reply reached the provider");
+    // Without the database wait the live job sits behind ~185 broadcasts in the queue.
+    assert!(
+        position < before_live + 40,
+        "the live reply was call {position} of {} ({before_live} calls were made before it was sent)",
+        calls.len()
+    );
+    // Every broadcast is still sent, once.
+    switchboard_testkit::eventually(Duration::from_secs(60), "every broadcast sent", || async {
+        let sent: i64 = rig
+            .db
+            .query_one(
+                "SELECT count(*) FROM delivery.messages WHERE status = 'sent' AND author_kind = 'broadcast'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (sent == total as i64).then_some(())
+    })
+    .await;
+    let calls = rig.calls(Provider::Whatsapp).await;
+    let offers = calls
+        .iter()
+        .filter(|call| {
+            call.body["text"]["body"]
+                .as_str()
+                .is_some_and(|body| body.starts_with("offer "))
+        })
+        .count();
+    assert_eq!(offers, total, "each broadcast reached the provider once");
+    let stats = rig.sim.stats().await.unwrap();
+    let account = stats
+        .accounts
+        .iter()
+        .find(|account| account.account == WHATSAPP.2)
+        .expect("whatsapp stats");
+    assert_eq!((account.refused, account.violations), (0, 0), "{account:?}");
+    rig.hooks.cleanup().await;
 }

@@ -1,4 +1,5 @@
-//! Receipts in any order end in `read`; Telegram's per-chat pace and 48-hour delete window.
+//! Receipts in any order end in `read`; Twilio status callbacks through ingress; Telegram's
+//! per-chat pace and 48-hour delete window.
 
 use super::*;
 
@@ -131,4 +132,78 @@ async fn telegram_holds_one_message_per_second_per_chat_and_deletes_only_within_
         .filter(|call| call.method == "deleteMessage")
         .count();
     assert_eq!(deletes, 1);
+}
+
+// Twilio calls the send's StatusCallback (the public URL, signed as such) through the proxy in
+// front of Switchboard; ingress verifies it and delivery moves the message to delivered.
+#[tokio::test]
+async fn twilio_status_callbacks_reach_delivery_through_ingress() {
+    use switchboard_e2e::webhooks::{PUBLIC_BASE_URL, SMS};
+    let rig = Rig::start(&[]).await;
+    let account_sid = "AC33333333333333333333333333333333";
+    let callback = format!("{PUBLIC_BASE_URL}/webhooks/sms/{}", SMS.0);
+    rig.point_account(
+        SMS.0,
+        &[("auth_token", SMS.1)],
+        &[("account_sid", account_sid), ("status_callback_url", &callback)],
+    )
+    .await;
+    rig.sim
+        .configure_account(
+            Provider::Twilio,
+            account_sid,
+            &AccountConfig {
+                credential: SMS.1.to_owned(),
+                receipts: vec![ReceiptStatus::Sent, ReceiptStatus::Delivered],
+                deliver_via: Some(rig.hooks.switchboard.http.clone()),
+                ..AccountConfig::default()
+            },
+        )
+        .await
+        .expect("twilio account");
+    // The customer texts first (signed over the public URL, as Twilio does).
+    let form = format!(
+        "MessageSid=SM44444444444444444444444444444444&AccountSid={account_sid}&From=%2B14155550177&To=%2B14155550100&Body=Hi&NumMedia=0&SmsStatus=received&ApiVersion=2010-04-01"
+    );
+    let params = switchboard_channels::twilio::parse_form(form.as_bytes()).unwrap();
+    let signature = switchboard_channels::twilio::signature(SMS.1.as_bytes(), &callback, &params);
+    let response = rig
+        .hooks
+        .http
+        .post(rig.hooks.url("sms", SMS.0))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, conversation) = rig.conversation_of("SM44444444444444444444444444444444").await;
+    let message = rig
+        .send_ok(send(
+            &conversation,
+            text("Your table is ready"),
+            delivery::AuthorKind::Api,
+        ))
+        .await;
+    let delivered = rig.wait_status(&message.id, DeliveryStatus::Delivered).await;
+    let sources: Vec<&str> = delivered
+        .history
+        .iter()
+        .map(|change| change.source.as_str())
+        .collect();
+    assert!(
+        sources.contains(&"receipt"),
+        "the delivered status came from a receipt: {sources:?}"
+    );
+    let calls = rig.calls(Provider::Twilio).await;
+    assert_eq!(calls.len(), 1);
+    assert!(
+        calls[0].body["StatusCallback"]
+            .as_str()
+            .is_some_and(|url| url.starts_with(&callback) && url.contains(&message.id)),
+        "the send carried the public callback URL with the message id: {:?}",
+        calls[0].body
+    );
+    rig.hooks.cleanup().await;
 }
