@@ -571,6 +571,21 @@ async fn the_same_phone_on_another_channel_links_only_by_rule_and_is_suggested_o
         .unwrap()
         .get(0);
     assert_eq!(channels, vec!["whatsapp".to_owned(), "sms".to_owned()]);
+
+    // A phone typed into a web chat form is nobody's proof: even with the rule, it makes a
+    // contact of its own (with that phone) and only a suggestion.
+    let mut typed = Event::message(Channel::Webchat, "chacc_web", "wcv_typed", "wc1");
+    typed.sender.phone_e164 = "+14155550123".to_owned();
+    typed.sender.contact_fields_unverified = true;
+    harness.handle(&typed.envelope()).await;
+    let visitor = harness.contact_of("chacc_web", "wcv_typed").await.unwrap();
+    assert_ne!(visitor, whatsapp);
+    let phone: Option<String> = client
+        .query_one("SELECT phone FROM contacts.contacts WHERE id = $1", &[&visitor])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(phone.as_deref(), Some("+14155550123"));
     harness.stop().await;
 }
 

@@ -25,7 +25,7 @@
   var BASE = srcUrl.origin + pm[1];
   var ACCOUNT = decodeURIComponent(pm[2]);
   var KEY = 'switchboard-webchat:' + ACCOUNT;
-  var OPEN_KEY = KEY + ':open', READ_KEY = KEY + ':read';
+  var OPEN_KEY = KEY + ':open', READ_KEY = KEY + ':read', USER_KEY = KEY + ':user';
   var AUTO_OPEN = script.getAttribute('data-open') === 'true';
   function log() { try { console.info.apply(console, ['[switchboard-webchat]'].concat([].slice.call(arguments))); } catch (e) { /* */ } }
 
@@ -329,6 +329,10 @@
     return st && st.user_id && st.user_hash ? st : null;
   }
   function startSession() {
+    // A stored session belongs to the user signed in when it started (or to no one): after a
+    // sign-out or a user switch on a shared browser it is not resumed.
+    var current = identity(), owner = sGet('localStorage', USER_KEY) || '';
+    if (S.token && owner !== (current ? String(current.user_id) : '')) forgetSession();
     if (S.token) return resumeSession();
     var id = identity();
     if (!id || S.identityFailed) return setView('prechat');
@@ -345,7 +349,9 @@
   function resumeSession() {
     setView('loading');
     var gen = S.gen;
-    api('POST', 'sessions', { body: { session_token: S.token } }).then(function (r) {
+    var body = { session_token: S.token }, signedIn = identity();
+    if (signedIn) { body.user_id = String(signedIn.user_id); body.user_hash = String(signedIn.user_hash); }
+    api('POST', 'sessions', { body: body }).then(function (r) {
       if (gen !== S.gen) return;
       if (r.status === 200 || r.status === 201) return acceptSession(r.data);
       if (r.status === 401) return forgetSession();
@@ -366,6 +372,8 @@
     S.attempt = 0;
     S.token = d.session_token;
     sSet('localStorage', KEY, S.token);
+    var signedIn = identity();
+    sSet('localStorage', USER_KEY, signedIn ? String(signedIn.user_id) : null);
     S.visitorId = d.visitor_id || S.visitorId;
     setAgentRead(d.agent_read_seq);
     scheduleRefresh(d.expires_at);
@@ -400,6 +408,7 @@
     S.token = null; S.visitorId = null;
     sSet('localStorage', KEY, null);
     sSet('localStorage', READ_KEY, null);
+    sSet('localStorage', USER_KEY, null);
     S.seen = {}; S.lastSeq = S.maxSeq = S.agentReadSeq = S.maxAgentSeq = S.deliveredSent = S.readSent = S.readStored = 0;
     S.polling = S.resyncing = S.ready = false; S.typingOn = false;
     S.transport = firstTransport(); S.wsFailures = 0; S.attempt = 0;
@@ -504,6 +513,11 @@
     if (d.code === 'rate_limited') {
       if (p) { clearTimeout(p.timer); p.timer = setTimeout(function () { sendPending(p); }, 1000); }
       showError(ERRORS.rate_limited, 3000);
+      return;
+    }
+    if (d.code === 'unavailable') { // the server could not store it: the same client_id again, later
+      if (p) { clearTimeout(p.timer); p.timer = setTimeout(function () { sendPending(p); }, 2000 + Math.random() * 3000); }
+      showError(errText(d), 5000);
       return;
     }
     if (p) failPending(p, errText(d));
@@ -623,6 +637,11 @@
     if (m.buttons && m.buttons.length) {
       var chips = h('div', { class: 'chips' });
       m.buttons.forEach(function (b) {
+        var link = b.url && safeUrl(b.url);
+        if (link) {
+          chips.appendChild(h('a', { class: 'chip', testid: 'button-chip', href: link, target: '_blank', rel: 'noopener noreferrer nofollow', text: b.title || link }));
+          return;
+        }
         chips.appendChild(h('button', { type: 'button', class: 'chip', testid: 'button-chip', 'data-button-id': b.id, text: b.title || b.id,
           onclick: function () {
             if (S.view !== 'chat' || !sendText(String(b.title || b.id))) return;
@@ -663,9 +682,13 @@
     if (nearBottom || m.author === 'visitor') scrollBottom();
   }
   function ack() {
-    var up = S.maxAgentSeq;
+    // Only what arrived without a gap (a resync may still be paging older messages).
+    var up = Math.min(S.maxAgentSeq, S.lastSeq);
     if (!up || !S.token) return;
-    if (up > S.deliveredSent && S.transport === 'ws' && send('delivered', { up_to_seq: up })) S.deliveredSent = up;
+    if (up > S.deliveredSent) {
+      var delivered = S.transport === 'ws' ? send('delivered', { up_to_seq: up }) : (api('POST', 'delivered', { auth: true, body: { up_to_seq: up } }).catch(function () { /* */ }), true);
+      if (delivered) S.deliveredSent = up;
+    }
     if (up > S.readSent && S.open && document.visibilityState === 'visible') {
       var ok = S.transport === 'ws' ? send('read', { up_to_seq: up }) : (api('POST', 'read', { auth: true, body: { up_to_seq: up } }).catch(function () { /* */ }), true);
       if (ok) { S.readSent = up; S.readStored = Math.max(S.readStored, up); sSet('localStorage', READ_KEY, S.readStored); }

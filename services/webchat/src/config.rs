@@ -16,6 +16,11 @@ pub struct WebchatConfig {
     pub max_frame_bytes: usize,
     /// Largest uploaded attachment (the limit other channels have, 20 MiB).
     pub max_attachment_bytes: usize,
+    /// Uploads per session per minute.
+    pub uploads_per_minute: u32,
+    /// How long an uploaded file no message refers to is kept.
+    #[serde(with = "humantime_serde")]
+    pub unsent_attachment_ttl: Duration,
     /// Sustained visitor messages per second per session (bursts up to `message_burst`).
     pub messages_per_second: u32,
     /// Messages a session may send at once before `messages_per_second` applies.
@@ -24,8 +29,9 @@ pub struct WebchatConfig {
     pub max_rate_violations: u32,
     /// New sessions per client IP per minute (per replica).
     pub sessions_per_ip_per_minute: u32,
-    /// The header holding the client's IP when Switchboard runs behind a proxy
-    /// (e.g. `x-forwarded-for`, whose first address is used); unset: the TCP peer.
+    /// The header holding the client's IP when Switchboard runs behind one proxy
+    /// (e.g. `x-forwarded-for`, whose last address, the one the proxy added, is used); unset:
+    /// the TCP peer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_ip_header: Option<String>,
     /// Interval of the client's pings; a socket silent for three of them is closed (4408).
@@ -51,6 +57,8 @@ impl Default for WebchatConfig {
             max_message_chars: 4096,
             max_frame_bytes: 64 * 1024,
             max_attachment_bytes: 20 * 1024 * 1024,
+            uploads_per_minute: 10,
+            unsent_attachment_ttl: Duration::from_secs(24 * 3600),
             messages_per_second: 5,
             message_burst: 10,
             max_rate_violations: 20,
@@ -72,6 +80,7 @@ impl WebchatConfig {
             ("webchat.max_message_chars", self.max_message_chars),
             ("webchat.max_frame_bytes", self.max_frame_bytes),
             ("webchat.max_attachment_bytes", self.max_attachment_bytes),
+            ("webchat.uploads_per_minute", self.uploads_per_minute as usize),
             ("webchat.messages_per_second", self.messages_per_second as usize),
             ("webchat.message_burst", self.message_burst as usize),
             (
@@ -94,6 +103,7 @@ impl WebchatConfig {
         }
         for (name, value) in [
             ("webchat.session_ttl", self.session_ttl),
+            ("webchat.unsent_attachment_ttl", self.unsent_attachment_ttl),
             ("webchat.heartbeat", self.heartbeat),
             ("webchat.long_poll_max", self.long_poll_max),
             ("webchat.relay_interval", self.relay_interval),

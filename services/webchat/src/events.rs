@@ -30,6 +30,8 @@ fn sender(visitor: &Visitor) -> SenderIdentity {
         phone_e164: visitor.phone.clone(),
         email: visitor.email.clone(),
         display_name: visitor.name.clone(),
+        // The pre-chat form's phone and e-mail are whatever the visitor typed.
+        contact_fields_unverified: true,
         ..SenderIdentity::default()
     }
 }

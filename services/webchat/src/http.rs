@@ -41,6 +41,7 @@ pub(crate) fn router(webchat: Arc<Webchat>) -> Router {
         )
         .route("/webchat/{account}/typing", post(post_typing))
         .route("/webchat/{account}/read", post(post_read))
+        .route("/webchat/{account}/delivered", post(post_delivered))
         .route("/webchat/{account}/ws", get(crate::socket::upgrade))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .merge(
@@ -59,7 +60,7 @@ pub(crate) fn router(webchat: Arc<Webchat>) -> Router {
         .with_state(webchat)
 }
 
-/// The client's IP: the configured proxy header's first address, else the TCP peer.
+/// The client's IP: the configured proxy header's last address, else the TCP peer.
 pub(crate) struct ClientIp(pub(crate) Option<IpAddr>);
 
 impl FromRequestParts<Arc<Webchat>> for ClientIp {
@@ -72,7 +73,9 @@ impl FromRequestParts<Arc<Webchat>> for ClientIp {
                 .get(name)?
                 .to_str()
                 .ok()?
-                .split(',')
+                // The last address is the one the trusted proxy added; earlier ones are the
+                // client's to choose.
+                .rsplit(',')
                 .next()?
                 .trim()
                 .parse()
@@ -115,7 +118,7 @@ async fn check_origin(
     // Switchboard's own pages (the demo) are same-origin: the public origin, or the host the
     // request was sent to.
     let own = [
-        webchat.own_origin(request.headers()),
+        webchat.public_base_url.clone(),
         crate::request_origin(request.headers()),
     ];
     if !own
@@ -250,11 +253,27 @@ async fn start_session(
         parse_json(body)?
     };
     let secret = account.session_secret().ok_or_else(crate::not_configured)?;
-    let (visitor, resumed) = if !request.session_token.is_empty() {
-        (webchat.visitor(&account, &request.session_token).await?, true)
+    let user_id = verified_user(&account, &request)?;
+    // A stored session resumes only for the same signed-in user (or for no one): after a
+    // sign-out or a user switch on a shared browser, the old user's chat is not shown.
+    let resumable = if request.session_token.is_empty() {
+        None
+    } else {
+        match webchat.visitor(&account, &request.session_token).await {
+            Ok(visitor) if visitor.user_id == user_id => Some(visitor),
+            Ok(_) | Err(_) if user_id.is_some() => None,
+            Ok(_) => {
+                return Err(ApiError::session_invalid(
+                    "this session belongs to a signed-in user; sign in again",
+                ));
+            }
+            Err(error) => return Err(error),
+        }
+    };
+    let (visitor, resumed) = if let Some(visitor) = resumable {
+        (visitor, true)
     } else {
         limit_new_session(webchat, ip)?;
-        let user_id = verified_user(&account, &request)?;
         let profile = profile(&account, &request)?;
         let new = Visitor {
             account_id: account.id().to_owned(),
@@ -418,8 +437,7 @@ async fn post_message(
 ) -> Result<Response, ApiError> {
     let (account, visitor) = authenticated(&webchat, &account, &headers).await?;
     let send: VisitorSend = parse_json(&body)?;
-    let origin = webchat.own_origin(&headers).unwrap_or_default();
-    let (message, created) = webchat.accept(&account, &visitor, &send, &origin).await?;
+    let (message, created) = webchat.accept(&account, &visitor, &send).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -449,7 +467,7 @@ async fn list_messages(
     let wait = Duration::from_secs(query.wait).min(webchat.config.long_poll_max);
     // Subscribe before reading, so a message stored in between wakes the poll.
     let mut subscription = webchat.hub.subscribe(account.id(), &visitor.visitor_id);
-    let deadline = tokio::time::Instant::now() + wait;
+    let mut deadline = tokio::time::Instant::now() + wait;
     loop {
         let mut messages = webchat
             .store
@@ -472,12 +490,12 @@ async fn list_messages(
             }))
             .into_response());
         }
-        // Wake on any signal of this visitor, or poll every few seconds.
-        let _ = tokio::time::timeout(
-            (deadline - now).min(Duration::from_secs(3)),
-            subscription.receiver.recv(),
-        )
-        .await;
+        // Wake on any signal of this visitor, or poll every few seconds; answer at once when
+        // the server shuts down.
+        tokio::select! {
+            () = webchat.shutdown.cancelled() => deadline = tokio::time::Instant::now(),
+            _ = tokio::time::timeout((deadline - now).min(Duration::from_secs(3)), subscription.receiver.recv()) => {}
+        }
     }
 }
 
@@ -513,7 +531,7 @@ pub(crate) fn typing_state(state: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// The body of `POST read`.
+/// The body of `POST read` and `POST delivered`.
 #[derive(Debug, Deserialize)]
 struct ReadBody {
     up_to_seq: i64,
@@ -528,6 +546,20 @@ async fn post_read(
     let (account, visitor) = authenticated(&webchat, &account, &headers).await?;
     let read: ReadBody = parse_json(&body)?;
     webchat.mark(&account, &visitor, true, read.up_to_seq).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn post_delivered(
+    State(webchat): State<Arc<Webchat>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (account, visitor) = authenticated(&webchat, &account, &headers).await?;
+    let delivered: ReadBody = parse_json(&body)?;
+    webchat
+        .mark(&account, &visitor, false, delivered.up_to_seq)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -546,6 +578,16 @@ async fn upload_attachment(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (account, visitor) = authenticated(&webchat, &account, &headers).await?;
+    if webchat.upload_limiter.check_key(&visitor.visitor_id).is_err() {
+        return Err(ApiError::rate_limited(
+            "rate_limited",
+            format!(
+                "more than {} uploads per minute; try again in a minute",
+                webchat.config.uploads_per_minute
+            ),
+            60,
+        ));
+    }
     let limit = webchat.config.max_attachment_bytes;
     let too_large = || {
         ApiError::new(
@@ -574,6 +616,12 @@ async fn upload_attachment(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    // Served back as the Content-Type: only a plain `type/subtype` is kept.
+    let declared = if is_media_type(&declared) {
+        declared
+    } else {
+        "application/octet-stream".to_owned()
+    };
     if let Some(reason) = crate::internal::executable(&content, &filename, &declared) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -595,15 +643,28 @@ async fn upload_attachment(
         sha256: hex::encode(sha2::Sha256::digest(&content)),
     };
     webchat.store.insert_attachment(&attachment, &content).await?;
-    let origin = webchat.own_origin(&headers).unwrap_or_default();
     let body = json!({"attachment": {
         "id": attachment.id,
-        "url": crate::attachment_url(&origin, account.id(), &attachment.id),
+        "url": webchat.attachment_url(account.id(), &attachment.id),
         "mime_type": attachment.mime_type,
         "filename": attachment.filename,
         "size": attachment.size_bytes,
     }});
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// True for a bare `type/subtype` of RFC 6838 name characters.
+fn is_media_type(value: &str) -> bool {
+    let name = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 127
+            && part
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&byte))
+    };
+    value
+        .split_once('/')
+        .is_some_and(|(kind, subtype)| name(kind) && name(subtype))
 }
 
 /// A file name without paths or control characters, at most 200 characters.
@@ -676,6 +737,15 @@ mod tests {
         assert_eq!(e164("+1 415 555 0100").as_deref(), Some("+14155550100"));
         assert_eq!(e164("0415 555 0100"), None);
         assert_eq!(e164("+999"), None);
+    }
+
+    #[test]
+    fn only_plain_media_types_are_kept() {
+        assert!(is_media_type("image/png"));
+        assert!(is_media_type("application/vnd.ms-excel"));
+        assert!(!is_media_type("image/png,text/html"));
+        assert!(!is_media_type("text/html\r\nx: y"));
+        assert!(!is_media_type("image"));
     }
 
     #[test]

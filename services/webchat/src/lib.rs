@@ -62,8 +62,9 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
 pub struct WebchatDependencies<'a> {
     /// Web chat limits.
     pub config: &'a WebchatConfig,
-    /// The origin the widget's host pages reach Switchboard at (`ingress.public_base_url`);
-    /// unset: taken from each request's `Host` and `X-Forwarded-Proto`.
+    /// The origin the widget's host pages reach Switchboard at (`ingress.public_base_url`):
+    /// attachment URLs start with it (without it they are paths, never built from a request's
+    /// `Host`, which the client chooses).
     pub public_base_url: Option<String>,
     /// How to reach tenancy's account directory.
     pub grpc_client: &'a GrpcClientConfig,
@@ -99,6 +100,7 @@ pub(crate) struct Webchat {
     pub(crate) publisher: Publisher,
     pub(crate) session_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) message_limiter: DefaultKeyedRateLimiter<String>,
+    pub(crate) upload_limiter: DefaultKeyedRateLimiter<String>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) metrics: Arc<WebchatMetrics>,
 }
@@ -170,9 +172,8 @@ impl Webchat {
         account: &WebchatAccount,
         visitor: &Visitor,
         send: &VisitorSend,
-        origin: &str,
     ) -> Result<(StoredMessage, bool), ApiError> {
-        let accepted = self.accept_counted(account, visitor, send, origin).await;
+        let accepted = self.accept_counted(account, visitor, send).await;
         let outcome = match &accepted {
             Ok((_, true)) => "accepted",
             Ok((_, false)) => "duplicate",
@@ -187,7 +188,6 @@ impl Webchat {
         account: &WebchatAccount,
         visitor: &Visitor,
         send: &VisitorSend,
-        origin: &str,
     ) -> Result<(StoredMessage, bool), ApiError> {
         if send.client_id.trim().is_empty() || send.client_id.chars().count() > MAX_CLIENT_ID {
             return Err(ApiError::field(
@@ -221,6 +221,15 @@ impl Webchat {
                 format!("a message carries at most {MAX_ATTACHMENTS} attachments"),
             ));
         }
+        // A resend of an accepted message costs nothing (a reconnecting client resends its
+        // pending messages at once).
+        if let Some(existing) = self
+            .store
+            .by_client_id(account.id(), &visitor.visitor_id, &send.client_id)
+            .await?
+        {
+            return Ok((existing, false));
+        }
         if let Err(not_until) = self.message_limiter.check_key(&visitor.visitor_id) {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
@@ -235,7 +244,7 @@ impl Webchat {
             ));
         }
         let attachments = self
-            .attachment_refs(account, visitor, &send.attachment_ids, origin)
+            .attachment_refs(account, visitor, &send.attachment_ids)
             .await?;
         let message = NewMessage {
             author: "visitor",
@@ -275,7 +284,6 @@ impl Webchat {
         account: &WebchatAccount,
         visitor: &Visitor,
         ids: &[String],
-        origin: &str,
     ) -> Result<serde_json::Value, ApiError> {
         if ids.is_empty() {
             return Ok(serde_json::json!([]));
@@ -298,7 +306,7 @@ impl Webchat {
                 })?;
             refs.push(serde_json::json!({
                 "id": attachment.id,
-                "url": attachment_url(origin, account.id(), &attachment.id),
+                "url": self.attachment_url(account.id(), &attachment.id),
                 "mime_type": attachment.mime_type,
                 "filename": attachment.filename,
                 "size": attachment.size_bytes,
@@ -342,14 +350,6 @@ impl Webchat {
             tracing::debug!(error = %error, "visitor typing not published");
         }
     }
-
-    /// The origin the widget's pages use to reach Switchboard.
-    pub(crate) fn own_origin(&self, headers: &HeaderMap) -> Option<String> {
-        match &self.public_base_url {
-            Some(base) => Some(base.clone()),
-            None => request_origin(headers),
-        }
-    }
 }
 
 /// The origin a request was sent to (`X-Forwarded-Proto` or http, and `Host`).
@@ -362,9 +362,14 @@ pub(crate) fn request_origin(headers: &HeaderMap) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
-/// The public URL of an uploaded attachment.
-pub(crate) fn attachment_url(origin: &str, account: &str, id: &str) -> String {
-    format!("{origin}/webchat/{account}/attachments/{id}")
+impl Webchat {
+    /// The URL of an uploaded attachment: on `ingress.public_base_url`, else a path.
+    pub(crate) fn attachment_url(&self, account: &str, id: &str) -> String {
+        format!(
+            "{}/webchat/{account}/attachments/{id}",
+            self.public_base_url.as_deref().unwrap_or("")
+        )
+    }
 }
 
 fn not_configured() -> ApiError {
@@ -407,6 +412,9 @@ pub fn build(dependencies: WebchatDependencies<'_>) -> Result<ComponentParts, We
         publisher: bus.publisher(),
         session_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
         message_limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+        upload_limiter: RateLimiter::keyed(Quota::per_minute(
+            NonZeroU32::new(config.uploads_per_minute).unwrap_or(NonZeroU32::MIN),
+        )),
         shutdown: shutdown.clone(),
         metrics,
     });
@@ -428,12 +436,12 @@ pub fn build(dependencies: WebchatDependencies<'_>) -> Result<ComponentParts, We
         }
         .run(),
     );
-    parts.spawn("web chat limiter cleanup", forget_idle_limits(webchat, shutdown));
+    parts.spawn("web chat cleanup", forget_idle_limits(webchat, shutdown));
     Ok(parts)
 }
 
 /// Drops rate-limiter state of idle sessions and IPs once a minute, so memory follows the
-/// active visitors rather than every visitor ever seen.
+/// active visitors rather than every visitor ever seen, and deletes uploads no message took.
 async fn forget_idle_limits(
     webchat: Arc<Webchat>,
     shutdown: CancellationToken,
@@ -447,5 +455,16 @@ async fn forget_idle_limits(
         webchat.session_limiter.shrink_to_fit();
         webchat.message_limiter.retain_recent();
         webchat.message_limiter.shrink_to_fit();
+        webchat.upload_limiter.retain_recent();
+        webchat.upload_limiter.shrink_to_fit();
+        match webchat
+            .store
+            .delete_unsent_attachments(webchat.config.unsent_attachment_ttl)
+            .await
+        {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "unsent web chat attachments deleted"),
+            Err(error) => tracing::warn!(error = %error, "cannot delete unsent web chat attachments"),
+        }
     }
 }

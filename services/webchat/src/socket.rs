@@ -31,6 +31,15 @@ mod close {
 
 /// How often a socket reads its thread while hints between replicas are not flowing.
 const POLL_WITHOUT_HINTS: Duration = Duration::from_secs(3);
+/// How often it reads it anyway (a hint lost between replicas delays a message at most this).
+const POLL_WITH_HINTS: Duration = Duration::from_secs(30);
+/// Longest wait for the client to take a frame; a client that stops reading is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most messages sent per catch-up step; a longer backlog goes out in steps.
+const CATCH_UP_STEP: i64 = 200;
+/// Least time between two visitor typing notifications of one socket (the same state is
+/// not repeated sooner).
+const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The query of the upgrade.
 #[derive(Debug, Deserialize)]
@@ -45,7 +54,6 @@ pub(crate) async fn upgrade(
     State(webchat): State<Arc<Webchat>>,
     Path(account): Path<String>,
     Query(query): Query<SocketQuery>,
-    headers: axum::http::HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let account = match webchat.account(&account).await {
@@ -54,7 +62,6 @@ pub(crate) async fn upgrade(
     };
     // Frames up to 4× the limit are read whole so the socket can close with 1009 itself.
     let read_limit = webchat.config.max_frame_bytes * 4;
-    let origin = webchat.own_origin(&headers).unwrap_or_default();
     upgrade
         .max_message_size(read_limit)
         .max_frame_size(read_limit)
@@ -63,9 +70,12 @@ pub(crate) async fn upgrade(
             Connection {
                 webchat,
                 account,
-                origin,
                 last_sent: None,
+                behind: false,
                 rate_violations: 0,
+                delivered: 0,
+                read: 0,
+                typing: None,
             }
             .run(socket, visitor)
             .await;
@@ -84,10 +94,16 @@ struct ClientFrame {
 struct Connection {
     webchat: Arc<Webchat>,
     account: WebchatAccount,
-    origin: String,
     /// The highest seq sent (None until the client resumed).
     last_sent: Option<i64>,
+    /// More of the thread waits to be sent (a catch-up step was full).
+    behind: bool,
     rate_violations: u32,
+    /// The delivered and read marks this socket already stored.
+    delivered: i64,
+    read: i64,
+    /// The last typing state published, and when.
+    typing: Option<(bool, tokio::time::Instant)>,
 }
 
 /// Counts an open socket until dropped.
@@ -138,30 +154,57 @@ impl Connection {
                 "heartbeat_seconds": heartbeat.as_secs(),
             }),
         );
-        if sink.send(ready).await.is_err() {
+        if !matches!(
+            tokio::time::timeout(SEND_TIMEOUT, sink.send(ready)).await,
+            Ok(Ok(()))
+        ) {
             return;
         }
-        let mut poll = tokio::time::interval(POLL_WITHOUT_HINTS);
+        let mut last_frame = tokio::time::Instant::now();
+        let mut poll_at = tokio::time::Instant::now() + POLL_WITHOUT_HINTS;
         let closing = loop {
+            let poll_every = if *hints.borrow() {
+                POLL_WITH_HINTS
+            } else {
+                POLL_WITHOUT_HINTS
+            };
             let outgoing: Result<Vec<Message>, Closing> = tokio::select! {
                 () = webchat.shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server restarting; reconnect")),
-                incoming = tokio::time::timeout(heartbeat * 3, stream.next()) => match incoming {
-                    Err(_) => Err(Closing(close::IDLE, "no frame for three heartbeats")),
-                    Ok(None | Some(Err(_))) => break None,
-                    Ok(Some(Ok(message))) => self.on_message(message, &visitor).await,
+                () = tokio::time::sleep_until(last_frame + heartbeat * 3) => {
+                    Err(Closing(close::IDLE, "no frame for three heartbeats"))
+                }
+                incoming = stream.next() => match incoming {
+                    None | Some(Err(_)) => break None,
+                    Some(Ok(message)) => {
+                        last_frame = tokio::time::Instant::now();
+                        self.on_message(message, &visitor).await
+                    }
                 },
+                // The rest of a long backlog, a step at a time.
+                () = std::future::ready(()), if self.behind => self.catch_up(&visitor).await,
+                // Hints (re)connected: anything stored meanwhile.
+                Ok(()) = hints.changed() => self.catch_up(&visitor).await,
                 signal = subscription.receiver.recv() => match signal {
                     Ok(Signal::Message { .. }) | Err(RecvError::Lagged(_)) => self.catch_up(&visitor).await,
                     Ok(Signal::Typing { on }) => Ok(vec![frame("typing", json!({"who": "agent", "state": if on { "on" } else { "off" }}))]),
                     Ok(Signal::AgentRead { seq }) => Ok(vec![frame("read", json!({"reader": "agent", "up_to_seq": seq}))]),
                     Err(RecvError::Closed) => Err(Closing(close::INTERNAL, "internal error; reconnect")),
                 },
-                _ = poll.tick(), if !*hints.borrow_and_update() => self.catch_up(&visitor).await,
+                () = tokio::time::sleep_until(poll_at.min(tokio::time::Instant::now() + poll_every)) => {
+                    poll_at = tokio::time::Instant::now() + poll_every;
+                    match webchat.account(self.account.id()).await {
+                        Err(error) if error.code == "unknown_account" => {
+                            Err(Closing(close::ACCOUNT_GONE, "this chat was switched off"))
+                        }
+                        _ => self.catch_up(&visitor).await,
+                    }
+                }
             };
             match outgoing {
                 Ok(frames) => {
                     for message in frames {
-                        if sink.send(message).await.is_err() {
+                        let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await;
+                        if !matches!(sent, Ok(Ok(()))) {
                             return;
                         }
                     }
@@ -170,7 +213,7 @@ impl Connection {
             }
         };
         if let Some(Closing(code, reason)) = closing {
-            let _ = sink.send(close_message(code, reason)).await;
+            let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(close_message(code, reason))).await;
         }
     }
 
@@ -223,7 +266,18 @@ impl Connection {
                 let state = frame_in.data.get("state").and_then(Value::as_str).unwrap_or("");
                 match crate::http::typing_state(state) {
                     Ok(on) => {
-                        self.webchat.visitor_typing(&self.account, visitor, on).await;
+                        let now = tokio::time::Instant::now();
+                        let repeated = self
+                            .typing
+                            .is_some_and(|(last, at)| last == on && now.duration_since(at) < TYPING_INTERVAL);
+                        if !repeated {
+                            self.typing = Some((on, now));
+                            // Published apart from this socket's loop: a slow broker never
+                            // holds up the visitor's messages.
+                            let (webchat, account, visitor) =
+                                (self.webchat.clone(), self.account.clone(), visitor.clone());
+                            tokio::spawn(async move { webchat.visitor_typing(&account, &visitor, on).await });
+                        }
                         Ok(Vec::new())
                     }
                     Err(error) => Ok(vec![error_frame(error.code, &error.message, None)]),
@@ -233,12 +287,21 @@ impl Connection {
                 let Some(up_to) = seq_field("up_to_seq") else {
                     return Ok(vec![error_frame("invalid_frame", "needs data.up_to_seq", None)]);
                 };
-                match self
-                    .webchat
-                    .mark(&self.account, visitor, kind == "read", up_to)
-                    .await
-                {
-                    Ok(()) => Ok(Vec::new()),
+                // Only what this socket sent can have been received or seen.
+                let up_to = up_to.min(self.last_sent.unwrap_or(0));
+                let read = kind == "read";
+                let known = if read { self.read } else { self.delivered };
+                if up_to <= known {
+                    return Ok(Vec::new());
+                }
+                match self.webchat.mark(&self.account, visitor, read, up_to).await {
+                    Ok(()) => {
+                        if read {
+                            self.read = up_to;
+                        }
+                        self.delivered = self.delivered.max(up_to);
+                        Ok(Vec::new())
+                    }
                     Err(error) => Ok(vec![error_frame(error.code, &error.message, None)]),
                 }
             }
@@ -252,11 +315,7 @@ impl Connection {
 
     async fn send(&mut self, visitor: &Visitor, send: &VisitorSend) -> Result<Vec<Message>, Closing> {
         let client_id = Some(send.client_id.as_str());
-        match self
-            .webchat
-            .accept(&self.account, visitor, send, &self.origin)
-            .await
-        {
+        match self.webchat.accept(&self.account, visitor, send).await {
             Ok((message, _created)) => {
                 // The echo comes with the catch-up when the client has resumed; otherwise (or
                 // for a resend of an old message) it is answered directly.
@@ -292,7 +351,12 @@ impl Connection {
             .await
         {
             Ok(Some(current)) => current,
-            Ok(None) => return Err(Closing(close::ACCOUNT_GONE, "this visitor no longer exists")),
+            Ok(None) => {
+                return Err(Closing(
+                    close::SESSION_INVALID,
+                    "this visitor no longer exists; start a new session",
+                ));
+            }
             Err(_) => {
                 return Err(Closing(
                     close::INTERNAL,
@@ -318,35 +382,31 @@ impl Connection {
         Ok(frames)
     }
 
-    /// Every message after the last one sent (nothing before the client resumed).
+    /// The next messages after the last one sent, at most [`CATCH_UP_STEP`] (the loop asks
+    /// again while [`Connection::behind`]); nothing before the client resumed.
     async fn catch_up(&mut self, visitor: &Visitor) -> Result<Vec<Message>, Closing> {
-        let Some(mut last) = self.last_sent else {
+        let Some(last) = self.last_sent else {
             return Ok(Vec::new());
         };
-        let mut frames = Vec::new();
-        loop {
-            let batch = self
-                .webchat
-                .store
-                .messages_after(self.account.id(), &visitor.visitor_id, last, 200)
-                .await
-                .map_err(|_| {
-                    Closing(
-                        close::INTERNAL,
-                        "the chat service is unavailable; reconnect later",
-                    )
-                })?;
-            let full = batch.len() == 200;
-            for message in batch {
-                last = message.seq;
-                frames.push(frame("message.created", message.to_wire()));
-            }
-            if !full {
-                break;
-            }
+        let batch = self
+            .webchat
+            .store
+            .messages_after(self.account.id(), &visitor.visitor_id, last, CATCH_UP_STEP)
+            .await
+            .map_err(|_| {
+                Closing(
+                    close::INTERNAL,
+                    "the chat service is unavailable; reconnect later",
+                )
+            })?;
+        self.behind = batch.len() as i64 == CATCH_UP_STEP;
+        if let Some(newest) = batch.last() {
+            self.last_sent = Some(newest.seq);
         }
-        self.last_sent = Some(last);
-        Ok(frames)
+        Ok(batch
+            .iter()
+            .map(|message| frame("message.created", message.to_wire()))
+            .collect())
     }
 }
 

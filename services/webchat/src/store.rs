@@ -224,28 +224,53 @@ impl Store {
         message: &NewMessage,
         events: EventsOf<'_>,
     ) -> Result<Option<(StoredMessage, bool)>, StoreError> {
-        if let Some(existing) = self.find_duplicate(account, visitor, message).await? {
+        if let Some(existing) = self
+            .find_duplicate(
+                account,
+                visitor,
+                message.client_id.as_deref(),
+                message.outbound_id.as_deref(),
+            )
+            .await?
+        {
             return Ok(Some((existing, false)));
         }
         match self.insert(account, visitor, message, events).await {
             Ok(inserted) => Ok(inserted.map(|stored| (stored, true))),
             // Two replicas took the same resend at once: the other one stored it.
             Err(error) if error.is_unique_violation() => Ok(self
-                .find_duplicate(account, visitor, message)
+                .find_duplicate(
+                    account,
+                    visitor,
+                    message.client_id.as_deref(),
+                    message.outbound_id.as_deref(),
+                )
                 .await?
                 .map(|existing| (existing, false))),
             Err(error) => Err(error),
         }
     }
 
+    /// The visitor's message with this client id, if one was accepted.
+    pub async fn by_client_id(
+        &self,
+        account: &str,
+        visitor: &str,
+        client_id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.find_duplicate(account, visitor, Some(client_id), None).await
+    }
+
+    /// The message already stored with this client id (visitor) or outbound id (delivery).
     async fn find_duplicate(
         &self,
         account: &str,
         visitor: &str,
-        message: &NewMessage,
+        client_id: Option<&str>,
+        outbound_id: Option<&str>,
     ) -> Result<Option<StoredMessage>, StoreError> {
         let client = self.pool.get().await?;
-        let row = match (&message.client_id, &message.outbound_id) {
+        let row = match (client_id, outbound_id) {
             (Some(client_id), _) => {
                 client
                     .query_opt(
@@ -253,7 +278,7 @@ impl Store {
                             "SELECT {MESSAGE_COLUMNS} FROM webchat.messages
                              WHERE account_id = $1 AND visitor_id = $2 AND client_id = $3"
                         ),
-                        &[&account, &visitor, client_id],
+                        &[&account, &visitor, &client_id],
                     )
                     .await?
             }
@@ -264,7 +289,7 @@ impl Store {
                             "SELECT {MESSAGE_COLUMNS} FROM webchat.messages
                              WHERE account_id = $1 AND outbound_id = $2"
                         ),
-                        &[&account, outbound_id],
+                        &[&account, &outbound_id],
                     )
                     .await?
             }
@@ -479,6 +504,23 @@ impl Store {
             )
             .await?;
         Ok(rows.iter().map(Attachment::from_row).collect())
+    }
+
+    /// Deletes uploads older than `ttl` that no message of their visitor refers to; returns
+    /// how many.
+    pub async fn delete_unsent_attachments(&self, ttl: std::time::Duration) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        let deleted = client
+            .execute(
+                "DELETE FROM webchat.attachments a
+                 WHERE a.created_at < now() - make_interval(secs => $1)
+                   AND NOT EXISTS (SELECT 1 FROM webchat.messages m
+                                   WHERE m.account_id = a.account_id AND m.visitor_id = a.visitor_id
+                                     AND m.attachments @> jsonb_build_array(jsonb_build_object('id', a.id)))",
+                &[&ttl.as_secs_f64()],
+            )
+            .await?;
+        Ok(deleted)
     }
 
     /// One attachment with its bytes.

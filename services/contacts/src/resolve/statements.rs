@@ -149,7 +149,9 @@ pub(super) async fn claim_identity(
         Some(email) => first_contact_with(tx, workspace, "email", email).await?,
         None => None,
     };
+    // Typed, unverified addresses (web chat's pre-chat form) never claim an existing contact.
     let link = match (&same_phone, &same_email) {
+        _ if sender.contact_fields_unverified => None,
         (Some(id), _) if settings.link_by_phone => Some(id.clone()),
         (_, Some(id)) if settings.link_by_email => Some(id.clone()),
         _ => None,

@@ -198,8 +198,19 @@ async fn webchat_refuses_foreign_origins_bad_tokens_and_oversized_messages() {
     let verified = json!({"user_id": "user-42", "user_hash": "e8f84e2e69b7c6c74b3f0562be0f523be1ee952ed78d6447bf8051ab3df055fd", "name": "Kim"});
     let (status, first) = chat.session_at(&base, verified.clone(), None).await;
     assert_eq!(status, 201, "{first}");
-    let (_, second) = chat.session_at(&base, verified, None).await;
+    let (_, second) = chat.session_at(&base, verified.clone(), None).await;
     assert_eq!(first["visitor_id"], second["visitor_id"]);
+    // The signed-in user's session resumes only for that user: not after a sign-out.
+    let token = first["session_token"].as_str().unwrap();
+    let (status, _) = chat
+        .session_at(&base, json!({"session_token": token}), None)
+        .await;
+    assert_eq!(status, 401);
+    let mut again = verified.clone();
+    again["session_token"] = json!(token);
+    let (status, resumed) = chat.session_at(&base, again, None).await;
+    assert_eq!((status, resumed["resumed"].as_bool()), (201, Some(true)));
+    assert_eq!(resumed["visitor_id"], first["visitor_id"]);
     let (status, body) = chat
         .session_at(&base, json!({"user_id": "user-43", "user_hash": "e8f84e2e69b7c6c74b3f0562be0f523be1ee952ed78d6447bf8051ab3df055fd", "name": "Kim"}), None)
         .await;
