@@ -40,8 +40,18 @@ pub(crate) fn router(webchat: Arc<Webchat>) -> Router {
             get(list_messages).post(post_message),
         )
         .route("/webchat/{account}/typing", post(post_typing))
-        .route("/webchat/{account}/read", post(post_read))
-        .route("/webchat/{account}/delivered", post(post_delivered))
+        .route(
+            "/webchat/{account}/read",
+            post(|State(webchat), Path(account), headers, body| {
+                post_mark(webchat, account, headers, body, true)
+            }),
+        )
+        .route(
+            "/webchat/{account}/delivered",
+            post(|State(webchat), Path(account), headers, body| {
+                post_mark(webchat, account, headers, body, false)
+            }),
+        )
         .route("/webchat/{account}/ws", get(crate::socket::upgrade))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .merge(
@@ -537,29 +547,17 @@ struct ReadBody {
     up_to_seq: i64,
 }
 
-async fn post_read(
-    State(webchat): State<Arc<Webchat>>,
-    Path(account): Path<String>,
+/// `POST read` (`read`) or `POST delivered`: the visitor's mark up to a seq.
+async fn post_mark(
+    webchat: Arc<Webchat>,
+    account: String,
     headers: HeaderMap,
     body: Bytes,
+    read: bool,
 ) -> Result<Response, ApiError> {
     let (account, visitor) = authenticated(&webchat, &account, &headers).await?;
-    let read: ReadBody = parse_json(&body)?;
-    webchat.mark(&account, &visitor, true, read.up_to_seq).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn post_delivered(
-    State(webchat): State<Arc<Webchat>>,
-    Path(account): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let (account, visitor) = authenticated(&webchat, &account, &headers).await?;
-    let delivered: ReadBody = parse_json(&body)?;
-    webchat
-        .mark(&account, &visitor, false, delivered.up_to_seq)
-        .await?;
+    let mark: ReadBody = parse_json(&body)?;
+    webchat.mark(&account, &visitor, read, mark.up_to_seq).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -224,13 +224,9 @@ impl Store {
         message: &NewMessage,
         events: EventsOf<'_>,
     ) -> Result<Option<(StoredMessage, bool)>, StoreError> {
+        let (client_id, outbound_id) = (message.client_id.as_deref(), message.outbound_id.as_deref());
         if let Some(existing) = self
-            .find_duplicate(
-                account,
-                visitor,
-                message.client_id.as_deref(),
-                message.outbound_id.as_deref(),
-            )
+            .find_duplicate(account, visitor, client_id, outbound_id)
             .await?
         {
             return Ok(Some((existing, false)));
@@ -239,12 +235,7 @@ impl Store {
             Ok(inserted) => Ok(inserted.map(|stored| (stored, true))),
             // Two replicas took the same resend at once: the other one stored it.
             Err(error) if error.is_unique_violation() => Ok(self
-                .find_duplicate(
-                    account,
-                    visitor,
-                    message.client_id.as_deref(),
-                    message.outbound_id.as_deref(),
-                )
+                .find_duplicate(account, visitor, client_id, outbound_id)
                 .await?
                 .map(|existing| (existing, false))),
             Err(error) => Err(error),
