@@ -3,7 +3,6 @@
 
 use switchboard_channels::outbound::{BuildError, SendOutcome};
 use switchboard_domain::{Channel, WorkspaceId};
-use switchboard_proto::common::v1::ProviderError;
 use switchboard_proto::delivery::v1::{ConversationAction, SendActionRequest};
 use tonic::Status;
 
@@ -62,7 +61,7 @@ pub async fn send_action(
     }
     .map_err(|error: BuildError| Status::internal(format!("cannot build the action: {error}")))?;
     let answer = sender
-        .execute(built, |status, _headers, body| classify(status, body))
+        .execute(built, switchboard_channels::webchat::classify_action)
         .await;
     match answer {
         CallOutcome::Answered {
@@ -78,29 +77,5 @@ pub async fn send_action(
         )
         .into()),
         _ => Err(Status::unavailable("web chat did not take the action; try again")),
-    }
-}
-
-fn classify(status: u16, body: &[u8]) -> SendOutcome {
-    let error = |code: String, message: String| ProviderError {
-        code,
-        message,
-        ..ProviderError::default()
-    };
-    match status {
-        200..=299 => SendOutcome::Accepted {
-            provider_message_id: String::new(),
-        },
-        400..=499 if status != 429 => {
-            let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-            let text = |name: &str| parsed["error"][name].as_str().unwrap_or("").to_owned();
-            SendOutcome::Permanent {
-                error: error(text("code"), text("message")),
-            }
-        }
-        _ => SendOutcome::Retryable {
-            error: error(format!("http_{status}"), String::new()),
-            retry_after: None,
-        },
     }
 }

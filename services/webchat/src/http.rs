@@ -489,7 +489,7 @@ async fn list_messages(
         if !messages.is_empty() || now >= deadline {
             let current = webchat
                 .store
-                .touch_visitor(account.id(), &visitor.visitor_id)
+                .visitor(account.id(), &visitor.visitor_id)
                 .await?
                 .unwrap_or(visitor);
             return Ok(Json(json!({

@@ -120,7 +120,9 @@ impl Hub {
     }
 
     /// Wakes the visitor's sockets here and on every other replica.
-    pub async fn signal(&self, account: &str, visitor: &str, signal: Signal) {
+    /// The hint is published in the background: the caller (a stored message's answer) never
+    /// waits for the broker.
+    pub fn signal(&self, account: &str, visitor: &str, signal: Signal) {
         self.deliver(account, visitor, signal);
         let hint = Hint {
             a: account.to_owned(),
@@ -134,12 +136,15 @@ impl Hub {
             message_type: HINT_PREFIX.to_owned(),
             headers: FieldTable::default(),
         };
-        let published =
-            tokio::time::timeout(Duration::from_secs(2), self.publisher.publish_optional(outgoing)).await;
-        if !matches!(published, Ok(Ok(()))) {
-            // Other replicas' sockets of this visitor poll while hints do not flow.
-            tracing::debug!(account, "web chat hint not published");
-        }
+        let publisher = self.publisher.clone();
+        tokio::spawn(async move {
+            let published =
+                tokio::time::timeout(Duration::from_secs(2), publisher.publish_optional(outgoing)).await;
+            if !matches!(published, Ok(Ok(()))) {
+                // Other replicas' sockets of this visitor read the thread on their safety poll.
+                tracing::debug!("web chat hint not published");
+            }
+        });
     }
 
     fn deliver(&self, account: &str, visitor: &str, signal: Signal) {

@@ -62,6 +62,18 @@ struct OutboundBody {
     buttons: Vec<Value>,
 }
 
+/// The account and JSON body of an internal call, once its token is checked.
+async fn internal_call<T: serde::de::DeserializeOwned>(
+    webchat: &Webchat,
+    account: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(crate::WebchatAccount, T), ApiError> {
+    authorize(webchat, headers)?;
+    let account = webchat.account(account).await?;
+    Ok((account, crate::http::parse_json(body)?))
+}
+
 fn unknown_visitor(visitor: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -76,9 +88,7 @@ async fn send_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&webchat, &headers)?;
-    let account = webchat.account(&account).await?;
-    let outbound: OutboundBody = crate::http::parse_json(&body)?;
+    let (account, outbound): (_, OutboundBody) = internal_call(&webchat, &account, &headers, &body).await?;
     if outbound.message_id.is_empty() {
         return Err(ApiError::field(
             "invalid_request",
@@ -116,14 +126,11 @@ async fn send_message(
         .metrics
         .message("outbound", if created { "accepted" } else { "duplicate" });
     if created {
-        webchat
-            .hub
-            .signal(
-                account.id(),
-                &outbound.recipient,
-                Signal::Message { seq: stored.seq },
-            )
-            .await;
+        webchat.hub.signal(
+            account.id(),
+            &outbound.recipient,
+            Signal::Message { seq: stored.seq },
+        );
     }
     Ok(Json(json!({"id": stored.id, "seq": stored.seq, "created": created})).into_response())
 }
@@ -141,14 +148,11 @@ async fn send_typing(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&webchat, &headers)?;
-    let account = webchat.account(&account).await?;
-    let typing: TypingBody = crate::http::parse_json(&body)?;
+    let (account, typing): (_, TypingBody) = internal_call(&webchat, &account, &headers, &body).await?;
     let on = crate::http::typing_state(&typing.state)?;
     webchat
         .hub
-        .signal(account.id(), &typing.recipient, Signal::Typing { on })
-        .await;
+        .signal(account.id(), &typing.recipient, Signal::Typing { on });
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -168,9 +172,7 @@ async fn mark_read(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&webchat, &headers)?;
-    let account = webchat.account(&account).await?;
-    let read: ReadBody = crate::http::parse_json(&body)?;
+    let (account, read): (_, ReadBody) = internal_call(&webchat, &account, &headers, &body).await?;
     let up_to = match read.up_to_seq {
         Some(seq) => seq,
         None => webchat
@@ -192,8 +194,7 @@ async fn mark_read(
         .ok_or_else(|| unknown_visitor(&read.recipient))?;
     webchat
         .hub
-        .signal(account.id(), &read.recipient, Signal::AgentRead { seq })
-        .await;
+        .signal(account.id(), &read.recipient, Signal::AgentRead { seq });
     Ok(Json(json!({"agent_read_seq": seq})).into_response())
 }
 

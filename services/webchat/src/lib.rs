@@ -268,13 +268,11 @@ impl Webchat {
             })?;
         if created {
             self.outbox_wake.notify_one();
-            self.hub
-                .signal(
-                    account.id(),
-                    &visitor.visitor_id,
-                    Signal::Message { seq: stored.seq },
-                )
-                .await;
+            self.hub.signal(
+                account.id(),
+                &visitor.visitor_id,
+                Signal::Message { seq: stored.seq },
+            );
         }
         Ok((stored, created))
     }

@@ -317,12 +317,14 @@ impl Connection {
         let client_id = Some(send.client_id.as_str());
         match self.webchat.accept(&self.account, visitor, send).await {
             Ok((message, _created)) => {
-                // The echo comes with the catch-up when the client has resumed; otherwise (or
-                // for a resend of an old message) it is answered directly.
+                // The echo comes with the catch-up when the client has resumed.
+                let before = self.last_sent;
                 let mut frames = self.catch_up(visitor).await?;
-                if !frames_contain(&frames, message.seq)
-                    && self.last_sent.is_none_or(|last| message.seq <= last)
-                {
+                let in_catch_up = before.is_some_and(|before| message.seq > before)
+                    && self.last_sent.is_some_and(|last| message.seq <= last);
+                // Not resumed yet, or a resend of a message sent before: answer it directly (a
+                // new message past a full catch-up step comes with the next step).
+                if !in_catch_up && self.last_sent.is_none_or(|last| message.seq <= last) {
                     frames.push(frame("message.created", message.to_wire()));
                 }
                 Ok(frames)
@@ -347,7 +349,7 @@ impl Connection {
         let current = match self
             .webchat
             .store
-            .touch_visitor(self.account.id(), &visitor.visitor_id)
+            .visitor(self.account.id(), &visitor.visitor_id)
             .await
         {
             Ok(Some(current)) => current,
@@ -408,18 +410,6 @@ impl Connection {
             .map(|message| frame("message.created", message.to_wire()))
             .collect())
     }
-}
-
-fn frames_contain(frames: &[Message], seq: i64) -> bool {
-    frames.iter().any(|message| match message {
-        Message::Text(text) => {
-            serde_json::from_str::<Value>(text.as_str())
-                .ok()
-                .and_then(|value| value["data"]["seq"].as_i64())
-                == Some(seq)
-        }
-        _ => false,
-    })
 }
 
 fn frame(kind: &str, data: Value) -> Message {

@@ -199,6 +199,20 @@ impl Store {
         Ok(Visitor::from_row(&row))
     }
 
+    /// The visitor as stored (no write).
+    pub async fn visitor(&self, account: &str, visitor: &str) -> Result<Option<Visitor>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {VISITOR_COLUMNS} FROM webchat.visitors WHERE account_id = $1 AND visitor_id = $2"
+                ),
+                &[&account, &visitor],
+            )
+            .await?;
+        Ok(row.as_ref().map(Visitor::from_row))
+    }
+
     /// The visitor, marking them seen now.
     pub async fn touch_visitor(&self, account: &str, visitor: &str) -> Result<Option<Visitor>, StoreError> {
         let client = self.pool.get().await?;
@@ -225,15 +239,9 @@ impl Store {
         events: EventsOf<'_>,
     ) -> Result<Option<(StoredMessage, bool)>, StoreError> {
         let (client_id, outbound_id) = (message.client_id.as_deref(), message.outbound_id.as_deref());
-        if let Some(existing) = self
-            .find_duplicate(account, visitor, client_id, outbound_id)
-            .await?
-        {
-            return Ok(Some((existing, false)));
-        }
         match self.insert(account, visitor, message, events).await {
             Ok(inserted) => Ok(inserted.map(|stored| (stored, true))),
-            // Two replicas took the same resend at once: the other one stored it.
+            // Stored before (a resend), or by another replica at the same moment.
             Err(error) if error.is_unique_violation() => Ok(self
                 .find_duplicate(account, visitor, client_id, outbound_id)
                 .await?

@@ -148,7 +148,8 @@ pub fn build_read(
     )
 }
 
-/// Reads ingress-webchat's answer: `{id, seq}` on success, `{error: {code, message}}` else.
+/// Reads ingress-webchat's answer to a send: `{id, seq}` on success, `{error: {code,
+/// message}}` else.
 pub(crate) fn classify_send(status: u16, headers: &http::HeaderMap, body: &[u8]) -> SendOutcome {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     if success(status) {
@@ -163,7 +164,22 @@ pub(crate) fn classify_send(status: u16, headers: &http::HeaderMap, body: &[u8])
             _ => unparseable(status),
         };
     }
-    let error = parsed.as_ref().and_then(|value| value.get("error"));
+    refused(status, headers, body, parsed.as_ref())
+}
+
+/// Reads ingress-webchat's answer to a typing or read action (a 2xx has no id to read).
+pub fn classify_action(status: u16, headers: &http::HeaderMap, body: &[u8]) -> SendOutcome {
+    if success(status) {
+        return SendOutcome::Accepted {
+            provider_message_id: String::new(),
+        };
+    }
+    refused(status, headers, body, serde_json::from_slice(body).ok().as_ref())
+}
+
+/// A refusal: permanent with web chat's error code for 400/404/422, else by HTTP status.
+fn refused(status: u16, headers: &http::HeaderMap, body: &[u8], parsed: Option<&Value>) -> SendOutcome {
+    let error = parsed.and_then(|value| value.get("error"));
     match (status, error) {
         // The visitor is gone or the request can never succeed as it is.
         (400 | 404 | 422, Some(error)) => SendOutcome::Permanent {
@@ -280,6 +296,18 @@ mod tests {
         assert!(matches!(
             classify_send(200, &headers, b"{}"),
             SendOutcome::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify_action(204, &headers, b""),
+            SendOutcome::Accepted { .. }
+        ));
+        assert!(matches!(
+            classify_action(404, &headers, br#"{"error":{"code":"unknown_visitor","message":"gone"}}"#),
+            SendOutcome::Permanent { error } if error.code == "unknown_visitor"
+        ));
+        assert!(matches!(
+            classify_action(503, &headers, b""),
+            SendOutcome::Retryable { .. }
         ));
     }
 }

@@ -4,6 +4,18 @@ use futures_util::StreamExt as _;
 
 use super::*;
 
+/// How many messages are `sent` (`and` narrows it, e.g. `AND author_kind = 'broadcast'`).
+async fn sent(rig: &Rig, and: &str) -> i64 {
+    rig.db
+        .query_one(
+            &format!("SELECT count(*) FROM delivery.messages WHERE status = 'sent' {and}"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// Limits the WhatsApp account to `per_second` in Switchboard and at the simulator.
 async fn limit_whatsapp(rig: &Rig, per_second: u32) {
     rig.point_account(
@@ -66,16 +78,7 @@ async fn two_delivery_replicas_hold_an_80_per_second_account_limit_under_300_off
     let drained = tokio::time::timeout(
         Duration::from_secs(60),
         switchboard_testkit::eventually(Duration::from_secs(120), "every message to be sent", || async {
-            let sent: i64 = rig
-                .db
-                .query_one(
-                    "SELECT count(*) FROM delivery.messages WHERE status = 'sent'",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            (sent == total as i64).then_some(())
+            (sent(&rig, "").await == total as i64).then_some(())
         }),
     )
     .await;
@@ -199,16 +202,7 @@ async fn a_live_reply_overtakes_a_broadcast_backlog_deeper_than_the_prefetch() {
     );
     // Every broadcast is still sent, once.
     switchboard_testkit::eventually(Duration::from_secs(60), "every broadcast sent", || async {
-        let sent: i64 = rig
-            .db
-            .query_one(
-                "SELECT count(*) FROM delivery.messages WHERE status = 'sent' AND author_kind = 'broadcast'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        (sent == total as i64).then_some(())
+        (sent(&rig, "AND author_kind = 'broadcast'").await == total as i64).then_some(())
     })
     .await;
     let calls = rig.calls(Provider::Whatsapp).await;
