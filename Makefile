@@ -67,7 +67,7 @@ browser: ## Install what the web chat browser test needs (Chromium, Node.js, pla
 
 .PHONY: bench
 bench: services ## Confirmed publishes/s, signed webhooks/s, idle RSS, contact resolutions/s and list latency, routing events/s and WatchEvents latency, delivery sends/s, rate-limit accuracy and latency (each next to its floor)
-	$(CARGO) build --locked --release -p switchboard -p switchboard-load-tests
+	$(CARGO) build --locked --release -p switchboard -p switchboard-provider-sim -p switchboard-load-tests
 	./target/release/bench-publish --messages 50000 --in-flight 256
 	./target/release/bench-ingress --binary ./target/release/switchboard --requests 30000 --concurrency 64
 	./target/release/bench-contacts --binary ./target/release/switchboard --events 40000 --contacts 1000000

@@ -4,6 +4,7 @@
 //! late events never move it backwards.
 
 use switchboard_messaging::{Handler, HandlerError, Incoming};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Pool;
 use switchboard_proto::events::v1::envelope::Payload;
 
@@ -44,7 +45,7 @@ impl Handler for AssignmentSync {
             let client = self.pool.get().await?;
             // A merged-away contact's assignment lands on the contact it was merged into.
             let updated = client
-                .execute(
+                .execute_cached(
                     "UPDATE contacts.contacts AS c SET assignee_id = $3, assignee_at = $4
                      FROM contacts.contacts AS source
                      WHERE source.id = $1 AND source.workspace_id = $2

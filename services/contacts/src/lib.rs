@@ -30,6 +30,7 @@ pub mod topology;
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_postgres::CachedStatements as _;
 
 use switchboard_messaging::Bus;
 use switchboard_postgres::{Migration, MigrationSet, Pool};
@@ -188,7 +189,7 @@ async fn prune_processed_events(
         let pruned = async {
             let client = pool.get().await?;
             let count = client
-                .execute(
+                .execute_cached(
                     "DELETE FROM contacts.processed_events
                      WHERE processed_at < now() - make_interval(secs => $1)",
                     &[&seconds],

@@ -7,6 +7,7 @@
 //! secondary again: with no change in between, both contacts come back exactly.
 
 use std::collections::BTreeSet;
+use switchboard_postgres::CachedStatements as _;
 
 use serde_json::{Map, Value};
 use switchboard_domain::MergeId;
@@ -50,7 +51,7 @@ const MERGED_COLUMNS: [&str; 25] = [
 /// The row of a contact as JSON (column name → value).
 async fn row_json(tx: &Transaction<'_>, id: &str) -> Result<Map<String, Value>, ContactsError> {
     let value: Value = tx
-        .query_one(
+        .query_one_cached(
             "SELECT to_jsonb(c) FROM contacts.contacts c WHERE c.id = $1",
             &[&id],
         )
@@ -222,7 +223,7 @@ pub(crate) async fn merge(
     let theirs = row_json(tx, secondary_id).await?;
     let after = merged_row(&before, &theirs);
     let moved = tx
-        .query(
+        .query_cached(
             "UPDATE contacts.identities SET contact_id = $1 WHERE contact_id = $2
              RETURNING channel_account_id, channel_user_id",
             &[&primary_id, &secondary_id],
@@ -234,19 +235,19 @@ pub(crate) async fn merge(
         .collect();
     let primary = write_columns(tx, primary_id, &after).await?;
     let after = row_json(tx, primary_id).await?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE contacts.contacts SET merged_into = $1 WHERE id = $2",
         &[&primary_id, &secondary_id],
     )
     .await?;
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM contacts.merge_suggestions
          WHERE (contact_id = $1 AND candidate_id = $2) OR (contact_id = $2 AND candidate_id = $1)",
         &[&primary_id, &secondary_id],
     )
     .await?;
     let merge_id = MergeId::generate().into_string();
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO contacts.merges
              (id, workspace_id, primary_id, secondary_id, primary_before, primary_after, identities)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -271,7 +272,7 @@ pub(crate) async fn unmerge(
     merge_id: &str,
 ) -> Result<(Contact, Contact), ContactsError> {
     let row = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT primary_id, secondary_id, primary_before, primary_after, identities, unmerged_at IS NOT NULL
              FROM contacts.merges WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
             &[&merge_id, &workspace],
@@ -316,7 +317,7 @@ pub(crate) async fn unmerge(
         ) else {
             continue;
         };
-        tx.execute(
+        tx.execute_cached(
             "UPDATE contacts.identities SET contact_id = $3
              WHERE channel_account_id = $1 AND channel_user_id = $2 AND contact_id = $4",
             &[&account, &user, &secondary_id, &primary_id],
@@ -328,12 +329,12 @@ pub(crate) async fn unmerge(
     } else {
         write_columns(tx, &primary_id, &restored).await?
     };
-    tx.execute(
+    tx.execute_cached(
         "UPDATE contacts.contacts SET merged_into = NULL WHERE id = $1",
         &[&secondary_id],
     )
     .await?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE contacts.merges SET unmerged_at = now() WHERE id = $1",
         &[&merge_id],
     )
@@ -351,7 +352,7 @@ pub(crate) async fn erase(
 ) -> Result<Vec<String>, ContactsError> {
     store::find_contact(tx, workspace, contact_id, true).await?;
     let ids: Vec<String> = tx
-        .query(
+        .query_cached(
             "WITH RECURSIVE merged(id) AS (
                  SELECT $1::text
                  UNION SELECT c.id FROM contacts.contacts c JOIN merged m ON c.merged_into = m.id
@@ -363,31 +364,31 @@ pub(crate) async fn erase(
         .iter()
         .map(|row| row.get(0))
         .collect();
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM contacts.merges WHERE primary_id = ANY($1) OR secondary_id = ANY($1)",
         &[&ids],
     )
     .await?;
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM contacts.held_events WHERE contact_id = ANY($1)",
         &[&ids],
     )
     .await?;
     // The month's usage keeps counting the contact; only the link to its id goes.
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM contacts.monthly_activity WHERE contact_id = ANY($1)",
         &[&ids],
     )
     .await?;
     // Resolved events stay known (a retried old webhook must not resurrect the contact), but
     // no longer name it.
-    tx.execute(
+    tx.execute_cached(
         "UPDATE contacts.processed_events SET contact_id = NULL, outcome = 'erased' WHERE contact_id = ANY($1)",
         &[&ids],
     )
     .await?;
     // Identities and suggestions go with the rows (ON DELETE CASCADE).
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM contacts.contacts WHERE id = ANY($1) AND workspace_id = $2",
         &[&ids, &workspace],
     )

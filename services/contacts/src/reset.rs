@@ -3,6 +3,7 @@
 //! trial or one-off contacts do not pile up. Other contacts are never touched.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Pool;
 use switchboard_proto::events::v1::ContactChange;
 
@@ -21,7 +22,7 @@ pub async fn month_end_reset(pool: &Pool, partitions: u16, now: DateTime<Utc>) -
     loop {
         let tx = client.transaction().await?;
         let due = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT workspace_id, quota_reset_tag, quota_reset_month FROM contacts.settings
                  WHERE quota_reset_tag <> '' AND (quota_reset_month IS NULL OR quota_reset_month < $1)
                  LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -38,7 +39,7 @@ pub async fn month_end_reset(pool: &Pool, partitions: u16, now: DateTime<Utc>) -
         if last.is_some() {
             loop {
                 let ids: Vec<String> = tx
-                    .query(
+                    .query_cached(
                         "SELECT id FROM contacts.contacts
                          WHERE workspace_id = $1 AND merged_into IS NULL AND tags @> ARRAY[$2::text]
                          ORDER BY id LIMIT $3",
@@ -73,7 +74,7 @@ pub async fn month_end_reset(pool: &Pool, partitions: u16, now: DateTime<Utc>) -
                 }
             }
         }
-        tx.execute(
+        tx.execute_cached(
             "UPDATE contacts.settings SET quota_reset_month = $2 WHERE workspace_id = $1",
             &[&workspace, &month],
         )

@@ -3,6 +3,7 @@
 //! transaction. Idempotency keys make a retried Send return the first result.
 
 use std::sync::Arc;
+use switchboard_postgres::CachedStatements as _;
 
 use chrono::Utc;
 use prost::Message as _;
@@ -242,7 +243,7 @@ impl Acceptor {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let inserted = tx
-            .query_opt(
+            .query_opt_cached(
                 &format!(
                     "INSERT INTO delivery.messages (id, workspace_id, channel_account_id, channel, contact_id,
                          conversation_id, recipient, author_kind, author_id, content, reply_to_provider_message_id,
@@ -293,7 +294,7 @@ impl Acceptor {
     async fn by_key(&self, workspace: &WorkspaceId, key: &str) -> Result<Option<MessageRow>, DeliveryError> {
         let client = self.pool.get().await?;
         let row = client
-            .query_opt(
+            .query_opt_cached(
                 &format!("SELECT {MESSAGE_COLUMNS} FROM delivery.messages WHERE workspace_id = $1 AND idempotency_key = $2"),
                 &[&workspace.as_str(), &key],
             )

@@ -1,6 +1,7 @@
 //! `switchboard.delivery.v1.DeliveryService`.
 
 use std::sync::Arc;
+use switchboard_postgres::CachedStatements as _;
 
 use chrono::Utc;
 use switchboard_channels::outbound::{self, SendOutcome};
@@ -203,7 +204,7 @@ impl DeliveryService for DeliveryApi {
         }
         let client = self.pool.get().await.map_err(DeliveryError::from)?;
         client
-            .execute(
+            .execute_cached(
                 "UPDATE delivery.messages SET deleted_at = now(), updated_at = now() WHERE id = $1",
                 &[&row.id],
             )

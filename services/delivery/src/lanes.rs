@@ -17,9 +17,12 @@ use tokio::time::Instant;
 
 use crate::DeliveryConfig;
 
-/// The sliding window no account exceeds its per-second limit in: one second plus a margin
-/// for the delay between leaving the lane and reaching the provider.
-const WINDOW: Duration = Duration::from_millis(1050);
+/// The provider's sliding window for an account's per-second limit.
+const SECOND: Duration = Duration::from_secs(1);
+
+/// Telegram's per-chat spacing, measured between departures, is at least this: one second
+/// plus a margin for the delay between leaving the lane and reaching the provider.
+const CHAT_SPACING: Duration = Duration::from_millis(1050);
 
 /// The account setting that overrides the channel's default per-second limit.
 pub const RATE_SETTING: &str = "rate_limit_per_second";
@@ -60,18 +63,67 @@ pub struct Lane {
     broadcasts_held: AtomicUsize,
     next_broadcast_slot: Mutex<Instant>,
     paused_until: Mutex<Option<Instant>>,
-    /// When the last `per_second` sends left, oldest first.
-    recent: tokio::sync::Mutex<VecDeque<Instant>>,
+    /// The calls that may still count in the provider's current second (see [`Lane::pace`]).
+    calls: Mutex<CallWindow>,
+    /// Wakes a send waiting for the window when a call ends.
+    call_ended: tokio::sync::Notify,
     order: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// A quota of `per_second × headroom` sends spaced evenly (no bursts: a burst would put more
-/// than the limit into one second of the provider's sliding window).
+/// The provider calls of a lane that may still count in the provider's sliding second: those
+/// in flight and those answered less than a second ago.
+#[derive(Default)]
+struct CallWindow {
+    in_flight: usize,
+    /// When each call answered in the last second ended, oldest first.
+    ended: VecDeque<Instant>,
+}
+
+impl CallWindow {
+    /// Calls that may count in a second starting after `now - 1 s`.
+    fn counted(&mut self, now: Instant) -> usize {
+        while self
+            .ended
+            .front()
+            .is_some_and(|ended| now.duration_since(*ended) >= SECOND)
+        {
+            self.ended.pop_front();
+        }
+        self.in_flight + self.ended.len()
+    }
+}
+
+/// A provider call's place in its lane's window, held from [`Lane::pace`] until the call
+/// ends (answered, failed or timed out): dropping it stamps the end.
+pub struct CallSlot<'a> {
+    lane: &'a Lane,
+}
+
+impl Drop for CallSlot<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        {
+            let mut calls = self
+                .lane
+                .calls
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            calls.in_flight = calls.in_flight.saturating_sub(1);
+            calls.ended.push_back(now);
+        }
+        self.lane.call_ended.notify_waiters();
+    }
+}
+
+/// A quota of `per_second` sends spaced evenly, with a burst of a twentieth of a second's
+/// worth: a send that woke late can be followed at once by the next, so timer lateness is not
+/// lost capacity (the provider's second is guarded by [`Lane::pace`]'s window, not by this).
 fn paced(per_second: f64) -> Quota {
     let period = Duration::from_secs_f64(1.0 / per_second.max(0.001));
+    let burst = NonZeroU32::new((per_second / 20.0).floor() as u32).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(period).map_or_else(
         || Quota::per_second(NonZeroU32::MIN),
-        |quota| quota.allow_burst(NonZeroU32::MIN),
+        |quota| quota.allow_burst(burst),
     )
 }
 
@@ -136,34 +188,7 @@ impl Lanes {
         {
             return lane.clone();
         }
-        let headroom = self.config.rate_headroom;
-        // Telegram: 1/s per chat, 20/min per group; spaced by a little more than the limit so
-        // network jitter between two calls never puts them closer at the provider.
-        let spacing = (account.channel == Channel::Telegram).then(|| {
-            let chat = Duration::from_secs_f64(1.0 / headroom).max(WINDOW);
-            let group = Duration::from_secs_f64(3.0 / headroom).max(Duration::from_millis(3050));
-            (chat, group)
-        });
-        // WhatsApp: about one message per 6 s to the same user, bursts up to 45 borrowed.
-        let pairs = (account.channel == Channel::Whatsapp).then(|| {
-            RateLimiter::keyed(Quota::with_period(Duration::from_secs(6)).map_or_else(
-                || Quota::per_second(NonZeroU32::MIN),
-                |quota| quota.allow_burst(NonZeroU32::new(45).unwrap_or(NonZeroU32::MIN)),
-            ))
-        });
-        let lane = Arc::new(Lane {
-            per_second,
-            account: RateLimiter::direct(paced(per_second * headroom)),
-            pairs,
-            spacing,
-            last_call: Mutex::new(HashMap::new()),
-            live_waiting: AtomicUsize::new(0),
-            broadcasts_held: AtomicUsize::new(0),
-            next_broadcast_slot: Mutex::new(Instant::now()),
-            paused_until: Mutex::new(None),
-            recent: tokio::sync::Mutex::new(VecDeque::new()),
-            order: Mutex::new(HashMap::new()),
-        });
+        let lane = Arc::new(Lane::new(account.channel, per_second, self.config.rate_headroom));
         lanes.insert(account.id.clone(), lane.clone());
         lane
     }
@@ -175,6 +200,38 @@ pub struct Turn {
 }
 
 impl Lane {
+    /// A lane for an account of `channel` limited to `per_second`, paced at `headroom` of it.
+    fn new(channel: Channel, per_second: f64, headroom: f64) -> Self {
+        // Telegram: 1/s per chat, 20/min per group; spaced by a little more than the limit so
+        // network jitter between two calls never puts them closer at the provider.
+        let spacing = (channel == Channel::Telegram).then(|| {
+            let chat = Duration::from_secs_f64(1.0 / headroom).max(CHAT_SPACING);
+            let group = Duration::from_secs_f64(3.0 / headroom).max(Duration::from_millis(3050));
+            (chat, group)
+        });
+        // WhatsApp: about one message per 6 s to the same user, bursts up to 45 borrowed.
+        let pairs = (channel == Channel::Whatsapp).then(|| {
+            RateLimiter::keyed(Quota::with_period(Duration::from_secs(6)).map_or_else(
+                || Quota::per_second(NonZeroU32::MIN),
+                |quota| quota.allow_burst(NonZeroU32::new(45).unwrap_or(NonZeroU32::MIN)),
+            ))
+        });
+        Lane {
+            per_second,
+            account: RateLimiter::direct(paced(per_second * headroom)),
+            pairs,
+            spacing,
+            last_call: Mutex::new(HashMap::new()),
+            live_waiting: AtomicUsize::new(0),
+            broadcasts_held: AtomicUsize::new(0),
+            next_broadcast_slot: Mutex::new(Instant::now()),
+            paused_until: Mutex::new(None),
+            calls: Mutex::new(CallWindow::default()),
+            call_ended: tokio::sync::Notify::new(),
+            order: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// How long a broadcast the lane cannot hold now should wait: the next free slot of a
     /// schedule at the lane's rate that starts after the broadcasts it holds, so a backlog of
     /// any size comes back spread at the rate it can be sent (each broadcast about once).
@@ -262,8 +319,9 @@ impl Lane {
 
     /// Waits for the account's next slot, right before the provider call (after the database
     /// work, whose latency would otherwise bunch sends together): evenly paced below the limit,
-    /// never more than the limit in any [`WINDOW`], live replies (`live`) before broadcasts.
-    pub async fn pace(&self, live: bool) {
+    /// live replies (`live`) before broadcasts, and never more than the limit in any second
+    /// at the provider. Hold the slot until the call has ended.
+    pub async fn pace(&self, live: bool) -> CallSlot<'_> {
         if live {
             self.live_waiting.fetch_add(1, Ordering::SeqCst);
         } else {
@@ -272,32 +330,43 @@ impl Lane {
             }
         }
         self.account.until_ready().await;
-        self.within_window().await;
+        let slot = self.within_second().await;
         if live {
             self.live_waiting.fetch_sub(1, Ordering::SeqCst);
         }
+        slot
     }
 
-    /// Waits until fewer than `per_second` sends left in the last [`WINDOW`]: even pacing
-    /// alone lets scheduling jitter put one send too many into some second of the provider's
-    /// sliding window; this bound holds for delays up to the window's margin.
-    async fn within_window(&self) {
+    /// Waits until fewer than `per_second` calls are in flight or ended less than a second
+    /// ago. A call reaches the provider between its start and its end, so any second at the
+    /// provider holds only calls that, when the last of them started, were in flight or had
+    /// ended within the second before: whatever the network and scheduling delays, no second
+    /// at the provider sees more than the limit (even pacing alone lets jitter bunch calls).
+    async fn within_second(&self) -> CallSlot<'_> {
         let capacity = (self.per_second.floor() as usize).max(1);
-        let mut recent = self.recent.lock().await;
         loop {
-            let now = Instant::now();
-            while recent
-                .front()
-                .is_some_and(|sent| now.duration_since(*sent) >= WINDOW)
-            {
-                recent.pop_front();
-            }
-            if recent.len() < capacity {
-                recent.push_back(now);
-                return;
-            }
-            if let Some(oldest) = recent.front() {
-                tokio::time::sleep_until(*oldest + WINDOW).await;
+            let ended = self.call_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let oldest = {
+                let mut calls = self
+                    .calls
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if calls.counted(Instant::now()) < capacity {
+                    calls.in_flight += 1;
+                    return CallSlot { lane: self };
+                }
+                calls.ended.front().copied()
+            };
+            match oldest {
+                Some(oldest) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(oldest + SECOND) => {}
+                        () = &mut ended => {}
+                    }
+                }
+                None => ended.await,
             }
         }
     }
@@ -312,5 +381,59 @@ impl Lane {
         if paused.is_none_or(|current| current < until) {
             *paused = Some(until);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Most arrivals in any sliding second (`(t - 1 s, t]`, as providers count).
+    fn most_in_one_second(arrivals: &mut [Instant]) -> usize {
+        arrivals.sort();
+        let mut most = 0;
+        let mut start = 0;
+        for end in 0..arrivals.len() {
+            while arrivals[end].duration_since(arrivals[start]) >= SECOND {
+                start += 1;
+            }
+            most = most.max(end - start + 1);
+        }
+        most
+    }
+
+    // Calls whose network delay varies from 0 to 300 ms (far beyond any fixed margin) reach
+    // the provider anywhere inside their flight; the lane still keeps every second at the
+    // limit.
+    #[tokio::test]
+    async fn no_second_at_the_provider_exceeds_the_limit_whatever_the_delays() {
+        let lane = Arc::new(Lane::new(Channel::Whatsapp, 10.0, 0.97));
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let calls: Vec<_> = (0..50u64)
+            .map(|index| {
+                let (lane, arrivals) = (lane.clone(), arrivals.clone());
+                tokio::spawn(async move {
+                    let slot = lane.pace(true).await;
+                    // A deterministic spread of delays: to the provider, then back.
+                    tokio::time::sleep(Duration::from_millis((index * 37) % 300)).await;
+                    arrivals
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(Instant::now());
+                    tokio::time::sleep(Duration::from_millis((index * 53) % 120)).await;
+                    drop(slot);
+                })
+            })
+            .collect();
+        for call in calls {
+            call.await.expect("call task");
+        }
+        let mut arrivals = arrivals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        assert_eq!(arrivals.len(), 50);
+        let most = most_in_one_second(&mut arrivals);
+        assert!(most <= 10, "{most} calls reached the provider within one second");
     }
 }

@@ -6,6 +6,7 @@
 //! expire after `parked_receipt_ttl` and are counted.
 
 use std::sync::Arc;
+use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
 use switchboard_domain::time::from_timestamp;
@@ -92,7 +93,7 @@ impl Receipts {
             .await?
         {
             if !receipt.provider_message_id.is_empty() {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE delivery.messages SET provider_message_id = $2 WHERE id = $1 AND provider_message_id IS NULL",
                     &[&id, &receipt.provider_message_id],
                 )
@@ -105,7 +106,7 @@ impl Receipts {
         } else {
             lock_provider_id(&tx, account, &receipt.provider_message_id).await?;
             let found = tx
-                .query_opt(
+                .query_opt_cached(
                     "SELECT id FROM delivery.messages WHERE channel_account_id = $1 AND provider_message_id = $2",
                     &[&account, &receipt.provider_message_id],
                 )
@@ -138,7 +139,7 @@ impl Receipts {
             return Ok(None);
         }
         let row = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT id FROM delivery.messages WHERE id = $1 AND channel_account_id = $2",
                 &[&id, &account],
             )
@@ -158,7 +159,7 @@ impl Receipts {
         update: &StatusUpdate<'_>,
     ) -> Result<u64, DeliveryError> {
         let rows = tx
-            .query(
+            .query_cached(
                 "SELECT id FROM delivery.messages
                  WHERE channel_account_id = $1 AND recipient = $2 AND sent_at IS NOT NULL AND sent_at <= $3
                  ORDER BY sent_at",
@@ -182,7 +183,7 @@ pub async fn lock_provider_id(
     account: &str,
     provider_message_id: &str,
 ) -> Result<(), DeliveryError> {
-    tx.execute(
+    tx.execute_cached(
         "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))",
         &[&account, &provider_message_id],
     )
@@ -198,7 +199,7 @@ async fn park(
 ) -> Result<(), DeliveryError> {
     let empty = ProviderError::default();
     let error = update.error.unwrap_or(&empty);
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO delivery.parked_receipts (channel_account_id, provider_message_id, status, provider_status,
              error_code, error_title, error_message, error_details)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -227,7 +228,7 @@ pub async fn apply_parked(
     id: &str,
 ) -> Result<u64, DeliveryError> {
     let parked = tx
-        .query(
+        .query_cached(
             "DELETE FROM delivery.parked_receipts WHERE channel_account_id = $1 AND provider_message_id = $2
              RETURNING status, provider_status, error_code, error_title, error_message, error_details, id",
             &[&account, &provider_message_id],

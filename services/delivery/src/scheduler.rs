@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_postgres::CachedStatements as _;
 
 use switchboard_postgres::Pool;
 use tokio::sync::Notify;
@@ -49,7 +50,7 @@ impl Scheduler {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let due = tx
-            .query(
+            .query_cached(
                 &format!(
                     "SELECT {MESSAGE_COLUMNS} FROM delivery.messages
                      WHERE next_attempt_at <= now() ORDER BY next_attempt_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
@@ -59,7 +60,7 @@ impl Scheduler {
             .await?;
         for row in &due {
             let row = MessageRow::from_row(row)?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE delivery.messages SET next_attempt_at = NULL, updated_at = now() WHERE id = $1",
                 &[&row.id],
             )
@@ -68,7 +69,7 @@ impl Scheduler {
         }
         let after = self.config.requeue_after.as_secs_f64();
         let orphans = tx
-            .query(
+            .query_cached(
                 &format!(
                     "SELECT {MESSAGE_COLUMNS} FROM delivery.messages
                      WHERE status = 'queued' AND next_attempt_at IS NULL AND deleted_at IS NULL
@@ -80,7 +81,7 @@ impl Scheduler {
             .await?;
         for row in &orphans {
             let row = MessageRow::from_row(row)?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE delivery.messages SET updated_at = now() WHERE id = $1",
                 &[&row.id],
             )
@@ -99,7 +100,7 @@ impl Scheduler {
         }
         let ttl = self.config.parked_receipt_ttl.as_secs_f64();
         let expired = client
-            .execute(
+            .execute_cached(
                 "DELETE FROM delivery.parked_receipts WHERE parked_at < now() - make_interval(secs => $1)",
                 &[&ttl],
             )
@@ -110,7 +111,7 @@ impl Scheduler {
         }
         let stuck_after = (self.config.send_timeout * 2 + Duration::from_secs(30)).as_secs_f64();
         client
-            .execute(
+            .execute_cached(
                 "UPDATE delivery.messages SET outcome_unknown = true
                  WHERE status = 'sending' AND NOT outcome_unknown AND updated_at < now() - make_interval(secs => $1)",
                 &[&stuck_after],

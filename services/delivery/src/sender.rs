@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
 use switchboard_channels::outbound::{self, BuildError, SendOutcome};
@@ -89,7 +90,7 @@ impl Sender {
     async fn send(&self, job_id: &str, message_id: &str, attempt: u32) -> Result<(), DeliveryError> {
         let client = self.pool.get().await?;
         let Some(row) = client
-            .query_opt(
+            .query_opt_cached(
                 &format!("SELECT {MESSAGE_COLUMNS} FROM delivery.messages WHERE id = $1"),
                 &[&message_id],
             )
@@ -123,7 +124,7 @@ impl Sender {
         lane.acquire(&row.recipient).await;
         let client = self.pool.get().await?;
         let claimed = client
-            .execute(
+            .execute_cached(
                 "UPDATE delivery.messages SET attempts = attempts + 1, status = 'sending', updated_at = now()
                  WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL",
                 &[&row.id, &previous],
@@ -144,10 +145,11 @@ impl Sender {
             provider_message_id = tracing::field::Empty,
         );
         lane.space(&row.recipient).await;
-        lane.pace(live).await;
+        let slot = lane.pace(live).await;
         lane.called(&row.recipient);
         let started = Utc::now();
         let outcome = self.call(&account, &row).instrument(span.clone()).await;
+        drop(slot);
         if let CallOutcome::Answered {
             outcome: SendOutcome::Accepted { provider_message_id },
             ..
@@ -194,7 +196,7 @@ impl Sender {
         let wait = wait.as_secs_f64();
         let client = self.pool.get().await?;
         client
-            .execute(
+            .execute_cached(
                 "UPDATE delivery.messages SET next_attempt_at = now() + make_interval(secs => $3), updated_at = now()
                  WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL",
                 &[&row.id, &previous, &wait],
@@ -338,7 +340,7 @@ impl Sender {
                 },
             ) => {
                 receipts::lock_provider_id(&tx, &row.channel_account_id, provider_message_id).await?;
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE delivery.messages SET provider_message_id = $2 WHERE id = $1 AND provider_message_id IS NULL",
                     &[&row.id, provider_message_id],
                 )
@@ -372,7 +374,7 @@ impl Sender {
                     };
                     store::advance(&tx, self.partitions, &row.id, &update).await?;
                 } else {
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE delivery.messages SET status = 'queued', next_attempt_at = $2, error_code = $3,
                              error_title = $4, error_message = $5, error_details = $6, updated_at = now()
                          WHERE id = $1 AND status = 'sending'",
@@ -391,7 +393,7 @@ impl Sender {
                 store::advance(&tx, self.partitions, &row.id, &update).await?;
             }
             _ => {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE delivery.messages SET outcome_unknown = true, updated_at = now() WHERE id = $1 AND status = 'sending'",
                     &[&row.id],
                 )

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 use switchboard_domain::time::to_timestamp;
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::{GenericClient, Transaction};
 use switchboard_proto::common::v1::ProviderError;
 use switchboard_proto::delivery::v1 as proto;
@@ -169,7 +170,7 @@ pub async fn load(
     id: &str,
 ) -> Result<MessageRow, DeliveryError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             &format!("SELECT {MESSAGE_COLUMNS} FROM delivery.messages WHERE id = $1 AND workspace_id = $2"),
             &[&id, &workspace],
         )
@@ -185,7 +186,7 @@ pub async fn load_details(
 ) -> Result<proto::Message, DeliveryError> {
     let mut message = row.to_proto();
     let history = client
-        .query(
+        .query_cached(
             "SELECT status, at, source, provider_status FROM delivery.status_history
              WHERE message_id = $1 ORDER BY id",
             &[&row.id],
@@ -201,7 +202,7 @@ pub async fn load_details(
         });
     }
     let attempts = client
-        .query(
+        .query_cached(
             "SELECT number, started_at, finished_at, outcome, provider_status, error_code, error_title,
                     error_message, error_details, retry_after_ms
              FROM delivery.attempts WHERE message_id = $1 ORDER BY number",

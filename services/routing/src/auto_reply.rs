@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use switchboard_domain::time::to_timestamp;
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{AutoReplyRequested, Envelope, envelope::Payload};
 
@@ -44,7 +45,7 @@ async fn request(
         period,
     } = reply;
     let inserted = tx
-        .execute(
+        .execute_cached(
             "INSERT INTO routing.auto_replies (conversation_id, kind, period) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
             &[&conversation.id, &kind, &period],
@@ -133,7 +134,7 @@ pub async fn when_queued(
         return Ok(());
     }
     let row = tx
-        .query_one(
+        .query_one_cached(
             "SELECT
                  (SELECT coalesce(sum(GREATEST(a.max_open - a.open_count, 0)), 0)::bigint
                   FROM routing.agents a JOIN routing.team_members m ON m.agent_id = a.id

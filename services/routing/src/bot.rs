@@ -3,6 +3,7 @@
 //! runtime's queue (see `BotTurn` in events.proto).
 
 use switchboard_domain::time::to_timestamp;
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{BotTurn, Envelope, envelope::Payload};
 
@@ -46,7 +47,7 @@ pub async fn set_controller(
     controller: &str,
 ) -> Result<bool, RoutingError> {
     let changed = tx
-        .execute(
+        .execute_cached(
             "UPDATE routing.conversations
              SET controller = $2, controller_version = controller_version + 1, bot_paused_until = NULL,
                  revision = revision + 1
@@ -59,7 +60,7 @@ pub async fn set_controller(
 
 /// Pauses the bot for `minutes` more: the deadline becomes max(now, deadline) + minutes.
 pub async fn pause(tx: &Transaction<'_>, conversation_id: &str, minutes: i32) -> Result<(), RoutingError> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE routing.conversations
          SET bot_paused_until = GREATEST(now(), coalesce(bot_paused_until, now())) + make_interval(mins => $2),
              revision = revision + 1
@@ -78,7 +79,7 @@ pub async fn pause_at_least(
     minutes: i32,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, RoutingError> {
     let row = tx
-        .query_opt(
+        .query_opt_cached(
             "UPDATE routing.conversations
              SET bot_paused_until = GREATEST(coalesce(bot_paused_until, now()), now() + make_interval(mins => $2)),
                  revision = revision + 1
@@ -92,7 +93,7 @@ pub async fn pause_at_least(
 
 /// Ends a pause.
 pub async fn resume(tx: &Transaction<'_>, conversation_id: &str) -> Result<(), RoutingError> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE routing.conversations SET bot_paused_until = NULL, revision = revision + 1 WHERE id = $1",
         &[&conversation_id],
     )

@@ -12,6 +12,7 @@
 //! briefly while committed events wait behind one); other databases on the server do not.
 
 use std::time::Duration;
+use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
 use switchboard_postgres::{GenericClient, Transaction};
@@ -212,7 +213,7 @@ pub struct LogPosition {
 pub async fn position(client: &impl GenericClient, workspace: &str) -> Result<LogPosition, RoutingError> {
     let (now, newest_tx) = horizon(client).await?;
     let row = client
-        .query_one(
+        .query_one_cached(
             "SELECT (SELECT tx FROM routing.event_log_pruned WHERE workspace_id = $1),
                     (SELECT seq FROM routing.event_log_pruned WHERE workspace_id = $1)",
             &[&workspace],
@@ -238,7 +239,7 @@ pub async fn position(client: &impl GenericClient, workspace: &str) -> Result<Lo
 /// running now cannot then commit rows below the horizon after the read's snapshot.
 pub async fn horizon(client: &impl GenericClient) -> Result<(i64, i64), RoutingError> {
     let row = client
-        .query_one(
+        .query_one_cached(
             "WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax),
                   running AS (
                       SELECT (next.xmax - next.xmax % 4294967296) + a.backend_xid::text::bigint AS xid, next.xmax
@@ -273,7 +274,7 @@ pub async fn read_after(
 ) -> Result<Read, RoutingError> {
     let (below, _) = horizon(client).await?;
     let rows = client
-        .query(
+        .query_cached(
             "SELECT seq, tx, event_type, conversation_id, contact_id, payload, created_at
              FROM routing.event_log
              WHERE workspace_id = $1 AND (tx, seq) > ($2, $3) AND tx < $6
@@ -305,7 +306,7 @@ pub async fn read_after(
         .collect();
     let held_back = if i64::try_from(events.len()).unwrap_or(i64::MAX) < limit {
         client
-            .query_one(
+            .query_one_cached(
                 "SELECT EXISTS (SELECT 1 FROM routing.event_log WHERE workspace_id = $1 AND tx >= $2)",
                 &[&workspace, &below],
             )
@@ -322,7 +323,7 @@ pub async fn read_after(
 pub async fn prune(client: &impl GenericClient, retention: Duration) -> Result<u64, RoutingError> {
     let seconds = retention.as_secs_f64();
     let rows = client
-        .query(
+        .query_cached(
             "WITH gone AS (
                  DELETE FROM routing.event_log
                  WHERE created_at < now() - make_interval(secs => $1)

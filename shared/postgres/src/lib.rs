@@ -5,12 +5,14 @@
 //! Each service owns one schema and its migrations; this crate only runs them. It depends on
 //! no service and on no transport.
 
+mod cached;
 mod config;
 mod error;
 mod listen;
 mod migrate;
 mod pool;
 
+pub use cached::CachedStatements;
 pub use config::DatabaseConfig;
 pub use error::{StoreError, classify_db_error};
 pub use listen::{Wakeup, run_listener};

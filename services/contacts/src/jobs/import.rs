@@ -2,6 +2,7 @@
 //! e-mail or phone, then created or updated a batch per transaction.
 
 use std::collections::{BTreeSet, HashMap};
+use switchboard_postgres::CachedStatements as _;
 
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::events::v1::ContactChange;
@@ -19,7 +20,7 @@ impl JobRunner {
     pub(super) async fn import(&self, mut job: Job) -> Result<(), ContactsError> {
         let mut client = self.pool.get().await?;
         let input: Option<Vec<u8>> = client
-            .query_one("SELECT input FROM contacts.jobs WHERE id = $1", &[&job.id])
+            .query_one_cached("SELECT input FROM contacts.jobs WHERE id = $1", &[&job.id])
             .await?
             .get(0);
         let input = input.ok_or_else(|| ContactsError::invalid("the import's CSV is gone"))?;

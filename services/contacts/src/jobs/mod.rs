@@ -8,6 +8,7 @@ mod import;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -138,7 +139,7 @@ pub(crate) async fn start(client: &impl GenericClient, job: NewJob<'_>) -> Resul
     }
     let id = JobId::generate().into_string();
     let inserted = client
-        .query_opt(
+        .query_opt_cached(
             &format!(
                 "INSERT INTO contacts.jobs (id, workspace_id, kind, request_id, dry_run, params, input)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -160,7 +161,7 @@ pub(crate) async fn start(client: &impl GenericClient, job: NewJob<'_>) -> Resul
         return Ok(Job::from_row(&row));
     }
     let row = client
-        .query_one(
+        .query_one_cached(
             &format!(
                 "SELECT {JOB_COLUMNS} FROM contacts.jobs
                  WHERE workspace_id = $1 AND kind = $2 AND request_id = $3"
@@ -178,7 +179,7 @@ pub(crate) async fn get(
     id: &str,
 ) -> Result<Job, ContactsError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             &format!("SELECT {JOB_COLUMNS} FROM contacts.jobs WHERE id = $1 AND workspace_id = $2"),
             &[&id, &workspace],
         )
@@ -225,7 +226,7 @@ impl JobRunner {
     async fn claim(&self) -> Result<Option<Job>, ContactsError> {
         let client = self.pool.get().await?;
         let row = client
-            .query_opt(
+            .query_opt_cached(
                 &format!(
                     "UPDATE contacts.jobs SET status = 'running', heartbeat_at = now()
                      WHERE id = (
@@ -251,7 +252,7 @@ impl JobRunner {
             Err(ContactsError::Invalid { message, .. }) => {
                 let client = self.pool.get().await?;
                 client
-                    .execute(
+                    .execute_cached(
                         "UPDATE contacts.jobs SET status = 'failed', error = $2, input = NULL, finished_at = now()
                          WHERE id = $1",
                         &[&job.id, &message],
@@ -270,7 +271,7 @@ impl JobRunner {
             .iter()
             .map(|error| json!({"row": error.row, "message": error.message}))
             .collect();
-        tx.execute(
+        tx.execute_cached(
             "UPDATE contacts.jobs SET total = $2, processed = $3, created = $4, updated = $5, failed = $6,
                  errors = $7, position = $8, heartbeat_at = now(),
                  status = CASE WHEN $9 THEN 'done' ELSE status END,

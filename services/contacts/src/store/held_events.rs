@@ -1,6 +1,7 @@
 //! SQL of held events: inbound events not passed on (blocked contact, quota exceeded).
 
 use chrono::{DateTime, Utc};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_server::paging;
@@ -17,7 +18,7 @@ pub(crate) async fn held_events(
 ) -> Result<(Vec<proto::HeldEvent>, String), ContactsError> {
     let (at, key) = after.cloned().unzip();
     let rows = client
-        .query(
+        .query_cached(
             "SELECT event_id, channel, contact_id, reason, held_at FROM contacts.held_events
              WHERE workspace_id = $1 AND ($2::timestamptz IS NULL OR (held_at, event_id) < ($2, $3))
              ORDER BY held_at DESC, event_id DESC LIMIT $4",

@@ -1,6 +1,7 @@
 //! SQL of merge suggestions: contacts that share a phone or e-mail with an older one.
 
 use chrono::{DateTime, Utc};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_server::paging;
@@ -17,7 +18,7 @@ pub(crate) async fn merge_suggestions(
 ) -> Result<(Vec<proto::MergeSuggestion>, String), ContactsError> {
     let (at, key) = after.cloned().unzip();
     let rows = client
-        .query(
+        .query_cached(
             "SELECT contact_id, candidate_id, reason, created_at FROM contacts.merge_suggestions
              WHERE workspace_id = $1
                AND ($2::timestamptz IS NULL OR (created_at, contact_id || '/' || candidate_id) < ($2, $3))

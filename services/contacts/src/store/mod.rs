@@ -7,6 +7,7 @@ mod quotas;
 mod saved_views;
 
 use std::collections::HashMap;
+use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
 use switchboard_postgres::GenericClient;
@@ -31,7 +32,7 @@ pub(crate) async fn field_definitions(
     workspace: &str,
 ) -> Result<HashMap<String, FieldDefinition>, ContactsError> {
     let rows = client
-        .query(
+        .query_cached(
             "SELECT key, label, field_type, options FROM contacts.field_definitions
              WHERE workspace_id = $1 ORDER BY key",
             &[&workspace],
@@ -71,7 +72,7 @@ pub(crate) async fn define_field(
     definition: &FieldDefinition,
 ) -> Result<(), ContactsError> {
     let existing: Option<String> = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT field_type FROM contacts.field_definitions WHERE workspace_id = $1 AND key = $2",
             &[&workspace, &definition.key],
         )
@@ -86,7 +87,7 @@ pub(crate) async fn define_field(
         )));
     }
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO contacts.field_definitions (workspace_id, key, label, field_type, options)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (workspace_id, key) DO UPDATE SET label = EXCLUDED.label, options = EXCLUDED.options",
@@ -110,7 +111,7 @@ pub(crate) async fn insert_contact(
     fields: &Editable,
 ) -> Result<Contact, ContactsError> {
     let row = client
-        .query_one(
+        .query_one_cached(
             &format!(
                 "INSERT INTO contacts.contacts AS c
                      (id, workspace_id, first_name, last_name, display_name, email, phone, username,
@@ -146,7 +147,7 @@ pub(crate) async fn find_contact(
 ) -> Result<Contact, ContactsError> {
     let lock = if for_update { " FOR UPDATE" } else { "" };
     let row = client
-        .query_opt(
+        .query_opt_cached(
             &format!(
                 "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c
                  WHERE c.id = $1 AND c.workspace_id = $2 AND c.merged_into IS NULL{lock}"
@@ -165,7 +166,7 @@ pub(crate) async fn write_editable(
     fields: &Editable,
 ) -> Result<Contact, ContactsError> {
     let row = client
-        .query_one(
+        .query_one_cached(
             &format!(
                 "UPDATE contacts.contacts AS c SET
                      first_name = $2, last_name = $3, display_name = $4, email = $5, phone = $6,
@@ -220,7 +221,7 @@ pub(crate) async fn identities(
     contact_ids: &[String],
 ) -> Result<HashMap<String, Vec<proto::Identity>>, ContactsError> {
     let rows = client
-        .query(
+        .query_cached(
             "SELECT contact_id, channel, channel_account_id, channel_user_id, created_at, last_seen_at
              FROM contacts.identities WHERE contact_id = ANY($1)
              ORDER BY created_at, channel_account_id, channel_user_id",
@@ -387,7 +388,7 @@ pub(crate) async fn contacts_with_identifiers(
     phones: &[String],
 ) -> Result<Vec<Contact>, ContactsError> {
     let rows = client
-        .query(
+        .query_cached(
             &format!(
                 "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c
                  WHERE c.workspace_id = $1 AND c.merged_into IS NULL

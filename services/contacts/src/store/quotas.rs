@@ -1,6 +1,7 @@
 //! SQL of monthly quotas of new contacts per channel, and their usage.
 
 use chrono::{DateTime, Utc};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
 
@@ -16,7 +17,7 @@ pub(crate) async fn set_quota(
     match limit {
         Some(limit) => {
             client
-                .execute(
+                .execute_cached(
                     "INSERT INTO contacts.quotas (workspace_id, channel, monthly_limit) VALUES ($1, $2, $3)
                      ON CONFLICT (workspace_id, channel) DO UPDATE SET monthly_limit = EXCLUDED.monthly_limit",
                     &[&workspace, &channel.as_str(), &limit],
@@ -25,7 +26,7 @@ pub(crate) async fn set_quota(
         }
         None => {
             client
-                .execute(
+                .execute_cached(
                     "DELETE FROM contacts.quotas WHERE workspace_id = $1 AND channel = $2",
                     &[&workspace, &channel.as_str()],
                 )
@@ -43,7 +44,7 @@ pub(crate) async fn quota_usage(
 ) -> Result<Vec<proto::QuotaUsage>, ContactsError> {
     let month = crate::resolve::month_of(now);
     let rows = client
-        .query(
+        .query_cached(
             "SELECT coalesce(q.channel, u.channel), q.monthly_limit, coalesce(u.contacts, 0)
              FROM (SELECT channel, monthly_limit FROM contacts.quotas WHERE workspace_id = $1) q
              FULL JOIN (SELECT channel, sum(contacts)::bigint AS contacts FROM contacts.monthly_usage

@@ -1,6 +1,7 @@
 //! SQL of saved views: named filters of a workspace.
 
 use chrono::{DateTime, Utc};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
 
@@ -65,7 +66,7 @@ pub(crate) async fn insert_view(
     filter: &Filter,
 ) -> Result<View, ContactsError> {
     let row = client
-        .query_one(
+        .query_one_cached(
             "INSERT INTO contacts.saved_views (id, workspace_id, name, filter) VALUES ($1, $2, $3, $4)
              RETURNING id, name, filter, created_at, updated_at",
             &[&id, &workspace, &name, &filter_json(filter)?],
@@ -84,7 +85,7 @@ pub(crate) async fn update_view(
     filter: &Filter,
 ) -> Result<View, ContactsError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "UPDATE contacts.saved_views SET name = $3, filter = $4, updated_at = now()
              WHERE id = $1 AND workspace_id = $2
              RETURNING id, name, filter, created_at, updated_at",
@@ -103,7 +104,7 @@ pub(crate) async fn view(
     id: &str,
 ) -> Result<View, ContactsError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT id, name, filter, created_at, updated_at FROM contacts.saved_views
              WHERE id = $1 AND workspace_id = $2",
             &[&id, &workspace],
@@ -116,7 +117,7 @@ pub(crate) async fn view(
 /// Every view of the workspace, by name.
 pub(crate) async fn views(client: &impl GenericClient, workspace: &str) -> Result<Vec<View>, ContactsError> {
     let rows = client
-        .query(
+        .query_cached(
             "SELECT id, name, filter, created_at, updated_at FROM contacts.saved_views
              WHERE workspace_id = $1 ORDER BY name",
             &[&workspace],
@@ -132,7 +133,7 @@ pub(crate) async fn delete_view(
     id: &str,
 ) -> Result<(), ContactsError> {
     let deleted = client
-        .execute(
+        .execute_cached(
             "DELETE FROM contacts.saved_views WHERE id = $1 AND workspace_id = $2",
             &[&id, &workspace],
         )

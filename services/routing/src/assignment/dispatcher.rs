@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_postgres::CachedStatements as _;
 
 use switchboard_postgres::{Pool, Transaction};
 use tokio::sync::Notify;
@@ -69,7 +70,7 @@ impl Dispatcher {
     pub async fn teams_of(&self, agent: &str) -> Result<Vec<String>, RoutingError> {
         let client = self.pool.get().await?;
         let rows = client
-            .query(
+            .query_cached(
                 "SELECT team_id FROM routing.team_members WHERE agent_id = $1",
                 &[&agent],
             )
@@ -95,7 +96,7 @@ impl Dispatcher {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let Some(team_row) = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT mode, workspace_id FROM routing.teams WHERE id = $1 FOR UPDATE",
                 &[&team],
             )
@@ -109,7 +110,7 @@ impl Dispatcher {
         }
         let workspace: String = team_row.get(1);
         let Some(waiting) = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT id, contact_id, channel_account_id FROM routing.conversations
                  WHERE team_id = $1 AND queued_at IS NOT NULL AND status = 'open' AND assignee_id IS NULL
                  ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -131,7 +132,7 @@ impl Dispatcher {
             assignee_id: None,
             team_id: Some(team.to_owned()),
         };
-        tx.execute(
+        tx.execute_cached(
             "UPDATE routing.conversations SET assignee_id = $2, assigned_at = now(), queued_at = NULL,
                  revision = revision + 1
              WHERE id = $1",
@@ -169,7 +170,7 @@ impl Dispatcher {
         let teams: Vec<String> = {
             let client = self.pool.get().await?;
             client
-                .query(
+                .query_cached(
                     "SELECT DISTINCT team_id FROM routing.conversations
                      WHERE queued_at IS NOT NULL AND status = 'open' AND assignee_id IS NULL",
                     &[],
@@ -210,7 +211,7 @@ impl Dispatcher {
 /// conversation, in `mode`'s order; `None` when nobody is eligible.
 async fn take_eligible(tx: &Transaction<'_>, team: &str, mode: Mode) -> Result<Option<String>, RoutingError> {
     let candidates: Vec<String> = tx
-        .query(
+        .query_cached(
             &format!(
                 "SELECT a.id FROM routing.agents a JOIN routing.team_members m ON m.agent_id = a.id
                  WHERE m.team_id = $1 AND a.status = 'online' AND a.open_count < a.max_open
@@ -226,7 +227,7 @@ async fn take_eligible(tx: &Transaction<'_>, team: &str, mode: Mode) -> Result<O
     for candidate in candidates {
         // Waits for, and re-checks, a row another team's hand-out is changing.
         let taken = tx
-            .execute(
+            .execute_cached(
                 "UPDATE routing.agents SET open_count = open_count + 1,
                      last_assigned_seq = nextval('routing.assignment_seq'), last_assigned_at = now()
                  WHERE id = $1 AND status = 'online' AND open_count < max_open",

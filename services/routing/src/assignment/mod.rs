@@ -18,6 +18,7 @@ mod dispatcher;
 pub use dispatcher::Dispatcher;
 
 use switchboard_domain::time::to_timestamp;
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{AssignmentChanged, Envelope, envelope::Payload};
 
@@ -96,7 +97,7 @@ pub struct Locked {
 /// Locks conversation `id` of `workspace` for an assignment change.
 pub async fn lock(tx: &Transaction<'_>, workspace: &str, id: &str) -> Result<Locked, RoutingError> {
     let row = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT id, workspace_id, contact_id, status, assignee_id, team_id, channel_account_id FROM routing.conversations
              WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
             &[&id, &workspace],
@@ -188,7 +189,7 @@ pub(crate) async fn announce(
 
 /// Frees one unit of `agent`'s capacity.
 async fn release(tx: &Transaction<'_>, agent: &str) -> Result<(), RoutingError> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE routing.agents SET open_count = GREATEST(open_count - 1, 0) WHERE id = $1",
         &[&agent],
     )
@@ -198,7 +199,7 @@ async fn release(tx: &Transaction<'_>, agent: &str) -> Result<(), RoutingError> 
 
 /// Counts a new assignment for `agent` (capacity and round-robin position).
 async fn take(tx: &Transaction<'_>, agent: &str) -> Result<(), RoutingError> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE routing.agents SET open_count = open_count + 1,
              last_assigned_seq = nextval('routing.assignment_seq'), last_assigned_at = now()
          WHERE id = $1",
@@ -228,7 +229,7 @@ pub async fn assign(
         return Ok(());
     }
     let exists = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT 1 FROM routing.agents WHERE id = $1 AND workspace_id = $2",
             &[&agent, &conversation.workspace_id],
         )
@@ -249,7 +250,7 @@ pub async fn assign(
         }
         None => take(tx, agent).await?,
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE routing.conversations SET assignee_id = $2, assigned_at = now(), queued_at = NULL,
              revision = revision + 1
          WHERE id = $1",
@@ -290,7 +291,7 @@ pub async fn unassign(
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
     let Some(previous) = conversation.assignee_id.as_deref() else {
-        tx.execute(
+        tx.execute_cached(
             "UPDATE routing.conversations SET queued_at = NULL, revision = revision + 1 WHERE id = $1",
             &[&conversation.id],
         )
@@ -301,7 +302,7 @@ pub async fn unassign(
         release(tx, previous).await?;
         changes.freed_agents.push(previous.to_owned());
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE routing.conversations SET assignee_id = NULL, assigned_at = NULL, queued_at = NULL,
              revision = revision + 1
          WHERE id = $1",
@@ -335,7 +336,7 @@ pub async fn enqueue(
         )));
     }
     let exists = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT 1 FROM routing.teams WHERE id = $1 AND workspace_id = $2",
             &[&team, &conversation.workspace_id],
         )
@@ -346,7 +347,7 @@ pub async fn enqueue(
     if conversation.assignee_id.is_some() {
         unassign(tx, partitions, conversation, changes).await?;
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE routing.conversations SET team_id = $2, queued_at = clock_timestamp(), revision = revision + 1
          WHERE id = $1",
         &[&conversation.id, &team],
@@ -381,7 +382,7 @@ pub async fn on_close(
         release(tx, agent).await?;
         changes.freed_agents.push(agent.to_owned());
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE routing.conversations SET queued_at = NULL WHERE id = $1",
         &[&conversation.id],
     )
@@ -396,13 +397,13 @@ pub async fn on_reopen(
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
     if let Some(agent) = conversation.assignee_id.as_deref() {
-        tx.execute(
+        tx.execute_cached(
             "UPDATE routing.agents SET open_count = open_count + 1 WHERE id = $1",
             &[&agent],
         )
         .await?;
     } else if let Some(team) = conversation.team_id.as_deref() {
-        tx.execute(
+        tx.execute_cached(
             "UPDATE routing.conversations SET queued_at = clock_timestamp() WHERE id = $1",
             &[&conversation.id],
         )
@@ -432,7 +433,7 @@ pub async fn route_new(
     let previous = if policy.unassign_on_close {
         None
     } else {
-        tx.query_opt(
+        tx.query_opt_cached(
             "SELECT c.assignee_id FROM routing.conversations c
              JOIN routing.agents a ON a.id = c.assignee_id
              WHERE c.contact_id = $1 AND c.channel_account_id = $2 AND c.id <> $3 AND c.status = 'closed'
@@ -446,7 +447,7 @@ pub async fn route_new(
         return assign(tx, partitions, conversation, &agent, true, changes).await;
     }
     let team = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT team_id FROM routing.team_accounts WHERE channel_account_id = $1",
             &[&channel_account_id],
         )

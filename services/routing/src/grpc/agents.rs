@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use switchboard_domain::time::to_timestamp as timestamp;
 use switchboard_domain::{AgentId, TeamId};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::{GenericClient, Pool};
 use switchboard_proto::common::v1::PageResponse;
 use switchboard_proto::routing::v1 as proto;
@@ -124,7 +125,7 @@ async fn find_agent(
     id: &str,
 ) -> Result<proto::Agent, RoutingError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             &format!("SELECT {AGENT_COLUMNS} FROM routing.agents WHERE id = $1 AND workspace_id = $2"),
             &[&id, &workspace],
         )
@@ -156,7 +157,7 @@ impl AssignmentService for AssignmentApi {
         let id = AgentId::generate().into_string();
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let row = client
-            .query_one(
+            .query_one_cached(
                 &format!(
                     "INSERT INTO routing.agents (id, workspace_id, name, email, status, max_open)
                      VALUES ($1, $2, $3, $4, $5, $6) RETURNING {AGENT_COLUMNS}"
@@ -198,7 +199,7 @@ impl AssignmentService for AssignmentApi {
             .unzip();
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let rows = client
-            .query(
+            .query_cached(
                 &format!(
                     "SELECT {AGENT_COLUMNS} FROM routing.agents a
                      WHERE workspace_id = $1
@@ -233,7 +234,7 @@ impl AssignmentService for AssignmentApi {
         let max_open = capacity(request.max_open)?;
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let row = client
-            .query_opt(
+            .query_opt_cached(
                 &format!(
                     "UPDATE routing.agents SET name = $3, email = $4, max_open = $5
                      WHERE id = $1 AND workspace_id = $2 RETURNING {AGENT_COLUMNS}"
@@ -263,7 +264,7 @@ impl AssignmentService for AssignmentApi {
         let status = status_name(request.status, "offline")?;
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         client
-            .execute(
+            .execute_cached(
                 "UPDATE routing.agents SET status = $3 WHERE id = $1 AND workspace_id = $2",
                 &[&id, &workspace, &status],
             )
@@ -289,7 +290,7 @@ impl AssignmentService for AssignmentApi {
         let mut client = self.pool.get().await.map_err(RoutingError::from)?;
         let tx = client.transaction().await.map_err(RoutingError::from)?;
         let row = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT open_count FROM routing.agents WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
                 &[&id, &workspace],
             )
@@ -303,7 +304,7 @@ impl AssignmentService for AssignmentApi {
             ))
             .into());
         }
-        tx.execute("DELETE FROM routing.agents WHERE id = $1", &[&id])
+        tx.execute_cached("DELETE FROM routing.agents WHERE id = $1", &[&id])
             .await
             .map_err(RoutingError::from)?;
         tx.commit().await.map_err(RoutingError::from)?;

@@ -1,5 +1,6 @@
 //! Archive, follow-up, and bot/human control of one conversation.
 
+use switchboard_postgres::CachedStatements as _;
 use switchboard_proto::routing::v1 as proto;
 use switchboard_server::auth::principal;
 use tonic::{Request, Status};
@@ -49,7 +50,7 @@ impl RoutingApi {
         let id = conversation_id("conversation_id", &request.conversation_id)?;
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let row = client
-            .query_opt(
+            .query_opt_cached(
                 "SELECT status, controller, controller_version, coalesce(bot_paused_until > now(), false)
                  FROM routing.conversations WHERE id = $1 AND ($2::text IS NULL OR workspace_id = $2)",
                 &[&id, &workspace],
@@ -99,7 +100,7 @@ impl RoutingApi {
         let conversation = change(&self.pool, &self.dispatcher, &workspace, &id, |tx, _, locked, changes| {
             Box::pin(async move {
                 let updated = tx
-                    .execute(
+                    .execute_cached(
                         "UPDATE routing.conversations
                          SET archived_at = CASE WHEN $2 THEN coalesce(archived_at, now()) END, revision = revision + 1
                          WHERE id = $1 AND (archived_at IS NOT NULL) <> $2",
@@ -140,7 +141,7 @@ impl RoutingApi {
             |tx, _, locked, changes| {
                 Box::pin(async move {
                     let updated = tx
-                        .execute(
+                        .execute_cached(
                             "UPDATE routing.conversations SET follow_up = $2, revision = revision + 1
                          WHERE id = $1 AND follow_up <> $2",
                             &[&locked.id, &flag],

@@ -1,6 +1,7 @@
 //! Listing and searching conversations, closing (with the workspace's closing-note policy)
 //! and reopening them.
 
+use switchboard_postgres::CachedStatements as _;
 use switchboard_proto::common::v1::PageResponse;
 use switchboard_proto::routing::v1 as proto;
 use switchboard_server::paging;
@@ -78,7 +79,7 @@ impl RoutingApi {
             .unzip();
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let rows = client
-            .query(
+            .query_cached(
                 &format!(
                     "SELECT {CONVERSATION_COLUMNS} FROM routing.conversations
                      WHERE workspace_id = $1
@@ -148,7 +149,7 @@ impl RoutingApi {
                 RoutingError::FailedPrecondition(format!("conversation {id} is closed already")).into(),
             );
         }
-        tx.execute(
+        tx.execute_cached(
             "UPDATE routing.conversations SET status = 'closed', closed_at = now(), closing_category = $2,
                  closing_summary = $3, revision = revision + 1
              WHERE id = $1",
@@ -197,7 +198,7 @@ impl RoutingApi {
             );
         }
         let reopened = tx
-            .execute(
+            .execute_cached(
                 "UPDATE routing.conversations SET status = 'open', closed_at = NULL, closing_category = '',
                      closing_summary = '', revision = revision + 1
                  WHERE id = $1",

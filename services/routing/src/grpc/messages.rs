@@ -2,6 +2,7 @@
 //! versions after edits and deletes, and reply links.
 
 use std::collections::HashMap;
+use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
@@ -74,7 +75,7 @@ impl RoutingApi {
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         find(&client, &workspace, &id).await?;
         let rows = client
-            .query(
+            .query_cached(
                 "SELECT id, direction, author_kind, provider_message_id, body, provider_timestamp, received_at,
                         arrival, coalesce(provider_timestamp, received_at) AS sort_at,
                         reply_to_message_id, reactions, edited_at, deleted_at, status, author_id
@@ -89,7 +90,7 @@ impl RoutingApi {
         let ids: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
         let mut revisions: HashMap<String, Vec<proto::MessageRevision>> = HashMap::new();
         for row in client
-            .query(
+            .query_cached(
                 "SELECT message_id, body, replaced_at FROM routing.message_revisions
                  WHERE message_id = ANY($1) ORDER BY message_id, revision",
                 &[&ids],

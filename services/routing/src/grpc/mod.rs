@@ -14,6 +14,7 @@ mod watch;
 use chrono::{DateTime, Utc};
 use switchboard_domain::ConversationId;
 use switchboard_domain::time::to_timestamp as timestamp;
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::{GenericClient, Pool};
 use switchboard_proto::routing::v1 as proto;
 use switchboard_proto::routing::v1::routing_service_server::{RoutingService, RoutingServiceServer};
@@ -137,7 +138,7 @@ pub(crate) async fn find(
     id: &str,
 ) -> Result<proto::Conversation, RoutingError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             &format!(
                 "SELECT {CONVERSATION_COLUMNS} FROM routing.conversations WHERE id = $1 AND workspace_id = $2"
             ),

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use switchboard_domain::time::to_timestamp as timestamp;
 use switchboard_domain::{AgentId, NoteId};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::{GenericClient, Pool};
 use switchboard_proto::common::v1::PageResponse;
 use switchboard_proto::routing::v1 as proto;
@@ -90,7 +91,7 @@ async fn require_agents(
         return Ok(());
     }
     let known: Vec<String> = client
-        .query(
+        .query_cached(
             "SELECT id FROM routing.agents WHERE workspace_id = $1 AND id = ANY($2)",
             &[&workspace, &ids],
         )
@@ -156,7 +157,7 @@ impl NotesService for NotesApi {
         require_agents(&tx, &workspace, std::slice::from_ref(&author), "author_id").await?;
         require_agents(&tx, &workspace, &mentioned, "mentions").await?;
         let row = tx
-            .query_one(
+            .query_one_cached(
                 &format!(
                     "INSERT INTO routing.notes (id, workspace_id, conversation_id, kind, author_id, body, mentions)
                      VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {NOTE_COLUMNS}"
@@ -198,7 +199,7 @@ impl NotesService for NotesApi {
         let mut client = self.pool.get().await.map_err(RoutingError::from)?;
         let tx = client.transaction().await.map_err(RoutingError::from)?;
         let current = tx
-            .query_opt(
+            .query_opt_cached(
                 &format!(
                     "SELECT {NOTE_COLUMNS} FROM routing.notes WHERE id = $1 AND workspace_id = $2 FOR UPDATE"
                 ),
@@ -219,7 +220,7 @@ impl NotesService for NotesApi {
         let mut all_mentions = current.mentioned_agent_ids.clone();
         all_mentions.extend(new_mentions.iter().cloned());
         let row = tx
-            .query_one(
+            .query_one_cached(
                 &format!(
                     "UPDATE routing.notes SET body = $2, mentions = $3, edited_at = now() WHERE id = $1
                      RETURNING {NOTE_COLUMNS}"
@@ -252,7 +253,7 @@ impl NotesService for NotesApi {
         let mut client = self.pool.get().await.map_err(RoutingError::from)?;
         let tx = client.transaction().await.map_err(RoutingError::from)?;
         let row = tx
-            .query_opt(
+            .query_opt_cached(
                 "DELETE FROM routing.notes WHERE id = $1 AND workspace_id = $2 RETURNING conversation_id",
                 &[&id, &workspace],
             )
@@ -287,7 +288,7 @@ impl NotesService for NotesApi {
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         find(&client, &workspace, &conversation).await?;
         let rows = client
-            .query(
+            .query_cached(
                 &format!(
                     "SELECT {NOTE_COLUMNS} FROM routing.notes
                      WHERE conversation_id = $1 AND workspace_id = $2

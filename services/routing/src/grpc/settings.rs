@@ -1,6 +1,7 @@
 //! A workspace's routing settings: assignment and closing policy, the bot, business hours and
 //! automatic replies.
 
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::GenericClient;
 use switchboard_proto::routing::v1 as proto;
 use tonic::{Request, Status};
@@ -19,7 +20,7 @@ pub(crate) async fn settings(
     workspace: &str,
 ) -> Result<proto::RoutingSettings, RoutingError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT unassign_on_close, require_closing_note, bot_enabled, bot_pause_minutes, business_hours,
                     away_message, at_capacity_message
              FROM routing.workspace_settings WHERE workspace_id = $1",
@@ -134,7 +135,7 @@ impl RoutingApi {
         };
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         client
-            .execute(
+            .execute_cached(
                 "INSERT INTO routing.workspace_settings
                      (workspace_id, unassign_on_close, require_closing_note, bot_enabled, bot_pause_minutes,
                       business_hours, away_message, at_capacity_message)

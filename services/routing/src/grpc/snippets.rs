@@ -2,6 +2,7 @@
 //! (`NotesService` snippet calls).
 
 use std::collections::{BTreeSet, HashMap};
+use switchboard_postgres::CachedStatements as _;
 
 use switchboard_domain::time::to_timestamp as timestamp;
 use switchboard_domain::{AgentId, SnippetId};
@@ -56,7 +57,7 @@ impl NotesApi {
         Template::parse(&request.body)?;
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let row = client
-            .query_one(
+            .query_one_cached(
                 &format!(
                     "INSERT INTO routing.snippets (id, workspace_id, shortcut, body) VALUES ($1, $2, $3, $4)
                      RETURNING {SNIPPET_COLUMNS}"
@@ -87,7 +88,7 @@ impl NotesApi {
         Template::parse(&request.body)?;
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let row = client
-            .query_opt(
+            .query_opt_cached(
                 &format!(
                     "UPDATE routing.snippets SET shortcut = $3, body = $4, updated_at = now()
                      WHERE id = $1 AND workspace_id = $2 RETURNING {SNIPPET_COLUMNS}"
@@ -111,7 +112,7 @@ impl NotesApi {
         let id = snippet_id("id", &request.get_ref().id)?;
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let deleted = client
-            .execute(
+            .execute_cached(
                 "DELETE FROM routing.snippets WHERE id = $1 AND workspace_id = $2",
                 &[&id, &workspace],
             )
@@ -136,7 +137,7 @@ impl NotesApi {
             .unzip();
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let rows = client
-            .query(
+            .query_cached(
                 &format!(
                     "SELECT {SNIPPET_COLUMNS} FROM routing.snippets
                      WHERE workspace_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
@@ -167,7 +168,7 @@ impl NotesApi {
         let conversation = conversation_id("conversation_id", &request.conversation_id)?;
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         let body: String = client
-            .query_opt(
+            .query_opt_cached(
                 "SELECT body FROM routing.snippets WHERE id = $1 AND workspace_id = $2",
                 &[&id, &workspace],
             )
@@ -176,7 +177,7 @@ impl NotesApi {
             .ok_or_else(|| RoutingError::NotFound(format!("snippet {id}")))?
             .get(0);
         let snapshot: serde_json::Value = client
-            .query_opt(
+            .query_opt_cached(
                 "SELECT contact_snapshot FROM routing.conversations WHERE id = $1 AND workspace_id = $2",
                 &[&conversation, &workspace],
             )
@@ -195,7 +196,7 @@ impl NotesApi {
                 .map(AgentId::into_string)
                 .map_err(|error| Status::invalid_argument(format!("agent_id: {error}")))?;
             let name: String = client
-                .query_opt(
+                .query_opt_cached(
                     "SELECT name FROM routing.agents WHERE id = $1 AND workspace_id = $2",
                     &[&agent, &workspace],
                 )

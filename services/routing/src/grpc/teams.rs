@@ -3,6 +3,7 @@
 
 use switchboard_domain::time::to_timestamp as timestamp;
 use switchboard_domain::{ChannelAccountId, TeamId};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::{GenericClient, Transaction};
 use switchboard_proto::common::v1::PageResponse;
 use switchboard_proto::routing::v1 as proto;
@@ -60,7 +61,7 @@ async fn find_team(
     id: &str,
 ) -> Result<proto::Team, RoutingError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             &format!("SELECT {TEAM_COLUMNS} FROM routing.teams t WHERE t.id = $1 AND t.workspace_id = $2"),
             &[&id, &workspace],
         )
@@ -99,7 +100,7 @@ async fn set_team_parts(
     accounts: &[String],
 ) -> Result<(), RoutingError> {
     let known: i64 = tx
-        .query_one(
+        .query_one_cached(
             "SELECT count(*) FROM routing.agents WHERE workspace_id = $1 AND id = ANY($2)",
             &[&workspace, &agents],
         )
@@ -110,17 +111,17 @@ async fn set_team_parts(
             "agent_ids: one or more agents of this workspace".to_owned(),
         ));
     }
-    tx.execute("DELETE FROM routing.team_members WHERE team_id = $1", &[&team])
+    tx.execute_cached("DELETE FROM routing.team_members WHERE team_id = $1", &[&team])
         .await?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO routing.team_members (team_id, agent_id) SELECT $1, unnest($2::text[])",
         &[&team, &agents],
     )
     .await?;
-    tx.execute("DELETE FROM routing.team_accounts WHERE team_id = $1", &[&team])
+    tx.execute_cached("DELETE FROM routing.team_accounts WHERE team_id = $1", &[&team])
         .await?;
     let taken = tx
-        .query(
+        .query_cached(
             "SELECT channel_account_id FROM routing.team_accounts WHERE channel_account_id = ANY($1)",
             &[&accounts],
         )
@@ -131,7 +132,7 @@ async fn set_team_parts(
             row.get::<_, String>(0)
         )));
     }
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO routing.team_accounts (team_id, channel_account_id) SELECT $1, unnest($2::text[])",
         &[&team, &accounts],
     )
@@ -153,7 +154,7 @@ impl AssignmentApi {
         let id = TeamId::generate().into_string();
         let mut client = self.pool.get().await.map_err(RoutingError::from)?;
         let tx = client.transaction().await.map_err(RoutingError::from)?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO routing.teams (id, workspace_id, name, mode) VALUES ($1, $2, $3, $4)",
             &[&id, &workspace, &name, &mode.as_str()],
         )
@@ -191,7 +192,7 @@ impl AssignmentApi {
         let client = self.pool.get().await.map_err(RoutingError::from)?;
         // Every team of the page with its members, accounts and queue in one query.
         let rows = client
-            .query(
+            .query_cached(
                 &format!(
                     "SELECT {TEAM_COLUMNS} FROM routing.teams t
                      WHERE t.workspace_id = $1 AND ($2::timestamptz IS NULL OR (t.created_at, t.id) > ($2, $3))
@@ -226,7 +227,7 @@ impl AssignmentApi {
         let mut client = self.pool.get().await.map_err(RoutingError::from)?;
         let tx = client.transaction().await.map_err(RoutingError::from)?;
         let updated = tx
-            .execute(
+            .execute_cached(
                 "UPDATE routing.teams SET name = $3, mode = $4 WHERE id = $1 AND workspace_id = $2",
                 &[&id, &workspace, &name, &mode.as_str()],
             )
@@ -252,14 +253,14 @@ impl AssignmentApi {
         let id = team_id("id", &request.get_ref().id)?;
         let mut client = self.pool.get().await.map_err(RoutingError::from)?;
         let tx = client.transaction().await.map_err(RoutingError::from)?;
-        tx.execute(
+        tx.execute_cached(
             "UPDATE routing.conversations SET queued_at = NULL WHERE team_id = $1 AND workspace_id = $2",
             &[&id, &workspace],
         )
         .await
         .map_err(RoutingError::from)?;
         let deleted = tx
-            .execute(
+            .execute_cached(
                 "DELETE FROM routing.teams WHERE id = $1 AND workspace_id = $2",
                 &[&id, &workspace],
             )

@@ -16,6 +16,7 @@ use prost::Message as _;
 use switchboard_domain::time::from_timestamp;
 use switchboard_domain::{Channel, ConversationId, MessageId};
 use switchboard_messaging::{Handler, HandlerError, Incoming};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::{Pool, Transaction};
 use switchboard_proto::events::v1::{
     BotTurn, ContactChange, ContactResolvedInbound, Envelope, InboundMessage, envelope::Payload,
@@ -228,7 +229,7 @@ impl History {
         let tx = client.transaction().await?;
         // Their open assigned conversations no longer count against the agents' capacity.
         let freed = tx
-            .query(
+            .query_cached(
                 "WITH counted AS (
                      SELECT assignee_id, count(*)::int AS n FROM routing.conversations
                      WHERE workspace_id = $1 AND contact_id = $2 AND status = 'open' AND assignee_id IS NOT NULL
@@ -241,17 +242,17 @@ impl History {
             )
             .await?;
         let removed = tx
-            .execute(
+            .execute_cached(
                 "DELETE FROM routing.conversations WHERE workspace_id = $1 AND contact_id = $2",
                 &[&workspace, &contact_id],
             )
             .await?;
-        tx.execute(
+        tx.execute_cached(
             "DELETE FROM routing.messages WHERE workspace_id = $1 AND contact_id = $2",
             &[&workspace, &contact_id],
         )
         .await?;
-        tx.execute(
+        tx.execute_cached(
             "DELETE FROM routing.event_log WHERE workspace_id = $1 AND contact_id = $2",
             &[&workspace, &contact_id],
         )

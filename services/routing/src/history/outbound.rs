@@ -5,6 +5,7 @@
 
 use prost::Message as _;
 use switchboard_domain::{ConversationId, MessageId};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_proto::events::v1::{Envelope, InboundMessage, OutboundMessage, OutboundStatus};
 
 use super::{Appended, History};
@@ -47,7 +48,7 @@ impl History {
         let conversation_id = if outbound.conversation_id.is_empty() {
             let candidate = ConversationId::generate().into_string();
             let id: String = tx
-                .query_one(
+                .query_one_cached(
                     "INSERT INTO routing.conversations AS c
                          (id, workspace_id, contact_id, channel_account_id, channel, opened_at, last_message_at)
                      VALUES ($1, $2, $3, $4, $5, now(), now())
@@ -94,7 +95,7 @@ impl History {
         let author_id = (!outbound.author_id.is_empty()).then_some(outbound.author_id.as_str());
         let status = delivery_status::stored(outbound.status).unwrap_or("queued");
         let inserted = tx
-            .execute(
+            .execute_cached(
                 "INSERT INTO routing.messages
                      (id, workspace_id, conversation_id, contact_id, channel_account_id, provider_message_id,
                       direction, author_kind, author_id, body, status, status_changed_at, reply_to_message_id)
@@ -119,7 +120,7 @@ impl History {
             tx.rollback().await?;
             return Ok(Appended::Duplicate);
         }
-        tx.execute(
+        tx.execute_cached(
             "UPDATE routing.conversations SET last_message_at = GREATEST(last_message_at, now()) WHERE id = $1",
             &[&conversation_id],
         )
@@ -197,7 +198,7 @@ impl History {
         let provider_id =
             (!status.provider_message_id.is_empty()).then_some(status.provider_message_id.as_str());
         let row = tx
-            .query_opt(
+            .query_opt_cached(
                 &format!(
                     "UPDATE routing.messages
                      SET status = $2, status_changed_at = now(),

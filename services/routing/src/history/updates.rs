@@ -4,6 +4,7 @@
 //! purged) is ignored.
 
 use prost::Message as _;
+use switchboard_postgres::CachedStatements as _;
 use switchboard_proto::events::v1::{
     ContactResolvedInbound, Envelope, InboundEvent, InboundMessage, MessageDelete, MessageEdit, Reaction,
 };
@@ -56,7 +57,7 @@ impl History {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let Some(row) = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT id, conversation_id, body, reactions, deleted_at IS NOT NULL FROM routing.messages
                  WHERE channel_account_id = $1 AND provider_message_id = $2 AND workspace_id = $3
                  FOR UPDATE",
@@ -89,7 +90,7 @@ impl History {
                 };
                 let same = current_emojis(&reactions) == current_emojis(&next);
                 if !same {
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE routing.messages SET reactions = $2 WHERE id = $1",
                         &[&message_id, &next],
                     )
@@ -108,7 +109,7 @@ impl History {
                         ..current
                     };
                     keep_revision(&tx, &message_id, &body).await?;
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE routing.messages SET body = $2, edited_at = now() WHERE id = $1",
                         &[&message_id, &next.encode_to_vec()],
                     )
@@ -128,7 +129,7 @@ impl History {
                         ..InboundMessage::default()
                     };
                     keep_revision(&tx, &message_id, &body).await?;
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE routing.messages SET body = $2, deleted_at = now() WHERE id = $1",
                         &[&message_id, &emptied.encode_to_vec()],
                     )
@@ -178,7 +179,7 @@ async fn keep_revision(
     message_id: &str,
     body: &[u8],
 ) -> Result<(), RoutingError> {
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO routing.message_revisions (message_id, revision, body)
          SELECT $1, coalesce(max(revision), 0) + 1, $2 FROM routing.message_revisions WHERE message_id = $1",
         &[&message_id, &body],
