@@ -20,10 +20,6 @@ use crate::DeliveryConfig;
 /// The provider's sliding window for an account's per-second limit.
 const SECOND: Duration = Duration::from_secs(1);
 
-/// Telegram's per-chat spacing, measured between departures, is at least this: one second
-/// plus a margin for the delay between leaving the lane and reaching the provider.
-const CHAT_SPACING: Duration = Duration::from_millis(1050);
-
 /// The account setting that overrides the channel's default per-second limit.
 pub const RATE_SETTING: &str = "rate_limit_per_second";
 
@@ -54,10 +50,11 @@ pub struct Lane {
     account: DefaultDirectRateLimiter,
     /// WhatsApp's pair rate (bursts borrowed from a 6 s period).
     pairs: Option<DefaultKeyedRateLimiter<String>>,
-    /// Telegram: the least time between two calls to one private chat and to one group,
-    /// measured between the calls themselves (see [`Lane::pace`]).
+    /// Telegram: the least time between the end of a call to one private chat (or group) and
+    /// the start of the next: a call reaches the provider between its start and its end, so
+    /// two calls to a chat reach it at least this far apart, whatever the delays.
     spacing: Option<(Duration, Duration)>,
-    /// When the last call to each spaced recipient left.
+    /// When the last call to each spaced recipient ended.
     last_call: Mutex<HashMap<String, Instant>>,
     live_waiting: AtomicUsize,
     broadcasts_held: AtomicUsize,
@@ -202,12 +199,12 @@ pub struct Turn {
 impl Lane {
     /// A lane for an account of `channel` limited to `per_second`, paced at `headroom` of it.
     fn new(channel: Channel, per_second: f64, headroom: f64) -> Self {
-        // Telegram: 1/s per chat, 20/min per group; spaced by a little more than the limit so
-        // network jitter between two calls never puts them closer at the provider.
+        // Telegram: 1/s per chat, 20/min per group (one per 3 s), at the headroom.
         let spacing = (channel == Channel::Telegram).then(|| {
-            let chat = Duration::from_secs_f64(1.0 / headroom).max(CHAT_SPACING);
-            let group = Duration::from_secs_f64(3.0 / headroom).max(Duration::from_millis(3050));
-            (chat, group)
+            (
+                Duration::from_secs_f64(1.0 / headroom),
+                Duration::from_secs_f64(3.0 / headroom),
+            )
         });
         // WhatsApp: about one message per 6 s to the same user, bursts up to 45 borrowed.
         let pairs = (channel == Channel::Whatsapp).then(|| {
@@ -283,8 +280,8 @@ impl Lane {
         }
     }
 
-    /// Waits until the recipient's spacing since its last call has passed (Telegram). Call it
-    /// holding the recipient's [`Turn`], right before [`Lane::pace`].
+    /// Waits until the recipient's spacing since its last call ended has passed (Telegram).
+    /// Call it holding the recipient's [`Turn`], right before [`Lane::pace`].
     pub async fn space(&self, recipient: &str) {
         let Some((chat, group)) = self.spacing else {
             return;
@@ -301,8 +298,8 @@ impl Lane {
         }
     }
 
-    /// Notes that a call to `recipient` leaves now (after [`Lane::pace`]).
-    pub fn called(&self, recipient: &str) {
+    /// Notes that a call to `recipient` ended now (answered, failed or timed out).
+    pub fn call_ended(&self, recipient: &str) {
         let Some((_, group)) = self.spacing else {
             return;
         };

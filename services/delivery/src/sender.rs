@@ -146,10 +146,10 @@ impl Sender {
         );
         lane.space(&row.recipient).await;
         let slot = lane.pace(live).await;
-        lane.called(&row.recipient);
         let started = Utc::now();
         let outcome = self.call(&account, &row).instrument(span.clone()).await;
         drop(slot);
+        lane.call_ended(&row.recipient);
         if let CallOutcome::Answered {
             outcome: SendOutcome::Accepted { provider_message_id },
             ..
