@@ -39,8 +39,8 @@ pub struct DeliveryConfig {
     /// Messages of one partition in flight at once (they queue on their account's lane, live
     /// replies first).
     pub sends_in_flight: usize,
-    /// The share of each provider limit delivery aims at (below 1.0 so network jitter never
-    /// pushes a second over the provider's limit).
+    /// The share of each provider limit the lanes pace at (the limit itself holds at any
+    /// value: a call counts against its second until a second after its answer).
     pub rate_headroom: f64,
     /// Per-second send limit of WhatsApp numbers (an account's `rate_limit_per_second`
     /// setting overrides every channel's default).
