@@ -118,7 +118,15 @@ pub async fn run_consumer<H: Handler>(
             .config()
             .prefetch
             .max(u16::try_from(concurrency).unwrap_or(u16::MAX));
-        let subscribed = subscribe(&connection, &queue, prefetch).await;
+        // Bounded: on a connection whose recovery stalled, opening a channel or subscribing
+        // may never complete; the next try waits for a working connection.
+        let limit = bus.config().connect_timeout;
+        let subscribed = tokio::time::timeout(limit, subscribe(&connection, &queue, prefetch))
+            .await
+            .unwrap_or(Err(MessagingError::Stalled {
+                operation: "subscribe",
+                after: limit,
+            }));
         let (channel, consumer) = match subscribed {
             Ok(subscription) => subscription,
             Err(error) => {

@@ -58,13 +58,21 @@ pub enum MessagingError {
     /// The broker connection is not up.
     #[error("rabbitmq is not connected")]
     NotConnected,
+    /// A lapin operation did not complete in time (a connection whose recovery stalled).
+    #[error("rabbitmq operation {operation} did not complete within {after:?}")]
+    Stalled {
+        /// What we were doing.
+        operation: &'static str,
+        /// How long we waited.
+        after: std::time::Duration,
+    },
 }
 
 impl MessagingError {
     /// Classifies the failure (always a dependency problem).
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Amqp { .. } | Self::NotConnected => ErrorCode::Unavailable,
+            Self::Amqp { .. } | Self::NotConnected | Self::Stalled { .. } => ErrorCode::Unavailable,
         }
     }
 
