@@ -91,9 +91,11 @@ impl CallWindow {
 }
 
 /// A provider call's place in its lane's window, held from [`Lane::pace`] until the call
-/// ends (answered, failed or timed out): dropping it stamps the end.
+/// ends (answered, failed or timed out): dropping it stamps the end, in the account's window
+/// and as the recipient's last call (Telegram spacing).
 pub struct CallSlot<'a> {
     lane: &'a Lane,
+    recipient: &'a str,
 }
 
 impl Drop for CallSlot<'_> {
@@ -109,6 +111,7 @@ impl Drop for CallSlot<'_> {
             calls.ended.push_back(now);
         }
         self.lane.call_ended.notify_waiters();
+        self.lane.stamp_last_call(self.recipient, now);
     }
 }
 
@@ -298,12 +301,11 @@ impl Lane {
         }
     }
 
-    /// Notes that a call to `recipient` ended now (answered, failed or timed out).
-    pub fn call_ended(&self, recipient: &str) {
+    /// Notes that a call to `recipient` ended at `now` (spaced recipients only).
+    fn stamp_last_call(&self, recipient: &str, now: Instant) {
         let Some((_, group)) = self.spacing else {
             return;
         };
-        let now = Instant::now();
         let mut last_call = self
             .last_call
             .lock()
@@ -317,8 +319,8 @@ impl Lane {
     /// Waits for the account's next slot, right before the provider call (after the database
     /// work, whose latency would otherwise bunch sends together): evenly paced below the limit,
     /// live replies (`live`) before broadcasts, and never more than the limit in any second
-    /// at the provider. Hold the slot until the call has ended.
-    pub async fn pace(&self, live: bool) -> CallSlot<'_> {
+    /// at the provider. Hold the slot until the call to `recipient` has ended.
+    pub async fn pace<'a>(&'a self, live: bool, recipient: &'a str) -> CallSlot<'a> {
         if live {
             self.live_waiting.fetch_add(1, Ordering::SeqCst);
         } else {
@@ -327,7 +329,7 @@ impl Lane {
             }
         }
         self.account.until_ready().await;
-        let slot = self.within_second().await;
+        let slot = self.within_second(recipient).await;
         if live {
             self.live_waiting.fetch_sub(1, Ordering::SeqCst);
         }
@@ -339,7 +341,7 @@ impl Lane {
     /// provider holds only calls that, when the last of them started, were in flight or had
     /// ended within the second before: whatever the network and scheduling delays, no second
     /// at the provider sees more than the limit (even pacing alone lets jitter bunch calls).
-    async fn within_second(&self) -> CallSlot<'_> {
+    async fn within_second<'a>(&'a self, recipient: &'a str) -> CallSlot<'a> {
         let capacity = (self.per_second.floor() as usize).max(1);
         loop {
             let ended = self.call_ended.notified();
@@ -352,7 +354,10 @@ impl Lane {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if calls.counted(Instant::now()) < capacity {
                     calls.in_flight += 1;
-                    return CallSlot { lane: self };
+                    return CallSlot {
+                        lane: self,
+                        recipient,
+                    };
                 }
                 calls.ended.front().copied()
             };
@@ -410,7 +415,7 @@ mod tests {
             .map(|index| {
                 let (lane, arrivals) = (lane.clone(), arrivals.clone());
                 tokio::spawn(async move {
-                    let slot = lane.pace(true).await;
+                    let slot = lane.pace(true, "15550000001").await;
                     // A deterministic spread of delays: to the provider, then back.
                     tokio::time::sleep(Duration::from_millis((index * 37) % 300)).await;
                     arrivals

@@ -145,11 +145,10 @@ impl Sender {
             provider_message_id = tracing::field::Empty,
         );
         lane.space(&row.recipient).await;
-        let slot = lane.pace(live).await;
+        let slot = lane.pace(live, &row.recipient).await;
         let started = Utc::now();
         let outcome = self.call(&account, &row).instrument(span.clone()).await;
         drop(slot);
-        lane.call_ended(&row.recipient);
         if let CallOutcome::Answered {
             outcome: SendOutcome::Accepted { provider_message_id },
             ..
