@@ -223,8 +223,34 @@ impl WebhookSwitchboard {
         format!("{}routing.contact.p00", self.namespace)
     }
 
-    /// Reads (and acks) `count` events from `queue`, failing after `timeout`.
+    /// Waits until `queue` exists, failing after `timeout`. Switchboard declares a queue when
+    /// its consumer starts or before its producer first publishes to it, which may be after
+    /// `/readyz` answered; a test reading the queue must not race that.
+    pub async fn wait_for_queue(&self, queue: &str, timeout: Duration) {
+        let connection =
+            Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default())
+                .await
+                .expect("test connects to rabbitmq");
+        let deadline = Instant::now() + timeout;
+        loop {
+            // A failed passive declare closes its channel: each try opens its own.
+            let channel = connection.create_channel().await.expect("channel");
+            match declare_passive(&channel, queue).await {
+                Ok(_) => break,
+                Err(error) => assert!(
+                    Instant::now() < deadline,
+                    "queue {queue} was not declared within {timeout:?}: {error}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = connection.close(200, "done".into()).await;
+    }
+
+    /// Reads (and acks) `count` events from `queue` once it exists, failing after `timeout`.
     pub async fn read_queue(&self, queue: &str, count: usize, timeout: Duration) -> Vec<ReadEvent> {
+        let deadline = Instant::now() + timeout;
+        self.wait_for_queue(queue, timeout).await;
         let connection =
             Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default())
                 .await
@@ -239,7 +265,6 @@ impl WebhookSwitchboard {
             )
             .await
             .expect("basic.consume");
-        let deadline = Instant::now() + timeout;
         let mut events = Vec::new();
         while events.len() < count {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -291,17 +316,7 @@ impl WebhookSwitchboard {
                 .await
                 .expect("test connects to rabbitmq");
         let channel = connection.create_channel().await.expect("channel");
-        let declared = channel
-            .queue_declare(
-                queue.into(),
-                lapin::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("the queue exists");
+        let declared = declare_passive(&channel, queue).await.expect("the queue exists");
         let _ = connection.close(200, "done".into()).await;
         declared.message_count()
     }
@@ -448,4 +463,19 @@ pub fn whatsapp_message(message_id: &str, from: &str, fields: serde_json::Value)
     })
     .to_string()
     .into_bytes()
+}
+
+/// Declares `queue` passively: its message count if it exists, an error (which closes
+/// `channel`) if not.
+async fn declare_passive(channel: &lapin::Channel, queue: &str) -> Result<lapin::Queue, lapin::Error> {
+    channel
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
 }
