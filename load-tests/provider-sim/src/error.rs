@@ -38,4 +38,10 @@ pub enum SimulatorError {
     /// The server task panicked or was cancelled.
     #[error("simulator task failed")]
     Join(#[from] tokio::task::JoinError),
+    /// The `provider-sim` binary to start is not there.
+    #[error("{} not found: build it with `make build` (or `cargo build -p switchboard-provider-sim`)", .0.display())]
+    BinaryMissing(std::path::PathBuf),
+    /// A started `provider-sim` never answered its health check.
+    #[error("provider-sim did not answer at {0}")]
+    NotAnswering(String),
 }

@@ -12,13 +12,15 @@
 //!
 //! Accounts, faults, the call log and counters are driven through the JSON control API under
 //! `/_sim/` (see [`SimulatorClient`]). Start one in-process with [`Simulator::start`] or run
-//! the `provider-sim` binary. Test tooling only: it depends on no Switchboard crate.
+//! the `provider-sim` binary ([`SimulatorProcess`] starts it). Test tooling only: it depends
+//! on no Switchboard crate.
 
 mod client;
 mod control;
 mod error;
 mod limits;
 pub mod model;
+mod process;
 mod providers;
 mod server;
 pub mod sign;
@@ -34,6 +36,7 @@ pub use model::{
     EffectiveLimits, Fault, FaultKind, Limits, Provider, ReceiptStatus, SmtpFault, SmtpFaultKind, SmtpHeader,
     SmtpMessage, SmtpStats, Stats, ViolationCounts, WebhookStats,
 };
+pub use process::SimulatorProcess;
 pub use server::{RunningSimulator, Simulator, SimulatorOptions};
 
 /// Parses an accounts file: a JSON list of [`AccountSeed`]s

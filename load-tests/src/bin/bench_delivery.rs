@@ -25,7 +25,9 @@ use switchboard_proto::delivery::v1::delivery_service_client::DeliveryServiceCli
 use switchboard_proto::tenancy::v1 as tenancy;
 use switchboard_proto::tenancy::v1::channel_account_service_client::ChannelAccountServiceClient;
 use switchboard_proto::tenancy::v1::workspace_admin_service_client::WorkspaceAdminServiceClient;
-use switchboard_provider_sim::{AccountConfig, CallsQuery, Limits, Provider, SimulatorClient};
+use switchboard_provider_sim::{
+    AccountConfig, CallsQuery, Limits, Provider, SimulatorClient, SimulatorProcess,
+};
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -365,54 +367,6 @@ async fn measure(args: &Args, run: &Run, bench: &Bench, report: &mut Report) -> 
     Ok(())
 }
 
-/// The provider simulator in its own process (`provider-sim` beside the `switchboard`
-/// binary), so its arrival stamps never wait on this process's load generator.
-struct SimulatorProcess {
-    child: tokio::process::Child,
-    base_url: String,
-}
-
-impl SimulatorProcess {
-    async fn start(switchboard: &std::path::Path) -> anyhow::Result<Self> {
-        let binary = switchboard.with_file_name("provider-sim");
-        anyhow::ensure!(
-            binary.exists(),
-            "{} not found: build it with `cargo build --release -p switchboard-provider-sim`",
-            binary.display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = tokio::process::Command::new(&binary)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let base_url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let healthy = http
-                .get(format!("{base_url}/_sim/health"))
-                .send()
-                .await
-                .is_ok_and(|response| response.status().is_success());
-            if healthy {
-                return Ok(Self { child, base_url });
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "provider-sim did not answer at {base_url}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
-}
-
 fn channels_file(sim: &str) -> String {
     format!(
         "workspaces:\n  - id: {WORKSPACE}\n    name: Delivery bench\n    channel_accounts:\n      - {{id: {ACCOUNT}, channel: whatsapp, name: WA, external_id: \"{PHONE_NUMBER_ID}\", base_url: \"{sim}\", secrets: {{app_secret: {APP_SECRET}, access_token: {ACCESS_TOKEN}}}}}\n"
@@ -422,8 +376,13 @@ fn channels_file(sim: &str) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let simulator = SimulatorProcess::start(std::path::Path::new(&args.common.binary)).await?;
-    let sim = SimulatorClient::new(&simulator.base_url);
+    // The simulator runs as its own process, so its arrival stamps never wait on this
+    // process's load generator.
+    let simulator = SimulatorProcess::start(&SimulatorProcess::beside(std::path::Path::new(
+        &args.common.binary,
+    )))
+    .await?;
+    let sim = SimulatorClient::new(simulator.base_url());
     let run = Run::prepare(
         "bench-delivery",
         &args.common.database_server,
@@ -432,7 +391,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let file = std::env::temp_dir().join(format!("bench-delivery-{}.yaml", run.token));
-    std::fs::write(&file, channels_file(&simulator.base_url))?;
+    std::fs::write(&file, channels_file(simulator.base_url()))?;
     let file_path = file.display().to_string();
     let extra = [
         ("SWITCHBOARD_CHANNELS_FILE", file_path.as_str()),

@@ -17,7 +17,7 @@ use switchboard_proto::tenancy::v1 as tenancy;
 use switchboard_proto::tenancy::v1::channel_account_service_client::ChannelAccountServiceClient;
 use switchboard_provider_sim::{
     AccountConfig, CallsQuery, Fault, FaultKind, Limits, Provider, ReceiptStatus, RunningSimulator,
-    Simulator, SimulatorClient, SmtpFault, SmtpFaultKind,
+    Simulator, SimulatorClient, SimulatorProcess, SmtpFault, SmtpFaultKind,
 };
 use tonic::Code;
 use tonic_types::StatusExt as _;
@@ -27,51 +27,21 @@ const WHATSAPP_TOKEN: &str = "EAAB-e2e-whatsapp-token";
 const TELEGRAM_TOKEN: &str = "7000000001:AAE2e-telegram-token";
 
 /// Where the simulator runs: in the test process, or as its own `provider-sim` process (so
-/// its arrival times are not delayed by the test's own load generator).
+/// its arrival times are not delayed by the test's own load generator). Either stops when
+/// dropped.
 enum SimulatorHost {
-    /// Kept alive for the test (the simulator stops when dropped).
     InProcess(#[allow(dead_code)] RunningSimulator),
-    Process(std::process::Child),
-}
-
-impl Drop for SimulatorHost {
-    fn drop(&mut self) {
-        if let SimulatorHost::Process(child) = self {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    Process(#[allow(dead_code)] SimulatorProcess),
 }
 
 /// Starts the `provider-sim` binary (built next to `switchboard`) on a free port.
 async fn simulator_process() -> (SimulatorHost, String) {
-    let binary = switchboard_e2e::binary_path().with_file_name("provider-sim");
-    assert!(
-        binary.exists(),
-        "{} not found: run `make build` (it builds provider-sim too)",
-        binary.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(binary)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("provider-sim starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let host = SimulatorHost::Process(child);
-    switchboard_testkit::eventually(Duration::from_secs(20), "provider-sim to answer", || async {
-        reqwest::get(format!("{base}/_sim/health"))
-            .await
-            .ok()
-            .filter(|response| response.status().is_success())
-    })
-    .await;
-    (host, base)
+    let binary = SimulatorProcess::beside(&switchboard_e2e::binary_path());
+    let process = SimulatorProcess::start(&binary)
+        .await
+        .unwrap_or_else(|error| panic!("provider-sim starts: {error}"));
+    let base = process.base_url().to_owned();
+    (SimulatorHost::Process(process), base)
 }
 
 /// Switchboard, the simulator, and keys.
