@@ -60,6 +60,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             name: "outbox_optional",
             sql: include_str!("../migrations/0002_outbox_optional.sql"),
         },
+        Migration {
+            version: 3,
+            name: "outbox_vacuum",
+            sql: include_str!("../migrations/0003_outbox_vacuum.sql"),
+        },
     ],
 };
 

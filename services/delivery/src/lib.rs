@@ -46,11 +46,18 @@ pub use metrics::DeliveryMetrics;
 /// The schema migrations of the delivery component.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     schema: "delivery",
-    migrations: &[Migration {
-        version: 1,
-        name: "initial",
-        sql: include_str!("../migrations/0001_initial.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "initial",
+            sql: include_str!("../migrations/0001_initial.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "outbox_vacuum",
+            sql: include_str!("../migrations/0002_outbox_vacuum.sql"),
+        },
+    ],
 };
 
 /// The component name of delivery's queues.

@@ -56,6 +56,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             name: "conversation_work",
             sql: include_str!("../migrations/0003_conversation_work.sql"),
         },
+        Migration {
+            version: 4,
+            name: "outbox_vacuum",
+            sql: include_str!("../migrations/0004_outbox_vacuum.sql"),
+        },
     ],
 };
 

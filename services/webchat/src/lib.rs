@@ -51,11 +51,18 @@ use crate::store::{NewMessage, Store, Watermark};
 /// The schema migrations of the web chat component.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     schema: "webchat",
-    migrations: &[Migration {
-        version: 1,
-        name: "initial",
-        sql: include_str!("../migrations/0001_initial.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "initial",
+            sql: include_str!("../migrations/0001_initial.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "outbox_vacuum",
+            sql: include_str!("../migrations/0002_outbox_vacuum.sql"),
+        },
+    ],
 };
 
 /// What web chat needs from the rest of the process.
