@@ -2,7 +2,8 @@
 //! account's rate limit (governor, paced evenly below the provider's limit), per-recipient
 //! limits (Telegram 1/s per chat and 20/min per group, WhatsApp's pair rate), a pause when
 //! the provider answers with a retry-after for the whole account, live replies before
-//! broadcasts, and one send at a time per recipient so a customer sees messages in order.
+//! broadcasts, and one send at a time per recipient. (Live replies to one recipient reach
+//! the lane in queue order: the send consumer hands them over by the job's order key.)
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;

@@ -68,6 +68,16 @@ pub struct Sender {
 }
 
 impl Handler for Sender {
+    /// Live replies to one recipient are handed over one at a time in queue order (the job's
+    /// order key), so a customer sees them in the order they were sent; the lane's
+    /// `Turn` then keeps any two calls to one recipient, broadcasts too, apart.
+    fn order_key(&self, incoming: &Incoming) -> Option<String> {
+        match incoming.decode_envelope().ok()?.payload {
+            Some(Payload::SendRequested(job)) if !job.order_key.is_empty() => Some(job.order_key),
+            _ => None,
+        }
+    }
+
     async fn handle(&self, incoming: &Incoming) -> Result<(), HandlerError> {
         let envelope = incoming.decode_envelope().map_err(HandlerError::permanent)?;
         let job_id = envelope.event_id.clone();

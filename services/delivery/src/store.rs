@@ -378,6 +378,11 @@ pub async fn queue_send(
             message_id: row.id.clone(),
             attempt: u32::try_from(attempt).unwrap_or_default(),
             channel_account_id: row.channel_account_id.clone(),
+            order_key: if row.priority == 0 {
+                format!("{}/{}", row.channel_account_id, row.recipient)
+            } else {
+                String::new()
+            },
         }),
     );
     envelope.correlation_id = row.id.clone();

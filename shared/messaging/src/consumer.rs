@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -51,6 +52,13 @@ impl HandlerError {
 pub trait Handler: Send + Sync + 'static {
     /// Handles one delivery.
     fn handle(&self, message: &Incoming) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// The key of messages that must be handled one at a time in queue order even when the
+    /// consumer runs several handlers at once (e.g. sends to one recipient); `None` (the
+    /// default) lets the message run beside any other.
+    fn order_key(&self, _message: &Incoming) -> Option<String> {
+        None
+    }
 }
 
 /// Consumes every partition queue of a family, each in order (one message at a time), until
@@ -86,7 +94,8 @@ pub async fn run_partitioned_consumers<H: Handler>(
 }
 
 /// Consumes `queue` until shutdown, running at most `concurrency` handlers at once
-/// (1 = strictly in order). Survives broker outages: it re-subscribes on the supervisor's
+/// (1 = strictly in order; messages of one [`Handler::order_key`] are always handled one
+/// at a time in queue order). Survives broker outages: it re-subscribes on the supervisor's
 /// next connection. On shutdown it stops taking messages, lets running handlers finish and
 /// ack, and returns the rest to the queue.
 pub async fn run_consumer<H: Handler>(
@@ -187,6 +196,76 @@ async fn subscribe(
     Ok((channel, consumer))
 }
 
+/// Chains the deliveries of each [`Handler::order_key`]: each waits until the one before it
+/// with the same key has been handled (acked, dead-lettered or requeued).
+#[derive(Default)]
+struct KeyedOrder {
+    /// Per key, the signal of its latest delivery: closed when that delivery is done.
+    last: HashMap<String, oneshot::Receiver<()>>,
+}
+
+/// A delivery's place in its key's chain.
+struct OrderTurn {
+    /// Resolves when the delivery before it with the same key is done: with `()` if it was
+    /// handled (acked or dead-lettered), closed if it went back to the queue.
+    previous: Option<oneshot::Receiver<()>>,
+    /// Tells the next delivery of the key how this one ended.
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl KeyedOrder {
+    /// How many keys are remembered before finished chains are forgotten.
+    const PRUNE_ABOVE: usize = 1024;
+
+    /// Places `incoming` behind the latest delivery of its key (call in delivery order).
+    fn turn<H: Handler>(&mut self, handler: &H, incoming: &Incoming) -> OrderTurn {
+        let Some(key) = handler.order_key(incoming) else {
+            return OrderTurn {
+                previous: None,
+                done: None,
+            };
+        };
+        if self.last.len() > Self::PRUNE_ABOVE {
+            // A chain whose latest delivery is done needs no entry.
+            self.last
+                .retain(|_, latest| matches!(latest.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+        }
+        let (done, signal) = oneshot::channel();
+        OrderTurn {
+            previous: self.last.insert(key, signal),
+            done: Some(done),
+        }
+    }
+}
+
+impl OrderTurn {
+    /// Waits until the previous delivery of the key is done; true if it was handled (or
+    /// there is none), false if it went back to the queue.
+    async fn previous_handled(&mut self) -> bool {
+        match self.previous.take() {
+            Some(previous) => previous.await.is_ok(),
+            None => true,
+        }
+    }
+
+    /// Lets the next delivery of the key go: handled after this one, or back to the queue
+    /// behind it when this one went back (or its task died).
+    fn finish(mut self, settled: Settled) {
+        if let (Some(done), Settled::Handled) = (self.done.take(), settled) {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// How the consumer left a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// Acked (handled) or dead-lettered.
+    Handled,
+    /// Returned to its queue (shutdown, or a dead letter not confirmed).
+    Returned,
+}
+
 #[derive(Clone)]
 struct ConsumeContext {
     bus: Bus,
@@ -207,6 +286,7 @@ async fn consume<H: Handler>(
 ) {
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut in_flight = JoinSet::new();
+    let mut ordered = KeyedOrder::default();
     loop {
         let next = tokio::select! {
             biased;
@@ -248,10 +328,21 @@ async fn consume<H: Handler>(
                 Err(_) => break,
             },
         };
+        // Taken here, in delivery order, not in the task: tasks may start in any order.
+        let incoming = Incoming::from_delivery(&context.queue.name, &delivery);
+        let mut turn = ordered.turn(handler.as_ref(), &incoming);
         let handler = handler.clone();
         let context = context.clone();
         in_flight.spawn(async move {
-            process(delivery, handler.as_ref(), &context).await;
+            if turn.previous_handled().await {
+                let settled = process(delivery, incoming, handler.as_ref(), &context).await;
+                turn.finish(settled);
+            } else {
+                // The delivery before it with the same key went back to the queue: this one
+                // goes back too, to stay behind it (and so do the ones after it).
+                let _ = requeue(&delivery).await;
+                context.bus.metrics().consumed(&context.queue.name, "requeued");
+            }
             drop(permit);
         });
     }
@@ -303,8 +394,12 @@ async fn requeue(delivery: &lapin::message::Delivery) -> Result<(), MessagingErr
 }
 
 /// Runs one delivery through the handler with retries, then acks or dead-letters it.
-async fn process<H: Handler>(delivery: lapin::message::Delivery, handler: &H, context: &ConsumeContext) {
-    let incoming = Incoming::from_delivery(&context.queue.name, &delivery);
+async fn process<H: Handler>(
+    delivery: lapin::message::Delivery,
+    incoming: Incoming,
+    handler: &H,
+    context: &ConsumeContext,
+) -> Settled {
     let span = tracing::info_span!(
         "bus consume",
         otel.kind = "consumer",
@@ -339,7 +434,7 @@ async fn process<H: Handler>(delivery: lapin::message::Delivery, handler: &H, co
                         tracing::warn!(error = %error, "ack failed; the message will be redelivered");
                     }
                     metrics.consumed(&context.queue.name, "acked");
-                    return;
+                    return Settled::Handled;
                 }
                 Err(HandlerError::Permanent(error)) => break format!("permanent failure: {error}"),
                 Err(HandlerError::Retryable(error)) if attempt >= config.max_attempts => {
@@ -351,17 +446,17 @@ async fn process<H: Handler>(delivery: lapin::message::Delivery, handler: &H, co
                     if sleep_or_cancel(jittered(backoff), &context.shutdown).await {
                         let _ = requeue(&delivery).await;
                         metrics.consumed(&context.queue.name, "requeued");
-                        return;
+                        return Settled::Returned;
                     }
                     attempt += 1;
                     backoff = (backoff * 2).min(config.retry_max_backoff);
                 }
             }
         };
-        dead_letter(&delivery, &incoming, attempt, &failure, context).await;
+        dead_letter(&delivery, &incoming, attempt, &failure, context).await
     }
     .instrument(span)
-    .await;
+    .await
 }
 
 /// Publishes the message to the queue's dead-letter queue with the reason, then acks it.
@@ -372,7 +467,7 @@ async fn dead_letter(
     attempts: u32,
     reason: &str,
     context: &ConsumeContext,
-) {
+) -> Settled {
     tracing::error!(attempts, reason, "dead-lettering message");
     let mut headers = incoming.headers.clone();
     headers.insert(
@@ -404,12 +499,14 @@ async fn dead_letter(
         Ok(()) => {
             let _ = ack(delivery).await;
             metrics.consumed(&context.queue.name, "dead_lettered");
+            Settled::Handled
         }
         Err(error) => {
             tracing::error!(error = %error, "dead letter not confirmed; returning the message to its queue");
             let _ = sleep_or_cancel(Duration::from_secs(1), &context.shutdown).await;
             let _ = requeue(delivery).await;
             metrics.consumed(&context.queue.name, "requeued");
+            Settled::Returned
         }
     }
 }
@@ -422,4 +519,59 @@ fn jittered(backoff: Duration) -> Duration {
 
 fn truncate(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Orders by the routing key; `-` means no key.
+    struct ByRoutingKey;
+
+    impl Handler for ByRoutingKey {
+        async fn handle(&self, _message: &Incoming) -> Result<(), HandlerError> {
+            Ok(())
+        }
+
+        fn order_key(&self, message: &Incoming) -> Option<String> {
+            (message.routing_key != "-").then(|| message.routing_key.clone())
+        }
+    }
+
+    fn message(key: &str) -> Incoming {
+        Incoming {
+            queue: "q".to_owned(),
+            routing_key: key.to_owned(),
+            payload: Vec::new(),
+            message_id: None,
+            message_type: None,
+            headers: FieldTable::default(),
+            redelivered: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_waits_for_its_predecessor_and_follows_it_back_to_the_queue() {
+        let mut order = KeyedOrder::default();
+        let mut first = order.turn(&ByRoutingKey, &message("a"));
+        let mut second = order.turn(&ByRoutingKey, &message("a"));
+        let mut third = order.turn(&ByRoutingKey, &message("a"));
+        let mut other = order.turn(&ByRoutingKey, &message("b"));
+        let mut unkeyed = order.turn(&ByRoutingKey, &message("-"));
+        assert!(first.previous_handled().await, "first of its key");
+        assert!(other.previous_handled().await, "another key does not wait");
+        assert!(unkeyed.previous_handled().await, "no key, no wait");
+
+        let waiting = tokio::spawn(async move { second.previous_handled().await.then_some(second) });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "the second waits for the first");
+        first.finish(Settled::Handled);
+        let second = waiting.await.unwrap().expect("the first was handled");
+
+        second.finish(Settled::Returned);
+        assert!(
+            !third.previous_handled().await,
+            "behind a message that went back to the queue, the next goes back too"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod ordering;
 mod partitions;
 mod publish_consume;
 mod shutdown;
