@@ -80,6 +80,7 @@ impl Receipts {
             source: "receipt",
             provider_status: &receipt.provider_status,
             error: receipt.error.as_ref(),
+            provider_message_id: None,
         };
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
@@ -92,13 +93,11 @@ impl Receipts {
             .by_our_id(&tx, account, &receipt.switchboard_message_id)
             .await?
         {
-            if !receipt.provider_message_id.is_empty() {
-                tx.execute_cached(
-                    "UPDATE delivery.messages SET provider_message_id = $2 WHERE id = $1 AND provider_message_id IS NULL",
-                    &[&id, &receipt.provider_message_id],
-                )
-                .await?;
-            }
+            let update = StatusUpdate {
+                provider_message_id: (!receipt.provider_message_id.is_empty())
+                    .then_some(receipt.provider_message_id.as_str()),
+                ..update.clone()
+            };
             store::advance(&tx, self.partitions, &id, &update).await?;
             "applied"
         } else if receipt.provider_message_id.is_empty() {
@@ -256,6 +255,7 @@ pub async fn apply_parked(
             source: "receipt",
             provider_status,
             error: (!error.code.is_empty()).then_some(error),
+            provider_message_id: None,
         };
         if store::advance(tx, partitions, id, &update).await? {
             applied += 1;

@@ -349,14 +349,10 @@ impl Sender {
                 },
             ) => {
                 receipts::lock_provider_id(&tx, &row.channel_account_id, provider_message_id).await?;
-                tx.execute_cached(
-                    "UPDATE delivery.messages SET provider_message_id = $2 WHERE id = $1 AND provider_message_id IS NULL",
-                    &[&row.id, provider_message_id],
-                )
-                .await?;
                 let update = StatusUpdate {
                     status: "sent",
                     source: "send",
+                    provider_message_id: Some(provider_message_id),
                     ..StatusUpdate::default()
                 };
                 store::advance(&tx, self.partitions, &row.id, &update).await?;
@@ -380,6 +376,7 @@ impl Sender {
                         source: "retry",
                         provider_status: "retries_exhausted",
                         error: error.as_ref(),
+                        provider_message_id: None,
                     };
                     store::advance(&tx, self.partitions, &row.id, &update).await?;
                 } else {
@@ -398,6 +395,7 @@ impl Sender {
                     source: "send",
                     provider_status: "",
                     error: error.as_ref(),
+                    provider_message_id: None,
                 };
                 store::advance(&tx, self.partitions, &row.id, &update).await?;
             }

@@ -267,10 +267,14 @@ pub struct StatusUpdate<'a> {
     pub provider_status: &'a str,
     /// For failures.
     pub error: Option<&'a ProviderError>,
+    /// The provider's id of the message, stored if none is yet, whether or not the status
+    /// moves (receipts find the message by it).
+    pub provider_message_id: Option<&'a str>,
 }
 
 /// Moves message `id` to `update.status` when that is forward (see [`status::advances`]),
-/// records the history and publishes `outbound.status`; returns whether it moved.
+/// records the history and publishes `outbound.status`; returns whether it moved. A provider
+/// id in `update` is stored in the same statement (or on its own when the status stays).
 pub async fn advance(
     tx: &Transaction<'_>,
     partitions: u16,
@@ -287,7 +291,8 @@ pub async fn advance(
                  error_code = CASE WHEN $2 = 'failed' THEN $3 ELSE error_code END,
                  error_title = CASE WHEN $2 = 'failed' THEN $4 ELSE error_title END,
                  error_message = CASE WHEN $2 = 'failed' THEN $5 ELSE error_message END,
-                 error_details = CASE WHEN $2 = 'failed' THEN $6 ELSE error_details END
+                 error_details = CASE WHEN $2 = 'failed' THEN $6 ELSE error_details END,
+                 provider_message_id = COALESCE(provider_message_id, $7)
              WHERE id = $1 AND {}
              RETURNING workspace_id, contact_id, provider_message_id",
             status::advances_sql("status", "$2")
@@ -303,10 +308,18 @@ pub async fn advance(
                 &error.title,
                 &error.message,
                 &error.details,
+                &update.provider_message_id,
             ],
         )
         .await?
     else {
+        if let Some(provider_id) = update.provider_message_id {
+            tx.execute_cached(
+                "UPDATE delivery.messages SET provider_message_id = $2 WHERE id = $1 AND provider_message_id IS NULL",
+                &[&id, &provider_id],
+            )
+            .await?;
+        }
         return Ok(false);
     };
     record_history(tx, id, update.status, update.source, update.provider_status).await?;
