@@ -197,7 +197,8 @@ async fn subscribe(
 }
 
 /// Chains the deliveries of each [`Handler::order_key`]: each waits until the one before it
-/// with the same key has been handled (acked, dead-lettered or requeued).
+/// with the same key is done, then is handled if that one was (acked or dead-lettered), or
+/// goes back to the queue behind it if that one went back.
 #[derive(Default)]
 struct KeyedOrder {
     /// Per key, the signal of its latest delivery: closed when that delivery is done.
