@@ -231,19 +231,13 @@ impl WebhookSwitchboard {
             Connection::connect(&switchboard_testkit::amqp_url(), ConnectionProperties::default())
                 .await
                 .expect("test connects to rabbitmq");
-        let deadline = Instant::now() + timeout;
-        loop {
+        let what = format!("queue {queue} to be declared");
+        switchboard_testkit::eventually(timeout, &what, || async {
             // A failed passive declare closes its channel: each try opens its own.
-            let channel = connection.create_channel().await.expect("channel");
-            match declare_passive(&channel, queue).await {
-                Ok(_) => break,
-                Err(error) => assert!(
-                    Instant::now() < deadline,
-                    "queue {queue} was not declared within {timeout:?}: {error}"
-                ),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let channel = connection.create_channel().await.ok()?;
+            declare_passive(&channel, queue).await.ok()
+        })
+        .await;
         let _ = connection.close(200, "done".into()).await;
     }
 

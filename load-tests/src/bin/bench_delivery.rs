@@ -9,7 +9,8 @@
 //!    (Send's transaction) to the recorded provider answer, p50/p99 from the attempts table.
 //!
 //! Usage: `bench-delivery --binary target/release/switchboard` (see `make bench`); the
-//! simulator runs as its own process (`provider-sim` next to the binary). Loopback only; it creates its own database and bus namespace and removes them at the end.
+//! simulator runs as its own process (`provider-sim` next to the binary). Loopback only; it
+//! creates its own database and bus namespace and removes them at the end.
 
 use std::time::{Duration, Instant};
 

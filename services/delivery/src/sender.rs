@@ -319,13 +319,10 @@ impl Sender {
         let shown = error.as_ref().unwrap_or(&empty);
         let retry_after_ms =
             retry_after.map_or(0, |wait| i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO delivery.attempts (message_id, number, started_at, outcome, provider_status,
+        tx.execute_cached(
+            "INSERT INTO delivery.attempts (message_id, number, started_at, outcome, provider_status,
                      error_code, error_title, error_message, error_details, retry_after_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-            )
-            .await?,
             &[
                 &row.id,
                 &number,

@@ -1,6 +1,8 @@
 //! The `delivery` schema: messages with their idempotency keys, status history, attempts and
 //! the forward-only status change that publishes `outbound.status` through the outbox.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 use switchboard_domain::time::to_timestamp;
@@ -244,12 +246,9 @@ pub async fn record_history(
     source: &str,
     provider_status: &str,
 ) -> Result<(), DeliveryError> {
-    tx.execute(
-        &tx.prepare_cached(
-            "INSERT INTO delivery.status_history (message_id, status, source, provider_status)
+    tx.execute_cached(
+        "INSERT INTO delivery.status_history (message_id, status, source, provider_status)
              VALUES ($1, $2, $3, $4)",
-        )
-        .await?,
         &[&message_id, &status, &source, &provider_status],
     )
     .await?;
@@ -272,6 +271,23 @@ pub struct StatusUpdate<'a> {
     pub provider_message_id: Option<&'a str>,
 }
 
+/// [`advance`]'s statement, built once: the status rank it compares is spelled out in SQL.
+static ADVANCE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE delivery.messages SET status = $2, outcome_unknown = false, updated_at = now(),
+             sent_at = CASE WHEN $2 IN ('sent', 'delivered', 'read') THEN COALESCE(sent_at, now()) ELSE sent_at END,
+             next_attempt_at = CASE WHEN $2 = 'failed' THEN NULL ELSE next_attempt_at END,
+             error_code = CASE WHEN $2 = 'failed' THEN $3 ELSE error_code END,
+             error_title = CASE WHEN $2 = 'failed' THEN $4 ELSE error_title END,
+             error_message = CASE WHEN $2 = 'failed' THEN $5 ELSE error_message END,
+             error_details = CASE WHEN $2 = 'failed' THEN $6 ELSE error_details END,
+             provider_message_id = COALESCE(provider_message_id, $7)
+         WHERE id = $1 AND {}
+         RETURNING workspace_id, contact_id, provider_message_id",
+        status::advances_sql("status", "$2")
+    )
+});
+
 /// Moves message `id` to `update.status` when that is forward (see [`status::advances`]),
 /// records the history and publishes `outbound.status`; returns whether it moved. A provider
 /// id in `update` is stored in the same statement (or on its own when the status stays).
@@ -283,24 +299,9 @@ pub async fn advance(
 ) -> Result<bool, DeliveryError> {
     let empty = ProviderError::default();
     let error = update.error.unwrap_or(&empty);
-    let statement = tx
-        .prepare_cached(&format!(
-            "UPDATE delivery.messages SET status = $2, outcome_unknown = false, updated_at = now(),
-                 sent_at = CASE WHEN $2 IN ('sent', 'delivered', 'read') THEN COALESCE(sent_at, now()) ELSE sent_at END,
-                 next_attempt_at = CASE WHEN $2 = 'failed' THEN NULL ELSE next_attempt_at END,
-                 error_code = CASE WHEN $2 = 'failed' THEN $3 ELSE error_code END,
-                 error_title = CASE WHEN $2 = 'failed' THEN $4 ELSE error_title END,
-                 error_message = CASE WHEN $2 = 'failed' THEN $5 ELSE error_message END,
-                 error_details = CASE WHEN $2 = 'failed' THEN $6 ELSE error_details END,
-                 provider_message_id = COALESCE(provider_message_id, $7)
-             WHERE id = $1 AND {}
-             RETURNING workspace_id, contact_id, provider_message_id",
-            status::advances_sql("status", "$2")
-        ))
-        .await?;
     let Some(row) = tx
-        .query_opt(
-            &statement,
+        .query_opt_cached(
+            &ADVANCE_SQL,
             &[
                 &id,
                 &update.status,

@@ -1662,31 +1662,30 @@ async fn publish_assignment(
     // Routing declares contacts' assignment queue before it publishes; this stand-in does not,
     // so until contacts has bound its queue the broker returns the event (mandatory), delivered
     // to no one, and it is published again.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let confirm = channel
-            .basic_publish(
-                format!("{}switchboard.events", hooks.namespace).into(),
-                "assignment.changed.p00".into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &envelope.encode_to_vec(),
-                lapin::BasicProperties::default(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        match confirm {
-            lapin::Confirmation::Ack(None) => break,
-            lapin::Confirmation::Ack(Some(_)) if std::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            other => panic!("not routed to contacts.assignment within 20 s: {other:?}"),
-        }
-    }
+    let payload = envelope.encode_to_vec();
+    switchboard_testkit::eventually(
+        Duration::from_secs(20),
+        "routed to contacts.assignment",
+        || async {
+            let confirm = channel
+                .basic_publish(
+                    format!("{}switchboard.events", hooks.namespace).into(),
+                    "assignment.changed.p00".into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &payload,
+                    lapin::BasicProperties::default(),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            matches!(confirm, lapin::Confirmation::Ack(None)).then_some(())
+        },
+    )
+    .await;
     let _ = connection.close(200, "done".into()).await;
 }
 
