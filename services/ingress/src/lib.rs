@@ -25,18 +25,25 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::IngressConfig;
 pub use metrics::IngressMetrics;
-pub use spool::{Spool, SpooledEvent};
+pub use spool::Spool;
 pub use switchboard_directory::{AccountDirectory, DirectoryError, ResolvedAccount};
 pub use webhook::inbound_envelope;
 
 /// The schema migrations of the ingress component.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     schema: "ingress",
-    migrations: &[Migration {
-        version: 1,
-        name: "initial",
-        sql: include_str!("../migrations/0001_initial.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "initial",
+            sql: include_str!("../migrations/0001_initial.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "spool_is_an_outbox",
+            sql: include_str!("../migrations/0002_spool_is_an_outbox.sql"),
+        },
+    ],
 };
 
 /// The event family ingress publishes (`inbound.<channel>.<kind>.pNN`).

@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::IngressConfig;
 use crate::metrics::IngressMetrics;
-use crate::spool::{Spool, SpooledEvent};
+use crate::spool::Spool;
 use switchboard_directory::{AccountDirectory, DirectoryError, ResolvedAccount};
 
 /// Everything a webhook request needs, shared by all requests.
@@ -322,9 +322,7 @@ impl Ingress {
                 }
             }
         }
-        let rest: Vec<SpooledEvent> = pending
-            .map(|outgoing| SpooledEvent::from_outgoing(channel.as_str(), outgoing))
-            .collect();
+        let rest: Vec<Outgoing> = pending.collect();
         if rest.is_empty() {
             return Ok(0);
         }
