@@ -106,6 +106,9 @@ impl DeliveryConfig {
                     .to_owned(),
             );
         }
+        if self.retry_max_age.is_zero() {
+            return Err("delivery.retry_max_age must be positive".to_owned());
+        }
         if !(0.1..=1.0).contains(&self.rate_headroom) {
             return Err("delivery.rate_headroom must be between 0.1 and 1.0".to_owned());
         }

@@ -21,6 +21,9 @@ use crate::DeliveryConfig;
 /// The provider's sliding window for an account's per-second limit.
 const SECOND: Duration = Duration::from_secs(1);
 
+/// The longest an account's sends can be paused at once, whatever a provider asks.
+pub const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
+
 /// The account setting that overrides the channel's default per-second limit.
 pub const RATE_SETTING: &str = "rate_limit_per_second";
 
@@ -374,9 +377,16 @@ impl Lane {
         }
     }
 
-    /// Stops every send of the account for `duration` (the provider asked to wait).
+    /// Stops every send of the account for `duration` (the provider asked to wait; the
+    /// caller bounds it). A duration no clock can represent is taken as [`MAX_PAUSE`].
     pub fn pause(&self, duration: Duration) {
-        let until = Instant::now() + duration;
+        let now = Instant::now();
+        let Some(until) = now
+            .checked_add(duration.min(MAX_PAUSE))
+            .or_else(|| now.checked_add(MAX_PAUSE))
+        else {
+            return;
+        };
         let mut paused = self
             .paused_until
             .lock()
@@ -390,6 +400,20 @@ impl Lane {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_pause_of_any_length_is_bounded_and_never_panics() {
+        let lane = Lane::new(Channel::Whatsapp, 80.0, 1.0);
+        lane.pause(Duration::from_secs(u64::MAX));
+        lane.pause(Duration::MAX);
+        let until = lane.paused_until.lock().unwrap().expect("the lane is paused");
+        let now = Instant::now();
+        assert!(until <= now + MAX_PAUSE, "bounded by MAX_PAUSE");
+        assert!(until > now + MAX_PAUSE - SECOND, "paused for the longest allowed");
+        // A shorter pause never shortens a longer one.
+        lane.pause(Duration::from_secs(1));
+        assert_eq!(*lane.paused_until.lock().unwrap(), Some(until));
+    }
 
     /// Most arrivals in any sliding second (`(t - 1 s, t]`, as providers count).
     fn most_in_one_second(arrivals: &mut [Instant]) -> usize {

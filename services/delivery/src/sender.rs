@@ -22,6 +22,7 @@ use tracing::Instrument as _;
 use crate::lanes::Lanes;
 use crate::lookup::Lookups;
 use crate::metrics::DeliveryMetrics;
+use crate::retry::{self, NextAttempt};
 use crate::store::{self, MESSAGE_COLUMNS, MessageRow, StatusUpdate};
 use crate::{DeliveryConfig, DeliveryError, receipts};
 
@@ -86,13 +87,7 @@ impl Handler for Sender {
         };
         self.send(&job_id, &job.message_id, job.attempt)
             .await
-            .map_err(|error| {
-                if error.is_retryable() {
-                    HandlerError::retryable(error)
-                } else {
-                    HandlerError::permanent(error)
-                }
-            })
+            .map_err(|error| HandlerError::classified(error.failure(), error))
     }
 }
 
@@ -176,7 +171,7 @@ impl Sender {
         } = &outcome
             && *status == 429
         {
-            lane.pause(*wait);
+            lane.pause(retry::bounded_wait(&self.config, *wait));
         }
         self.metrics.attempt(&row.channel, outcome_label(&outcome));
         // The attempt is claimed: its result must be recorded, so a passing database failure
@@ -363,11 +358,24 @@ impl Sender {
                 .await?;
             }
             ("retryable", _) => {
-                let delay = self.retry_delay(number, retry_after);
-                let deadline = row.created_at
-                    + chrono::Duration::from_std(self.config.retry_max_age).unwrap_or_default();
-                let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                if next > deadline {
+                let jitter: f64 = rand::random_range(0.5..1.0);
+                let next = retry::next_attempt(
+                    &self.config,
+                    number,
+                    retry_after,
+                    jitter,
+                    Utc::now(),
+                    row.created_at,
+                );
+                if let NextAttempt::At(next) = next {
+                    tx.execute_cached(
+                        "UPDATE delivery.messages SET status = 'queued', next_attempt_at = $2, error_code = $3,
+                             error_title = $4, error_message = $5, error_details = $6, updated_at = now()
+                         WHERE id = $1 AND status = 'sending'",
+                        &[&row.id, &next, &shown.code, &shown.title, &shown.message, &shown.details],
+                    )
+                    .await?;
+                } else {
                     let update = StatusUpdate {
                         status: "failed",
                         source: "retry",
@@ -376,14 +384,6 @@ impl Sender {
                         provider_message_id: None,
                     };
                     store::advance(&tx, self.partitions, &row.id, &update).await?;
-                } else {
-                    tx.execute_cached(
-                        "UPDATE delivery.messages SET status = 'queued', next_attempt_at = $2, error_code = $3,
-                             error_title = $4, error_message = $5, error_details = $6, updated_at = now()
-                         WHERE id = $1 AND status = 'sending'",
-                        &[&row.id, &next, &shown.code, &shown.title, &shown.message, &shown.details],
-                    )
-                    .await?;
                 }
             }
             ("permanent", _) => {
@@ -407,20 +407,6 @@ impl Sender {
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(())
-    }
-
-    /// Exponential backoff with full jitter in its upper half, never under the provider's
-    /// retry-after.
-    fn retry_delay(&self, attempt: i32, retry_after: Option<Duration>) -> Duration {
-        let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
-        let base = self
-            .config
-            .retry_initial_backoff
-            .saturating_mul(1 << exponent)
-            .min(self.config.retry_max_backoff);
-        let jitter: f64 = rand::random_range(0.5..1.0);
-        let delay = base.mul_f64(jitter);
-        retry_after.map_or(delay, |wait| delay.max(wait))
     }
 }
 

@@ -2,7 +2,7 @@
 //! classification rules every provider shares (429 / 408 / 5xx retryable, `Retry-After`,
 //! unparseable bodies).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue};
@@ -125,10 +125,37 @@ pub(crate) fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500..=599)
 }
 
-/// The `Retry-After` header in seconds (the HTTP-date form needs a clock and is ignored).
+/// The longest wait a provider's retry-after is taken at: a larger one is clamped here, and
+/// delivery clamps it again to its own `retry_max_age`.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// The `Retry-After` header as a wait from now: delay-seconds or an HTTP-date (RFC 9110
+/// §10.2.3), clamped to [`MAX_RETRY_AFTER`]; a date in the past is no wait. Negative,
+/// fractional or unreadable values are ignored (`None`), so the caller's own backoff applies.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    retry_after_at(headers, SystemTime::now())
+}
+
+/// [`retry_after`] as seen at `now`.
+pub(crate) fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        // All digits: a number of seconds, however large (too large for u64 is "very long").
+        let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(retry_after_seconds(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(
+        date.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
+}
+
+/// A provider's retry-after in whole seconds (a header or a body field), clamped to
+/// [`MAX_RETRY_AFTER`].
+pub(crate) fn retry_after_seconds(seconds: u64) -> Duration {
+    Duration::from_secs(seconds.min(MAX_RETRY_AFTER.as_secs()))
 }
 
 /// Retryable (with `retry_after`) or permanent, carrying `error`.
@@ -230,15 +257,41 @@ mod tests {
                 SendOutcome::Permanent { .. }
             ));
         }
-        headers.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&headers), None);
         let long = vec![b'x'; 1000];
         let SendOutcome::Permanent { error } = by_status(400, &HeaderMap::new(), &long) else {
             panic!("400 is permanent");
         };
         assert_eq!(error.message.len(), SNIPPET_BYTES);
+    }
+
+    fn wait(value: &'static str) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static(value));
+        // Wed, 21 Oct 2015 07:28:00 GMT, so dates around it are in the past or future.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        retry_after_at(&headers, now)
+    }
+
+    #[test]
+    fn retry_after_is_bounded_whatever_the_provider_says() {
+        assert_eq!(wait("0"), Some(Duration::ZERO));
+        assert_eq!(wait(" 7 "), Some(Duration::from_secs(7)));
+        // Huge values, within u64 and beyond it, are clamped instead of overflowing a clock.
+        assert_eq!(wait("18446744073709551615"), Some(MAX_RETRY_AFTER));
+        assert_eq!(wait("99999999999999999999999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(wait("86401"), Some(MAX_RETRY_AFTER));
+        // Negative, fractional and unreadable values are ignored: the caller's backoff applies.
+        for value in ["-5", "1.5", "soon", "", "0x10", "+3"] {
+            assert_eq!(wait(value), None, "{value:?}");
+        }
+        // HTTP-dates: a wait from now; a date in the past is no wait; far future is clamped.
+        assert_eq!(
+            wait("Wed, 21 Oct 2015 07:28:30 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(wait("Wed, 21 Oct 2015 07:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(wait("Fri, 31 Dec 9999 23:59:59 GMT"), Some(MAX_RETRY_AFTER));
+        assert_eq!(wait("Wed, 32 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(retry_after_seconds(u64::MAX), MAX_RETRY_AFTER);
     }
 }

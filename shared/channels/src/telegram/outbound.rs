@@ -5,16 +5,14 @@
 //! is only ever in the URL; [`crate::outbound::redact_url`] masks it.
 //! See <https://core.telegram.org/bots/api#available-methods>.
 
-use std::time::Duration;
-
 use serde_json::{Map, Value, json};
 use switchboard_proto::common::v1::{MediaKind, ProviderError};
 use switchboard_proto::delivery::v1::Interactive;
 
 use crate::outbound::content::{self, Media, Shape, Source, unsupported};
 use crate::outbound::wire::{
-    as_i64, base_url, by_status, outcome, post_json, retry_after, retryable_status, secret, success,
-    unparseable,
+    as_i64, base_url, by_status, outcome, post_json, retry_after, retry_after_seconds, retryable_status,
+    secret, success, unparseable,
 };
 use crate::outbound::{BuildError, OutboundMessage, ProviderAccount, ProviderRequest, SendOutcome};
 
@@ -153,7 +151,7 @@ fn classify(
         .and_then(|parameters| parameters.get("retry_after"))
         .and_then(as_i64)
         .and_then(|seconds| u64::try_from(seconds).ok())
-        .map(Duration::from_secs)
+        .map(retry_after_seconds)
         .or_else(|| retry_after(headers));
     let code_status = u16::try_from(code).unwrap_or_default();
     outcome(

@@ -246,6 +246,19 @@ fn classification_follows_ok_error_code_and_retry_after() {
             retry_after: Some(Duration::from_secs(35)),
         }
     );
+    // A body's retry_after is bounded like the header's: huge is clamped to a day, negative
+    // falls back to the header.
+    let huge = br#"{"ok":false,"error_code":429,"description":"Too Many Requests","parameters":{"retry_after":9223372036854775807}}"#;
+    assert!(matches!(
+        classify_send(Channel::Telegram, 429, &http::HeaderMap::new(), huge),
+        SendOutcome::Retryable { retry_after: Some(after), .. } if after == Duration::from_secs(86_400)
+    ));
+    let negative =
+        br#"{"ok":false,"error_code":429,"description":"Too Many Requests","parameters":{"retry_after":-3}}"#;
+    assert!(matches!(
+        classify_send(Channel::Telegram, 429, &retry_after("4"), negative),
+        SendOutcome::Retryable { retry_after: Some(after), .. } if after == Duration::from_secs(4)
+    ));
     let gateway = br#"{"ok":false,"error_code":502,"description":"Bad Gateway"}"#;
     assert!(matches!(
         classify_send(Channel::Telegram, 502, &retry_after("3"), gateway),
