@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use crate::DeliveryError;
 use switchboard_channels::media::executable_head;
+use switchboard_egress::EgressClient;
 
 use crate::content::{MAX_ATTACHMENT_BYTES, executable, too_large};
 
 /// Bytes read from the start of an attachment.
 const HEAD_BYTES: usize = 64;
 
-/// Fetches the start of attachment URLs.
+/// Fetches the start of attachment URLs, only from addresses the egress policy allows.
 #[derive(Clone)]
 pub struct AttachmentCheck {
-    client: reqwest::Client,
+    client: EgressClient,
     timeout: Duration,
     enabled: bool,
 }
@@ -23,7 +24,7 @@ pub struct AttachmentCheck {
 impl AttachmentCheck {
     /// A checker waiting at most `timeout` per attachment; `enabled = false` skips the fetch
     /// (declared name, type and size are still checked).
-    pub fn new(client: reqwest::Client, timeout: Duration, enabled: bool) -> Self {
+    pub fn new(client: EgressClient, timeout: Duration, enabled: bool) -> Self {
         Self {
             client,
             timeout,
@@ -43,14 +44,21 @@ impl AttachmentCheck {
                 format!("the attachment url could not be fetched ({why}); the provider would fail too"),
             )
         };
-        let mut response = self
-            .client
-            .get(url)
-            .header(reqwest::header::RANGE, format!("bytes=0-{}", HEAD_BYTES - 1))
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|error| unreachable(without_url(&error)))?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(range) = format!("bytes=0-{}", HEAD_BYTES - 1).parse() {
+            headers.insert(reqwest::header::RANGE, range);
+        }
+        let mut response =
+            self.client
+                .get(url, headers, self.timeout)
+                .await
+                .map_err(|error| match error {
+                    refused if refused.is_refusal() => DeliveryError::content(
+                        "ATTACHMENT_URL_REFUSED",
+                        format!("the attachment url cannot be used: {refused}"),
+                    ),
+                    other => unreachable(other.to_string()),
+                })?;
         if !response.status().is_success() {
             return Err(unreachable(format!("HTTP {}", response.status().as_u16())));
         }
@@ -65,7 +73,7 @@ impl AttachmentCheck {
             match response.chunk().await {
                 Ok(Some(chunk)) => head.extend_from_slice(&chunk),
                 Ok(None) => break,
-                Err(error) => return Err(unreachable(without_url(&error))),
+                Err(_) => return Err(unreachable("the download broke off".to_owned())),
             }
         }
         if executable_head(&head) {
@@ -88,18 +96,6 @@ fn total_size(headers: &reqwest::header::HeaderMap, status: u16) -> Option<u64> 
         .trim()
         .parse()
         .ok()
-}
-
-/// The error without its URL (URLs may carry signed tokens).
-fn without_url(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timeout"
-    } else if error.is_connect() {
-        "connection refused"
-    } else {
-        "request failed"
-    };
-    kind.to_owned()
 }
 
 #[cfg(test)]

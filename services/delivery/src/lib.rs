@@ -24,6 +24,7 @@ pub mod lookup;
 pub mod metrics;
 pub mod policy;
 pub mod receipts;
+pub mod retry;
 pub mod scheduler;
 pub mod sender;
 pub mod smtp;
@@ -34,6 +35,7 @@ pub mod webchat;
 use std::sync::Arc;
 
 use secrecy::SecretString;
+use switchboard_egress::{EgressClient, EgressConfig};
 use switchboard_messaging::{Bus, ProducerQueues};
 use switchboard_postgres::{Migration, MigrationSet, Pool};
 use switchboard_server::{ComponentParts, GrpcClientConfig};
@@ -69,6 +71,8 @@ const OUTBOUND_HISTORY_FAMILY: &str = "outbound";
 pub struct DeliveryDependencies<'a> {
     /// The `[delivery]` section.
     pub config: &'a DeliveryConfig,
+    /// How caller-given URLs (attachments) are fetched: public addresses only, unless allowed.
+    pub egress: &'a EgressConfig,
     /// Where contacts, routing and tenancy answer.
     pub grpc_client: &'a GrpcClientConfig,
     /// The internal token for those calls.
@@ -92,6 +96,7 @@ pub struct DeliveryDependencies<'a> {
 pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, String> {
     let DeliveryDependencies {
         config,
+        egress,
         grpc_client,
         internal_token,
         pool,
@@ -110,11 +115,14 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         config.routing_endpoint.as_deref(),
         internal_token,
     )?;
+    let user_agent = concat!("switchboard/", env!("CARGO_PKG_VERSION"));
     let http = reqwest::Client::builder()
-        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        .user_agent(user_agent)
         .pool_max_idle_per_host(64)
         .build()
         .map_err(|error| format!("cannot build the provider http client: {error}"))?;
+    // Attachment URLs come from API callers: fetched only under the egress policy.
+    let attachment_http = EgressClient::new(egress, user_agent)?;
     let acceptor = accept::Acceptor {
         pool: pool.clone(),
         lookups: lookups.clone(),
@@ -122,7 +130,7 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         partitions,
         outbox_wake: outbox_wake.clone(),
         attachments: attachment::AttachmentCheck::new(
-            http.clone(),
+            attachment_http.clone(),
             std::time::Duration::from_secs(5),
             config.check_attachments,
         ),
@@ -131,12 +139,12 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         pool: pool.clone(),
         lookups,
         lanes: Arc::new(lanes::Lanes::new(config.clone())),
-        http: http.clone(),
+        http,
         config: config.clone(),
         partitions,
         outbox_wake: outbox_wake.clone(),
         metrics: metrics.clone(),
-        mailer: smtp::Mailer::new(http, config.send_timeout),
+        mailer: smtp::Mailer::new(attachment_http, config.send_timeout),
         webchat: webchat::WebchatLink::new(webchat_endpoint, internal_token),
     });
     let mut parts = ComponentParts::default();

@@ -15,6 +15,7 @@ use switchboard_channels::email::{EmailFile, build_email};
 use switchboard_channels::media::{MAX_ATTACHMENT_BYTES, executable_head};
 use switchboard_channels::outbound::{BuildError, SendOutcome};
 use switchboard_directory::ResolvedAccount;
+use switchboard_egress::{EgressClient, EgressError, read_capped};
 use switchboard_proto::common::v1::ProviderError;
 
 use crate::sender::CallOutcome;
@@ -24,15 +25,15 @@ type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// SMTP transports per account (pooled connections), rebuilt when the settings change.
 pub struct Mailer {
-    http: reqwest::Client,
+    http: EgressClient,
     timeout: Duration,
     transports: Mutex<HashMap<String, (String, Transport)>>,
 }
 
 impl Mailer {
-    /// A mailer whose SMTP commands and attachment downloads (with `http`) time out after
-    /// `timeout`.
-    pub fn new(http: reqwest::Client, timeout: Duration) -> Self {
+    /// A mailer whose SMTP commands and attachment downloads (with `http`, under the egress
+    /// policy) time out after `timeout`.
+    pub fn new(http: EgressClient, timeout: Duration) -> Self {
         Self {
             http,
             timeout,
@@ -120,12 +121,23 @@ impl Mailer {
                 };
                 CallOutcome::Answered { status: 0, outcome }
             };
-            let mut response = match self.http.get(&media.url).timeout(self.timeout).send().await {
+            let mut response = match self
+                .http
+                .get(&media.url, reqwest::header::HeaderMap::new(), self.timeout)
+                .await
+            {
                 Ok(response) => response,
+                Err(error) if error.is_refusal() => {
+                    return Err(failed(
+                        "ATTACHMENT_URL_REFUSED",
+                        format!("the attachment url cannot be used: {error}"),
+                        false,
+                    ));
+                }
                 Err(error) => {
                     return Err(failed(
                         "attachment_fetch",
-                        format!("the attachment could not be fetched: {}", error.without_url()),
+                        format!("the attachment could not be fetched: {error}"),
                         true,
                     ));
                 }
@@ -148,29 +160,23 @@ impl Mailer {
             } else {
                 media.mime_type.clone()
             };
-            let mut bytes = Vec::new();
-            loop {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => {
-                        bytes.extend_from_slice(&chunk);
-                        if bytes.len() as u64 > MAX_ATTACHMENT_BYTES {
-                            return Err(failed(
-                                "ATTACHMENT_TOO_LARGE",
-                                format!("the attachment is over {MAX_ATTACHMENT_BYTES} bytes"),
-                                false,
-                            ));
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(error) => {
-                        return Err(failed(
-                            "attachment_fetch",
-                            format!("the attachment download broke off: {}", error.without_url()),
-                            true,
-                        ));
-                    }
+            let bytes = match read_capped(&mut response, MAX_ATTACHMENT_BYTES).await {
+                Ok(bytes) => bytes,
+                Err(EgressError::TooLarge(_)) => {
+                    return Err(failed(
+                        "ATTACHMENT_TOO_LARGE",
+                        format!("the attachment is over {MAX_ATTACHMENT_BYTES} bytes"),
+                        false,
+                    ));
                 }
-            }
+                Err(error) => {
+                    return Err(failed(
+                        "attachment_fetch",
+                        format!("the attachment download broke off: {error}"),
+                        true,
+                    ));
+                }
+            };
             if executable_head(&bytes) {
                 return Err(failed(
                     "EXECUTABLE_ATTACHMENT",

@@ -275,6 +275,7 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
                 parts.push(switchboard_delivery::build(
                     switchboard_delivery::DeliveryDependencies {
                         config: &config.delivery,
+                        egress: &config.egress,
                         grpc_client: &grpc_client,
                         internal_token,
                         pool: pool.clone(),

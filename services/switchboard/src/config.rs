@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 use switchboard_contacts::ContactsConfig;
 use switchboard_delivery::DeliveryConfig;
+use switchboard_egress::EgressConfig;
 use switchboard_ingress::IngressConfig;
 use switchboard_messaging::BusConfig;
 use switchboard_postgres::DatabaseConfig;
@@ -42,6 +43,8 @@ pub struct Config {
     pub ingress: IngressConfig,
     /// The web chat channel (`ingress-webchat`).
     pub webchat: WebchatConfig,
+    /// Fetches of caller-given URLs (attachments): which addresses they may reach.
+    pub egress: EgressConfig,
 }
 
 impl Config {
@@ -62,6 +65,7 @@ impl Config {
                 Target::Routing => self.routing.validate()?,
                 Target::Delivery => {
                     self.delivery.validate()?;
+                    self.egress.validate()?;
                     if self.auth.internal_token.is_none() {
                         return Err(
                             "delivery needs auth.internal_token (SWITCHBOARD_INTERNAL_TOKEN) to ask contacts, routing and tenancy; generate one with `openssl rand -hex 32`"

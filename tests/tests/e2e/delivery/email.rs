@@ -39,13 +39,19 @@ async fn mailgun_inbound(rig: &Rig, token: &str, subject: &str, headers: &str) {
 }
 
 /// Switchboard with the e-mail account sending to the simulator's SMTP sink (user `acme`).
+/// Attachments come from a file host on loopback, which the egress policy allows.
 async fn smtp_rig() -> Rig {
+    smtp_rig_with(&[("SWITCHBOARD__EGRESS__ALLOW_NETWORKS", "127.0.0.1/32")]).await
+}
+
+/// [`smtp_rig`] with `env` instead of the loopback allowance.
+async fn smtp_rig_with(env: &[(&str, &str)]) -> Rig {
     let simulator = Simulator::start_with_smtp("127.0.0.1:0", "127.0.0.1:0")
         .await
         .expect("simulator");
     let base = simulator.base_url().to_owned();
     let smtp_port = simulator.smtp_addr().expect("smtp listener").port().to_string();
-    let rig = Rig::start_with(SimulatorHost::InProcess(simulator), &base, &[]).await;
+    let rig = Rig::start_with(SimulatorHost::InProcess(simulator), &base, env).await;
     rig.point_account(
         EMAIL.0,
         &[("smtp_username", "acme"), ("smtp_password", "smtp-secret")],
@@ -173,28 +179,6 @@ async fn an_email_reply_threads_under_the_customers_message_and_smtp_codes_decid
     assert_eq!(failed.attempts.len(), 1, "a permanent refusal is not retried");
 }
 
-/// Serves `body` as `content_type` to every request on a local port (a file host).
-async fn file_host(body: &'static [u8], content_type: &'static str) -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes()).await;
-                let _ = stream.write_all(body).await;
-            });
-        }
-    });
-    format!("http://{address}")
-}
-
 #[tokio::test]
 async fn an_email_carries_media_parts_as_mime_attachments() {
     let rig = smtp_rig().await;
@@ -208,7 +192,7 @@ async fn an_email_carries_media_parts_as_mime_attachments() {
     let (_, conversation) = rig.conversation_of("att-1@example.com").await;
     // Real PDFs carry binary bytes early (so the part is base64-encoded).
     let pdf: &'static [u8] = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< >>\nendobj\n";
-    let host = file_host(pdf, "application/pdf").await;
+    let (host, _) = file_host(pdf, "application/pdf").await;
     let content = delivery::OutboundContent {
         parts: vec![
             ContentPart {
@@ -243,5 +227,53 @@ async fn an_email_carries_media_parts_as_mime_attachments() {
     let encoded = base64::engine::general_purpose::STANDARD.encode(pdf);
     assert!(raw.contains(&encoded), "the file's bytes are in the mail: {raw}");
     assert!(!raw.contains("invoice.pdf: http"), "attached, not linked: {raw}");
+    rig.hooks.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_email_attachment_on_switchboards_own_network_fails_the_message_unfetched() {
+    // Without the check at Send, the download at send time is the guard.
+    let rig = smtp_rig_with(&[("SWITCHBOARD__DELIVERY__CHECK_ATTACHMENTS", "false")]).await;
+    mailgun_inbound(
+        &rig,
+        "mg-token-ssrf",
+        "Invoice please",
+        r#"[["Message-Id","<ssrf-1@example.com>"]]"#,
+    )
+    .await;
+    let (_, conversation) = rig.conversation_of("ssrf-1@example.com").await;
+    let (host, hits) = file_host(b"%PDF-1.7\n", "application/pdf").await;
+    let content = delivery::OutboundContent {
+        parts: vec![
+            ContentPart {
+                part: Some(Part::Text(TextPart {
+                    body: "Here is your invoice.".to_owned(),
+                    subject: "Your invoice".to_owned(),
+                })),
+            },
+            ContentPart {
+                part: Some(Part::Media(MediaPart {
+                    url: format!("{host}/files/invoice.pdf"),
+                    filename: "invoice.pdf".to_owned(),
+                    mime_type: "application/pdf".to_owned(),
+                    ..Default::default()
+                })),
+            },
+        ],
+        ..Default::default()
+    };
+    let sent = rig
+        .send_ok(send(&conversation, content, delivery::AuthorKind::Api))
+        .await;
+    let failed = rig.wait_status(&sent.id, DeliveryStatus::Failed).await;
+    let error = failed.error.expect("an error");
+    assert_eq!(error.code, "ATTACHMENT_URL_REFUSED", "{error:?}");
+    assert!(error.message.contains("egress.allow_networks"), "{error:?}");
+    assert_eq!(failed.attempts.len(), 1, "a refused url is not retried");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "never fetched");
+    assert!(
+        rig.sim.smtp_messages().await.unwrap().is_empty(),
+        "no mail went out"
+    );
     rig.hooks.cleanup().await;
 }

@@ -185,6 +185,150 @@ async fn five_concurrent_sends_with_one_key_make_one_provider_call() {
         (reused.code(), reason(&reused).as_str()),
         (Code::AlreadyExists, "IDEMPOTENCY_KEY_REUSED")
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(rig.whatsapp_calls().await, 1, "one provider call");
+    // A sentinel send to the same recipient, without a key: its job queues behind any second
+    // job of the keyed message, and sends to one recipient go one at a time in queue order.
+    let sentinel = rig
+        .send_ok(send(&conversation, text("sentinel"), delivery::AuthorKind::Api))
+        .await;
+    rig.wait_status(&sentinel.id, DeliveryStatus::Sent).await;
+    let bodies: Vec<String> = rig
+        .calls(Provider::Whatsapp)
+        .await
+        .iter()
+        .map(|call| call.body["text"]["body"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        bodies,
+        ["once", "sentinel"],
+        "one provider call for the keyed message"
+    );
+}
+
+fn photo(url: &str) -> delivery::OutboundContent {
+    delivery::OutboundContent {
+        parts: vec![ContentPart {
+            part: Some(Part::Media(MediaPart {
+                url: url.to_owned(),
+                mime_type: "image/jpeg".to_owned(),
+                ..Default::default()
+            })),
+        }],
+        ..Default::default()
+    }
+}
+
+/// JPEG's first bytes: what the attachment check reads.
+const JPEG: &[u8] = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00";
+
+#[tokio::test]
+async fn attachment_urls_into_switchboards_own_network_are_refused_and_never_fetched() {
+    let rig = Rig::start(&[]).await;
+    let (_, open) = rig.whatsapp_customer("16505550111", 1).await;
+    let (host, hits) = file_host(JPEG, "image/jpeg").await;
+    let port = host.rsplit(':').next().unwrap().to_owned();
+    for url in [
+        format!("{host}/photo.jpg"),
+        format!("http://localhost:{port}/photo.jpg"),
+        format!("http://[::ffff:127.0.0.1]:{port}/photo.jpg"),
+        format!("http://2130706433:{port}/photo.jpg"),
+        "http://169.254.169.254/latest/meta-data/iam/photo.jpg".to_owned(),
+        "http://127.0.0.1:5432/photo.jpg".to_owned(),
+    ] {
+        let refused = rig
+            .api()
+            .send(authorized(
+                send(&open, photo(&url), delivery::AuthorKind::Agent),
+                &rig.admin,
+            ))
+            .await
+            .expect_err(&url);
+        assert_eq!(
+            (refused.code(), reason(&refused).as_str()),
+            (Code::InvalidArgument, "ATTACHMENT_URL_REFUSED"),
+            "{url}: {refused:?}"
+        );
+        assert!(
+            refused.message().contains("egress.allow_networks"),
+            "the message says what to do: {}",
+            refused.message()
+        );
+    }
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "Switchboard never connected to its own network"
+    );
+    assert_eq!(rig.whatsapp_calls().await, 0);
+    rig.hooks.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_allow_listed_network_is_fetched_and_the_rest_stays_refused() {
+    let rig = Rig::start(&[("SWITCHBOARD__EGRESS__ALLOW_NETWORKS", "127.0.0.1/32")]).await;
+    let (_, open) = rig.whatsapp_customer("16505550112", 1).await;
+    let (host, hits) = file_host(JPEG, "image/jpeg").await;
+    let sent = rig
+        .send_ok(send(
+            &open,
+            photo(&format!("{host}/photo.jpg")),
+            delivery::AuthorKind::Agent,
+        ))
+        .await;
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one ranged GET checked the file"
+    );
+    rig.wait_status(&sent.id, DeliveryStatus::Sent).await;
+    let metadata = rig
+        .api()
+        .send(authorized(
+            send(
+                &open,
+                photo("http://169.254.169.254/latest/meta-data/photo.jpg"),
+                delivery::AuthorKind::Agent,
+            ),
+            &rig.admin,
+        ))
+        .await
+        .expect_err("metadata stays refused");
+    assert_eq!(reason(&metadata), "ATTACHMENT_URL_REFUSED");
+    rig.hooks.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_provider_asking_to_wait_forever_fails_the_message_without_crashing_or_retrying_at_once() {
+    let rig = Rig::start(&[]).await;
+    let (_, conversation) = rig.whatsapp_customer("16505550121", 1).await;
+    // `Retry-After: 18446744073709551615`: longer than any clock can add.
+    rig.whatsapp_account(AccountConfig {
+        faults: vec![Fault::new(
+            FaultKind::RateLimited {
+                retry_after_secs: u64::MAX,
+            },
+            1,
+        )],
+        ..AccountConfig::default()
+    })
+    .await;
+    let sent = rig
+        .send_ok(send(
+            &conversation,
+            text("are you there?"),
+            delivery::AuthorKind::Agent,
+        ))
+        .await;
+    let failed = rig.wait_status(&sent.id, DeliveryStatus::Failed).await;
+    assert_eq!(failed.attempts.len(), 1, "{failed:?}");
+    assert_eq!(
+        failed.attempts[0].retry_after_ms, 86_400_000,
+        "the provider's wait is recorded bounded"
+    );
+    assert_eq!(rig.whatsapp_calls().await, 1, "no immediate retry");
+    assert_eq!(
+        rig.hooks.switchboard.admin_status("/readyz").await,
+        200,
+        "the process is alive and ready"
+    );
+    rig.hooks.cleanup().await;
 }
