@@ -57,13 +57,7 @@ impl Handler for AssignmentSync {
             Ok::<u64, ContactsError>(updated)
         }
         .await
-        .map_err(|error| {
-            if error.is_retryable() {
-                HandlerError::retryable(error)
-            } else {
-                HandlerError::permanent(error)
-            }
-        })?;
+        .map_err(|error| HandlerError::classified(error.failure(), error))?;
         tracing::debug!(contact_id = %changed.contact_id, applied, "assignment synced");
         Ok(())
     }

@@ -51,7 +51,7 @@ impl Handler for AutoReplies {
                 tracing::info!(message_id = %message.id, kind = %request.kind, conversation_id = %request.conversation_id, "automatic reply accepted");
                 Ok(())
             }
-            Err(error) if error.is_retryable() => Err(HandlerError::retryable(error)),
+            Err(error) if error.is_retryable() => Err(HandlerError::classified(error.failure(), error)),
             Err(error @ (DeliveryError::Store(_) | DeliveryError::Corrupt(_))) => {
                 Err(HandlerError::permanent(error))
             }

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use switchboard_domain::ErrorCode;
+use switchboard_messaging::Failure;
 use switchboard_postgres::StoreError;
 use tonic_types::StatusExt as _;
 
@@ -57,6 +58,17 @@ impl DeliveryError {
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Corrupt(_) => ErrorCode::Internal,
             Self::Store(error) => error.code(),
+        }
+    }
+
+    /// What retrying a consumed message that failed with this can do: wait out a database or
+    /// component that is away, retry a race a few times, or give up.
+    pub fn failure(&self) -> Failure {
+        match self {
+            Self::Unavailable(_) => Failure::Unavailable,
+            Self::Store(error) if error.is_unavailable() => Failure::Unavailable,
+            Self::Store(error) if error.is_retryable() => Failure::Retryable,
+            _ => Failure::Permanent,
         }
     }
 

@@ -54,13 +54,7 @@ impl Handler for Receipts {
             .unwrap_or_default();
         self.apply(&event.channel_account_id, &recipient, &receipt)
             .await
-            .map_err(|error| {
-                if error.is_retryable() {
-                    HandlerError::retryable(error)
-                } else {
-                    HandlerError::permanent(error)
-                }
-            })
+            .map_err(|error| HandlerError::classified(error.failure(), error))
     }
 }
 

@@ -1,4 +1,5 @@
 use switchboard_domain::ErrorCode;
+use switchboard_messaging::Failure;
 use switchboard_postgres::StoreError;
 
 /// A failure of the routing component.
@@ -34,6 +35,16 @@ impl RoutingError {
             Self::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             Self::Corrupt(_) => ErrorCode::Internal,
             Self::Store(error) => error.code(),
+        }
+    }
+
+    /// What retrying a consumed message that failed with this can do: wait out a database
+    /// that is away, retry a race a few times, or give up.
+    pub fn failure(&self) -> Failure {
+        match self {
+            Self::Store(error) if error.is_unavailable() => Failure::Unavailable,
+            Self::Store(error) if error.is_retryable() => Failure::Retryable,
+            _ => Failure::Permanent,
         }
     }
 

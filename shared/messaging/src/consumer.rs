@@ -26,7 +26,14 @@ use crate::{
 /// Why a handler did not finish a message.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// A passing failure (dependency down, conflict); the message is tried again.
+    /// Something the handler needs is away (the database restarts, a component does not
+    /// answer); the message itself is fine. It is tried again, with backoff, for as long as it
+    /// takes: these attempts do not count towards `bus.max_attempts`, so an outage never sends
+    /// good messages to the dead-letter queue.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A passing failure (a conflict, a race); the message is tried again, up to
+    /// `bus.max_attempts` times, then dead-lettered.
     #[error("retryable: {0}")]
     Retryable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The message can never succeed (undecodable, invalid); it goes to the dead-letter queue.
@@ -34,7 +41,23 @@ pub enum HandlerError {
     Permanent(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// What trying a failed message again can do, as the error that failed it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A dependency is away: wait for it ([`HandlerError::Unavailable`]).
+    Unavailable,
+    /// A passing failure: retry a bounded number of times ([`HandlerError::Retryable`]).
+    Retryable,
+    /// Never succeeds: dead-letter ([`HandlerError::Permanent`]).
+    Permanent,
+}
+
 impl HandlerError {
+    /// A failure because a dependency is away, from any error.
+    pub fn unavailable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(error.into())
+    }
+
     /// A retryable failure from any error.
     pub fn retryable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Retryable(error.into())
@@ -43,6 +66,15 @@ impl HandlerError {
     /// A permanent failure from any error.
     pub fn permanent(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Permanent(error.into())
+    }
+
+    /// `error` as the kind of failure `failure` says it is.
+    pub fn classified(failure: Failure, error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        match failure {
+            Failure::Unavailable => Self::unavailable(error),
+            Failure::Retryable => Self::retryable(error),
+            Failure::Permanent => Self::permanent(error),
+        }
     }
 }
 
@@ -423,6 +455,7 @@ async fn process<H: Handler>(
             .clone();
         let mut attempt: u32 = 1;
         let mut backoff = config.retry_initial_backoff;
+        let mut outage_backoff = config.retry_initial_backoff;
         let failure = loop {
             let started = Instant::now();
             let result = handler.handle(&incoming).await;
@@ -438,6 +471,19 @@ async fn process<H: Handler>(
                     return Settled::Handled;
                 }
                 Err(HandlerError::Permanent(error)) => break format!("permanent failure: {error}"),
+                Err(HandlerError::Unavailable(error)) => {
+                    // Not the message's fault: wait for the dependency, however long, without
+                    // spending the message's attempts. The message stays unacked here, so the
+                    // partition's order holds and nothing is redelivered meanwhile.
+                    tracing::warn!(error = %error, retry_in = ?outage_backoff, "a dependency is unavailable; waiting");
+                    metrics.consumed(&context.queue.name, "dependency_unavailable");
+                    if sleep_or_cancel(jittered(outage_backoff), &context.shutdown).await {
+                        let _ = requeue(&delivery).await;
+                        metrics.consumed(&context.queue.name, "requeued");
+                        return Settled::Returned;
+                    }
+                    outage_backoff = (outage_backoff * 2).min(config.retry_max_backoff);
+                }
                 Err(HandlerError::Retryable(error)) if attempt >= config.max_attempts => {
                     break format!("gave up after {attempt} attempts: {error}");
                 }

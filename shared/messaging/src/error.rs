@@ -41,6 +41,18 @@ impl PublishError {
             Self::Unroutable { .. } => ErrorCode::FailedPrecondition,
         }
     }
+
+    /// What retrying a consumed message whose publish failed with this can do: a broker that
+    /// is away or refuses is waited for; a missing route is retried (the producer declares
+    /// its queues again) a bounded number of times.
+    pub fn failure(&self) -> crate::Failure {
+        match self {
+            Self::NotConnected | Self::Timeout(_) | Self::Nacked | Self::Channel(_) => {
+                crate::Failure::Unavailable
+            }
+            Self::Unroutable { .. } => crate::Failure::Retryable,
+        }
+    }
 }
 
 /// A failure of the messaging kit outside a single publish.

@@ -20,7 +20,7 @@ mod topology;
 
 pub use config::BusConfig;
 pub use connection::Bus;
-pub use consumer::{Handler, HandlerError, run_consumer, run_partitioned_consumers};
+pub use consumer::{Failure, Handler, HandlerError, run_consumer, run_partitioned_consumers};
 pub use error::{MessagingError, PublishError};
 pub use message::{Incoming, Outgoing};
 pub use partition::partition_for;

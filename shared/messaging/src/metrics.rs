@@ -20,7 +20,8 @@ pub struct PublishLabels {
 pub struct ConsumeLabels {
     /// Queue group (partition suffix removed).
     pub queue: String,
-    /// `acked`, `retried`, `dead_lettered`, `requeued`.
+    /// `acked`, `retried`, `dependency_unavailable` (a wait for the database or another
+    /// component, not counted against the message), `dead_lettered`, `requeued`.
     pub outcome: &'static str,
 }
 
@@ -96,6 +97,16 @@ impl MessagingMetrics {
                 outcome,
             })
             .inc();
+    }
+
+    /// How many messages of `queue`'s group ended with `outcome` so far.
+    pub fn consumed_total(&self, queue: &str, outcome: &'static str) -> u64 {
+        self.consumed
+            .get_or_create(&ConsumeLabels {
+                queue: queue_group(queue),
+                outcome,
+            })
+            .get()
     }
 }
 

@@ -49,15 +49,25 @@ impl StoreError {
         }
     }
 
-    /// Returns true when running the same transaction again may succeed
-    /// (serialization failure, deadlock, lost connection).
+    /// Returns true when running the same transaction again may succeed: the database is
+    /// unavailable ([`StoreError::is_unavailable`]), or the transaction lost a serialization
+    /// race or a deadlock.
     pub fn is_retryable(&self) -> bool {
+        self.is_unavailable()
+            || self.sql_state().is_some_and(|state| {
+                *state == SqlState::T_R_SERIALIZATION_FAILURE || *state == SqlState::T_R_DEADLOCK_DETECTED
+            })
+    }
+
+    /// Returns true when the database itself is away, not the statement at fault: no
+    /// connection from the pool, a connection that broke, or the server refusing work while it
+    /// shuts down, restarts or runs out of connections (SQLSTATE classes 08 and 57P, 53300).
+    /// Waiting for it, however long, is right; giving up on the work is not.
+    pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Pool(_) => true,
             Self::Query(error) => match error.code() {
-                Some(state) => {
-                    *state == SqlState::T_R_SERIALIZATION_FAILURE || *state == SqlState::T_R_DEADLOCK_DETECTED
-                }
+                Some(state) => state_is_unavailable(state),
                 None => error.is_closed(),
             },
             Self::Config(_) | Self::MigrationChanged { .. } | Self::SchemaNewerThanBinary { .. } => false,
@@ -79,6 +89,17 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         self.sql_state() == Some(&SqlState::UNIQUE_VIOLATION)
     }
+}
+
+/// SQLSTATEs of a server that cannot take work right now: connection exceptions (class 08),
+/// administrator or crash shutdown and "cannot connect now" while starting (57P01-57P03), and
+/// too many connections (53300).
+fn state_is_unavailable(state: &SqlState) -> bool {
+    state.code().starts_with("08")
+        || *state == SqlState::ADMIN_SHUTDOWN
+        || *state == SqlState::CRASH_SHUTDOWN
+        || *state == SqlState::CANNOT_CONNECT_NOW
+        || *state == SqlState::TOO_MANY_CONNECTIONS
 }
 
 /// Maps a driver error onto the shared error code, by SQLSTATE class.

@@ -134,3 +134,46 @@ async fn a_missing_database_is_created_and_an_unreachable_server_is_unavailable(
     let error = pool.get().await.map_err(StoreError::from).unwrap_err();
     assert_eq!(error.code(), ErrorCode::Unavailable);
 }
+
+/// The error of a statement that fails with `sqlstate`.
+async fn failing_with(pool: &switchboard_postgres::Pool, sqlstate: &str) -> StoreError {
+    let client = pool.get().await.unwrap();
+    let statement = format!("DO $$ BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = '{sqlstate}'; END $$");
+    StoreError::Query(client.batch_execute(&statement).await.expect_err(sqlstate))
+}
+
+#[tokio::test]
+async fn a_database_that_restarts_or_refuses_connections_is_unavailable_not_a_bad_statement() {
+    let database = TestDatabase::create().await.unwrap();
+    let pool = connect(&database.config()).await.unwrap();
+    // What a restart looks like from a busy connection: the server ends it (57P01), refuses
+    // new work while shutting down or starting (57P03), or breaks the socket.
+    for state in ["57P01", "57P02", "57P03", "53300", "08006", "08001"] {
+        let error = failing_with(&pool, state).await;
+        assert!(
+            error.is_unavailable() && error.is_retryable(),
+            "{state}: {error:?}"
+        );
+        assert_eq!(error.code(), ErrorCode::Unavailable, "{state}");
+    }
+    // Races are retried but are not an outage; a bad statement is neither.
+    for state in ["40001", "40P01"] {
+        let error = failing_with(&pool, state).await;
+        assert!(error.is_retryable() && !error.is_unavailable(), "{state}");
+    }
+    for state in ["23505", "22001", "42P01", "XX000"] {
+        let error = failing_with(&pool, state).await;
+        assert!(!error.is_retryable() && !error.is_unavailable(), "{state}");
+    }
+    // Last: the ended connection goes back to the pool.
+    let terminated = {
+        let client = pool.get().await.unwrap();
+        StoreError::Query(
+            client
+                .batch_execute("SELECT pg_terminate_backend(pg_backend_pid())")
+                .await
+                .expect_err("the server ends the connection"),
+        )
+    };
+    assert!(terminated.is_unavailable(), "{terminated:?}");
+}

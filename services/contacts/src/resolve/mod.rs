@@ -140,13 +140,7 @@ impl Handler for Resolver {
             .resolve(&envelope, event, channel, sender)
             .instrument(span.clone())
             .await
-            .map_err(|error| {
-                if error.is_retryable() {
-                    HandlerError::retryable(error)
-                } else {
-                    HandlerError::permanent(error)
-                }
-            })?;
+            .map_err(|error| HandlerError::classified(error.failure(), error))?;
         let label = match &outcome {
             Outcome::Forward { replayed: true, .. } => "replayed",
             Outcome::Forward { created: true, .. } => "created",
@@ -161,7 +155,7 @@ impl Handler for Resolver {
             self.forward(&envelope, event, contact, *created)
                 .instrument(span)
                 .await
-                .map_err(HandlerError::retryable)?;
+                .map_err(|error| HandlerError::classified(error.failure(), error))?;
         }
         self.metrics.resolved(channel, label, started.elapsed());
         Ok(())

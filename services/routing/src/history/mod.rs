@@ -176,6 +176,7 @@ impl History {
                 self.dispatcher.partitions(),
                 &conversation,
                 &policy,
+                self.dispatcher.clock().now(),
                 &mut changes,
             )
             .await?;
@@ -194,7 +195,7 @@ impl History {
             self.dispatcher.partitions(),
             &conversation,
             event.channel,
-            Utc::now(),
+            self.dispatcher.clock().now(),
             &policy,
             &mut changes,
         )
@@ -393,13 +394,7 @@ async fn insert_message(
 impl Handler for History {
     async fn handle(&self, message: &Incoming) -> Result<(), HandlerError> {
         let envelope = message.decode_envelope().map_err(HandlerError::permanent)?;
-        let classify = |error: RoutingError| {
-            if error.is_retryable() {
-                HandlerError::retryable(error)
-            } else {
-                HandlerError::permanent(error)
-            }
-        };
+        let classify = |error: RoutingError| HandlerError::classified(error.failure(), error);
         match &envelope.payload {
             Some(Payload::ContactInbound(resolved)) => {
                 let appended = self.append(&envelope, resolved).await.map_err(classify)?;

@@ -158,3 +158,84 @@ async fn a_failing_message_is_retried_then_dead_lettered_with_its_reason() {
     let test = TestBus::start(test.bus.config().clone()).await;
     test.cleanup(&[queue]).await;
 }
+
+/// Fails with "dependency unavailable" `outage` times, then succeeds.
+struct OutageThenOk {
+    outage: u32,
+    attempts: AtomicU32,
+}
+
+impl Handler for OutageThenOk {
+    async fn handle(&self, _message: &Incoming) -> Result<(), HandlerError> {
+        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        if attempt <= self.outage {
+            return Err(HandlerError::unavailable("the database is restarting"));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_outage_longer_than_the_retry_budget_waits_and_dead_letters_nothing() {
+    let config = switchboard_testkit::bus_config();
+    // Three times the attempts a failing message gets before it is dead-lettered.
+    let outage = config.max_attempts * 3;
+    let test = TestBus::start(config).await;
+    let queue = test.bus.queue("it", "inbound");
+    test.declare(std::slice::from_ref(&queue)).await;
+    test.bus
+        .publisher()
+        .publish(outgoing(
+            &test.bus,
+            "inbound.sms.message_received",
+            "evt_good",
+            "",
+        ))
+        .await
+        .unwrap();
+    let handler = Arc::new(OutageThenOk {
+        outage,
+        attempts: AtomicU32::new(0),
+    });
+    let consumer = tokio::spawn(run_consumer(
+        test.bus.clone(),
+        queue.clone(),
+        1,
+        handler.clone(),
+        test.shutdown.clone(),
+    ));
+    eventually(
+        Duration::from_secs(30),
+        "the message handled after the outage",
+        || async { (handler.attempts.load(Ordering::SeqCst) > outage).then_some(()) },
+    )
+    .await;
+    let acked = eventually(Duration::from_secs(5), "the ack counted", || async {
+        let acked = test.bus.metrics().consumed_total(&queue.name, "acked");
+        (acked == 1).then_some(acked)
+    })
+    .await;
+    assert_eq!(acked, 1);
+    assert_eq!(
+        test.bus
+            .metrics()
+            .consumed_total(&queue.name, "dependency_unavailable"),
+        u64::from(outage),
+        "every wait is counted"
+    );
+    assert_eq!(
+        test.ready_count(&queue.dead_letter_queue()).await,
+        0,
+        "a good message is never dead-lettered for an outage"
+    );
+    assert_eq!(
+        handler.attempts.load(Ordering::SeqCst),
+        outage + 1,
+        "handled once"
+    );
+
+    test.shutdown.cancel();
+    consumer.await.unwrap().unwrap();
+    let test = TestBus::start(test.bus.config().clone()).await;
+    test.cleanup(&[queue]).await;
+}
