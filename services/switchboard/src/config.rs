@@ -11,7 +11,7 @@ use switchboard_telemetry::TelemetryConfig;
 use switchboard_tenancy::TenancyConfig;
 use switchboard_webchat::WebchatConfig;
 
-use crate::{Cli, Target, Targets};
+use crate::{Cli, Command, Target, Targets};
 
 /// The whole configuration: one section per concern, each owned by its crate.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -89,15 +89,35 @@ impl Config {
         }
         Ok(())
     }
+
+    /// Validates what `switchboard migrate` uses: the database section of the enabled targets
+    /// (telemetry is checked when it starts). It binds no listener, opens no bus connection and
+    /// makes no internal call, so the tokens are not required.
+    pub fn validate_for_migrate(&self, targets: &Targets) -> Result<(), String> {
+        if targets.need_database() {
+            self.database.validate()?;
+        }
+        Ok(())
+    }
 }
 
-/// Loads the config and targets of `cli`, validated.
+/// Loads the config and targets of `cli`, validated for what its command does.
 pub(crate) fn load(cli: &Cli) -> Result<(Config, Targets), String> {
     let targets = Targets::parse(&cli.targets)?;
     let config: Config =
         switchboard_server::load_config(cli.config.as_deref()).map_err(|error| error.to_string())?;
-    config.validate(&targets)?;
+    validate_for(&config, &targets, cli.command.as_ref())?;
     Ok((config, targets))
+}
+
+/// Validates `config` for `command`: `migrate` needs only the database, every other command
+/// (and `run`, the default) the sections of the enabled targets.
+fn validate_for(config: &Config, targets: &Targets, command: Option<&Command>) -> Result<(), String> {
+    match command {
+        Some(Command::Migrate) => config.validate_for_migrate(targets),
+        Some(Command::Run | Command::PrintConfig | Command::Healthcheck { .. } | Command::Reply { .. })
+        | None => config.validate(targets),
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +135,29 @@ mod tests {
             toml::to_string(&defaults).expect("serializes"),
             "deploy/config/example.toml must list the defaults"
         );
+    }
+
+    #[test]
+    fn migrate_validates_the_database_only() {
+        let all = Targets::parse(&["all".to_owned()]).expect("all parses");
+        // What a bare migration Job has: a database URL, no tokens.
+        let config = Config::default();
+        validate_for(&config, &all, Some(&Command::Migrate)).expect("migrate needs no token");
+        for command in [None, Some(Command::Run)] {
+            let error = validate_for(&config, &all, command.as_ref()).expect_err("run needs the token");
+            assert!(error.contains("auth.internal_token"), "{error}");
+        }
+
+        // Nor does it use the bus or the listeners.
+        let mut unused_sections = Config::default();
+        unused_sections.bus.partitions = 0;
+        unused_sections.server.grpc_max_message_bytes = 0;
+        validate_for(&unused_sections, &all, Some(&Command::Migrate)).expect("bus and server unused");
+
+        let mut bad_database = Config::default();
+        bad_database.database.url = "mysql://nope".to_owned().into();
+        let error = validate_for(&bad_database, &all, Some(&Command::Migrate)).expect_err("bad database url");
+        assert!(error.contains("database.url"), "{error}");
     }
 
     #[test]
