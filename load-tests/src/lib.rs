@@ -2,7 +2,10 @@
 //! is bounded in count and time.
 //!
 //! The library holds what the benches share: the machine's floors measured in the same run,
-//! starting the real binary, confirmed publishing of a backlog, and the report.
+//! starting the real binary, confirmed publishing of a backlog, the report, and a run's
+//! database and bus namespace, removed at the end whatever happened (an error, a panic,
+//! Ctrl-C) and, should the process be killed, by the next bench's sweep
+//! (`switchboard_testkit::cleanup`).
 
 pub mod floors;
 pub mod process;
@@ -11,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use switchboard_messaging::{Bus, Outgoing};
+use switchboard_testkit::Harness;
+use switchboard_testkit::cleanup::{self, DatabaseGuard, NamespaceGuard};
+use switchboard_testkit::names::HarnessNames;
 
 /// The command-line options every bench that runs the real binary shares (flattened into
 /// each bench's own options).
@@ -110,8 +116,37 @@ pub async fn publish_all(
     (started.elapsed(), failed as u64)
 }
 
-/// What one bench run creates (a database and a bus namespace with its queues), removed at
-/// the end whatever happened.
+/// Removes what earlier bench runs that were killed left behind (see
+/// `switchboard_testkit::cleanup::sweep_stale`), then returns fresh names owned by this
+/// process. A failed sweep is reported, not fatal.
+pub fn bench_names(amqp_url: &str, database_server: Option<&str>) -> HarnessNames {
+    match cleanup::sweep_stale(Harness::Bench, amqp_url, database_server) {
+        Ok(swept) if swept.namespaces.is_empty() && swept.databases.is_empty() => {}
+        Ok(swept) => eprintln!(
+            "swept what killed bench runs left: namespaces {:?} ({} queues, {} exchanges), databases {:?}",
+            swept.namespaces, swept.deleted.queues, swept.deleted.exchanges, swept.databases
+        ),
+        Err(error) => eprintln!("cannot sweep what earlier bench runs left: {error:#}"),
+    }
+    Harness::Bench.fresh_names(std::process::id())
+}
+
+/// Runs `work` until it ends or the process is asked to stop (Ctrl-C, SIGTERM): then `work`
+/// is dropped (its child processes are killed) and an error is returned, so the caller's guards
+/// still clean up.
+pub async fn until_interrupted<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted (SIGINT)"),
+        _ = terminate.recv() => anyhow::bail!("terminated (SIGTERM)"),
+    }
+}
+
+/// What one bench run creates (a database and a bus namespace with its queues), removed by
+/// [`Run::cleanup`] or, when the run ends otherwise, when this value drops.
 pub struct Run {
     /// A short unique token of this run (in event ids).
     pub token: String,
@@ -123,33 +158,31 @@ pub struct Run {
     pub namespace: String,
     /// The bench's own bus connection.
     pub bus: Bus,
-    /// Queues declared (by the bench or by the binary) in the namespace.
+    /// Queues the bench declared in the namespace (the binary declares more; all go).
     pub queues: Vec<switchboard_messaging::QueueSpec>,
-    database_server: String,
+    /// Deletes every queue and exchange under the namespace (declared after `bus`, so it
+    /// drops after it).
+    namespace_guard: NamespaceGuard,
+    /// Drops the database.
+    database_guard: DatabaseGuard,
 }
 
 impl Run {
-    /// Creates the database on `database_server` and the bus namespace, and declares the
-    /// queues `queues` returns for the run's bus.
+    /// Sweeps what killed bench runs left, creates the database on `database_server` and the
+    /// bus namespace, and declares the queues `queues` returns for the run's bus.
     pub async fn prepare(
         bench: &str,
         database_server: &str,
         amqp_url: &str,
         queues: impl FnOnce(&Bus) -> Vec<switchboard_messaging::QueueSpec>,
     ) -> anyhow::Result<Self> {
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let database = format!("sb_bench_{}", &token[..12]);
-        let namespace = format!("sbbench-{}.", &token[..12]);
-        let (client, connection) =
-            tokio_postgres::connect(&format!("{database_server}/postgres"), tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE DATABASE {database}"))
-            .await?;
+        let names = bench_names(amqp_url, Some(database_server));
+        let namespace_guard = NamespaceGuard::new(amqp_url, &names.namespace);
+        let database_guard = DatabaseGuard::create(database_server, &names.database).await?;
         let bus = Bus::start(
             switchboard_messaging::BusConfig {
                 url: secrecy::SecretString::from(amqp_url.to_owned()),
-                namespace: namespace.clone(),
+                namespace: names.namespace.clone(),
                 connection_name: bench.to_owned(),
                 ..switchboard_messaging::BusConfig::default()
             },
@@ -157,13 +190,14 @@ impl Run {
         );
         let queues = queues(&bus);
         let run = Self {
-            token: token[..8].to_owned(),
-            database_url: format!("{database_server}/{database}"),
-            database,
-            namespace,
+            token: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+            database_url: database_guard.url(),
+            database: names.database,
+            namespace: names.namespace,
             bus,
             queues,
-            database_server: database_server.to_owned(),
+            namespace_guard,
+            database_guard,
         };
         let connection = run.bus.connection(Duration::from_secs(10)).await?;
         let channel = connection.create_channel().await?;
@@ -174,31 +208,26 @@ impl Run {
         Ok(run)
     }
 
-    /// Removes the queues, the exchanges and (unless `keep_database`) the database.
-    pub async fn cleanup(&self, keep_database: bool) -> anyhow::Result<()> {
-        let connection = self.bus.connection(Duration::from_secs(10)).await?;
-        let channel = connection.create_channel().await?;
-        for queue in &self.queues {
-            if let Err(error) = queue.delete(&channel).await {
-                eprintln!("cannot delete {}: {error}", queue.name);
-            }
-        }
-        let _ = channel.close(200, "cleaned up".into()).await;
-        self.bus.delete_exchanges().await?;
+    /// Removes every queue and exchange under the namespace and (unless `keep_database`) the
+    /// database, reporting what failed. Stop the binary first, so nothing redeclares.
+    pub async fn cleanup(self, keep_database: bool) -> anyhow::Result<()> {
         self.bus.close().await;
-        if keep_database {
+        let deleted = self.namespace_guard.delete();
+        let dropped = if keep_database {
             eprintln!("database kept: {}", self.database_url);
-            return Ok(());
-        }
-        let (client, connection) = tokio_postgres::connect(
-            &format!("{}/postgres", self.database_server),
-            tokio_postgres::NoTls,
-        )
-        .await?;
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database))
-            .await?;
-        Ok(())
+            self.database_guard.keep();
+            Ok(())
+        } else {
+            self.database_guard.drop_now()
+        };
+        let deleted = deleted?;
+        eprintln!(
+            "removed bus namespace {} ({} queues, {} exchanges){}",
+            self.namespace,
+            deleted.queues,
+            deleted.exchanges,
+            if keep_database { "" } else { " and its database" }
+        );
+        dropped
     }
 }

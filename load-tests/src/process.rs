@@ -51,12 +51,28 @@ fn free_ports() -> anyhow::Result<[u16; 3]> {
     ])
 }
 
+/// A command running `binary` that gets SIGTERM should this process die without killing it
+/// (SIGKILL runs no destructor): through util-linux's `setpriv --pdeathsig` where installed.
+/// Otherwise the binary would outlive the run and redeclare the queues the next bench's sweep
+/// removes. Linux signals the child when the spawning *thread* ends: spawn from the bench's
+/// main future, not from a blocking-pool thread.
+pub fn command(binary: &str) -> tokio::process::Command {
+    let setpriv = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("setpriv").is_file()));
+    if !setpriv {
+        return tokio::process::Command::new(binary);
+    }
+    let mut command = tokio::process::Command::new("setpriv");
+    command.args(["--pdeathsig", "TERM", "--", binary]);
+    command
+}
+
 impl Switchboard {
     /// Starts the binary with `targets`. Its log lines (JSON, warnings and errors only) go to
     /// stderr.
     pub fn start(launch: &Launch<'_>, targets: &str) -> anyhow::Result<Self> {
         let [http, grpc, admin] = free_ports()?;
-        let mut command = tokio::process::Command::new(launch.binary);
+        let mut command = command(launch.binary);
         command
             .args(["--target", targets])
             .env_clear()

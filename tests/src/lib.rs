@@ -3,6 +3,10 @@
 //!
 //! The binary is found at `$SWITCHBOARD_BIN`, else `<target dir>/debug/switchboard`
 //! (`make test` builds it first).
+//!
+//! A process's bus namespace is deleted from the broker when its [`Switchboard`] drops, also
+//! when the test panics; what a killed test process leaves behind is swept by a later test
+//! (see `switchboard_testkit::cleanup`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,7 +18,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use switchboard_testkit::TestDatabase;
+use switchboard_testkit::{NamespaceGuard, TestDatabase};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -42,10 +46,11 @@ pub const BOOTSTRAP_TOKEN: &str = "test-bootstrap-token-0123456789abcdef01234567
 /// The internal (component-to-component) token of test installations.
 pub const INTERNAL_TOKEN: &str = "test-internal-token-abcdef0123456789abcdef012345";
 
-/// The environment for one isolated Switchboard: its own database, bus namespace and
-/// ephemeral ports, JSON logs, short drain.
+/// The environment for one isolated Switchboard: its own database, bus namespace (a test
+/// namespace of this process, see `switchboard_testkit::test_names`) and ephemeral ports, JSON
+/// logs, short drain.
 pub fn isolated_env(database: &TestDatabase) -> Vec<(String, String)> {
-    let namespace = format!("sbe-{}.", switchboard_testkit::unique_token());
+    let namespace = switchboard_testkit::test_names().namespace;
     [
         ("DATABASE_URL", database.url.as_str()),
         ("AMQP_URL", &switchboard_testkit::amqp_url()),
@@ -74,8 +79,9 @@ pub fn isolated_env(database: &TestDatabase) -> Vec<(String, String)> {
 pub struct Switchboard {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
-    /// Bus namespace and partition count, for removing its queues when dropped.
-    bus: Option<(String, u16)>,
+    /// Deletes the bus namespace (every queue and exchange under it) once the process is
+    /// killed.
+    bus: Option<NamespaceGuard>,
     /// Admin base URL (`http://127.0.0.1:port`).
     pub admin: String,
     /// HTTP base URL.
@@ -162,7 +168,9 @@ impl Switchboard {
             let partitions = setting("SWITCHBOARD__BUS__PARTITIONS")
                 .and_then(|value| value.parse().ok())
                 .unwrap_or(8);
-            (namespace, partitions)
+            let amqp_url = setting("AMQP_URL").unwrap_or_else(switchboard_testkit::amqp_url);
+            NamespaceGuard::new(&amqp_url, &namespace)
+                .with_known_queues(declared_queues(&namespace, partitions))
         });
         Self {
             child,
@@ -287,7 +295,8 @@ impl Switchboard {
 
 /// The queues a Switchboard with bus `namespace` and `partitions` declares (ingress's inbound
 /// queues, routing's and contacts' queues, the bot runtime's queues, and their dead-letter
-/// queues).
+/// queues). The namespace guard deletes whatever the broker lists under the namespace; these
+/// names are deleted even when the broker cannot be listed.
 pub fn declared_queues(namespace: &str, partitions: u16) -> Vec<String> {
     [
         "contacts.inbound",
@@ -313,10 +322,9 @@ impl Drop for Switchboard {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Quorum queues are heavy for a shared broker: remove what this process declared.
-        if let Some((namespace, partitions)) = self.bus.take() {
-            switchboard_testkit::delete_bus_objects(&namespace, declared_queues(&namespace, partitions));
-        }
+        // Quorum queues are heavy for a shared broker: remove everything in the namespace, now
+        // that nothing redeclares it.
+        drop(self.bus.take());
     }
 }
 

@@ -164,7 +164,9 @@ impl WebhookSwitchboard {
     /// Stops the process (as a crash would: no drain) and starts a new one on the same database
     /// and bus, keeping the queues and what waits in them.
     pub async fn restart(&mut self) {
-        self.switchboard.bus = None;
+        if let Some(namespace) = self.switchboard.bus.take() {
+            namespace.keep();
+        }
         let _ = self.switchboard.child.kill();
         let _ = self.switchboard.child.wait();
         let switchboard = Switchboard::start(&["--target", &self.targets], &self.env);
@@ -403,11 +405,17 @@ impl WebhookSwitchboard {
     }
 
     /// Stops the process (which removes its queues and exchanges) and removes its database
-    /// and channels file.
+    /// and channels file. Dropping does the same (a test that panics drops it while unwinding).
     pub async fn cleanup(self) {
-        drop(self.switchboard);
+        drop(self);
+    }
+}
+
+impl Drop for WebhookSwitchboard {
+    /// Removes the channels file; then the fields drop in order: the process (and with it the
+    /// bus namespace), then the database.
+    fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.channels_file);
-        drop(self.database);
     }
 }
 

@@ -16,7 +16,9 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use switchboard_load_tests::floors::{INSERT_CONNECTIONS, consume_floor, insert_floor};
 use switchboard_load_tests::process::{Launch, Switchboard};
-use switchboard_load_tests::{CommonArgs, Report, Run, parse_duration, publish_all, timestamp};
+use switchboard_load_tests::{
+    CommonArgs, Report, Run, parse_duration, publish_all, timestamp, until_interrupted,
+};
 use switchboard_messaging::{Outgoing, QueueSpec};
 use switchboard_proto::common::v1::{Channel, PageRequest, SenderIdentity};
 use switchboard_proto::contacts::v1 as contacts;
@@ -523,13 +525,13 @@ async fn prepare(args: &Args) -> anyhow::Result<Environment> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let environment = prepare(&args).await?;
+    let environment = until_interrupted(prepare(&args)).await?;
     let mut report = Report::new("bench-contacts");
     let started = Instant::now();
-    let result = async {
+    let result = until_interrupted(async {
         Box::pin(resolution_phase(&args, &environment, &mut report)).await?;
         Box::pin(list_phase(&args, &environment, &mut report)).await
-    }
+    })
     .await;
     let cleaned = environment.run.cleanup(args.common.keep_database).await;
 

@@ -4,7 +4,7 @@
 //! confirm floor in the same run.
 //!
 //! Usage: `bench-ingress --binary target/release/switchboard` (see `make bench`). Loopback only;
-//! it creates its own database and bus namespace and removes them at the end.
+//! it creates its own database and bus namespace and removes them at the end whatever happened.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -18,9 +18,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
+use switchboard_load_tests::{Run, until_interrupted};
 use tokio::io::AsyncBufReadExt as _;
 
 /// Command line.
@@ -41,6 +42,9 @@ struct Args {
     /// Seconds of the fixed-rate phase.
     #[arg(long, default_value_t = 10)]
     fixed_seconds: u64,
+    /// Unmeasured requests per side before the throughput phase.
+    #[arg(long, default_value_t = 2_000)]
+    warmup: u64,
     /// Broker (loopback only).
     #[arg(
         long,
@@ -230,7 +234,7 @@ async fn start_switchboard(
     namespace: &str,
     channels_file: &std::path::Path,
 ) -> anyhow::Result<(tokio::process::Child, String)> {
-    let mut child = tokio::process::Command::new(&args.binary)
+    let mut child = switchboard_load_tests::process::command(&args.binary)
         .args(["--target", "all"])
         .env("DATABASE_URL", database_url)
         .env("AMQP_URL", &args.amqp_url)
@@ -285,27 +289,39 @@ fn print(name: &str, figures: &Figures) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let token = uuid::Uuid::new_v4().simple().to_string();
-    let database = format!("sb_bench_{}", &token[..12]);
-    let namespace = format!("sbbench-{}.", &token[..12]);
-    let channels_file = std::env::temp_dir().join(format!("sb-bench-{}.yaml", &token[..12]));
+    let run = until_interrupted(Run::prepare(
+        "bench-ingress",
+        &args.database_server,
+        &args.amqp_url,
+        |_| Vec::new(),
+    ))
+    .await?;
+    let channels_file = std::env::temp_dir().join(format!("sb-bench-{}.yaml", run.token));
+    let result = until_interrupted(measure(&args, &run, &channels_file)).await;
+    let _ = std::fs::remove_file(&channels_file);
+    let cleaned = run.cleanup(false).await;
+    result?;
+    cleaned
+}
+
+/// The floor and the binary side by side: throughput, then the fixed rate.
+async fn measure(args: &Args, run: &Run, channels_file: &std::path::Path) -> anyhow::Result<()> {
     std::fs::write(
-        &channels_file,
+        channels_file,
         format!(
             "workspaces:\n  - id: ws_bench\n    name: Bench\n    channel_accounts:\n      - {{id: {ACCOUNT}, channel: whatsapp, name: Bench, external_id: \"{PHONE_NUMBER_ID}\", secrets: {{app_secret: {APP_SECRET}}}}}\n"
         ),
     )?;
-    let database_url = format!("{}/{database}", args.database_server);
-    let floor_queue = format!("{namespace}floor");
+    let floor_queue = format!("{}floor", run.namespace);
 
     let (floor_address, floor_connection) = start_floor(&args.amqp_url, &floor_queue).await?;
     let floor_url = format!("http://{floor_address}/hook");
-    let (mut child, http) = start_switchboard(&args, &database_url, &namespace, &channels_file).await?;
+    let (mut child, http) = start_switchboard(args, &run.database_url, &run.namespace, channels_file).await?;
     let ingress_url = format!("{http}/webhooks/whatsapp/{ACCOUNT}");
 
     // Warm up both (connections, account cache, JIT-free but page-cache warm).
-    throughput(&ingress_url, 2_000, args.concurrency, 10_000_000).await?;
-    throughput(&floor_url, 2_000, args.concurrency, 10_000_000).await?;
+    throughput(&ingress_url, args.warmup, args.concurrency, 10_000_000).await?;
+    throughput(&floor_url, args.warmup, args.concurrency, 10_000_000).await?;
 
     println!(
         "signed WhatsApp webhooks (~1 KiB), {} requests at concurrency {}:",
@@ -327,33 +343,9 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     print("switchboard ingress (target all)", &fixed);
 
+    // Stop the binary before the run's cleanup, so nothing redeclares its queues.
     let _ = child.kill().await;
-    let channel = floor_connection.create_channel().await?;
-    let mut queues = vec![floor_queue];
-    for partition in 0..8 {
-        queues.push(format!("{namespace}contacts.inbound.p{partition:02}"));
-        queues.push(format!("{namespace}contacts.inbound.p{partition:02}.dlq"));
-    }
-    for queue in queues {
-        let _ = channel
-            .queue_delete(queue.into(), QueueDeleteOptions::default())
-            .await;
-    }
-    for exchange in ["switchboard.events", "switchboard.dlx"] {
-        let _ = channel
-            .exchange_delete(format!("{namespace}{exchange}").into(), Default::default())
-            .await;
-    }
-    let (client, connection) = tokio_postgres::connect(
-        &format!("{}/postgres", args.database_server),
-        tokio_postgres::NoTls,
-    )
-    .await?;
-    tokio::spawn(connection);
-    client
-        .execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"), &[])
-        .await?;
-    let _ = std::fs::remove_file(&channels_file);
+    let _ = floor_connection.close(200, "done".into()).await;
     anyhow::ensure!(
         ingress.errors == 0 && fixed.errors == 0,
         "some webhooks were not accepted"

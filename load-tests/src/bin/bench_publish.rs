@@ -1,7 +1,8 @@
 //! Confirmed publishes per second: raw lapin (pipelined confirms on one channel) against the
 //! messaging kit's `Publisher` (same broker, same queue type, same payload), in one run.
 //!
-//! Usage: `bench-publish --messages 50000 --in-flight 256` (see `make bench`).
+//! Usage: `bench-publish --messages 50000 --in-flight 256` (see `make bench`). Loopback only;
+//! its bus namespace is removed at the end whatever happened.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +14,10 @@ use hdrhistogram::Histogram;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use secrecy::SecretString;
+use switchboard_load_tests::{bench_names, until_interrupted};
 use switchboard_messaging::metrics::MessagingMetrics;
 use switchboard_messaging::{Bus, BusConfig, Outgoing, Publisher};
+use switchboard_testkit::NamespaceGuard;
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -38,6 +41,10 @@ struct Args {
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     amqp_url: String,
+    /// PostgreSQL server (loopback only) where the start's sweep drops killed bench runs'
+    /// databases; this bench creates none.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    database_server: String,
 }
 
 struct Outcome {
@@ -178,13 +185,27 @@ async fn main() -> anyhow::Result<()> {
         args.rounds > 0 && args.in_flight > 0,
         "rounds and in-flight must be positive"
     );
-    let namespace = format!("bench-{}.", uuid::Uuid::new_v4().simple());
+    let namespace = bench_names(&args.amqp_url, Some(&args.database_server)).namespace;
+    // Deletes the queue and exchanges however the run ends.
+    let guard = NamespaceGuard::new(&args.amqp_url, &namespace);
     let config = BusConfig {
         url: SecretString::from(args.amqp_url.clone()),
         namespace,
         ..BusConfig::default()
     };
     let bus = Bus::start(config, Arc::new(MessagingMetrics::default()));
+    let result = until_interrupted(measure(&args, &bus)).await;
+    bus.close().await;
+    let deleted = guard.delete()?;
+    eprintln!(
+        "bench-publish: removed its bus namespace ({} queues, {} exchanges)",
+        deleted.queues, deleted.exchanges
+    );
+    result
+}
+
+/// Alternating rounds of both sides on a fresh quorum queue of `bus`.
+async fn measure(args: &Args, bus: &Bus) -> anyhow::Result<()> {
     let connection = bus.connection(Duration::from_secs(10)).await?;
     let queue = bus.queue("bench", "inbound");
     let setup = connection.create_channel().await?;
@@ -204,11 +225,11 @@ async fn main() -> anyhow::Result<()> {
     for round in 0..args.rounds {
         // Alternate which side goes first, so broker warm-up and queue growth favour neither.
         let (raw_outcome, kit_outcome) = if round % 2 == 0 {
-            let raw_outcome = run_raw(&args, &channel, &exchange, &payload).await?;
-            (raw_outcome, run_kit(&args, &publisher, &payload).await?)
+            let raw_outcome = run_raw(args, &channel, &exchange, &payload).await?;
+            (raw_outcome, run_kit(args, &publisher, &payload).await?)
         } else {
-            let kit_outcome = run_kit(&args, &publisher, &payload).await?;
-            (run_raw(&args, &channel, &exchange, &payload).await?, kit_outcome)
+            let kit_outcome = run_kit(args, &publisher, &payload).await?;
+            (run_raw(args, &channel, &exchange, &payload).await?, kit_outcome)
         };
         raw_rates.push(raw_outcome.rate);
         kit_rates.push(kit_outcome.rate);
@@ -227,8 +248,6 @@ async fn main() -> anyhow::Result<()> {
         kit_rate / raw_rate
     );
 
-    queue.delete(&setup).await?;
-    bus.delete_exchanges().await?;
-    bus.close().await;
+    let _ = raw.close(200, "done".into()).await;
     Ok(())
 }

@@ -21,7 +21,9 @@ use futures_util::StreamExt as _;
 use hdrhistogram::Histogram;
 use switchboard_load_tests::floors::{INSERT_CONNECTIONS, consume_floor, insert_floor};
 use switchboard_load_tests::process::{Launch, Switchboard};
-use switchboard_load_tests::{CommonArgs, Report, Run, parse_duration, publish_all, timestamp};
+use switchboard_load_tests::{
+    CommonArgs, Report, Run, parse_duration, publish_all, timestamp, until_interrupted,
+};
 use switchboard_messaging::Outgoing;
 use switchboard_proto::common::v1::{Channel, ContentPart, SenderIdentity, TextPart, content_part::Part};
 use switchboard_proto::events::v1::envelope::Payload;
@@ -345,7 +347,7 @@ async fn watch_phase(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let run = Run::prepare(
+    let run = until_interrupted(Run::prepare(
         "bench-routing",
         &args.common.database_server,
         &args.common.amqp_url,
@@ -359,16 +361,16 @@ async fn main() -> anyhow::Result<()> {
             queues.push(floor);
             queues
         },
-    )
+    ))
     .await?;
     let mut report = Report::new("bench-routing");
     let started = Instant::now();
-    let result = async {
+    let result = until_interrupted(async {
         let mut switchboard = Box::pin(throughput_phase(&args, &run, &mut report)).await?;
         let watched = Box::pin(watch_phase(&args, &run, &mut switchboard, &mut report)).await;
         switchboard.stop().await;
         watched
-    }
+    })
     .await;
     let cleaned = run.cleanup(args.common.keep_database).await;
     println!(

@@ -1,8 +1,18 @@
-//! Test-only helpers (a dev-dependency, never a normal one): a fresh PostgreSQL database and
-//! a fresh RabbitMQ namespace per test, an `eventually` poller, and test tracing.
+//! Test-only helpers: a fresh PostgreSQL database and a fresh RabbitMQ namespace per test, the
+//! guards and the sweep that remove them again ([`cleanup`]), an `eventually` poller, and test
+//! tracing.
+//!
+//! No shipped crate depends on this one: service crates take it as a dev-dependency; the two
+//! harness crates (`tests/`, the end-to-end harness, and `load-tests/`, the benches) take it as
+//! a normal one, being test code themselves.
 //!
 //! Tests read `SWITCHBOARD_TEST_DATABASE_URL` and `SWITCHBOARD_TEST_AMQP_URL`, defaulting to the
 //! local services (`postgres://postgres@127.0.0.1:5432`, `amqp://guest:guest@127.0.0.1:5672/%2f`).
+
+mod broker_objects;
+pub mod cleanup;
+pub mod names;
+mod sweep;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -10,6 +20,9 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use switchboard_messaging::BusConfig;
 use switchboard_postgres::DatabaseConfig;
+
+pub use crate::cleanup::{DatabaseGuard, NamespaceGuard, sweep_stale_tests};
+pub use crate::names::Harness;
 
 /// Base URL (without database) of the PostgreSQL server tests use.
 pub fn database_server_url() -> String {
@@ -28,6 +41,13 @@ pub fn unique_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
+/// A fresh namespace and database name for a test of this process (the first call also sweeps
+/// what earlier, interrupted test runs left behind).
+pub fn test_names() -> names::HarnessNames {
+    sweep_stale_tests();
+    Harness::Test.fresh_names(std::process::id())
+}
+
 /// A database created for one test and dropped (forcibly) when this value is dropped.
 pub struct TestDatabase {
     /// The database's name.
@@ -37,9 +57,9 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Creates an empty database with a unique name.
+    /// Creates an empty database with a unique name (see [`test_names`]).
     pub async fn create() -> anyhow::Result<Self> {
-        let name = format!("sbtest_{}", unique_token());
+        let name = test_names().database;
         let (client, connection) = tokio_postgres::connect(
             &format!("{}/postgres", database_server_url()),
             tokio_postgres::NoTls,
@@ -81,35 +101,18 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        let server = database_server_url();
-        // Drop runs outside any runtime guarantee: use a private thread and runtime.
-        let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            runtime.block_on(async move {
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await
-                {
-                    let task = tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                    drop(client);
-                    let _ = task.await;
-                }
-            });
-        });
-        let _ = cleanup.join();
+        // Failures are ignored: what is left is swept once its test process is gone.
+        let _ = cleanup::drop_database(&database_server_url(), &self.name);
     }
 }
 
-/// A bus config with a unique namespace, fast retries and small partitions for tests.
+/// A bus config with a unique namespace (see [`test_names`]), fast retries and small partitions
+/// for tests. Delete the namespace at the end ([`delete_bus_objects`], or hold a
+/// [`NamespaceGuard`]); a test that panics first leaves it to the next test run's sweep.
 pub fn bus_config() -> BusConfig {
     BusConfig {
         url: SecretString::from(amqp_url()),
-        namespace: format!("sbt-{}.", unique_token()),
+        namespace: test_names().namespace,
         connection_name: "switchboard-test".to_owned(),
         confirm_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(5),
@@ -264,32 +267,9 @@ pub mod database_server {
     }
 }
 
-/// Deletes `queues` (full names) and the exchanges of bus `namespace`, from synchronous code
-/// such as `Drop` (a private thread and runtime). Failures are ignored: this is cleanup.
+/// Deletes bus `namespace`: `queues` (full names), its exchanges, and every other queue and
+/// exchange the broker lists under it, from synchronous code such as `Drop` (a private thread
+/// and runtime). Failures are ignored: this is cleanup, and the next sweep catches leftovers.
 pub fn delete_bus_objects(namespace: &str, queues: Vec<String>) {
-    let namespace = namespace.to_owned();
-    let cleanup = std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-            return;
-        };
-        runtime.block_on(async move {
-            use switchboard_messaging::lapin::{Connection, ConnectionProperties};
-            let Ok(connection) = Connection::connect(&amqp_url(), ConnectionProperties::default()).await
-            else {
-                return;
-            };
-            if let Ok(channel) = connection.create_channel().await {
-                for queue in queues {
-                    let _ = channel.queue_delete(queue.into(), Default::default()).await;
-                }
-                for exchange in ["switchboard.events", "switchboard.dlx"] {
-                    let _ = channel
-                        .exchange_delete(format!("{namespace}{exchange}").into(), Default::default())
-                        .await;
-                }
-            }
-            let _ = connection.close(200, "cleanup".into()).await;
-        });
-    });
-    let _ = cleanup.join();
+    let _ = cleanup::delete_bus_namespace(&amqp_url(), namespace, queues);
 }
