@@ -13,7 +13,7 @@ use switchboard_contacts::topology::routing_queues;
 use switchboard_contacts::{ContactsMetrics, Resolver};
 use switchboard_domain::Channel;
 use switchboard_messaging::lapin::types::FieldTable;
-use switchboard_messaging::{Bus, Handler, HandlerError, Incoming};
+use switchboard_messaging::{Bus, Handler, HandlerError, Incoming, MessagingError, Outgoing};
 use switchboard_postgres::Pool;
 use switchboard_proto::common::v1::SenderIdentity;
 use switchboard_proto::events::v1::{
@@ -28,16 +28,24 @@ const WHATSAPP_ACCOUNT: &str = "chacc_whatsapp1";
 const SMS_ACCOUNT: &str = "chacc_sms1";
 const TELEGRAM_ACCOUNT: &str = "chacc_telegram1";
 
-/// Collects what reaches routing's queues.
+/// The event type of the test's sentinels (see [`Harness::routed_all`]).
+const SENTINEL: &str = "contact.sentinel";
+
+/// Collects what reaches routing's queues (sentinels apart).
 #[derive(Default)]
 struct Routing {
     seen: Mutex<Vec<Envelope>>,
+    sentinels: Mutex<HashSet<String>>,
 }
 
 impl Handler for Routing {
     async fn handle(&self, message: &Incoming) -> Result<(), HandlerError> {
         let envelope = message.decode_envelope().map_err(HandlerError::permanent)?;
-        self.seen.lock().unwrap().push(envelope);
+        if envelope.event_type == SENTINEL {
+            self.sentinels.lock().unwrap().insert(envelope.event_id);
+        } else {
+            self.seen.lock().unwrap().push(envelope);
+        }
         Ok(())
     }
 }
@@ -49,6 +57,7 @@ struct Harness {
     resolver: Arc<Resolver>,
     metrics: Arc<ContactsMetrics>,
     routing: Arc<Routing>,
+    consumers: tokio::task::JoinHandle<Result<(), MessagingError>>,
     shutdown: CancellationToken,
 }
 
@@ -69,7 +78,7 @@ impl Harness {
         topology.declare().await.unwrap();
         let routing = Arc::new(Routing::default());
         let shutdown = CancellationToken::new();
-        tokio::spawn(switchboard_messaging::run_partitioned_consumers(
+        let consumers = tokio::spawn(switchboard_messaging::run_partitioned_consumers(
             bus.clone(),
             topology.queues().to_vec(),
             routing.clone(),
@@ -82,6 +91,7 @@ impl Harness {
             resolver,
             metrics,
             routing,
+            consumers,
             shutdown,
         }
     }
@@ -109,6 +119,41 @@ impl Harness {
         .await
     }
 
+    /// Waits until routing handled everything published so far, and returns it: a sentinel goes
+    /// to every partition queue, each consumed in order, so once routing saw them all, whatever
+    /// was published before them has been handled.
+    async fn routed_all(&self) -> Vec<Envelope> {
+        let publisher = self.bus.publisher();
+        let partitions = self.bus.config().partitions;
+        for partition in 0..partitions {
+            let sentinel = Envelope {
+                event_id: format!("evt_sentinel{partition}"),
+                event_type: SENTINEL.to_owned(),
+                workspace_id: WORKSPACE.to_owned(),
+                ..Envelope::default()
+            };
+            publisher
+                .publish(Outgoing {
+                    routing_key: format!("{SENTINEL}.p{partition:02}"),
+                    payload: sentinel.encode_to_vec(),
+                    message_id: sentinel.event_id.clone(),
+                    message_type: sentinel.event_type.clone(),
+                    headers: FieldTable::default(),
+                })
+                .await
+                .unwrap();
+        }
+        eventually(
+            Duration::from_secs(10),
+            "a sentinel through every routing queue",
+            || async {
+                (self.routing.sentinels.lock().unwrap().len() == usize::from(partitions)).then_some(())
+            },
+        )
+        .await;
+        self.routing.seen.lock().unwrap().clone()
+    }
+
     async fn contact_of(&self, account: &str, sender: &str) -> Option<String> {
         let client = self.pool.get().await.unwrap();
         client
@@ -123,7 +168,10 @@ impl Harness {
 
     async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The consumers return once their handlers finished and their channels are closed.
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.consumers)
+            .await
+            .expect("routing's consumers stop");
         let namespace = self.bus.config().namespace.clone();
         let mut queues = Vec::new();
         for queue in routing_queues(&self.bus).queues().to_vec() {
@@ -430,16 +478,11 @@ async fn at_the_monthly_quota_new_contacts_are_parked_existing_ones_served_and_a
             .await,
         1
     );
-    // The parked event reached no one.
-    let routed = harness.routed(1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The parked event reached no one (of everything routing has handled).
     let routed_ids: HashSet<String> = harness
-        .routing
-        .seen
-        .lock()
-        .unwrap()
+        .routed_all()
+        .await
         .iter()
-        .chain(routed.iter())
         .map(|envelope| envelope.event_id.clone())
         .collect();
     assert!(!routed_ids.contains("evt_c1"), "{routed_ids:?}");
@@ -486,12 +529,9 @@ async fn a_blocked_contacts_events_are_dropped_with_a_record_and_consent_still_a
     );
     // Only the first message went on.
     let routed = harness.routed(2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let ids: Vec<String> = harness
-        .routing
-        .seen
-        .lock()
-        .unwrap()
+        .routed_all()
+        .await
         .iter()
         .map(|envelope| envelope.event_id.clone())
         .collect();

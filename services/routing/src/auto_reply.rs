@@ -113,18 +113,18 @@ pub async fn after_inbound(
     Ok(())
 }
 
-/// After a conversation joined `team`'s queue: the at-capacity message when the workspace is
-/// open but the members online cannot take it (their free places are fewer than the
-/// conversations waiting, this one included).
+/// After a conversation joined `team`'s queue at `now`: the at-capacity message when the
+/// workspace is open but the members online cannot take it (their free places are fewer than
+/// the conversations waiting, this one included).
 pub async fn when_queued(
     tx: &Transaction<'_>,
     partitions: u16,
     conversation: &Locked,
     team: &str,
     policy: &WorkspacePolicy,
+    now: DateTime<Utc>,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
-    let now = Utc::now();
     if policy.at_capacity_message.is_empty()
         || policy
             .schedule

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The `[routing]` config section.
@@ -18,6 +19,12 @@ pub struct RoutingConfig {
     /// hand-out).
     #[serde(with = "humantime_serde")]
     pub assignment_sweep_interval: Duration,
+    /// For tests only: the instant (RFC 3339) the business-hours clock reads when the component
+    /// starts; it runs on from there at the normal pace. Unset (the default, and the only right
+    /// value in production): the system clock. It lets a test pin the time of day the away and
+    /// at-capacity replies are decided at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_start: Option<DateTime<Utc>>,
 }
 
 impl Default for RoutingConfig {
@@ -26,6 +33,7 @@ impl Default for RoutingConfig {
             event_retention: Duration::from_secs(7 * 24 * 3600),
             prune_interval: Duration::from_secs(600),
             assignment_sweep_interval: Duration::from_secs(2),
+            clock_start: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod assignment;
 pub mod auto_reply;
 pub mod bot;
 pub mod business_hours;
+pub mod clock;
 mod config;
 pub mod delivery_status;
 mod error;
@@ -33,6 +34,7 @@ use switchboard_server::ComponentParts;
 use tokio_util::sync::CancellationToken;
 
 pub use assignment::Dispatcher;
+pub use clock::Clock;
 pub use config::RoutingConfig;
 pub use error::RoutingError;
 pub use history::{Appended, History};
@@ -90,7 +92,11 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
     } = dependencies;
     let mut parts = ComponentParts::default();
     let outbox_wake = Arc::new(tokio::sync::Notify::new());
-    let dispatcher = Dispatcher::new(pool.clone(), bus.config().partitions, outbox_wake.clone());
+    if let Some(start) = config.clock_start {
+        tracing::warn!(%start, "routing.clock_start is set: business hours follow a shifted clock (a test setting)");
+    }
+    let dispatcher = Dispatcher::new(pool.clone(), bus.config().partitions, outbox_wake.clone())
+        .with_clock(Clock::from_start(config.clock_start));
     let feed = event_log::EventFeed::new(1024);
     parts.grpc.add_service(grpc::routing_server(grpc::RoutingApi {
         pool: pool.clone(),

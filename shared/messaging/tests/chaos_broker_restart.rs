@@ -95,7 +95,11 @@ async fn broker_restart_scenario(recovery_attempts: u32) -> u64 {
         })
     };
 
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Under load before the outage: publishes confirmed and the consumer handling them.
+    eventually(Duration::from_secs(10), "traffic before the outage", || async {
+        (confirmed.lock().unwrap().len() >= 20 && !collector.seen.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
     let guard = tokio::task::spawn_blocking(stop_broker).await.unwrap();
     eventually(
         Duration::from_secs(10),
@@ -103,7 +107,15 @@ async fn broker_restart_scenario(recovery_attempts: u32) -> u64 {
         || async { (!test.bus.is_connected()).then_some(()) },
     )
     .await;
+    // The outage lasts at least 3 s (the fault under test, not a wait for something), and
+    // until a publish has failed in it.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    eventually(
+        Duration::from_secs(10),
+        "a publish to fail during the outage",
+        || async { (*failed.lock().unwrap() > 0).then_some(()) },
+    )
+    .await;
     tokio::task::spawn_blocking(move || guard.start()).await.unwrap();
     eventually(Duration::from_secs(60), "the bus to reconnect", || async {
         test.bus.is_connected().then_some(())

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use switchboard_e2e::authorized;
 use switchboard_e2e::webhooks::{WHATSAPP, WebhookSwitchboard, whatsapp_text};
+use switchboard_e2e::{Switchboard, authorized};
 use switchboard_proto::routing::v1 as routing;
 use switchboard_proto::routing::v1::assignment_service_client::AssignmentServiceClient;
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
@@ -62,6 +62,22 @@ async fn create_agents(
     ids
 }
 
+/// Logs the routing hand-out sweep at debug (a line per finished round), besides the usual info.
+const SWEEP_LOGS: (&str, &str) = ("RUST_LOG", "info,switchboard_routing::assignment=debug");
+
+/// Sweeps `switchboard` has finished so far (needs [`SWEEP_LOGS`]), whatever they handed out.
+fn sweeps_finished(switchboard: &Switchboard) -> usize {
+    switchboard
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| {
+            line["message"] == "assignment sweep found nothing to hand out"
+                || line["message"] == "sweep handed out waiting conversations"
+        })
+        .count()
+}
+
 /// Open conversations per assignee, read from the database (not from the counters).
 async fn open_per_agent(client: &tokio_postgres::Client) -> BTreeMap<String, i64> {
     client
@@ -80,7 +96,7 @@ async fn open_per_agent(client: &tokio_postgres::Client) -> BTreeMap<String, i64
 #[tokio::test]
 async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait_in_order_when_nobody_is_free()
  {
-    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let hooks = WebhookSwitchboard::start_targets("all", &[SWEEP_LOGS]).await;
     let second = hooks.start_component("routing").await;
     let db = hooks.database.connect().await;
     let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
@@ -245,8 +261,18 @@ async fn a_thousand_conversations_are_handed_out_fairly_by_two_replicas_and_wait
             .then_some(())
     })
     .await;
-    // Longer than a sweep: still nobody above capacity, nothing handed out.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Two more finished sweeps on each replica (the first may have begun before the last
+    // conversation queued): still nobody above capacity, nothing handed out.
+    let swept = [sweeps_finished(&hooks.switchboard), sweeps_finished(&second)];
+    switchboard_testkit::eventually(
+        Duration::from_secs(30),
+        "two more sweeps on each replica",
+        || async {
+            (sweeps_finished(&hooks.switchboard) >= swept[0] + 2 && sweeps_finished(&second) >= swept[1] + 2)
+                .then_some(())
+        },
+    )
+    .await;
     assert_eq!(
         TestDatabase::count(
             &db,
@@ -631,8 +657,49 @@ async fn an_agents_reply_from_delivery_joins_the_history_claims_the_conversation
     assert_eq!(reply.author_kind, routing::AuthorKind::Agent as i32);
     assert_eq!(reply.author_id, agent);
     assert_eq!(reply.provider_message_id, "wamid.sent-1");
-    // The late `sent` receipt did not move it back; the reply claimed the conversation.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A sentinel behind the late `sent` receipt in the same (single, in-order) queue: an API
+    // message, which claims nothing. Once it is in the history, the receipt was handled.
+    hooks
+        .publish(&envelope(
+            "outbound.message",
+            Payload::OutboundMessage(OutboundMessage {
+                message_id: "msg_sentinel1".to_owned(),
+                contact_id: conversation.contact_id.clone(),
+                channel_account_id: conversation.channel_account_id.clone(),
+                channel: ChannelKind::Whatsapp as i32,
+                author_kind: "api".to_owned(),
+                status: DeliveryStatus::Queued as i32,
+                ..Default::default()
+            }),
+        ))
+        .await;
+    let messages =
+        switchboard_testkit::eventually(Duration::from_secs(20), "the sentinel in the history", || async {
+            let messages = conversations
+                .clone()
+                .list_messages(authorized(
+                    routing::ListMessagesRequest {
+                        conversation_id: conversation.id.clone(),
+                        page: None,
+                    },
+                    &admin,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .messages;
+            messages
+                .iter()
+                .any(|message| message.id == "msg_sentinel1")
+                .then_some(messages)
+        })
+        .await;
+    // The late `sent` receipt did not move the reply back; the reply claimed the conversation.
+    let reply = messages
+        .iter()
+        .find(|message| message.id == "msg_agentreply1")
+        .unwrap();
+    assert_eq!(reply.status, DeliveryStatus::Delivered as i32);
     let claimed = conversations
         .get_conversation(authorized(
             routing::GetConversationRequest {
@@ -646,23 +713,6 @@ async fn an_agents_reply_from_delivery_joins_the_history_claims_the_conversation
         .conversation
         .unwrap();
     assert_eq!(claimed.assignee_id, agent);
-    let messages = conversations
-        .list_messages(authorized(
-            routing::ListMessagesRequest {
-                conversation_id: conversation.id.clone(),
-                page: None,
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .messages;
-    let reply = messages
-        .iter()
-        .find(|message| message.id == "msg_agentreply1")
-        .unwrap();
-    assert_eq!(reply.status, DeliveryStatus::Delivered as i32);
     hooks.cleanup().await;
 }
 

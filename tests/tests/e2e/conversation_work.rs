@@ -642,7 +642,13 @@ async fn notes_mention_agents_once_snippets_fill_variables_and_conversations_are
 async fn away_and_at_capacity_replies_are_requested_from_delivery_once_per_period() {
     use switchboard_proto::events::v1::AutoReplyRequested;
 
-    let hooks = WebhookSwitchboard::start_targets(ROUTING_TARGETS, &[]).await;
+    // Routing decides business hours on a clock that starts on a Monday at noon (UTC): the
+    // "open around the clock" hours below (00:00 to 23:59) are open whenever the test runs.
+    let hooks = WebhookSwitchboard::start_targets(
+        ROUTING_TARGETS,
+        &[("SWITCHBOARD__ROUTING__CLOCK_START", "2025-06-02T12:00:00Z")],
+    )
+    .await;
     let db = hooks.database.connect().await;
     let admin = crate::contacts::key(&hooks, WORKSPACE, tenancy::ApiKeyRole::WorkspaceAdmin).await;
     let channel = hooks.switchboard.channel().await;
@@ -703,11 +709,9 @@ async fn away_and_at_capacity_replies_are_requested_from_delivery_once_per_perio
     assert!(text.starts_with("We are closed"));
     assert_eq!(hooks.depth(&queue).await, 0, "one away message per closed period");
 
-    // Open around the clock, but the only agent is offline: a new conversation queued in the
-    // team gets the at-capacity message once.
-    if chrono::Utc::now().format("%H:%M").to_string() == "23:59" {
-        tokio::time::sleep(Duration::from_secs(61)).await;
-    }
+    // Open around the clock (routing's clock reads Monday midday, never the closed 23:59), but
+    // the only agent is offline: a new conversation queued in the team gets the at-capacity
+    // message once.
     api.update_routing_settings(authorized(
         settings(Some(routing::BusinessHours {
             time_zone: "UTC".to_owned(),

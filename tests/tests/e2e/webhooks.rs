@@ -61,6 +61,33 @@ async fn chunked_post_status(base: &str, account: &str, signature: &str, size: u
         .to_owned()
 }
 
+/// Posts a signed WhatsApp message `id` as a sentinel: ingress answers 2xx only once its event
+/// is on the (single, in-order) inbound queue, so an event the requests before it made is
+/// ahead of it there.
+async fn post_sentinel(hooks: &WebhookSwitchboard, id: &str) {
+    let body = whatsapp_text(id, "16505550000", "sentinel");
+    assert_eq!(hooks.post_whatsapp(&body, None).await.status(), 200);
+}
+
+/// The provider message id of an inbound message event.
+fn provider_message_id(read: &switchboard_e2e::webhooks::ReadEvent) -> Option<&str> {
+    match &read.envelope.payload {
+        Some(Payload::Inbound(inbound)) => match &inbound.kind {
+            Some(Kind::Message(message)) => Some(message.provider_message_id.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads the next event of the inbound queue and asserts it is the sentinel `id` (so nothing
+/// was queued between what the test read before and the sentinel), then that nothing follows.
+async fn assert_next_is_sentinel(hooks: &WebhookSwitchboard, id: &str, what: &str) {
+    let next = hooks.read_events(1, Duration::from_secs(15)).await;
+    assert_eq!(provider_message_id(&next[0]), Some(id), "{what}: {next:#?}");
+    assert_eq!(hooks.queued().await, 0, "{what}");
+}
+
 #[tokio::test]
 async fn a_signed_webhook_of_every_channel_reaches_the_bus_normalized_with_its_trace() {
     let hooks = WebhookSwitchboard::start(&[]).await;
@@ -156,6 +183,7 @@ async fn a_signed_webhook_of_every_channel_reaches_the_bus_normalized_with_its_t
     assert_eq!(post_mail().await.unwrap().status(), 200);
     // The same Mailgun delivery again (a replay): 2xx, and no second event.
     assert_eq!(post_mail().await.unwrap().status(), 200);
+    post_sentinel(&hooks, "wamid.E2E-SENTINEL").await;
 
     let events = hooks.read_events(6, Duration::from_secs(15)).await;
     for (n, (channel, account, kind_name)) in [
@@ -211,12 +239,12 @@ async fn a_signed_webhook_of_every_channel_reaches_the_bus_normalized_with_its_t
     assert_eq!(inbound.sender.as_ref().unwrap().display_name, "Sheena Nelson");
     assert_eq!(inbound.sender.as_ref().unwrap().phone_e164, "+16505551234");
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        hooks.queued().await,
-        0,
-        "the replayed Mailgun delivery made no event"
-    );
+    assert_next_is_sentinel(
+        &hooks,
+        "wamid.E2E-SENTINEL",
+        "the replayed Mailgun delivery made no event",
+    )
+    .await;
     assert_eq!(
         hooks
             .metric("switchboard_ingress_webhooks_total{channel=\"email\",outcome=\"replayed\"}")
@@ -441,8 +469,8 @@ async fn refused_webhooks_get_the_right_status_and_put_nothing_on_the_bus() {
     .await;
     assert_eq!(response.status(), 200);
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(hooks.queued().await, 0, "nothing refused reached the bus");
+    post_sentinel(&hooks, "wamid.E2E-R-SENTINEL").await;
+    assert_next_is_sentinel(&hooks, "wamid.E2E-R-SENTINEL", "nothing refused reached the bus").await;
     for (outcome, expected) in [
         ("missing_signature", 1.0),
         ("bad_signature", 2.0),
@@ -605,8 +633,13 @@ Hello over SMTP\r\n\
         text.contains("\\n.a line that starts with a dot"),
         "dot-stuffing undone: {text}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(hooks.queued().await, 0, "the refused message made no event");
+    post_sentinel(&hooks, "wamid.E2E-SMTP-SENTINEL").await;
+    assert_next_is_sentinel(
+        &hooks,
+        "wamid.E2E-SMTP-SENTINEL",
+        "the refused message made no event",
+    )
+    .await;
     hooks.cleanup().await;
 }
 

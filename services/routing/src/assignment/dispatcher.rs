@@ -1,5 +1,6 @@
 //! Hand-out of team queues: oldest waiting conversation first, one per transaction, under the
-//! team row's lock; the periodic sweep; waking the outbox relay after commits.
+//! team row's lock; the periodic sweep; waking the outbox relay after commits; the clock
+//! business hours are decided at.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,24 +12,39 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Changes, Locked, Mode, announce};
 use crate::RoutingError;
+use crate::clock::Clock;
 use crate::event_log::Event;
 
-/// Hands out queued conversations and wakes the outbox relay.
+/// Hands out queued conversations and wakes the outbox relay; carries the installation-wide
+/// settings every change needs (bus partitions, the business-hours clock).
 #[derive(Clone)]
 pub struct Dispatcher {
     pool: Pool,
     partitions: u16,
     outbox_wake: Arc<Notify>,
+    clock: Clock,
 }
 
 impl Dispatcher {
-    /// A dispatcher on `pool`, publishing with `partitions`.
+    /// A dispatcher on `pool`, publishing with `partitions`, on the system clock.
     pub fn new(pool: Pool, partitions: u16, outbox_wake: Arc<Notify>) -> Self {
         Self {
             pool,
             partitions,
             outbox_wake,
+            clock: Clock::system(),
         }
+    }
+
+    /// The same dispatcher deciding business hours on `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// The clock business hours (away and at-capacity replies) are decided at.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Wakes the outbox relay after a commit that wrote events.
@@ -199,7 +215,7 @@ impl Dispatcher {
                 () = tokio::time::sleep(interval) => {}
             }
             match self.sweep().await {
-                Ok(0) => {}
+                Ok(0) => tracing::debug!("assignment sweep found nothing to hand out"),
                 Ok(handed_out) => tracing::info!(handed_out, "sweep handed out waiting conversations"),
                 Err(error) => tracing::warn!(error = %error, "assignment sweep failed"),
             }

@@ -17,6 +17,7 @@ mod dispatcher;
 
 pub use dispatcher::Dispatcher;
 
+use chrono::{DateTime, Utc};
 use switchboard_domain::time::to_timestamp;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
@@ -320,13 +321,14 @@ pub async fn unassign(
 }
 
 /// Puts the locked open conversation in `team`'s queue (unassigning it first), under the
-/// workspace's `policy` (the at-capacity reply).
+/// workspace's `policy` (the at-capacity reply, decided at `now`).
 pub async fn enqueue(
     tx: &Transaction<'_>,
     partitions: u16,
     conversation: &Locked,
     team: &str,
     policy: &WorkspacePolicy,
+    now: DateTime<Utc>,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
     if !conversation.open {
@@ -360,7 +362,7 @@ pub async fn enqueue(
         serde_json::json!({ "team_id": team }),
     ));
     changes.drain_teams.push(team.to_owned());
-    crate::auto_reply::when_queued(tx, partitions, conversation, team, policy, changes).await?;
+    crate::auto_reply::when_queued(tx, partitions, conversation, team, policy, now, changes).await?;
     Ok(())
 }
 
@@ -419,7 +421,7 @@ pub async fn on_reopen(
     Ok(())
 }
 
-/// Routes a conversation just opened by an inbound message: to the agent who had the
+/// Routes a conversation just opened by an inbound message at `now`: to the agent who had the
 /// contact's previous conversation on the account (contacts stay assigned after close, unless
 /// the workspace unassigns on close), else into the queue of the account's team.
 pub async fn route_new(
@@ -427,6 +429,7 @@ pub async fn route_new(
     partitions: u16,
     conversation: &Locked,
     policy: &WorkspacePolicy,
+    now: DateTime<Utc>,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
     let channel_account_id = conversation.channel_account_id.as_str();
@@ -454,7 +457,7 @@ pub async fn route_new(
         .await?;
     if let Some(row) = team {
         let team: String = row.get(0);
-        return enqueue(tx, partitions, conversation, &team, policy, changes).await;
+        return enqueue(tx, partitions, conversation, &team, policy, now, changes).await;
     }
     Ok(())
 }

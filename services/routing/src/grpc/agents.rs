@@ -400,6 +400,7 @@ impl AssignmentService for AssignmentApi {
         let request = request.into_inner();
         let id = conversation_id("conversation_id", &request.conversation_id)?;
         let team = team_id("team_id", &request.team_id)?;
+        let now = self.dispatcher.clock().now();
         let conversation = change(
             &self.pool,
             &self.dispatcher,
@@ -408,7 +409,7 @@ impl AssignmentService for AssignmentApi {
             |tx, partitions, locked, changes| {
                 Box::pin(async move {
                     let policy = WorkspacePolicy::load(tx, &locked.workspace_id).await?;
-                    assignment::enqueue(tx, partitions, locked, &team, &policy, changes).await
+                    assignment::enqueue(tx, partitions, locked, &team, &policy, now, changes).await
                 })
             },
         )

@@ -47,6 +47,17 @@ impl TestBus {
 
     /// Messages waiting in `queue` (ready, not unacked).
     pub async fn ready_count(&self, queue: &str) -> u32 {
+        self.declare_passive(queue).await.message_count()
+    }
+
+    /// Consumers subscribed to `queue` (with single-active-consumer: the active one and those
+    /// waiting to take over).
+    pub async fn consumer_count(&self, queue: &str) -> u32 {
+        self.declare_passive(queue).await.consumer_count()
+    }
+
+    /// What the broker says about `queue` (which must exist).
+    async fn declare_passive(&self, queue: &str) -> lapin::Queue {
         let connection = self.bus.connection(Duration::from_secs(5)).await.unwrap();
         let channel = connection.create_channel().await.unwrap();
         let declared = channel
@@ -61,7 +72,7 @@ impl TestBus {
             .await
             .unwrap();
         let _ = channel.close(200, "done".into()).await;
-        declared.message_count()
+        declared
     }
 
     /// Takes one message from `queue` (acking it), if any.

@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchboard_messaging::{Handler, HandlerError, Incoming, run_partitioned_consumers};
+use switchboard_messaging::{Handler, HandlerError, Incoming, partition_for, run_partitioned_consumers};
 use switchboard_testkit::eventually;
 
 use crate::helpers::{TestBus, outgoing};
@@ -42,6 +42,22 @@ fn assert_per_key_order(log: &[Handled]) {
     }
 }
 
+/// One key per partition (of `partitions`), none of them a test key.
+fn sentinel_keys(partitions: u16) -> Vec<String> {
+    let mut keys: Vec<Option<String>> = vec![None; usize::from(partitions)];
+    for index in 0.. {
+        let key = format!("sentinel{index}");
+        let slot = &mut keys[usize::from(partition_for(&key, partitions))];
+        if slot.is_none() {
+            *slot = Some(key);
+        }
+        if keys.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    keys.into_iter().flatten().collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_keep_per_key_order_and_the_survivor_takes_over_without_loss() {
     let config = switchboard_testkit::bus_config();
@@ -60,7 +76,21 @@ async fn two_replicas_keep_per_key_order_and_the_survivor_takes_over_without_los
         }),
         replica_a.shutdown.clone(),
     ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Replica a subscribes first everywhere, so it is the active consumer of every partition
+    // until it goes away (b's consumers wait behind it).
+    eventually(
+        Duration::from_secs(10),
+        "replica a on every partition",
+        || async {
+            for queue in &queues {
+                if replica_a.consumer_count(&queue.name).await == 0 {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
     let consumer_b = tokio::spawn(run_partitioned_consumers(
         replica_b.bus.clone(),
         queues.clone(),
@@ -111,9 +141,40 @@ async fn two_replicas_keep_per_key_order_and_the_survivor_takes_over_without_los
         (log.lock().unwrap().len() >= 400).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A sentinel behind everything on every partition (each handled in order): once b handled
+    // them all, any message handled twice would have been handled too.
+    let sentinels = sentinel_keys(replica_b.bus.config().partitions);
+    for key in &sentinels {
+        publisher
+            .publish(outgoing(
+                &replica_b.bus,
+                "inbound.whatsapp.message_received",
+                &format!("{key}#0"),
+                key,
+            ))
+            .await
+            .unwrap();
+    }
+    eventually(
+        Duration::from_secs(30),
+        "a sentinel through every partition",
+        || async {
+            let log = log.lock().unwrap();
+            sentinels
+                .iter()
+                .all(|sentinel| log.iter().any(|(_, key, _)| key == sentinel))
+                .then_some(())
+        },
+    )
+    .await;
 
-    let log = log.lock().unwrap().clone();
+    let log: Vec<Handled> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, key, _)| !sentinels.contains(key))
+        .cloned()
+        .collect();
     assert_eq!(log.len(), 400, "no message handled twice");
     let distinct: HashSet<(String, u32)> = log
         .iter()

@@ -89,8 +89,26 @@ async fn shutdown_finishes_the_message_in_flight_once_and_returns_the_rest() {
         (!recorder.seen.lock().unwrap().is_empty()).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(recorder.ids(), vec!["evt_waiting".to_owned()]);
+    // A sentinel behind whatever the queue still holds (consumed in order): once it is seen, a
+    // second copy of either message would have been seen too.
+    next.bus
+        .publisher()
+        .publish(outgoing(
+            &next.bus,
+            "inbound.email.message_received",
+            "evt_sentinel",
+            "",
+        ))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(5), "the sentinel", || async {
+        recorder.ids().contains(&"evt_sentinel".to_owned()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        recorder.ids(),
+        vec!["evt_waiting".to_owned(), "evt_sentinel".to_owned()]
+    );
     next.shutdown.cancel();
     consumer.await.unwrap().unwrap();
     let cleanup = TestBus::start(test.bus.config().clone()).await;
