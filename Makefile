@@ -92,6 +92,25 @@ bench-smoke: services ## Every bench at a tiny size on the debug build (runs end
 	scripts/idle-rss.sh $(SMOKE)/switchboard 2
 	$(SMOKE)/bench-namespace check
 
+# Every fuzz target (fuzz/fuzz_targets) runs this long, in seconds; FUZZ_TARGETS picks some.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?=
+FUZZ_DIR := $(CURDIR)/fuzz
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZ_SECONDS (default 30) on stable, no sanitizer (installs cargo-fuzz when missing); fails on any crash
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz@0.13.2
+	@# cargo fuzz has no --locked: check fuzz/Cargo.lock is in sync before it builds.
+	$(CARGO) fetch --locked --manifest-path fuzz/Cargo.toml
+	$(CARGO) fuzz build --fuzz-dir $(FUZZ_DIR) -s none
+	@set -e; for target in $(or $(FUZZ_TARGETS),$$($(CARGO) fuzz list --fuzz-dir $(FUZZ_DIR))); do \
+		echo "== fuzz $$target for $(FUZZ_SECONDS) s"; \
+		mkdir -p $(FUZZ_DIR)/target/corpus/$$target; \
+		$(CARGO) fuzz run --fuzz-dir $(FUZZ_DIR) -s none $$target \
+			$(FUZZ_DIR)/target/corpus/$$target $(FUZZ_DIR)/corpus/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1; \
+	done
+
 .PHONY: proto-lint
 proto-lint: ## buf lint (STANDARD) and breaking-change check of proto/ against main (buf from npm)
 	cd proto && npx --yes @bufbuild/buf@1.75.0 lint

@@ -42,6 +42,8 @@ pub use config::WebchatConfig;
 pub use error::ApiError;
 pub use events::VISITOR_TYPING_EVENT;
 pub use metrics::WebchatMetrics;
+/// The client's WebSocket frame `{"type", "data"}`, public for the fuzz target of its parser.
+pub use socket::ClientFrame;
 pub use store::{StoredMessage, Visitor};
 pub use token::{SessionClaims, TokenError, identity_verified};
 
@@ -114,7 +116,7 @@ pub(crate) struct Webchat {
 
 /// A visitor's message as sent over the socket or the REST fallback.
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct VisitorSend {
+pub struct VisitorSend {
     /// The client's id of the message (a UUID); resends carry the same one.
     #[serde(default)]
     pub(crate) client_id: String,

@@ -84,7 +84,7 @@ pub(crate) async fn upgrade(
 
 /// A frame from the client.
 #[derive(Debug, Deserialize)]
-struct ClientFrame {
+pub struct ClientFrame {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]

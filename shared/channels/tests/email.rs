@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use switchboard_channels::{NormalizeContext, Normalized, email};
+use switchboard_channels::{NormalizeContext, Normalized, VerifyError, email};
 use switchboard_domain::ChannelAccountId;
 use switchboard_proto::common::v1 as common;
 use switchboard_proto::common::v1::content_part::Part;
@@ -192,6 +192,26 @@ fn mailgun_parsed_fields_and_raw_mime_routes() {
         "CAF+reply-1@mail.example.com"
     );
     assert_eq!(normalized.events[0].provider_event_id, "tok2");
+}
+
+#[test]
+fn a_signed_mailgun_timestamp_no_clock_can_hold_is_malformed_not_a_panic() {
+    let signing_key = b"my_mailgun_signing_key";
+    let timestamp = "18446744073709551615";
+    let signature =
+        switchboard_channels::meta::hmac_sha256_hex(signing_key, format!("{timestamp}tok9").as_bytes());
+    let form = format!("timestamp={timestamp}&token=tok9&signature={signature}&body-plain=x");
+    let refused = email::verify_mailgun_signature(
+        form.as_bytes(),
+        URLENCODED,
+        signing_key,
+        SystemTime::now(),
+        Duration::from_secs(900),
+    );
+    assert!(
+        matches!(refused, Err(VerifyError::Malformed { header: "timestamp" })),
+        "{refused:?}"
+    );
 }
 
 #[test]

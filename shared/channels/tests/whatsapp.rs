@@ -320,6 +320,16 @@ fn unparseable_or_foreign_payloads_are_errors_not_panics() {
     );
 }
 
+#[test]
+fn a_timestamp_no_clock_can_hold_is_left_out_not_a_panic() {
+    // Found by the meta_webhook fuzz target: 2^63 seconds overflowed `UNIX_EPOCH + …`.
+    let body = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"106540352242922"},"messages":[{"from":"16505551234","id":"wamid.T","timestamp":"9223372036854775808","type":"text","text":{"body":"x"}}]}}]}]}"#;
+    let normalized = normalize(body).expect("normalizes");
+    assert_eq!(normalized.events.len(), 1);
+    assert_eq!(normalized.events[0].provider_timestamp, None);
+    assert_eq!(message(&normalized.events[0]).provider_message_id, "wamid.T");
+}
+
 proptest::proptest! {
     #[test]
     fn normalizing_arbitrary_bytes_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {

@@ -63,10 +63,12 @@ pub fn verify_signature<'a>(
     mac.update(timestamp.as_bytes());
     mac.update(token.as_bytes());
     mac.verify_slice(&expected).map_err(|_| VerifyError::Mismatch)?;
+    // Checked: a signed timestamp no clock can hold is malformed, not a panic.
     let sent_at = timestamp
         .parse::<u64>()
-        .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds))
-        .map_err(|_| VerifyError::Malformed { header: "timestamp" })?;
+        .ok()
+        .and_then(|seconds| UNIX_EPOCH.checked_add(Duration::from_secs(seconds)))
+        .ok_or(VerifyError::Malformed { header: "timestamp" })?;
     let age = now
         .duration_since(sent_at)
         .unwrap_or_else(|error| error.duration());

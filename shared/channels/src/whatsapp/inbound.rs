@@ -91,7 +91,7 @@ fn normalize_value(value: &Value, context: &NormalizeContext, location: &str, no
 /// Parses WhatsApp's string timestamps (Unix seconds).
 fn timestamp(seconds: &str) -> Option<prost_types::Timestamp> {
     let seconds: u64 = seconds.trim().parse().ok()?;
-    Some((UNIX_EPOCH + Duration::from_secs(seconds)).into())
+    Some(UNIX_EPOCH.checked_add(Duration::from_secs(seconds))?.into())
 }
 
 fn base_event(
