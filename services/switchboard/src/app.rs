@@ -19,10 +19,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Config, EXIT_FORCED, Target, Targets};
 
+/// How long the runtime may take to stop once `future` is done. A task still running then is
+/// abandoned: a client library wedged in a lock (seen: lapin's recovery deadlocking on a
+/// broker-closed connection) must not keep a stopping process alive past its grace period.
+const RUNTIME_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Runs `future` on a multi-threaded runtime.
 pub(crate) fn block_on(future: impl Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime.block_on(future),
+        Ok(runtime) => {
+            let code = runtime.block_on(future);
+            runtime.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
+            code
+        }
         Err(error) => {
             eprintln!("switchboard: cannot start the async runtime: {error}");
             ExitCode::FAILURE

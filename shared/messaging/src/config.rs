@@ -21,8 +21,11 @@ pub struct BusConfig {
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     /// Reconnection attempts lapin makes by itself after a connection failure (replaying
-    /// channels, consumers and confirms); when they run out the supervisor builds a new
-    /// connection and retries without limit. 0 turns lapin's recovery off.
+    /// channels, consumers and confirms) before the supervisor builds a new connection and
+    /// retries without limit. 0 (the default) leaves every reconnection to the supervisor:
+    /// lapin 4.12.3's recovery can deadlock when it finishes (it drops pending replies while
+    /// holding the channel's status lock, and their closers take that lock again), which
+    /// wedges the connection and the process's shutdown.
     pub recovery_attempts: u32,
     /// Longest time a connection may stay down while lapin recovers it; past it the supervisor
     /// abandons that connection and builds a new one (recovery can stall).
@@ -60,7 +63,7 @@ impl Default for BusConfig {
             connection_name: "switchboard".to_owned(),
             confirm_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
-            recovery_attempts: 8,
+            recovery_attempts: 0,
             recovery_timeout: Duration::from_secs(30),
             reconnect_max_backoff: Duration::from_secs(10),
             partitions: 8,

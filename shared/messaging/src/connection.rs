@@ -15,6 +15,11 @@ use crate::{BusConfig, MessagingError, Publisher, QueueSpec};
 const SUPERVISE_INTERVAL: Duration = Duration::from_millis(250);
 /// First pause after a failed connection attempt.
 const INITIAL_RECONNECT_BACKOFF: Duration = Duration::from_millis(250);
+/// How often the supervisor checks that a connection reported as up still answers (opens and
+/// closes a channel).
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// Failed probes in a row after which a connection reported as up is abandoned as wedged.
+const PROBE_FAILURES: u32 = 2;
 
 /// The process's handle on RabbitMQ: one supervised connection shared by publishers and
 /// consumers, plus the names of the installation's exchanges.
@@ -301,12 +306,38 @@ async fn supervise(bus: Bus, shutdown: CancellationToken) {
         bus.inner.current.send_replace(Some(connection.clone()));
 
         let mut down_since: Option<std::time::Instant> = None;
+        let mut last_probe = std::time::Instant::now();
+        let mut failed_probes = 0;
         loop {
             if sleep_or_cancel(SUPERVISE_INTERVAL, &shutdown).await {
                 break;
             }
             let status = connection.status();
             let connected = status.connected();
+            // A connection can say it is up and answer nothing (a client library wedged in a
+            // lock, a broker that stopped serving it): then subscribes and publishes only time
+            // out. Probe it now and then, and replace it when it does not answer.
+            if connected && last_probe.elapsed() >= PROBE_INTERVAL {
+                last_probe = std::time::Instant::now();
+                if probe(&connection, config.connect_timeout).await {
+                    failed_probes = 0;
+                } else {
+                    failed_probes += 1;
+                    tracing::warn!(failed_probes, "rabbitmq connection did not answer a probe");
+                }
+                if failed_probes >= PROBE_FAILURES {
+                    tracing::warn!(
+                        "rabbitmq connection is up but does not answer; building a new connection"
+                    );
+                    bus.inner.metrics.connections_wedged.inc();
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        connection.close(320, "not answering".into()),
+                    )
+                    .await;
+                    break;
+                }
+            }
             bus.inner.metrics.connected.set(i64::from(connected));
             match (connected, down_since) {
                 (true, Some(_)) => {
@@ -347,6 +378,15 @@ async fn supervise(bus: Bus, shutdown: CancellationToken) {
     }
     bus.inner.metrics.connected.set(0);
     bus.inner.current.send_replace(None);
+}
+
+/// True when `connection` opens and closes a channel within `timeout`.
+async fn probe(connection: &Connection, timeout: Duration) -> bool {
+    let round_trip = async {
+        let channel = connection.create_channel().await?;
+        channel.close(200, "probe".into()).await
+    };
+    matches!(tokio::time::timeout(timeout, round_trip).await, Ok(Ok(())))
 }
 
 /// Sleeps for `duration`; returns true when shutdown came first.

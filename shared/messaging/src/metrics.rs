@@ -41,6 +41,7 @@ pub struct MessagingMetrics {
     pub(crate) handler_seconds: Family<QueueLabels, Histogram>,
     pub(crate) connected: Gauge,
     pub(crate) connections_opened: Counter,
+    pub(crate) connections_wedged: Counter,
 }
 
 impl Default for MessagingMetrics {
@@ -54,6 +55,7 @@ impl Default for MessagingMetrics {
             }),
             connected: Gauge::default(),
             connections_opened: Counter::default(),
+            connections_wedged: Counter::default(),
         }
     }
 }
@@ -83,6 +85,11 @@ impl MessagingMetrics {
             "connections_opened",
             "Broker connections opened (a rising count means reconnects)",
             self.connections_opened.clone(),
+        );
+        bus.register(
+            "connections_wedged",
+            "Connections abandoned because they said they were up but answered no probe",
+            self.connections_wedged.clone(),
         );
     }
 
