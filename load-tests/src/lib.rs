@@ -7,6 +7,7 @@
 //! Ctrl-C) and, should the process be killed, by the next bench's sweep
 //! (`switchboard_testkit::cleanup`).
 
+pub mod chaos;
 pub mod floors;
 pub mod process;
 

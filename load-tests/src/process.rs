@@ -213,4 +213,28 @@ impl Switchboard {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+
+    /// Sends SIGTERM: the process drains and stops on its own.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let pid = self.child.id().context("the process has already exited")?;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .context("run kill")?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
+        Ok(())
+    }
+
+    /// Sends SIGKILL: the process dies at once, without any shutdown.
+    pub fn kill_now(&mut self) -> anyhow::Result<()> {
+        self.child.start_kill().context("send SIGKILL")
+    }
+
+    /// Waits up to `timeout` for the process to exit and returns how it exited.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .with_context(|| format!("still running after {timeout:?}"))?
+            .context("wait for the process")
+    }
 }

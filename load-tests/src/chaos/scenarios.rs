@@ -1,0 +1,281 @@
+//! The scenarios. Each returns what it measured and which promises broke (none, when the
+//! system keeps them); an `Err` means the harness itself could not run.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use switchboard_testkit::broker::stop_broker;
+
+use super::checks::{self, Outcome};
+use super::load::{self, LoadReport, Traffic};
+use super::rig::{Rig, Setup};
+
+/// How big a scenario runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// Small enough for every CI run (`make test`).
+    Ci,
+    /// The sizes the issue asks for (`make chaos`).
+    Bench,
+}
+
+/// What one scenario did.
+#[derive(Debug)]
+pub struct ScenarioReport {
+    /// The scenario's name.
+    pub name: &'static str,
+    /// What was injected, how much load, what was stored.
+    pub lines: Vec<String>,
+    /// Promises broken (empty: none).
+    pub failures: Vec<String>,
+}
+
+impl ScenarioReport {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            lines: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    fn line(&mut self, line: String) {
+        eprintln!("{}: {line}", self.name);
+        self.lines.push(line);
+    }
+
+    /// The report as text.
+    pub fn text(&self) -> String {
+        let mut text = format!("== {}\n", self.name);
+        for line in &self.lines {
+            text.push_str(&format!("   {line}\n"));
+        }
+        if self.failures.is_empty() {
+            text.push_str("   PASSED: nothing accepted was lost or doubled\n");
+        } else {
+            for failure in &self.failures {
+                text.push_str(&format!("   FAILED: {failure}\n"));
+            }
+        }
+        text
+    }
+
+    fn outcome(&mut self, load: &LoadReport, outcome: &Outcome, senders: usize) {
+        self.line(format!("load: {}", load.summary()));
+        self.line(format!("stored: {}", outcome.summary()));
+        if load.gave_up > 0 {
+            self.failures.push(format!(
+                "{} senders gave up: a message was never accepted",
+                load.gave_up
+            ));
+        }
+        self.failures.extend(outcome.failures(senders));
+    }
+}
+
+/// Longest a broker or database command may take: a broker stuck stopping must fail the
+/// scenario, not hang it.
+const SERVICE_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs a blocking service command (`rabbitmqctl`, `pg_ctlcluster`) on a blocking thread,
+/// bounded by [`SERVICE_COMMAND_TIMEOUT`].
+async fn bounded<T: Send + 'static>(
+    what: &str,
+    command: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(SERVICE_COMMAND_TIMEOUT, tokio::task::spawn_blocking(command))
+        .await
+        .with_context(|| format!("{what} did not finish within {SERVICE_COMMAND_TIMEOUT:?}"))?
+        .with_context(|| format!("{what} failed"))
+}
+
+/// A unique label for a run's message ids.
+fn label() -> String {
+    format!("CHAOS{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// How long the pipeline may take to settle after the load.
+const SETTLE: Duration = Duration::from_secs(240);
+
+/// 1. Broker outage under load: RabbitMQ's application stopped and started again while signed
+///    webhooks arrive. Every accepted webhook ends as exactly one message in routing's history,
+///    each sender as one contact, in send order; the spool drains.
+pub async fn broker_outage(setup: &Setup, scale: Scale) -> anyhow::Result<ScenarioReport> {
+    let (senders, per_sender, rate, outages, outage) = match scale {
+        Scale::Ci => (100, 20, 250, 1, Duration::from_secs(5)),
+        Scale::Bench => (500, 40, 1_000, 3, Duration::from_secs(10)),
+    };
+    let mut report = ScenarioReport::new("broker outage");
+    let mut setup = setup.clone();
+    setup.extra_env.extend([
+        (
+            "SWITCHBOARD__INGRESS__PUBLISH_TIMEOUT".to_owned(),
+            "1s".to_owned(),
+        ),
+        ("SWITCHBOARD__BUS__CONFIRM_TIMEOUT".to_owned(), "1s".to_owned()),
+    ]);
+    let rig = Rig::start(setup, "chaos-broker-outage", 1).await?;
+    let traffic = Traffic {
+        senders,
+        per_sender,
+        rate,
+        label: label(),
+        give_up_after: Duration::from_secs(120),
+        timestamp: chrono::Utc::now().timestamp(),
+    };
+    report.line(format!(
+        "{} webhooks from {senders} senders at up to {rate} req/s; RabbitMQ stop_app for {outage:?} then start_app, {outages} times",
+        traffic.total()
+    ));
+    let driving = tokio::spawn({
+        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
+        async move { load::drive(&traffic, &targets).await }
+    });
+    let started = Instant::now();
+    for round in 0..outages {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let broker = bounded("rabbitmqctl stop_app", stop_broker).await?;
+        let stopped_at = started.elapsed();
+        tokio::time::sleep(outage).await;
+        bounded("rabbitmqctl start_app", move || broker.start()).await?;
+        report.line(format!(
+            "outage {}: stopped at {:.1} s, back at {:.1} s",
+            round + 1,
+            stopped_at.as_secs_f64(),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    let load = driving.await.context("the load generator")??;
+    let settle_started = Instant::now();
+    let outcome = checks::settle(rig.database_url(), rig.namespace(), &traffic, &load, SETTLE).await?;
+    report.line(format!(
+        "settled {:.1} s after the load ended",
+        settle_started.elapsed().as_secs_f64()
+    ));
+    let spooled = rig
+        .counter("switchboard_ingress_events_total", "outcome", "spooled")
+        .await;
+    let relayed = rig
+        .counter("switchboard_ingress_events_total", "outcome", "relayed")
+        .await;
+    let waited = rig
+        .counter(
+            "switchboard_bus_consumed_total",
+            "outcome",
+            "dependency_unavailable",
+        )
+        .await;
+    report.line(format!(
+        "ingress spooled {spooled} events and relayed {relayed}; consumers waited out the broker {waited} times"
+    ));
+    report.outcome(&load, &outcome, senders);
+    rig.finish().await?;
+    Ok(report)
+}
+
+/// 2. A process killed: two `--target all` processes behind a round-robin client, one killed
+///    with SIGKILL mid-run and started again. Nothing accepted is lost or doubled, and the
+///    survivor takes over the killed one's partitions.
+pub async fn process_killed(setup: &Setup, scale: Scale) -> anyhow::Result<ScenarioReport> {
+    let (senders, per_sender, rate) = match scale {
+        Scale::Ci => (100, 20, 500),
+        Scale::Bench => (500, 40, 1_000),
+    };
+    let mut report = ScenarioReport::new("process killed");
+    let mut rig = Rig::start(setup.clone(), "chaos-process-killed", 2).await?;
+    let traffic = Traffic {
+        senders,
+        per_sender,
+        rate,
+        label: label(),
+        give_up_after: Duration::from_secs(120),
+        timestamp: chrono::Utc::now().timestamp(),
+    };
+    let planned = Duration::from_secs_f64(traffic.total() as f64 / f64::from(rate));
+    report.line(format!(
+        "{} webhooks from {senders} senders at up to {rate} req/s over two processes; one SIGKILLed {:.1} s in, started again 3 s later",
+        traffic.total(),
+        planned.as_secs_f64() * 0.4
+    ));
+    let driving = tokio::spawn({
+        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
+        async move { load::drive(&traffic, &targets).await }
+    });
+    tokio::time::sleep(planned.mul_f64(0.4)).await;
+    rig.kill(0).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let restarted = Instant::now();
+    rig.start_process(0).await?;
+    report.line(format!(
+        "killed process ready again {:.1} s after its start",
+        restarted.elapsed().as_secs_f64()
+    ));
+    let load = driving.await.context("the load generator")??;
+    let outcome = checks::settle(rig.database_url(), rig.namespace(), &traffic, &load, SETTLE).await?;
+    report.outcome(&load, &outcome, senders);
+    rig.finish().await?;
+    Ok(report)
+}
+
+/// 6. A duplicate storm: the same webhooks replayed five times at once across two processes.
+///    Each is one message and one first-message effect (one contact, one automatic reply).
+pub async fn duplicate_storm(setup: &Setup, scale: Scale) -> anyhow::Result<ScenarioReport> {
+    let (senders, replays, rate) = match scale {
+        Scale::Ci => (200, 5, 1_000),
+        Scale::Bench => (1_000, 5, 2_000),
+    };
+    let mut report = ScenarioReport::new("duplicate storm");
+    let rig = Rig::start(setup.clone(), "chaos-duplicate-storm", 2).await?;
+    let key = rig.workspace_admin_key().await?;
+    rig.always_closed_with_away_message(&key, "We are closed; we will answer soon.")
+        .await?;
+    // One first message per sender: each opens a conversation (an away reply) and creates a
+    // contact, once however often it arrives.
+    let traffic = Traffic {
+        senders,
+        per_sender: 1,
+        rate,
+        label: label(),
+        give_up_after: Duration::from_secs(120),
+        timestamp: chrono::Utc::now().timestamp(),
+    };
+    report.line(format!(
+        "{senders} webhooks (first messages of {senders} senders), each sent {replays} times at once across two processes, at up to {rate} req/s per replay"
+    ));
+    let mut replaying = tokio::task::JoinSet::new();
+    for _ in 0..replays {
+        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
+        replaying.spawn(async move { load::drive(&traffic, &targets).await });
+    }
+    let mut load: Option<LoadReport> = None;
+    while let Some(replay) = replaying.join_next().await {
+        let replay = replay.context("a replay")??;
+        load = Some(match load {
+            None => replay,
+            Some(mut load) => {
+                load.merge(replay);
+                load
+            }
+        });
+    }
+    let load = load.context("no replay ran")?;
+    let outcome = checks::settle(rig.database_url(), rig.namespace(), &traffic, &load, SETTLE).await?;
+    report.outcome(&load, &outcome, senders);
+    if outcome.stored != senders {
+        report.failures.push(format!(
+            "{} messages stored for {senders} distinct webhooks",
+            outcome.stored
+        ));
+    }
+    let replies = rig.away_replies(senders).await?;
+    report.line(format!(
+        "{replies} automatic replies for {senders} new conversations"
+    ));
+    if replies != senders {
+        report.failures.push(format!(
+            "{replies} automatic replies for {senders} first messages"
+        ));
+    }
+    rig.finish().await?;
+    Ok(report)
+}
