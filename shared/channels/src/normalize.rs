@@ -91,6 +91,44 @@ pub fn json_too_deep(body: &[u8], max_depth: usize) -> bool {
     false
 }
 
+/// `text` with every NUL replaced by U+FFFD. PostgreSQL's text and jsonb cannot hold U+0000,
+/// so a name or message carrying one could never be stored: the event would fail in every
+/// consumer, a validly signed webhook dead-lettered. U+FFFD is what browsers show for it too.
+pub(crate) fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
+/// A verified JSON body whose `\u0000` escapes (the only way JSON carries a NUL) inside
+/// strings read `\ufffd` instead: same length, so positions in parse errors stay true. An
+/// escaped backslash followed by `u0000` is text, not a NUL, and stays.
+pub(crate) fn json_without_nul_escapes(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const NUL_ESCAPE: &[u8] = b"u0000";
+    let mut replaced: Option<Vec<u8>> = None;
+    let (mut in_string, mut escaped) = (false, false);
+    for (at, &byte) in body.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, b'u') if body.get(at..at + NUL_ESCAPE.len()) == Some(NUL_ESCAPE) => {
+                    let copy = replaced.get_or_insert_with(|| body.to_vec());
+                    copy[at + 1..at + NUL_ESCAPE.len()].copy_from_slice(b"fffd");
+                    escaped = false;
+                }
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        }
+    }
+    replaced.map_or(std::borrow::Cow::Borrowed(body), std::borrow::Cow::Owned)
+}
+
 /// The media kind of a MIME type (`image/jpeg` → image; anything unknown → document).
 pub(crate) fn media_kind_of_mime(mime_type: &str) -> switchboard_proto::common::v1::MediaKind {
     use switchboard_proto::common::v1::MediaKind;
@@ -106,5 +144,29 @@ pub(crate) fn media_kind_of_mime(mime_type: &str) -> switchboard_proto::common::
         "video" => MediaKind::Video,
         "audio" => MediaKind::Audio,
         _ => MediaKind::Document,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_escapes_inside_strings_become_replacement_characters() {
+        let body = br#"{"name":"Ana\u0000Maria","text":"a \\u0000 b","key\u0000":1,"raw":"\u00001"}"#;
+        let cleaned = json_without_nul_escapes(body);
+        let value: serde_json::Value = serde_json::from_slice(&cleaned).expect("still JSON");
+        assert_eq!(value["name"], "Ana\u{FFFD}Maria");
+        // An escaped backslash then `u0000` is text, not a NUL.
+        assert_eq!(value["text"], "a \\u0000 b");
+        assert_eq!(value["key\u{FFFD}"], 1);
+        assert_eq!(value["raw"], "\u{FFFD}1");
+        assert_eq!(cleaned.len(), body.len());
+        let clean = br#"{"a":"b"}"#;
+        assert!(matches!(
+            json_without_nul_escapes(clean),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(without_nul("a\0b".to_owned()), "a\u{FFFD}b");
     }
 }

@@ -1739,3 +1739,57 @@ async fn routing_assignments_keep_the_contacts_assignee_for_filters_and_never_go
     assert_eq!(total(&mut api, &token, Some(unassigned)).await, 1);
     hooks.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_nul_character_in_a_name_or_text_is_stored_not_dead_lettered() {
+    // JSON may carry U+0000 (`\u0000`); PostgreSQL text and jsonb cannot hold it. A validly
+    // signed webhook with one must still become a contact and a message, not a dead letter.
+    let hooks = WebhookSwitchboard::start_targets("all", &[]).await;
+    let body = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": WHATSAPP.2},
+                    "contacts": [{"profile": {"name": "Ana\u{0}Maria"}, "wa_id": "16505550199"}],
+                    "messages": [{"from": "16505550199", "id": "wamid.nul-1", "timestamp": "1749416383",
+                                  "type": "text", "text": {"body": "hi\u{0}there"}}]
+                }
+            }]
+        }]
+    })
+    .to_string();
+    assert!(
+        body.contains("\\u0000"),
+        "the webhook carries an escaped NUL: {body}"
+    );
+    assert_eq!(hooks.post_whatsapp(body.as_bytes(), None).await.status(), 200);
+    let db = hooks.database.connect().await;
+    let stored = switchboard_testkit::eventually(Duration::from_secs(30), "the message stored", || async {
+        db.query_opt(
+            "SELECT contact_id FROM routing.messages WHERE provider_message_id = 'wamid.nul-1'",
+            &[],
+        )
+        .await
+        .ok()
+        .flatten()
+        .map(|row| row.get::<_, String>(0))
+    })
+    .await;
+    let name: String = db
+        .query_one(
+            "SELECT display_name FROM contacts.contacts WHERE id = $1",
+            &[&stored],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        name.starts_with("Ana") && name.ends_with("Maria") && !name.contains('\0'),
+        "{name:?}"
+    );
+    hooks.cleanup().await;
+}

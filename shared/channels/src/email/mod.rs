@@ -111,6 +111,27 @@ pub(crate) fn attachment_part(attachment: &AttachmentInfo) -> common::ContentPar
 
 /// Turns a parsed e-mail into an inbound message event.
 pub(crate) fn message_event(email: Email, context: &NormalizeContext) -> events::InboundEvent {
+    // Forms, multipart fields and MIME can carry NULs (`%00`, raw bytes): none may reach a store.
+    use crate::normalize::without_nul;
+    let email = Email {
+        message_id: without_nul(email.message_id),
+        in_reply_to: without_nul(email.in_reply_to),
+        references: email.references.into_iter().map(without_nul).collect(),
+        from_address: without_nul(email.from_address),
+        from_name: without_nul(email.from_name),
+        subject: without_nul(email.subject),
+        text: without_nul(email.text),
+        date_seconds: email.date_seconds,
+        attachments: email
+            .attachments
+            .into_iter()
+            .map(|attachment| AttachmentInfo {
+                filename: without_nul(attachment.filename),
+                content_type: without_nul(attachment.content_type),
+                size: attachment.size,
+            })
+            .collect(),
+    };
     let mut parts = vec![common::ContentPart {
         part: Some(common::content_part::Part::Text(common::TextPart {
             body: email.text,
@@ -129,7 +150,8 @@ pub(crate) fn message_event(email: Email, context: &NormalizeContext) -> events:
         provider_timestamp: email
             .date_seconds
             .and_then(|seconds| u64::try_from(seconds).ok())
-            .map(|seconds| (std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds)).into()),
+            .and_then(|seconds| std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds)))
+            .map(Into::into),
         received_at: Some(context.received_at.into()),
         sender: Some(common::SenderIdentity {
             channel_user_id: email.from_address.to_lowercase(),

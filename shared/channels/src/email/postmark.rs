@@ -90,7 +90,8 @@ struct Attachment {
 /// Normalizes a verified Postmark inbound webhook. The RFC `Message-ID` (from `Headers[]`) is
 /// the message id, so replies thread with our outbound mail; Postmark's own id is the delivery id.
 pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Normalized, NormalizeError> {
-    let inbound: Inbound = serde_json::from_slice(body.body()).map_err(|source| NormalizeError::Json {
+    let inbound: Inbound = serde_json::from_slice(&crate::normalize::json_without_nul_escapes(body.body()))
+        .map_err(|source| NormalizeError::Json {
         provider: PROVIDER,
         source,
     })?;

@@ -48,8 +48,8 @@ pub(crate) fn normalize_platform(
     platform: Platform,
 ) -> Result<Normalized, NormalizeError> {
     let provider = platform.provider();
-    let webhook: Webhook =
-        serde_json::from_slice(body.body()).map_err(|source| NormalizeError::Json { provider, source })?;
+    let webhook: Webhook = serde_json::from_slice(&crate::normalize::json_without_nul_escapes(body.body()))
+        .map_err(|source| NormalizeError::Json { provider, source })?;
     if webhook.object != platform.object() {
         return Err(NormalizeError::Envelope {
             provider,

@@ -17,10 +17,11 @@ const PROVIDER: &str = "telegram";
 /// Normalizes a verified Telegram update (one per webhook). Update types Switchboard does not
 /// handle (channel posts, polls, chat member changes in groups) are skipped with a reason.
 pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Normalized, NormalizeError> {
-    let update: Update = serde_json::from_slice(body.body()).map_err(|source| NormalizeError::Json {
-        provider: PROVIDER,
-        source,
-    })?;
+    let update: Update = serde_json::from_slice(&crate::normalize::json_without_nul_escapes(body.body()))
+        .map_err(|source| NormalizeError::Json {
+            provider: PROVIDER,
+            source,
+        })?;
     let mut normalized = Normalized::default();
     let skip = |reason: String| Skipped {
         location: format!("update {}", update.update_id),

@@ -32,10 +32,16 @@ const MAX_MEDIA: usize = 10;
 
 /// Normalizes a verified Twilio webhook (inbound message or status callback).
 pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Normalized, NormalizeError> {
-    let pairs = super::parse_form(body.body()).ok_or_else(|| NormalizeError::Envelope {
-        provider: PROVIDER,
-        reason: "body is not application/x-www-form-urlencoded UTF-8".to_owned(),
-    })?;
+    let pairs: Vec<(String, String)> = super::parse_form(body.body())
+        .ok_or_else(|| NormalizeError::Envelope {
+            provider: PROVIDER,
+            reason: "body is not application/x-www-form-urlencoded UTF-8".to_owned(),
+        })?
+        .into_iter()
+        // `%00` decodes to a NUL, which no store can hold (the signature was checked on the
+        // original pairs).
+        .map(|(name, value)| (name, crate::normalize::without_nul(value)))
+        .collect();
     // A repeated field keeps its first value; Twilio sends each once.
     let mut form: BTreeMap<&str, &str> = BTreeMap::new();
     for (name, value) in &pairs {

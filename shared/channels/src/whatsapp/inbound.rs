@@ -16,7 +16,8 @@ const PROVIDER: &str = "whatsapp";
 /// `messages` and value-level `errors[]` are skipped with a reason; only a body that is not a
 /// WhatsApp webhook at all is an error.
 pub fn normalize(body: Verified<'_>, context: &NormalizeContext) -> Result<Normalized, NormalizeError> {
-    let webhook: Webhook = serde_json::from_slice(body.body()).map_err(|source| NormalizeError::Json {
+    let webhook: Webhook = serde_json::from_slice(&crate::normalize::json_without_nul_escapes(body.body()))
+        .map_err(|source| NormalizeError::Json {
         provider: PROVIDER,
         source,
     })?;
