@@ -41,6 +41,15 @@ struct BusInner {
     /// Bumped each time a connection comes (back) up; consumers subscribe again on a change.
     generation: watch::Sender<u64>,
     metrics: Arc<MessagingMetrics>,
+    /// Consumers started in this process, and those that subscribed at least once.
+    consumers: ConsumerCounts,
+}
+
+/// How many consumers a process started, and how many have subscribed at least once.
+#[derive(Default)]
+pub(crate) struct ConsumerCounts {
+    started: std::sync::atomic::AtomicUsize,
+    subscribed: std::sync::atomic::AtomicUsize,
 }
 
 impl Bus {
@@ -58,6 +67,7 @@ impl Bus {
                 current,
                 generation,
                 metrics,
+                consumers: ConsumerCounts::default(),
             }),
         };
         let supervisor = tokio::spawn(supervise(bus.clone(), closing));
@@ -110,12 +120,34 @@ impl Bus {
             .is_some_and(|connection| connection.status().connected())
     }
 
-    /// Readiness probe: `Ok` while connected, else a reason.
+    /// Readiness probe: `Ok` while connected and once every consumer started in this process
+    /// has subscribed (a replica that is not consuming yet is not ready: it would also still
+    /// be declaring queues another replica may be declaring), else a reason.
     pub fn check_ready(&self) -> Result<(), String> {
-        if self.is_connected() {
-            Ok(())
-        } else {
-            Err("rabbitmq is not connected".to_owned())
+        if !self.is_connected() {
+            return Err("rabbitmq is not connected".to_owned());
+        }
+        use std::sync::atomic::Ordering;
+        let started = self.inner.consumers.started.load(Ordering::Acquire);
+        let subscribed = self.inner.consumers.subscribed.load(Ordering::Acquire);
+        if subscribed < started {
+            return Err(format!(
+                "{} of {started} rabbitmq consumers have not subscribed yet",
+                started - subscribed
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a consumer that starts; returns the handle that marks its first subscription.
+    pub(crate) fn consumer_started(&self) -> FirstSubscription {
+        self.inner
+            .consumers
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        FirstSubscription {
+            bus: self.clone(),
+            done: false,
         }
     }
 
@@ -245,6 +277,35 @@ impl Bus {
             .map_err(MessagingError::amqp("declare dead-letter exchange"))?;
         let _ = channel.close(200, "declared".into()).await;
         Ok(())
+    }
+}
+
+/// Marks a consumer's first subscription for [`Bus::check_ready`].
+pub(crate) struct FirstSubscription {
+    bus: Bus,
+    done: bool,
+}
+
+impl FirstSubscription {
+    /// The consumer subscribed (counted once).
+    pub(crate) fn subscribed(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.bus
+                .inner
+                .consumers
+                .subscribed
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for FirstSubscription {
+    /// A consumer that stops before it ever subscribed no longer holds readiness back.
+    fn drop(&mut self) {
+        if !self.done {
+            self.subscribed();
+        }
     }
 }
 

@@ -4,9 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 use tokio::sync::{Semaphore, oneshot};
@@ -138,6 +136,7 @@ pub async fn run_consumer<H: Handler>(
     shutdown: CancellationToken,
 ) -> Result<(), MessagingError> {
     let publisher = bus.publisher();
+    let mut first_subscription = bus.consumer_started();
     let mut backoff = Duration::from_millis(200);
     loop {
         if shutdown.is_cancelled() {
@@ -180,6 +179,7 @@ pub async fn run_consumer<H: Handler>(
             }
         };
         backoff = Duration::from_millis(200);
+        first_subscription.subscribed();
         tracing::info!(queue = %queue.name, "consuming");
         let context = ConsumeContext {
             bus: bus.clone(),
@@ -351,8 +351,9 @@ async fn consume<H: Handler>(
         };
         let permit = tokio::select! {
             () = context.shutdown.cancelled() => {
-                // Not started: give it back so another consumer (or our next run) gets it.
-                let _ = requeue(&delivery).await;
+                // Not started: left unacked, it goes back to the queue when the channel
+                // closes below, in its place and before anything after it.
+                drop(delivery);
                 context.bus.metrics().consumed(&context.queue.name, "requeued");
                 break;
             }
@@ -379,25 +380,19 @@ async fn consume<H: Handler>(
             drop(permit);
         });
     }
-    // Stop new deliveries, let running handlers finish (and ack), then close the channel so
-    // the broker returns anything prefetched but not started.
-    // Bounded: on a connection whose recovery stalled these calls never complete.
-    match tokio::time::timeout(
-        SETTLE_TIMEOUT,
-        channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()),
-    )
-    .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::debug!(error = %error, "cancel consumer"),
-        Err(_) => tracing::debug!("cancel consumer timed out"),
-    }
+    // No new handler starts from here. The running ones finish (and ack) while this consumer
+    // stays subscribed: with single active consumer, cancelling first would hand the queue to
+    // the next replica at once, which would start on later messages of the same keys while
+    // these still run. Closing the channel afterwards returns what was prefetched but not
+    // started and releases the queue in one step, so the next consumer starts with those.
     while let Some(finished) = in_flight.join_next().await {
         if let Err(error) = finished {
             tracing::error!(queue = %context.queue.name, error = %error, "message task panicked");
         }
     }
+    // Bounded: on a connection whose recovery stalled this never completes.
     let _ = tokio::time::timeout(SETTLE_TIMEOUT, channel.close(200, "consumer stopped".into())).await;
+    drop(consumer);
 }
 
 /// How long an ack, nack, cancel or close may take. On a connection whose recovery stalled
