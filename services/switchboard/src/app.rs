@@ -421,8 +421,12 @@ async fn run(config: Config, targets: Targets) -> Result<ExitCode, BoxError> {
         })
     }));
     tasks.spawn(named("http server", {
-        let (timeout, shutdown) = (config.server.http_request_timeout, shutdown.clone());
-        Box::pin(async move { Ok(serve_http(http_listener, router, timeout, shutdown).await?) })
+        let (timeout, readiness, shutdown) = (
+            config.server.http_request_timeout,
+            readiness.clone(),
+            shutdown.clone(),
+        );
+        Box::pin(async move { Ok(serve_http(http_listener, router, timeout, readiness, shutdown).await?) })
     }));
     tasks.spawn(named("grpc server", {
         let (readiness, shutdown) = (readiness.clone(), shutdown.clone());

@@ -9,16 +9,37 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::Readiness;
+
 /// Serves the merged component routes with the standard layers (request id, trace span with
 /// W3C parent, timeout) until `shutdown`, finishing in-flight requests.
+///
+/// From the moment `readiness` starts draining, every HTTP/1 answer carries
+/// `Connection: close`: clients finish their request on the connection they have and open a new
+/// one for the next (which the load balancer, seeing `/readyz` fail, sends elsewhere), so no
+/// idle keep-alive connection is left for the final close to cut under a request.
 pub async fn serve_http(
     listener: TcpListener,
     router: Router,
     request_timeout: Duration,
+    readiness: Readiness,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let request_id = http::HeaderName::from_static("x-request-id");
     let router = router
+        .layer(axum::middleware::map_response(
+            move |mut response: axum::response::Response| {
+                let draining = readiness.is_draining();
+                async move {
+                    if draining {
+                        response
+                            .headers_mut()
+                            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                    }
+                    response
+                }
+            },
+        ))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::REQUEST_TIMEOUT,
             request_timeout,
