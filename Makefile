@@ -81,6 +81,11 @@ bench: services ## Confirmed publishes/s, signed webhooks/s, idle RSS, contact r
 # The debug build's benches and binary, as `make build` leaves them.
 SMOKE := ./target/debug
 
+.PHONY: chaos
+chaos: services ## The fault suite at bench size on a release build (stops and starts the local RabbitMQ and PostgreSQL; run nothing else meanwhile); figures in docs/reliability.md
+	$(CARGO) build --locked --release -p switchboard -p switchboard-provider-sim -p switchboard-load-tests
+	./target/release/chaos --binary ./target/release/switchboard --scale bench
+
 .PHONY: bench-smoke
 bench-smoke: services ## Every bench at a tiny size on the debug build (runs end to end, figures meaningless), then checks no bench run left queues, exchanges or databases
 	$(CARGO) build --locked -p switchboard -p switchboard-provider-sim -p switchboard-load-tests

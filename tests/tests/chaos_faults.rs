@@ -13,6 +13,7 @@ fn setup() -> Setup {
         amqp_url: switchboard_testkit::amqp_url(),
         database_server: switchboard_testkit::database_server_url(),
         extra_env: Vec::new(),
+        provider: None,
     }
 }
 
@@ -30,6 +31,18 @@ async fn chaos_a_broker_outage_under_load_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_a_killed_process_loses_nothing_and_its_partitions_are_taken_over() {
     let report = scenarios::process_killed(&setup(), Scale::Ci).await.unwrap();
+    assert_kept_every_promise(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chaos_a_database_restart_under_consumers_and_sends_dead_letters_nothing() {
+    let report = scenarios::database_restart(&setup(), Scale::Ci).await.unwrap();
+    assert_kept_every_promise(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chaos_a_graceful_shutdown_under_load_answers_every_request_correctly() {
+    let report = scenarios::graceful_shutdown(&setup(), Scale::Ci).await.unwrap();
     assert_kept_every_promise(&report);
 }
 

@@ -18,7 +18,8 @@ struct Args {
     /// `bench` (the sizes) or `ci` (small).
     #[arg(long, default_value = "bench")]
     scale: String,
-    /// Scenarios to run (default: all): broker-outage, process-killed, duplicate-storm.
+    /// Scenarios to run (default: all): broker-outage, process-killed, database-restart,
+    /// graceful-shutdown, duplicate-storm.
     #[arg(long)]
     scenario: Vec<String>,
     /// Broker (loopback only).
@@ -34,12 +35,20 @@ struct Args {
 }
 
 /// Every scenario, by name.
-const SCENARIOS: [&str; 3] = ["broker-outage", "process-killed", "duplicate-storm"];
+const SCENARIOS: [&str; 5] = [
+    "broker-outage",
+    "process-killed",
+    "database-restart",
+    "graceful-shutdown",
+    "duplicate-storm",
+];
 
 async fn run(name: &str, setup: &Setup, scale: Scale) -> anyhow::Result<ScenarioReport> {
     match name {
         "broker-outage" => scenarios::broker_outage(setup, scale).await,
         "process-killed" => scenarios::process_killed(setup, scale).await,
+        "database-restart" => scenarios::database_restart(setup, scale).await,
+        "graceful-shutdown" => scenarios::graceful_shutdown(setup, scale).await,
         "duplicate-storm" => scenarios::duplicate_storm(setup, scale).await,
         other => anyhow::bail!("unknown scenario {other:?}; known: {SCENARIOS:?}"),
     }
@@ -58,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         amqp_url: args.amqp_url.clone(),
         database_server: args.database_server.clone(),
         extra_env: Vec::new(),
+        provider: None,
     };
     let names: Vec<String> = if args.scenario.is_empty() {
         SCENARIOS.iter().map(|name| (*name).to_owned()).collect()

@@ -20,10 +20,15 @@ pub const APP_SECRET: &str = "chaos-app-secret";
 /// Its workspace.
 pub const WORKSPACE: &str = "ws_chaos";
 
-/// The channels file declaring the workspace and account.
-pub fn channels_yaml() -> String {
+/// The access token of the chaos account at the provider simulator.
+pub const ACCESS_TOKEN: &str = "EAAB-chaos-whatsapp-token";
+
+/// The channels file declaring the workspace and account; with `provider` (the simulator's
+/// base URL) the account can send too.
+pub fn channels_yaml(provider: Option<&str>) -> String {
+    let sending = provider.map_or_else(String::new, |base_url| format!(", base_url: \"{base_url}\""));
     format!(
-        "workspaces:\n  - id: {WORKSPACE}\n    name: Chaos\n    channel_accounts:\n      - {{id: {ACCOUNT}, channel: whatsapp, name: Chaos, external_id: \"{PHONE_NUMBER_ID}\", secrets: {{app_secret: {APP_SECRET}}}}}\n"
+        "workspaces:\n  - id: {WORKSPACE}\n    name: Chaos\n    channel_accounts:\n      - {{id: {ACCOUNT}, channel: whatsapp, name: Chaos, external_id: \"{PHONE_NUMBER_ID}\"{sending}, secrets: {{app_secret: {APP_SECRET}, access_token: {ACCESS_TOKEN}}}}}\n"
     )
 }
 
@@ -102,6 +107,13 @@ impl Targets {
     pub fn set(&self, urls: Vec<String>) {
         if let Ok(mut current) = self.urls.write() {
             *current = urls;
+        }
+    }
+
+    /// Stops sending to `url` (a load balancer taking a process out of rotation).
+    pub fn remove(&self, url: &str) {
+        if let Ok(mut current) = self.urls.write() {
+            current.retain(|candidate| candidate != url);
         }
     }
 

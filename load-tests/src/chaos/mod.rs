@@ -12,6 +12,7 @@ pub mod checks;
 pub mod load;
 pub mod rig;
 pub mod scenarios;
+pub mod sends;
 
 pub use rig::{Rig, Setup};
 pub use scenarios::{Scale, ScenarioReport};

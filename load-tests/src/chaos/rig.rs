@@ -29,6 +29,8 @@ pub struct Setup {
     pub database_server: String,
     /// More settings for every process.
     pub extra_env: Vec<(String, String)>,
+    /// The provider simulator's base URL, when the chaos account sends through it.
+    pub provider: Option<String>,
 }
 
 /// Processes, database and namespace of one scenario.
@@ -48,7 +50,8 @@ impl Rig {
     pub async fn start(setup: Setup, scenario: &str, processes: usize) -> anyhow::Result<Self> {
         let run = Run::prepare(scenario, &setup.database_server, &setup.amqp_url, |_| Vec::new()).await?;
         let channels_file = std::env::temp_dir().join(format!("sb-chaos-{}.yaml", run.token));
-        std::fs::write(&channels_file, channels_yaml()).context("write the channels file")?;
+        std::fs::write(&channels_file, channels_yaml(setup.provider.as_deref()))
+            .context("write the channels file")?;
         let mut rig = Self {
             setup,
             run,
@@ -159,6 +162,28 @@ impl Rig {
         );
     }
 
+    /// Takes process `index` out of rotation once its `/readyz` stops answering 200, as a
+    /// Kubernetes Service does (checked every 100 ms); runs until then.
+    pub fn withdraw_when_unready(&mut self, index: usize) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let process = self.process(index).context("no such process")?;
+        let (admin, url) = (process.admin.clone(), process.http.clone());
+        let (http, targets) = (self.http.clone(), self.targets.clone());
+        Ok(tokio::spawn(async move {
+            loop {
+                let ready = http
+                    .get(format!("{admin}/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|response| response.status().is_success());
+                if !ready {
+                    targets.remove(&url);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }))
+    }
+
     /// `/readyz`'s status code of process `index` (0 when it does not answer).
     pub async fn readiness(&mut self, index: usize) -> u16 {
         let Some(admin) = self.process(index).map(|process| process.admin.clone()) else {
@@ -183,6 +208,18 @@ impl Rig {
                 .unwrap_or(0);
         }
         total
+    }
+
+    /// The gRPC base URL of the first process that runs.
+    pub fn grpc_url(&self) -> anyhow::Result<String> {
+        Ok(self
+            .processes
+            .iter()
+            .flatten()
+            .next()
+            .context("no process runs")?
+            .grpc
+            .clone())
     }
 
     /// A gRPC channel to the first process that runs.

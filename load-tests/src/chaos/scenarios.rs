@@ -9,6 +9,7 @@ use switchboard_testkit::broker::stop_broker;
 use super::checks::{self, Outcome};
 use super::load::{self, LoadReport, Traffic};
 use super::rig::{Rig, Setup};
+use super::sends;
 
 /// How big a scenario runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,5 +278,218 @@ pub async fn duplicate_storm(setup: &Setup, scale: Scale) -> anyhow::Result<Scen
         ));
     }
     rig.finish().await?;
+    Ok(report)
+}
+
+/// 4. Graceful shutdown under load: SIGTERM to one of two processes while 64 connections post,
+///    a load balancer taking it out of rotation once its `/readyz` fails. Every answer is a
+///    correct one (2xx, or 503 to be retried), no request is cut off, the process exits 0
+///    within its grace period, and everything accepted is stored.
+pub async fn graceful_shutdown(setup: &Setup, scale: Scale) -> anyhow::Result<ScenarioReport> {
+    let (per_sender, rate) = match scale {
+        Scale::Ci => (40, 800),
+        Scale::Bench => (300, 2_000),
+    };
+    let senders = 64;
+    // Drain 1 s (the rig's), then the default grace period.
+    let within = Duration::from_secs(1 + 25);
+    let mut report = ScenarioReport::new("graceful shutdown");
+    let mut rig = Rig::start(setup.clone(), "chaos-graceful-shutdown", 2).await?;
+    let traffic = Traffic {
+        senders,
+        per_sender,
+        rate,
+        label: label(),
+        give_up_after: Duration::from_secs(120),
+        timestamp: chrono::Utc::now().timestamp(),
+    };
+    let planned = Duration::from_secs_f64(traffic.total() as f64 / f64::from(rate));
+    report.line(format!(
+        "{} webhooks over {senders} connections at up to {rate} req/s across two processes; SIGTERM to one {:.1} s in",
+        traffic.total(),
+        planned.as_secs_f64() * 0.3
+    ));
+    let driving = tokio::spawn({
+        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
+        async move { load::drive(&traffic, &targets).await }
+    });
+    tokio::time::sleep(planned.mul_f64(0.3)).await;
+    let balancer = rig.withdraw_when_unready(0)?;
+    let terminated = Instant::now();
+    let status = rig.terminate(0, within + Duration::from_secs(10)).await;
+    let took = terminated.elapsed();
+    balancer.abort();
+    match &status {
+        Ok(status) => report.line(format!(
+            "the terminated process exited with {status} {:.1} s after SIGTERM",
+            took.as_secs_f64()
+        )),
+        Err(error) => report.line(format!("the terminated process did not exit: {error:#}")),
+    }
+    if !status.as_ref().is_ok_and(std::process::ExitStatus::success) || took > within {
+        report.failures.push(format!(
+            "the process did not exit 0 within drain + grace ({within:?}): {status:?} after {took:?}"
+        ));
+    }
+    rig.start_process(0).await?;
+    let load = driving.await.context("the load generator")??;
+    if load.broken > 0 {
+        report.failures.push(format!(
+            "{} requests were cut off after they were sent",
+            load.broken
+        ));
+    }
+    let wrong: Vec<u16> = load
+        .statuses
+        .keys()
+        .copied()
+        .filter(|status| *status != 503)
+        .collect();
+    if !wrong.is_empty() {
+        report
+            .failures
+            .push(format!("answers other than 2xx and 503: {:?}", load.statuses));
+    }
+    let outcome = checks::settle(rig.database_url(), rig.namespace(), &traffic, &load, SETTLE).await?;
+    report.outcome(&load, &outcome, senders);
+    rig.finish().await?;
+    Ok(report)
+}
+
+/// 3. PostgreSQL restarted under consumers and Sends: the database stopped for a while and
+///    started again while webhooks arrive and the API sends a reply to every sender through the
+///    provider simulator. Consumers wait the outage out without a hot requeue loop (their waits
+///    and redeliveries are counted and bounded), nothing valid is dead-lettered, `/readyz`
+///    answers 503 while the database is away and 200 after, and every Send is made once.
+pub async fn database_restart(setup: &Setup, scale: Scale) -> anyhow::Result<ScenarioReport> {
+    let (senders, per_sender, rate, downtime) = match scale {
+        Scale::Ci => (50, 20, 200, Duration::from_secs(5)),
+        Scale::Bench => (500, 20, 1_000, Duration::from_secs(15)),
+    };
+    let mut report = ScenarioReport::new("database restart");
+    let simulator_binary =
+        switchboard_provider_sim::SimulatorProcess::beside(std::path::Path::new(&setup.binary));
+    let simulator = switchboard_provider_sim::SimulatorProcess::start(&simulator_binary)
+        .await
+        .map_err(|error| anyhow::anyhow!("provider-sim starts: {error}"))?;
+    let sim = switchboard_provider_sim::SimulatorClient::new(simulator.base_url());
+    let mut setup = setup.clone();
+    setup.provider = Some(simulator.base_url().to_owned());
+    let mut rig = Rig::start(setup, "chaos-database-restart", 1).await?;
+    sim.configure_account(
+        switchboard_provider_sim::Provider::Whatsapp,
+        load::PHONE_NUMBER_ID,
+        &switchboard_provider_sim::AccountConfig {
+            credential: load::ACCESS_TOKEN.to_owned(),
+            ..switchboard_provider_sim::AccountConfig::default()
+        },
+    )
+    .await
+    .map_err(|error| anyhow::anyhow!("configure the simulated number: {error}"))?;
+    let key = rig.workspace_admin_key().await?;
+    let traffic = Traffic {
+        senders,
+        per_sender,
+        rate,
+        label: label(),
+        give_up_after: Duration::from_secs(180),
+        timestamp: chrono::Utc::now().timestamp(),
+    };
+    let planned = Duration::from_secs_f64(traffic.total() as f64 / f64::from(rate));
+    report.line(format!(
+        "{} webhooks from {senders} senders at up to {rate} req/s and one API Send to each sender; PostgreSQL stopped {:.1} s in for {downtime:?}",
+        traffic.total(),
+        planned.as_secs_f64() * 0.3
+    ));
+    let driving = tokio::spawn({
+        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
+        async move { load::drive(&traffic, &targets).await }
+    });
+    let sending = tokio::spawn({
+        let (traffic, database_url, grpc, key) = (
+            traffic.clone(),
+            rig.database_url().to_owned(),
+            rig.grpc_url()?,
+            key.clone(),
+        );
+        async move { sends::reply_to_every_sender(&traffic, &database_url, &grpc, &key).await }
+    });
+    tokio::time::sleep(planned.mul_f64(0.3)).await;
+    let database = bounded(
+        "pg_ctlcluster stop",
+        switchboard_testkit::database_server::stop_database,
+    )
+    .await?;
+    let stopped = Instant::now();
+    // Readiness while it is away, then back.
+    let mut unready = false;
+    while stopped.elapsed() < downtime {
+        unready |= rig.readiness(0).await == 503;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bounded("pg_ctlcluster start", move || database.start()).await?;
+    let started = Instant::now();
+    let mut ready_again = None;
+    while started.elapsed() < Duration::from_secs(60) {
+        if rig.readiness(0).await == 200 {
+            ready_again = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    report.line(format!(
+        "/readyz during the outage: {}; 200 again {}",
+        if unready { "503" } else { "never 503" },
+        ready_again.map_or_else(
+            || "never within 60 s".to_owned(),
+            |after| format!("{:.1} s after PostgreSQL was back", after.as_secs_f64())
+        )
+    ));
+    if !unready {
+        report
+            .failures
+            .push("/readyz never answered 503 while PostgreSQL was down".to_owned());
+    }
+    if ready_again.is_none() {
+        report
+            .failures
+            .push("/readyz did not answer 200 within 60 s of PostgreSQL's return".to_owned());
+    }
+    let load = driving.await.context("the load generator")??;
+    let sent = sending.await.context("the API sends")??;
+    let outcome = checks::settle(rig.database_url(), rig.namespace(), &traffic, &load, SETTLE).await?;
+    report.outcome(&load, &outcome, senders);
+    report.line(format!("sends: {}", sent.summary()));
+    report.failures.extend(sent.failures(senders));
+    let delivered = sends::settle_sends(rig.database_url(), &sim, senders).await?;
+    report.line(format!("sends stored and made: {}", delivered.summary()));
+    report.failures.extend(delivered.failures(senders));
+    let waited = rig
+        .counter(
+            "switchboard_bus_consumed_total",
+            "outcome",
+            "dependency_unavailable",
+        )
+        .await;
+    let requeued = rig
+        .counter("switchboard_bus_consumed_total", "outcome", "requeued")
+        .await;
+    let retried = rig
+        .counter("switchboard_bus_consumed_total", "outcome", "retried")
+        .await;
+    report.line(format!(
+        "consumers waited out the database {waited} times; retried {retried}, requeued {requeued}"
+    ));
+    // A hot requeue loop would show as requeues in the thousands; waiting in place needs none.
+    let bound = u64::try_from(traffic.total()).unwrap_or(u64::MAX) / 10;
+    if requeued + retried > bound {
+        report.failures.push(format!(
+            "{} retries and requeues for {} webhooks: more than the bound of {bound}",
+            requeued + retried,
+            traffic.total()
+        ));
+    }
+    rig.finish().await?;
+    simulator.stop().await;
     Ok(report)
 }
