@@ -61,4 +61,37 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         endpoint: String,
     },
+    /// List or replay the messages a consumer gave up on (its queue's dead-letter queues).
+    DeadLetters {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
+}
+
+/// What `dead-letters` does.
+#[derive(Debug, Subcommand)]
+pub enum DeadLetterAction {
+    /// Show the dead letters of a queue family with the reason each was given up on; they stay.
+    List {
+        /// The queue family as metrics name it (`contacts.inbound`: every partition), or a queue.
+        #[arg(long)]
+        queue: String,
+        /// Most dead letters shown.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Send dead letters back to the queue they came from (after fixing what failed them);
+    /// each leaves its dead-letter queue only once the broker confirmed it.
+    Replay {
+        /// The queue family as metrics name it (`contacts.inbound`: every partition), or a queue.
+        #[arg(long)]
+        queue: String,
+        /// Only the message with this id (the event id `list` shows).
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        message_id: Option<String>,
+        /// Every dead letter of the family.
+        #[arg(long)]
+        all: bool,
+    },
 }

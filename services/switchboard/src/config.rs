@@ -115,6 +115,8 @@ pub(crate) fn load(cli: &Cli) -> Result<(Config, Targets), String> {
 fn validate_for(config: &Config, targets: &Targets, command: Option<&Command>) -> Result<(), String> {
     match command {
         Some(Command::Migrate) => config.validate_for_migrate(targets),
+        // Only the broker is used.
+        Some(Command::DeadLetters { .. }) => config.bus.validate(),
         Some(Command::Run | Command::PrintConfig | Command::Healthcheck { .. } | Command::Reply { .. })
         | None => config.validate(targets),
     }

@@ -7,13 +7,14 @@
 mod app;
 mod cli;
 mod config;
+mod dead_letters;
 mod healthcheck;
 mod remote_keys;
 mod reply;
 mod targets;
 
 pub use app::run_server;
-pub use cli::{Cli, Command};
+pub use cli::{Cli, Command, DeadLetterAction};
 pub use config::Config;
 pub use targets::{Target, Targets};
 
@@ -71,6 +72,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
                 text,
             },
         ),
+        Some(Command::DeadLetters { action }) => app::block_on(dead_letters::run(config, action)),
         Some(Command::Run) | None => app::block_on(app::run_server(config, targets)),
         Some(Command::Healthcheck { .. }) => ExitCode::FAILURE,
     }

@@ -9,6 +9,7 @@
 mod config;
 mod connection;
 mod consumer;
+pub mod dead_letters;
 mod error;
 mod headers;
 mod message;
