@@ -47,6 +47,12 @@ async fn chaos_a_graceful_shutdown_under_load_answers_every_request_correctly() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chaos_poison_is_dead_lettered_beside_flowing_traffic_and_the_operator_lists_and_replays_it() {
+    let report = scenarios::poison_message(&setup(), Scale::Ci).await.unwrap();
+    assert_kept_every_promise(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_a_duplicate_storm_is_one_message_and_one_first_message_effect_each() {
     let report = scenarios::duplicate_storm(&setup(), Scale::Ci).await.unwrap();
     assert_kept_every_promise(&report);

@@ -19,7 +19,7 @@ struct Args {
     #[arg(long, default_value = "bench")]
     scale: String,
     /// Scenarios to run (default: all): broker-outage, process-killed, database-restart,
-    /// graceful-shutdown, duplicate-storm.
+    /// graceful-shutdown, poison-message, duplicate-storm.
     #[arg(long)]
     scenario: Vec<String>,
     /// Broker (loopback only).
@@ -35,11 +35,12 @@ struct Args {
 }
 
 /// Every scenario, by name.
-const SCENARIOS: [&str; 5] = [
+const SCENARIOS: [&str; 6] = [
     "broker-outage",
     "process-killed",
     "database-restart",
     "graceful-shutdown",
+    "poison-message",
     "duplicate-storm",
 ];
 
@@ -49,6 +50,7 @@ async fn run(name: &str, setup: &Setup, scale: Scale) -> anyhow::Result<Scenario
         "process-killed" => scenarios::process_killed(setup, scale).await,
         "database-restart" => scenarios::database_restart(setup, scale).await,
         "graceful-shutdown" => scenarios::graceful_shutdown(setup, scale).await,
+        "poison-message" => scenarios::poison_message(setup, scale).await,
         "duplicate-storm" => scenarios::duplicate_storm(setup, scale).await,
         other => anyhow::bail!("unknown scenario {other:?}; known: {SCENARIOS:?}"),
     }

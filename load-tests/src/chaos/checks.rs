@@ -32,6 +32,8 @@ pub struct Outcome {
     pub spooled: i64,
     /// Messages in the namespace's dead-letter queues.
     pub dead_lettered: u64,
+    /// Dead letters the scenario put there on purpose (poison).
+    pub expected_dead_letters: u64,
 }
 
 impl Outcome {
@@ -66,8 +68,11 @@ impl Outcome {
         if self.spooled != 0 {
             failures.push(format!("{} events still in the spool", self.spooled));
         }
-        if self.dead_lettered != 0 {
-            failures.push(format!("{} messages dead-lettered", self.dead_lettered));
+        if self.dead_lettered != self.expected_dead_letters {
+            failures.push(format!(
+                "{} messages dead-lettered ({} expected)",
+                self.dead_lettered, self.expected_dead_letters
+            ));
         }
         failures
     }

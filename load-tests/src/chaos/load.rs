@@ -118,7 +118,7 @@ impl Targets {
     }
 
     /// The next one, round robin (`None` while none is up).
-    fn pick(&self) -> Option<String> {
+    pub fn pick(&self) -> Option<String> {
         let urls = self.urls.read().ok()?;
         if urls.is_empty() {
             return None;

@@ -222,6 +222,34 @@ impl Rig {
             .clone())
     }
 
+    /// Publishes `message` on the run's bus with a confirm, as a (faulty) producer would.
+    pub async fn publish(&self, message: switchboard_messaging::Outgoing) -> anyhow::Result<()> {
+        self.run.bus.publisher().publish(message).await?;
+        Ok(())
+    }
+
+    /// The bus's partition count.
+    pub fn partitions(&self) -> u16 {
+        self.run.bus.config().partitions
+    }
+
+    /// Runs a `switchboard` subcommand (e.g. `dead-letters list`) against the run's broker
+    /// namespace, as an operator would; returns its exit status and output.
+    pub async fn operator_command(&self, arguments: &[&str]) -> anyhow::Result<std::process::Output> {
+        let output = tokio::process::Command::new(&self.setup.binary)
+            .args(arguments)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AMQP_URL", &self.setup.amqp_url)
+            .env("SWITCHBOARD__BUS__NAMESPACE", &self.run.namespace)
+            .env("SWITCHBOARD_LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .with_context(|| format!("run switchboard {arguments:?}"))?;
+        Ok(output)
+    }
+
     /// A gRPC channel to the first process that runs.
     async fn grpc(&self) -> anyhow::Result<tonic::transport::Channel> {
         let process = self

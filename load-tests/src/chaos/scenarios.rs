@@ -493,3 +493,133 @@ pub async fn database_restart(setup: &Setup, scale: Scale) -> anyhow::Result<Sce
     simulator.stop().await;
     Ok(report)
 }
+
+/// 5. Poison: events no consumer can ever handle, on the same partitions as good traffic, go
+///    to the dead-letter queue while the good traffic keeps flowing; the operator lists them
+///    with `switchboard dead-letters list` and replays them with `… replay`.
+///
+///    No webhook a provider can send is poison any more: the last one found (a NUL in a
+///    profile name) is fixed. So the poison is what a faulty producer (or a future bug) would
+///    publish: an inbound event without a sender, on the partition of real senders.
+pub async fn poison_message(setup: &Setup, scale: Scale) -> anyhow::Result<ScenarioReport> {
+    let (senders, per_sender, rate, poisons) = match scale {
+        Scale::Ci => (40, 20, 400, 5),
+        Scale::Bench => (500, 20, 1_000, 50),
+    };
+    let mut report = ScenarioReport::new("poison message");
+    let rig = Rig::start(setup.clone(), "chaos-poison-message", 1).await?;
+    let traffic = Traffic {
+        senders,
+        per_sender,
+        rate,
+        label: label(),
+        give_up_after: Duration::from_secs(120),
+        timestamp: chrono::Utc::now().timestamp(),
+    };
+    report.line(format!(
+        "{} webhooks from {senders} senders at up to {rate} req/s; {poisons} poison events published among them on their senders' partitions",
+        traffic.total()
+    ));
+    let driving = tokio::spawn({
+        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
+        async move { load::drive(&traffic, &targets).await }
+    });
+    let partitions = rig.partitions();
+    for poison in 0..poisons {
+        // Spread over the run, each on the partition of a sender of the load.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let sender = poison % senders;
+        let partition_key = format!("{}:{}", load::ACCOUNT, Traffic::sender_id(sender));
+        rig.publish(poison_event(&traffic.label, poison, &partition_key, partitions))
+            .await?;
+    }
+    let load = driving.await.context("the load generator")??;
+    let mut outcome = checks::settle(rig.database_url(), rig.namespace(), &traffic, &load, SETTLE).await?;
+    outcome.expected_dead_letters = poisons as u64;
+    report.outcome(&load, &outcome, senders);
+
+    let listed = rig
+        .operator_command(&["dead-letters", "list", "--queue", "contacts.inbound"])
+        .await?;
+    let listing = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let shown = listing
+        .lines()
+        .filter(|line| line.contains(&format!("poison-{}", traffic.label)))
+        .count();
+    report.line(format!(
+        "`switchboard dead-letters list --queue contacts.inbound` showed {shown} of {poisons}, e.g. {:?}",
+        listing.lines().nth(1).unwrap_or_default()
+    ));
+    if !listed.status.success() || shown != poisons || !listing.contains("without a sender") {
+        report.failures.push(format!(
+            "the listing did not show every poison with its reason: {listing}{}",
+            String::from_utf8_lossy(&listed.stderr)
+        ));
+    }
+    let dead_lettered_before = rig
+        .counter("switchboard_bus_consumed_total", "outcome", "dead_lettered")
+        .await;
+    let replayed = rig
+        .operator_command(&["dead-letters", "replay", "--queue", "contacts.inbound", "--all"])
+        .await?;
+    let replay_output = String::from_utf8_lossy(&replayed.stdout).into_owned();
+    report.line(format!("replay: {}", replay_output.trim()));
+    if !replayed.status.success() || !replay_output.contains(&format!("replayed {poisons} ")) {
+        report.failures.push(format!(
+            "the replay did not send every poison back: {replay_output}{}",
+            String::from_utf8_lossy(&replayed.stderr)
+        ));
+    }
+    // Replayed, they are consumed again (and, still poison, dead-lettered again).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut dead_lettered_after = dead_lettered_before;
+    while Instant::now() < deadline {
+        dead_lettered_after = rig
+            .counter("switchboard_bus_consumed_total", "outcome", "dead_lettered")
+            .await;
+        if dead_lettered_after >= dead_lettered_before + poisons as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    report.line(format!(
+        "after the replay the consumer saw them again: dead-lettered {} more",
+        dead_lettered_after - dead_lettered_before
+    ));
+    if dead_lettered_after != dead_lettered_before + poisons as u64 {
+        report.failures.push(format!(
+            "{} of {poisons} replayed poison events came back to the consumer",
+            dead_lettered_after - dead_lettered_before
+        ));
+    }
+    rig.finish().await?;
+    Ok(report)
+}
+
+/// An inbound event no consumer can handle: it names no sender.
+fn poison_event(
+    label: &str,
+    number: usize,
+    partition_key: &str,
+    partitions: u16,
+) -> switchboard_messaging::Outgoing {
+    use switchboard_proto::events::v1 as events;
+    let envelope = events::Envelope {
+        event_id: format!("poison-{label}-{number}"),
+        event_type: "inbound.whatsapp.message".to_owned(),
+        workspace_id: load::WORKSPACE.to_owned(),
+        partition_key: partition_key.to_owned(),
+        payload: Some(events::envelope::Payload::Inbound(events::InboundEvent {
+            channel: switchboard_proto::common::v1::Channel::Whatsapp as i32,
+            channel_account_id: load::ACCOUNT.to_owned(),
+            sender: None,
+            kind: Some(events::inbound_event::Kind::Message(events::InboundMessage {
+                provider_message_id: format!("wamid.poison-{label}-{number}"),
+                ..events::InboundMessage::default()
+            })),
+            ..events::InboundEvent::default()
+        })),
+        ..events::Envelope::default()
+    };
+    switchboard_messaging::Outgoing::envelope(&envelope, partitions)
+}
