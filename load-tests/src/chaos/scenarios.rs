@@ -95,6 +95,29 @@ fn label() -> String {
     format!("CHAOS{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
+/// `senders` × `per_sender` webhooks at up to `rate` req/s, with this run's label and time.
+fn traffic(senders: usize, per_sender: usize, rate: u32, give_up_after: Duration) -> Traffic {
+    Traffic {
+        senders,
+        per_sender,
+        rate,
+        label: label(),
+        give_up_after,
+        timestamp: chrono::Utc::now().timestamp(),
+    }
+}
+
+/// How long `traffic` takes at its rate.
+fn planned(traffic: &Traffic) -> Duration {
+    Duration::from_secs_f64(traffic.total() as f64 / f64::from(traffic.rate))
+}
+
+/// Starts driving `traffic` at the rig's processes.
+fn start_load(traffic: &Traffic, rig: &Rig) -> tokio::task::JoinHandle<anyhow::Result<LoadReport>> {
+    let (traffic, targets) = (traffic.clone(), rig.targets.clone());
+    tokio::spawn(async move { load::drive(&traffic, &targets).await })
+}
+
 /// How long the pipeline may take to settle after the load.
 const SETTLE: Duration = Duration::from_secs(240);
 
@@ -116,22 +139,12 @@ pub async fn broker_outage(setup: &Setup, scale: Scale) -> anyhow::Result<Scenar
         ("SWITCHBOARD__BUS__CONFIRM_TIMEOUT".to_owned(), "1s".to_owned()),
     ]);
     let rig = Rig::start(setup, "chaos-broker-outage", 1).await?;
-    let traffic = Traffic {
-        senders,
-        per_sender,
-        rate,
-        label: label(),
-        give_up_after: Duration::from_secs(120),
-        timestamp: chrono::Utc::now().timestamp(),
-    };
+    let traffic = traffic(senders, per_sender, rate, Duration::from_secs(120));
     report.line(format!(
         "{} webhooks from {senders} senders at up to {rate} req/s; RabbitMQ stop_app for {outage:?} then start_app, {outages} times",
         traffic.total()
     ));
-    let driving = tokio::spawn({
-        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
-        async move { load::drive(&traffic, &targets).await }
-    });
+    let driving = start_load(&traffic, &rig);
     let started = Instant::now();
     for round in 0..outages {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -184,24 +197,14 @@ pub async fn process_killed(setup: &Setup, scale: Scale) -> anyhow::Result<Scena
     };
     let mut report = ScenarioReport::new("process killed");
     let mut rig = Rig::start(setup.clone(), "chaos-process-killed", 2).await?;
-    let traffic = Traffic {
-        senders,
-        per_sender,
-        rate,
-        label: label(),
-        give_up_after: Duration::from_secs(120),
-        timestamp: chrono::Utc::now().timestamp(),
-    };
-    let planned = Duration::from_secs_f64(traffic.total() as f64 / f64::from(rate));
+    let traffic = traffic(senders, per_sender, rate, Duration::from_secs(120));
+    let planned = planned(&traffic);
     report.line(format!(
         "{} webhooks from {senders} senders at up to {rate} req/s over two processes; one SIGKILLed {:.1} s in, started again 3 s later",
         traffic.total(),
         planned.as_secs_f64() * 0.4
     ));
-    let driving = tokio::spawn({
-        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
-        async move { load::drive(&traffic, &targets).await }
-    });
+    let driving = start_load(&traffic, &rig);
     tokio::time::sleep(planned.mul_f64(0.4)).await;
     rig.kill(0).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -232,14 +235,7 @@ pub async fn duplicate_storm(setup: &Setup, scale: Scale) -> anyhow::Result<Scen
         .await?;
     // One first message per sender: each opens a conversation (an away reply) and creates a
     // contact, once however often it arrives.
-    let traffic = Traffic {
-        senders,
-        per_sender: 1,
-        rate,
-        label: label(),
-        give_up_after: Duration::from_secs(120),
-        timestamp: chrono::Utc::now().timestamp(),
-    };
+    let traffic = traffic(senders, 1, rate, Duration::from_secs(120));
     report.line(format!(
         "{senders} webhooks (first messages of {senders} senders), each sent {replays} times at once across two processes, at up to {rate} req/s per replay"
     ));
@@ -295,24 +291,14 @@ pub async fn graceful_shutdown(setup: &Setup, scale: Scale) -> anyhow::Result<Sc
     let within = Duration::from_secs(1 + 25);
     let mut report = ScenarioReport::new("graceful shutdown");
     let mut rig = Rig::start(setup.clone(), "chaos-graceful-shutdown", 2).await?;
-    let traffic = Traffic {
-        senders,
-        per_sender,
-        rate,
-        label: label(),
-        give_up_after: Duration::from_secs(120),
-        timestamp: chrono::Utc::now().timestamp(),
-    };
-    let planned = Duration::from_secs_f64(traffic.total() as f64 / f64::from(rate));
+    let traffic = traffic(senders, per_sender, rate, Duration::from_secs(120));
+    let planned = planned(&traffic);
     report.line(format!(
         "{} webhooks over {senders} connections at up to {rate} req/s across two processes; SIGTERM to one {:.1} s in",
         traffic.total(),
         planned.as_secs_f64() * 0.3
     ));
-    let driving = tokio::spawn({
-        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
-        async move { load::drive(&traffic, &targets).await }
-    });
+    let driving = start_load(&traffic, &rig);
     tokio::time::sleep(planned.mul_f64(0.3)).await;
     let balancer = rig.withdraw_when_unready(0)?;
     let terminated = Instant::now();
@@ -387,24 +373,14 @@ pub async fn database_restart(setup: &Setup, scale: Scale) -> anyhow::Result<Sce
     .await
     .map_err(|error| anyhow::anyhow!("configure the simulated number: {error}"))?;
     let key = rig.workspace_admin_key().await?;
-    let traffic = Traffic {
-        senders,
-        per_sender,
-        rate,
-        label: label(),
-        give_up_after: Duration::from_secs(180),
-        timestamp: chrono::Utc::now().timestamp(),
-    };
-    let planned = Duration::from_secs_f64(traffic.total() as f64 / f64::from(rate));
+    let traffic = traffic(senders, per_sender, rate, Duration::from_secs(180));
+    let planned = planned(&traffic);
     report.line(format!(
         "{} webhooks from {senders} senders at up to {rate} req/s and one API Send to each sender; PostgreSQL stopped {:.1} s in for {downtime:?}",
         traffic.total(),
         planned.as_secs_f64() * 0.3
     ));
-    let driving = tokio::spawn({
-        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
-        async move { load::drive(&traffic, &targets).await }
-    });
+    let driving = start_load(&traffic, &rig);
     let sending = tokio::spawn({
         let (traffic, database_url, grpc, key) = (
             traffic.clone(),
@@ -508,22 +484,12 @@ pub async fn poison_message(setup: &Setup, scale: Scale) -> anyhow::Result<Scena
     };
     let mut report = ScenarioReport::new("poison message");
     let rig = Rig::start(setup.clone(), "chaos-poison-message", 1).await?;
-    let traffic = Traffic {
-        senders,
-        per_sender,
-        rate,
-        label: label(),
-        give_up_after: Duration::from_secs(120),
-        timestamp: chrono::Utc::now().timestamp(),
-    };
+    let traffic = traffic(senders, per_sender, rate, Duration::from_secs(120));
     report.line(format!(
         "{} webhooks from {senders} senders at up to {rate} req/s; {poisons} poison events published among them on their senders' partitions",
         traffic.total()
     ));
-    let driving = tokio::spawn({
-        let (traffic, targets) = (traffic.clone(), rig.targets.clone());
-        async move { load::drive(&traffic, &targets).await }
-    });
+    let driving = start_load(&traffic, &rig);
     let partitions = rig.partitions();
     for poison in 0..poisons {
         // Spread over the run, each on the partition of a sender of the load.

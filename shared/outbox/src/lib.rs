@@ -28,7 +28,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message as _;
 use switchboard_messaging::{Outgoing, ProducerQueues, PublishError, Publisher};
 use switchboard_postgres::{Pool, StoreError, Transaction};
 use switchboard_proto::events::v1::Envelope;
@@ -252,30 +251,8 @@ impl Outbox {
         partitions: u16,
         mandatory: bool,
     ) -> Result<(), StoreError> {
-        let outgoing = Outgoing::envelope(envelope, partitions);
-        let mut carrier: HashMap<String, String> = HashMap::new();
-        switchboard_telemetry::propagation::inject_span(&tracing::Span::current(), &mut carrier);
-        let statement = tx
-            .prepare_cached(&format!(
-                "INSERT INTO {}.{} (event_id, routing_key, event_type, payload, traceparent, tracestate, mandatory)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                self.schema, self.table
-            ))
-            .await?;
-        tx.execute(
-            &statement,
-            &[
-                &outgoing.message_id,
-                &outgoing.routing_key,
-                &outgoing.message_type,
-                &envelope.encode_to_vec(),
-                &carrier.remove("traceparent").unwrap_or_default(),
-                &carrier.remove("tracestate").unwrap_or_default(),
-                &mandatory,
-            ],
-        )
-        .await?;
-        Ok(())
+        self.record_outgoing(tx, &Outgoing::envelope(envelope, partitions), mandatory)
+            .await
     }
 }
 
