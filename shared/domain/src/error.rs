@@ -24,6 +24,14 @@ pub enum ErrorCode {
     Unavailable,
     /// The operation did not finish in time.
     Timeout,
+    /// The request body is larger than the endpoint accepts.
+    PayloadTooLarge,
+    /// The caller did not send its whole request in time.
+    RequestTimeout,
+    /// The endpoint exists but does not answer this method.
+    MethodNotAllowed,
+    /// The content's type is refused (an executable upload).
+    UnsupportedMediaType,
     /// A bug or an unexpected state; details are logged, not returned.
     Internal,
 }
@@ -41,6 +49,10 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Internal => "internal",
         }
     }
@@ -57,7 +69,11 @@ impl ErrorCode {
             | Self::FailedPrecondition
             | Self::Unauthenticated
             | Self::PermissionDenied
-            | Self::RateLimited => true,
+            | Self::RateLimited
+            | Self::PayloadTooLarge
+            | Self::RequestTimeout
+            | Self::MethodNotAllowed
+            | Self::UnsupportedMediaType => true,
             Self::Unavailable | Self::Timeout | Self::Internal => false,
         }
     }

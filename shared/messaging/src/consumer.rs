@@ -1,5 +1,4 @@
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,78 +17,8 @@ use crate::message::text_value;
 use crate::metrics::{QueueLabels, queue_group};
 use crate::{
     Bus, HEADER_ATTEMPTS, HEADER_DEAD_LETTER_REASON, HEADER_ORIGINAL_QUEUE, HEADER_ORIGINAL_ROUTING_KEY,
-    Incoming, MessagingError, Outgoing, Publisher, QueueSpec,
+    Handler, HandlerError, Incoming, MessagingError, Outgoing, Publisher, QueueSpec,
 };
-
-/// Why a handler did not finish a message.
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    /// Something the handler needs is away (the database restarts, a component does not
-    /// answer); the message itself is fine. It is tried again, with backoff, for as long as it
-    /// takes: these attempts do not count towards `bus.max_attempts`, so an outage never sends
-    /// good messages to the dead-letter queue.
-    #[error("dependency unavailable: {0}")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A passing failure (a conflict, a race); the message is tried again, up to
-    /// `bus.max_attempts` times, then dead-lettered.
-    #[error("retryable: {0}")]
-    Retryable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The message can never succeed (undecodable, invalid); it goes to the dead-letter queue.
-    #[error("permanent: {0}")]
-    Permanent(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// What trying a failed message again can do, as the error that failed it says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// A dependency is away: wait for it ([`HandlerError::Unavailable`]).
-    Unavailable,
-    /// A passing failure: retry a bounded number of times ([`HandlerError::Retryable`]).
-    Retryable,
-    /// Never succeeds: dead-letter ([`HandlerError::Permanent`]).
-    Permanent,
-}
-
-impl HandlerError {
-    /// A failure because a dependency is away, from any error.
-    pub fn unavailable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Unavailable(error.into())
-    }
-
-    /// A retryable failure from any error.
-    pub fn retryable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Retryable(error.into())
-    }
-
-    /// A permanent failure from any error.
-    pub fn permanent(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Permanent(error.into())
-    }
-
-    /// `error` as the kind of failure `failure` says it is.
-    pub fn classified(failure: Failure, error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        match failure {
-            Failure::Unavailable => Self::unavailable(error),
-            Failure::Retryable => Self::retryable(error),
-            Failure::Permanent => Self::permanent(error),
-        }
-    }
-}
-
-/// Processes one message. The message is acked only after `handle` returns `Ok`, so the
-/// handler must have made its effects durable (and published what it publishes) by then.
-/// Handlers must be idempotent: at-least-once delivery can hand them a message twice.
-pub trait Handler: Send + Sync + 'static {
-    /// Handles one delivery.
-    fn handle(&self, message: &Incoming) -> impl Future<Output = Result<(), HandlerError>> + Send;
-
-    /// The key of messages that must be handled one at a time in queue order even when the
-    /// consumer runs several handlers at once (e.g. sends to one recipient); `None` (the
-    /// default) lets the message run beside any other.
-    fn order_key(&self, _message: &Incoming) -> Option<String> {
-        None
-    }
-}
 
 /// Consumes every partition queue of a family, each in order (one message at a time), until
 /// shutdown. Each partition queue has single-active-consumer, so when several replicas run
@@ -180,7 +109,7 @@ pub async fn run_consumer<H: Handler>(
         };
         backoff = Duration::from_millis(200);
         first_subscription.subscribed();
-        tracing::info!(queue = %queue.name, "consuming");
+        tracing::debug!(queue = %queue.name, "consuming");
         let context = ConsumeContext {
             bus: bus.clone(),
             publisher: publisher.clone(),

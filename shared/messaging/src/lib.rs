@@ -11,6 +11,7 @@ mod connection;
 mod consumer;
 pub mod dead_letters;
 mod error;
+mod handler;
 mod headers;
 mod message;
 pub mod metrics;
@@ -21,8 +22,9 @@ mod topology;
 
 pub use config::BusConfig;
 pub use connection::Bus;
-pub use consumer::{Failure, Handler, HandlerError, run_consumer, run_partitioned_consumers};
+pub use consumer::{run_consumer, run_partitioned_consumers};
 pub use error::{MessagingError, PublishError};
+pub use handler::{Failure, Handler, HandlerError};
 pub use message::{Incoming, Outgoing};
 pub use partition::partition_for;
 pub use producer_queues::ProducerQueues;

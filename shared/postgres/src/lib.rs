@@ -16,7 +16,7 @@ pub use cached::CachedStatements;
 pub use config::DatabaseConfig;
 pub use error::{StoreError, classify_db_error};
 pub use listen::{Wakeup, run_listener};
-pub use migrate::{Migration, MigrationSet, migrate};
+pub use migrate::{Migration, MigrationSet, migrate, migrate_all};
 pub use pool::{check_reachable, connect};
 
 /// Re-exported so services name one version of the pool types.

@@ -131,3 +131,12 @@ pub async fn migrate(pool: &Pool, set: &MigrationSet) -> Result<Vec<i32>, StoreE
     }
     Ok(applied_now)
 }
+
+/// Applies every set in order, logging each schema's state.
+pub async fn migrate_all(pool: &Pool, sets: &[MigrationSet]) -> Result<(), StoreError> {
+    for set in sets {
+        let applied = migrate(pool, set).await?;
+        tracing::info!(schema = set.schema, applied = applied.len(), "schema up to date");
+    }
+    Ok(())
+}

@@ -12,6 +12,10 @@ pub fn http_status(code: ErrorCode) -> http::StatusCode {
         ErrorCode::RateLimited => http::StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Timeout => http::StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::PayloadTooLarge => http::StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::RequestTimeout => http::StatusCode::REQUEST_TIMEOUT,
+        ErrorCode::MethodNotAllowed => http::StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::UnsupportedMediaType => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::Internal => http::StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -28,6 +32,10 @@ pub fn grpc_code(code: ErrorCode) -> tonic::Code {
         ErrorCode::RateLimited => tonic::Code::ResourceExhausted,
         ErrorCode::Unavailable => tonic::Code::Unavailable,
         ErrorCode::Timeout => tonic::Code::DeadlineExceeded,
+        ErrorCode::PayloadTooLarge => tonic::Code::ResourceExhausted,
+        ErrorCode::RequestTimeout => tonic::Code::DeadlineExceeded,
+        ErrorCode::MethodNotAllowed => tonic::Code::Unimplemented,
+        ErrorCode::UnsupportedMediaType => tonic::Code::InvalidArgument,
         ErrorCode::Internal => tonic::Code::Internal,
     }
 }

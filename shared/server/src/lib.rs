@@ -22,7 +22,7 @@ pub mod paging;
 mod readiness;
 
 pub use admin::{admin_router, serve_admin};
-pub use component::{BoxError, ComponentParts, ComponentTask};
+pub use component::{BoxError, ComponentParts, ComponentTask, GrpcServices};
 pub use config::{
     AuthConfig, ConfigError, GrpcClientConfig, SECRET_KEYS, ServerConfig, ShutdownConfig, load_config,
     load_config_from, redact_secrets,
