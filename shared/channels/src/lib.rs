@@ -17,7 +17,9 @@ pub mod telegram;
 pub mod twilio;
 mod verify;
 pub mod webchat;
+pub mod webhook;
 pub mod whatsapp;
 
 pub use normalize::{MAX_JSON_DEPTH, NormalizeContext, NormalizeError, Normalized, Skipped, json_too_deep};
 pub use verify::{Verified, VerifyError};
+pub use webhook::{Handshake, SuccessAnswer, WebhookAccount, WebhookAdapter, WebhookRequest, adapter_for};

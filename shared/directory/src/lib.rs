@@ -69,6 +69,16 @@ impl ResolvedAccount {
     }
 }
 
+impl switchboard_channels::WebhookAccount for ResolvedAccount {
+    fn secret(&self, name: &str) -> Option<&[u8]> {
+        ResolvedAccount::secret(self, name)
+    }
+
+    fn setting(&self, name: &str) -> Option<&str> {
+        ResolvedAccount::setting(self, name)
+    }
+}
+
 impl fmt::Debug for ResolvedAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResolvedAccount")
