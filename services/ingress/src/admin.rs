@@ -10,9 +10,7 @@ use switchboard_proto::ingress::v1::ingress_admin_service_server::{
 use switchboard_server::auth::{Role, principal};
 use tonic::{Request, Response, Status};
 
-/// Fully qualified names of the services served here.
-pub(crate) const SERVICE_NAMES: [&str; 1] = ["switchboard.ingress.v1.IngressAdminService"];
-
+/// Dead letters per page when the caller does not say.
 const DEFAULT_PAGE_SIZE: u32 = 50;
 
 /// Serves dead letters from the `ingress` schema.

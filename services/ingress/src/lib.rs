@@ -10,12 +10,14 @@
 mod admin;
 mod config;
 mod metrics;
+mod pipeline;
+mod rejection;
+mod replay;
 mod smtp;
 mod spool;
 mod webhook;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use switchboard_domain::Channel;
 use switchboard_messaging::{Bus, MessagingError};
@@ -27,7 +29,7 @@ pub use config::IngressConfig;
 pub use metrics::IngressMetrics;
 pub use spool::Spool;
 pub use switchboard_directory::{AccountDirectory, DirectoryError, ResolvedAccount};
-pub use webhook::inbound_envelope;
+pub use switchboard_inbound::{InboundTopology, inbound_topology};
 
 /// The schema migrations of the ingress component.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
@@ -45,13 +47,6 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
         },
     ],
 };
-
-/// The event family ingress publishes (`inbound.<channel>.<kind>.pNN`).
-pub const INBOUND_FAMILY: &str = "inbound";
-
-/// The component that consumes inbound events first; ingress declares its queues so that an
-/// accepted webhook is never unroutable, even before that component has started.
-pub const INBOUND_CONSUMER: &str = "contacts";
 
 /// The channels that have webhooks (web chat has its own endpoint).
 pub const WEBHOOK_CHANNELS: [Channel; 6] = [
@@ -130,7 +125,7 @@ pub async fn build(
 
     let spool = Arc::new(Spool::new(pool.clone()));
     let publisher = bus.publisher();
-    let ingress = Arc::new(webhook::Ingress {
+    let ingress = Arc::new(pipeline::Ingress {
         config: config.clone(),
         channels: channels.to_vec(),
         directory,
@@ -140,14 +135,13 @@ pub async fn build(
         pool,
         metrics: metrics.clone(),
         partitions: bus.config().partitions,
-        mailgun_tokens: Mutex::new(HashMap::new()),
+        replays: replay::ReplayGuard::new(config.mailgun_max_age),
     });
     let mut parts = ComponentParts {
         router: Some(webhook::router(ingress.clone())),
         ..ComponentParts::default()
     };
-    parts.grpc.add_service(admin::admin_server(ingress.pool.clone()));
-    parts.grpc_service_names.extend(admin::SERVICE_NAMES);
+    parts.add_grpc_service(admin::admin_server(ingress.pool.clone()));
     if let Some(listener) = smtp_listener {
         parts.spawn(
             "smtp listener",
@@ -169,15 +163,4 @@ pub async fn build(
         .run(),
     );
     Ok(parts)
-}
-
-/// The inbound queues ingress publishes to, declared by ingress itself.
-pub type InboundTopology = switchboard_messaging::ProducerQueues;
-
-/// The inbound queues on `bus` (`contacts.inbound.pNN`), not declared yet.
-pub fn inbound_topology(bus: &Bus) -> InboundTopology {
-    switchboard_messaging::ProducerQueues::new(
-        bus.clone(),
-        bus.partitioned_queues(INBOUND_CONSUMER, INBOUND_FAMILY),
-    )
 }

@@ -104,3 +104,9 @@ impl IngressMetrics {
             .inc_by(count);
     }
 }
+
+/// The `channel` label of a channel name (bounded: unknown names count as `other`).
+pub(crate) fn channel_label(name: &str) -> &'static str {
+    name.parse::<switchboard_domain::Channel>()
+        .map_or("other", switchboard_domain::Channel::as_str)
+}

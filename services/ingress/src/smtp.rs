@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::webhook::{Ingress, envelope_for};
+use crate::pipeline::{Ingress, Outcome, Received};
 use switchboard_directory::{DirectoryError, ResolvedAccount};
 
 /// Longest command line (RFC 5321 §4.5.3.1.4 allows 512; some clients send longer).
@@ -315,7 +315,7 @@ impl Session {
     async fn deliver(&self, message: Vec<u8>) -> String {
         let started = Instant::now();
         let correlation_id = EventId::generate().into_string();
-        let mut outcome = "accepted";
+        let mut outcome = Outcome::Accepted;
         for account in &self.recipients {
             let Ok(channel_account_id) = ChannelAccountId::parse(&account.id) else {
                 continue;
@@ -326,48 +326,17 @@ impl Session {
                 received_at: SystemTime::now(),
             };
             let verified = switchboard_channels::email::accepted_by_smtp_listener(&message);
-            let events = match switchboard_channels::email::normalize_raw(verified, &context) {
-                Ok(normalized) => normalized.events,
-                Err(error) => {
-                    let stored = self
-                        .ingress
-                        .dead_letter(
-                            Channel::Email,
-                            account,
-                            "message/rfc822",
-                            &message,
-                            &error.to_string(),
-                        )
-                        .await;
-                    if stored.is_err() {
-                        self.ingress
-                            .metrics
-                            .webhook("email", "unavailable", started.elapsed().as_secs_f64());
-                        return "451 4.3.0 Cannot accept the message now; try again later\r\n".to_owned();
-                    }
-                    outcome = "dead_lettered";
-                    continue;
-                }
+            let normalized = switchboard_channels::email::normalize_raw(verified, &context);
+            let received = Received {
+                channel: Channel::Email,
+                account,
+                content_type: "message/rfc822",
+                body: &message,
+                correlation_id: &correlation_id,
             };
-            if events.is_empty() {
-                outcome = "ignored";
-                continue;
-            }
-            let events = events
-                .into_iter()
-                .map(|event| {
-                    envelope_for(
-                        Channel::Email,
-                        account,
-                        event,
-                        &correlation_id,
-                        self.ingress.partitions,
-                    )
-                })
-                .collect();
-            match self.ingress.hand_over(Channel::Email, events).await {
-                Ok(0) => {}
-                Ok(_) => outcome = "spooled",
+            match self.ingress.accept(&received, normalized, None).await {
+                Ok(Outcome::Accepted) => {}
+                Ok(other) => outcome = other,
                 Err(_) => {
                     self.ingress
                         .metrics
@@ -378,7 +347,7 @@ impl Session {
         }
         self.ingress
             .metrics
-            .webhook("email", outcome, started.elapsed().as_secs_f64());
+            .webhook("email", outcome.as_str(), started.elapsed().as_secs_f64());
         format!("250 2.0.0 OK queued as {correlation_id}\r\n")
     }
 }

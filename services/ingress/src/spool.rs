@@ -70,7 +70,7 @@ impl Spool {
     pub async fn relay_once(
         &self,
         publisher: &Publisher,
-        topology: &crate::InboundTopology,
+        topology: &switchboard_inbound::InboundTopology,
         batch: u32,
         metrics: &IngressMetrics,
     ) -> Result<(u64, i64), StoreError> {
@@ -111,7 +111,7 @@ impl Spool {
 
 /// The channel label of an inbound event type (`inbound.<channel>.<kind>`).
 fn channel_of(event_type: &str) -> &'static str {
-    crate::webhook::channel_label(event_type.split('.').nth(1).unwrap_or_default())
+    crate::metrics::channel_label(event_type.split('.').nth(1).unwrap_or_default())
 }
 
 /// What the relay needs.
@@ -119,7 +119,7 @@ pub struct Relay {
     /// The spool to drain.
     pub spool: Arc<Spool>,
     /// Declared before relaying, when the broker was away at start.
-    pub topology: Arc<crate::InboundTopology>,
+    pub topology: Arc<switchboard_inbound::InboundTopology>,
     /// Publishes with confirms.
     pub publisher: Publisher,
     /// Pause between looks at the spool.
