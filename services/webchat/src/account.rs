@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use switchboard_directory::ResolvedAccount;
+use switchboard_domain::ChannelAccountId;
 
 /// Whether the pre-chat form shows a field and whether it must be filled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,6 +81,8 @@ impl AllowedOrigins {
 /// A resolved web chat account.
 #[derive(Debug, Clone)]
 pub struct WebchatAccount {
+    /// The account id, parsed once at the edge.
+    id: ChannelAccountId,
     /// The directory's view (ids, workspace, secrets).
     pub resolved: Arc<ResolvedAccount>,
     /// Who may embed the widget.
@@ -100,8 +103,8 @@ pub struct WebchatAccount {
 const DEFAULT_COLOR: &str = "#1f6feb";
 
 impl WebchatAccount {
-    /// Reads the account's settings (unknown or invalid values fall back to defaults).
-    pub fn new(resolved: Arc<ResolvedAccount>) -> Self {
+    /// Reads the settings of account `id` (unknown or invalid values fall back to defaults).
+    pub fn new(id: ChannelAccountId, resolved: Arc<ResolvedAccount>) -> Self {
         let setting = |name: &str| resolved.setting(name).filter(|value| !value.trim().is_empty());
         let color = setting("primary_color")
             .filter(|color| {
@@ -112,6 +115,7 @@ impl WebchatAccount {
             .unwrap_or(DEFAULT_COLOR)
             .to_owned();
         Self {
+            id,
             origins: AllowedOrigins::parse(setting("allowed_origins")),
             prechat: Prechat {
                 name: FieldRule::parse(setting("prechat_name"), FieldRule::Optional),
@@ -129,8 +133,8 @@ impl WebchatAccount {
     }
 
     /// The account id.
-    pub fn id(&self) -> &str {
-        &self.resolved.id
+    pub fn id(&self) -> &ChannelAccountId {
+        &self.id
     }
 
     /// The key that signs session tokens.

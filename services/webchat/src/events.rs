@@ -99,7 +99,7 @@ pub fn visitor_message(account: &ResolvedAccount, visitor: &Visitor, message: &S
     );
     inbound.provider_timestamp = Some(timestamp(message.created_at));
     // The id is a digest of the event without `received_at`; a message id is unique already.
-    switchboard_ingress::inbound_envelope(Channel::Webchat, account, inbound, &message.id)
+    switchboard_inbound::inbound_envelope(Channel::Webchat, account, inbound, &message.id)
 }
 
 /// The receipt saying the visitor's client received (`read == false`) or the visitor saw an
@@ -127,7 +127,7 @@ pub fn receipt(
             ..StatusReceipt::default()
         })),
     );
-    switchboard_ingress::inbound_envelope(Channel::Webchat, account, inbound, &message.id)
+    switchboard_inbound::inbound_envelope(Channel::Webchat, account, inbound, &message.id)
 }
 
 /// The notification that the visitor started or stopped typing (no partition: subscribers

@@ -16,6 +16,7 @@ use futures_util::StreamExt as _;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ChannelAccountId;
 use switchboard_messaging::{Bus, Outgoing, Publisher};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -97,8 +98,8 @@ impl Hub {
     }
 
     /// Signals from now on for the visitor.
-    pub fn subscribe(self: &Arc<Self>, account: &str, visitor: &str) -> Subscription {
-        let key = (account.to_owned(), visitor.to_owned());
+    pub fn subscribe(self: &Arc<Self>, account: &ChannelAccountId, visitor: &str) -> Subscription {
+        let key = (account.as_str().to_owned(), visitor.to_owned());
         let mut locals = self
             .locals
             .lock()
@@ -122,10 +123,10 @@ impl Hub {
     /// Wakes the visitor's sockets here and on every other replica.
     /// The hint is published in the background: the caller (a stored message's answer) never
     /// waits for the broker.
-    pub fn signal(&self, account: &str, visitor: &str, signal: Signal) {
-        self.deliver(account, visitor, signal);
+    pub fn signal(&self, account: &ChannelAccountId, visitor: &str, signal: Signal) {
+        self.deliver(account.as_str(), visitor, signal);
         let hint = Hint {
-            a: account.to_owned(),
+            a: account.as_str().to_owned(),
             v: visitor.to_owned(),
             signal,
         };
@@ -147,6 +148,7 @@ impl Hub {
         });
     }
 
+    /// Wakes this replica's sockets of the visitor.
     fn deliver(&self, account: &str, visitor: &str, signal: Signal) {
         let locals = self
             .locals

@@ -5,18 +5,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::Webchat;
 use crate::account::WebchatAccount;
+use crate::error::ApiError;
+use crate::extract::Account;
+use crate::frames::{ClientFrame, FrameError, Incoming, VisitorSend, close_message, error_frame, frame};
 use crate::hub::Signal;
 use crate::store::Visitor;
-use crate::{ApiError, VisitorSend, Webchat};
 
 /// Close codes (see PROTOCOL.md).
 mod close {
@@ -29,6 +32,8 @@ mod close {
     pub(super) const INTERNAL: u16 = 4500;
 }
 
+/// The close reason when storage or the directory fails.
+const UNAVAILABLE: &str = "the chat service is unavailable; reconnect later";
 /// How often a socket reads its thread while hints between replicas are not flowing.
 const POLL_WITHOUT_HINTS: Duration = Duration::from_secs(3);
 /// How often it reads it anyway (a hint lost between replicas delays a message at most this).
@@ -52,14 +57,10 @@ pub(crate) struct SocketQuery {
 /// reported with close code 4401 so the widget can tell it from a network failure.
 pub(crate) async fn upgrade(
     State(webchat): State<Arc<Webchat>>,
-    Path(account): Path<String>,
     Query(query): Query<SocketQuery>,
     upgrade: WebSocketUpgrade,
+    Account(account): Account,
 ) -> Response {
-    let account = match webchat.account(&account).await {
-        Ok(account) => account,
-        Err(error) => return error.into_response(),
-    };
     // Frames up to 4× the limit are read whole so the socket can close with 1009 itself.
     let read_limit = webchat.config.max_frame_bytes * 4;
     upgrade
@@ -80,15 +81,6 @@ pub(crate) async fn upgrade(
             .run(socket, visitor)
             .await;
         })
-}
-
-/// A frame from the client.
-#[derive(Debug, Deserialize)]
-pub struct ClientFrame {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: Value,
 }
 
 struct Connection {
@@ -124,16 +116,13 @@ impl Connection {
         let visitor = match visitor {
             Ok(visitor) => visitor,
             Err(error) => {
-                let (code, reason) = if error.code == "session_invalid" {
-                    (
+                error.log();
+                let (code, reason) = match error {
+                    ApiError::Session(_) => (
                         close::SESSION_INVALID,
                         "session invalid or expired; start a new session",
-                    )
-                } else {
-                    (
-                        close::INTERNAL,
-                        "the chat service is unavailable; reconnect later",
-                    )
+                    ),
+                    _ => (close::INTERNAL, UNAVAILABLE),
                 };
                 let _ = sink.send(close_message(code, reason)).await;
                 return;
@@ -193,7 +182,7 @@ impl Connection {
                 () = tokio::time::sleep_until(poll_at.min(tokio::time::Instant::now() + poll_every)) => {
                     poll_at = tokio::time::Instant::now() + poll_every;
                     match webchat.account(self.account.id()).await {
-                        Err(error) if error.code == "unknown_account" => {
+                        Err(ApiError::UnknownAccount) => {
                             Err(Closing(close::ACCOUNT_GONE, "this chat was switched off"))
                         }
                         _ => self.catch_up(&visitor).await,
@@ -220,96 +209,58 @@ impl Connection {
     async fn on_message(&mut self, message: Message, visitor: &Visitor) -> Result<Vec<Message>, Closing> {
         let text = match message {
             Message::Text(text) => text,
-            Message::Binary(_) => {
-                return Ok(vec![error_frame("invalid_frame", "frames are JSON text", None)]);
-            }
+            Message::Binary(_) => return Ok(vec![refusal(&FrameError::Binary.into(), None)]),
             Message::Ping(_) | Message::Pong(_) => return Ok(Vec::new()),
             Message::Close(_) => return Err(Closing(1000, "bye")),
         };
         if text.len() > self.webchat.config.max_frame_bytes {
             return Err(Closing(close::TOO_BIG, "frame larger than 64 KiB"));
         }
-        let Ok(frame_in) = serde_json::from_str::<ClientFrame>(text.as_str()) else {
-            return Ok(vec![error_frame(
-                "invalid_frame",
-                "frames are JSON {\"type\": …, \"data\": {…}}",
-                None,
-            )]);
-        };
-        let seq_field = |name: &str| frame_in.data.get(name).and_then(Value::as_i64);
-        match frame_in.kind.as_str() {
-            "ping" => Ok(vec![frame("pong", json!({}))]),
-            "resume" => {
-                let Some(last_seq) = seq_field("last_seq") else {
-                    return Ok(vec![error_frame(
-                        "invalid_frame",
-                        "resume needs data.last_seq",
-                        None,
-                    )]);
-                };
-                self.resume(visitor, last_seq.max(0)).await
+        match ClientFrame::parse(text.as_str()) {
+            Err(error) => Ok(vec![refusal(&error.into(), None)]),
+            Ok(Incoming::Ping) => Ok(vec![frame("pong", json!({}))]),
+            Ok(Incoming::Resume { last_seq }) => self.resume(visitor, last_seq).await,
+            Ok(Incoming::Send(send)) => self.send(visitor, &send).await,
+            Ok(Incoming::Typing(on)) => {
+                self.typing(visitor, on);
+                Ok(Vec::new())
             }
-            "message.send" => {
-                let send: VisitorSend = match serde_json::from_value(frame_in.data) {
-                    Ok(send) => send,
-                    Err(error) => {
-                        return Ok(vec![error_frame(
-                            "invalid_frame",
-                            &format!("message.send: {error}"),
-                            None,
-                        )]);
-                    }
-                };
-                self.send(visitor, &send).await
-            }
-            "typing" => {
-                let state = frame_in.data.get("state").and_then(Value::as_str).unwrap_or("");
-                match crate::http::typing_state(state) {
-                    Ok(on) => {
-                        let now = tokio::time::Instant::now();
-                        let repeated = self
-                            .typing
-                            .is_some_and(|(last, at)| last == on && now.duration_since(at) < TYPING_INTERVAL);
-                        if !repeated {
-                            self.typing = Some((on, now));
-                            // Published apart from this socket's loop: a slow broker never
-                            // holds up the visitor's messages.
-                            let (webchat, account, visitor) =
-                                (self.webchat.clone(), self.account.clone(), visitor.clone());
-                            tokio::spawn(async move { webchat.visitor_typing(&account, &visitor, on).await });
-                        }
-                        Ok(Vec::new())
-                    }
-                    Err(error) => Ok(vec![error_frame(error.code, &error.message, None)]),
+            Ok(Incoming::Mark { read, up_to_seq }) => Ok(self.mark(visitor, read, up_to_seq).await),
+        }
+    }
+
+    /// Publishes the visitor's typing, unless this socket published the same state just now.
+    fn typing(&mut self, visitor: &Visitor, on: bool) {
+        let now = tokio::time::Instant::now();
+        let repeated = self
+            .typing
+            .is_some_and(|(last, at)| last == on && now.duration_since(at) < TYPING_INTERVAL);
+        if !repeated {
+            self.typing = Some((on, now));
+            // Published apart from this socket's loop: a slow broker never holds up the
+            // visitor's messages.
+            let (webchat, account, visitor) = (self.webchat.clone(), self.account.clone(), visitor.clone());
+            tokio::spawn(async move { webchat.visitor_typing(&account, &visitor, on).await });
+        }
+    }
+
+    /// Stores the visitor's delivered or read mark (only up to what this socket sent).
+    async fn mark(&mut self, visitor: &Visitor, read: bool, up_to_seq: i64) -> Vec<Message> {
+        // Only what this socket sent can have been received or seen.
+        let up_to = up_to_seq.min(self.last_sent.unwrap_or(0));
+        let known = if read { self.read } else { self.delivered };
+        if up_to <= known {
+            return Vec::new();
+        }
+        match self.webchat.mark(&self.account, visitor, read, up_to).await {
+            Ok(()) => {
+                if read {
+                    self.read = up_to;
                 }
+                self.delivered = self.delivered.max(up_to);
+                Vec::new()
             }
-            kind @ ("delivered" | "read") => {
-                let Some(up_to) = seq_field("up_to_seq") else {
-                    return Ok(vec![error_frame("invalid_frame", "needs data.up_to_seq", None)]);
-                };
-                // Only what this socket sent can have been received or seen.
-                let up_to = up_to.min(self.last_sent.unwrap_or(0));
-                let read = kind == "read";
-                let known = if read { self.read } else { self.delivered };
-                if up_to <= known {
-                    return Ok(Vec::new());
-                }
-                match self.webchat.mark(&self.account, visitor, read, up_to).await {
-                    Ok(()) => {
-                        if read {
-                            self.read = up_to;
-                        }
-                        self.delivered = self.delivered.max(up_to);
-                        Ok(Vec::new())
-                    }
-                    Err(error) => Ok(vec![error_frame(error.code, &error.message, None)]),
-                }
-            }
-            other => Ok(vec![error_frame(
-                "invalid_frame",
-                &format!("unknown frame type {other:?}"),
-                None,
-            )]),
+            Err(error) => vec![refusal(&error, None)],
         }
     }
 
@@ -329,18 +280,18 @@ impl Connection {
                 }
                 Ok(frames)
             }
-            Err(error) if error.code == "rate_limited" => {
+            Err(error @ ApiError::MessageRateLimited { .. }) => {
                 self.rate_violations += 1;
                 if self.rate_violations > self.webchat.config.max_rate_violations {
                     return Err(Closing(close::RATE_LIMITED, "too many messages; slow down"));
                 }
-                Ok(vec![error_frame(error.code, &error.message, client_id)])
+                Ok(vec![refusal(&error, client_id)])
             }
-            Err(error) if error.code == "session_invalid" => Err(Closing(
+            Err(ApiError::Session(_)) => Err(Closing(
                 close::SESSION_INVALID,
                 "session invalid; start a new session",
             )),
-            Err(error) => Ok(vec![error_frame(error.code, &error.message, client_id)]),
+            Err(error) => Ok(vec![refusal(&error, client_id)]),
         }
     }
 
@@ -359,11 +310,9 @@ impl Connection {
                     "this visitor no longer exists; start a new session",
                 ));
             }
-            Err(_) => {
-                return Err(Closing(
-                    close::INTERNAL,
-                    "the chat service is unavailable; reconnect later",
-                ));
+            Err(error) => {
+                ApiError::from(error).log();
+                return Err(Closing(close::INTERNAL, UNAVAILABLE));
             }
         };
         if current.last_seq - last_seq > self.webchat.config.resume_replay_limit {
@@ -395,11 +344,9 @@ impl Connection {
             .store
             .messages_after(self.account.id(), &visitor.visitor_id, last, CATCH_UP_STEP)
             .await
-            .map_err(|_| {
-                Closing(
-                    close::INTERNAL,
-                    "the chat service is unavailable; reconnect later",
-                )
+            .map_err(|error| {
+                ApiError::from(error).log();
+                Closing(close::INTERNAL, UNAVAILABLE)
             })?;
         self.behind = batch.len() as i64 == CATCH_UP_STEP;
         if let Some(newest) = batch.last() {
@@ -412,21 +359,8 @@ impl Connection {
     }
 }
 
-fn frame(kind: &str, data: Value) -> Message {
-    Message::Text(Utf8Bytes::from(json!({"type": kind, "data": data}).to_string()))
-}
-
-fn error_frame(code: &str, message: &str, client_id: Option<&str>) -> Message {
-    let mut data = json!({"code": code, "message": message});
-    if let Some(client_id) = client_id {
-        data["client_id"] = json!(client_id);
-    }
-    frame("error", data)
-}
-
-fn close_message(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }))
+/// The `error` frame of a refused frame or message (a server failure is logged here).
+fn refusal(error: &ApiError, client_id: Option<&str>) -> Message {
+    error.log();
+    error_frame(error.wire_code(), &error.to_string(), client_id)
 }
