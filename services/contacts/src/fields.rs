@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use phonenumber::country::Id as CountryId;
+use switchboard_domain::time::{from_timestamp, to_timestamp as timestamp};
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::contacts::v1::field_value::Value as ProtoValue;
 
 use crate::ContactsError;
-use crate::model::{from_timestamp, timestamp};
 use crate::normalize::{PhoneOrigin, normalize_email, normalize_phone};
 
 pub use crate::filter::FieldType;

@@ -99,7 +99,7 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
     let wake = Arc::new(tokio::sync::Notify::new());
     let jobs_wake = Arc::new(tokio::sync::Notify::new());
     let partitions = bus.config().partitions;
-    parts.grpc.add_service(
+    parts.add_grpc_service(
         grpc::contacts_server(grpc::ContactsApi {
             pool: pool.clone(),
             wake: wake.clone(),
@@ -109,7 +109,6 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
         .max_decoding_message_size(grpc_max_message_bytes)
         .max_encoding_message_size(grpc_max_message_bytes),
     );
-    parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
     parts.spawn(
         "contacts jobs",
         jobs::JobRunner {

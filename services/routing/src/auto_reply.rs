@@ -4,14 +4,16 @@
 //! the transaction of the change; delivery sends them (`AutoReplyRequested`, through the outbox).
 
 use chrono::{DateTime, Utc};
+use switchboard_domain::TeamId;
 use switchboard_domain::time::to_timestamp;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{AutoReplyRequested, Envelope, envelope::Payload};
 
 use crate::RoutingError;
-use crate::assignment::{Changes, Locked, OUTBOX};
+use crate::changes::{Changes, Locked};
 use crate::event_log::Event;
+use crate::outbox::OUTBOX;
 use crate::policy::WorkspacePolicy;
 
 /// The component and family of delivery's auto-reply queues (`delivery.autoreply.pNN`).
@@ -120,7 +122,7 @@ pub async fn when_queued(
     tx: &Transaction<'_>,
     partitions: u16,
     conversation: &Locked,
-    team: &str,
+    team: &TeamId,
     policy: &WorkspacePolicy,
     now: DateTime<Utc>,
     changes: &mut Changes,
@@ -143,7 +145,7 @@ pub async fn when_queued(
                   WHERE c.team_id = $1 AND c.queued_at IS NOT NULL AND c.status = 'open'
                     AND c.assignee_id IS NULL AND c.id <> $2),
                  (SELECT channel FROM routing.conversations WHERE id = $2)",
-            &[&team, &conversation.id],
+            &[&team.as_str(), &conversation.id],
         )
         .await?;
     let (free, waiting_ahead, channel): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));

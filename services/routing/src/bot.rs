@@ -8,7 +8,7 @@ use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{BotTurn, Envelope, envelope::Payload};
 
 use crate::RoutingError;
-use crate::assignment::OUTBOX;
+use crate::outbox::OUTBOX;
 
 /// The bot runtime's queues: `bots.bot.pNN`, partitioned by conversation.
 pub const BOT_CONSUMER: &str = "bots";

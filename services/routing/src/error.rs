@@ -17,6 +17,17 @@ pub enum RoutingError {
     /// The entity is not in a state that allows the call.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The call cannot go ahead for a reason the caller acts on: a failed precondition whose
+    /// `reason` and `metadata` travel in the status's `ErrorInfo` (domain `routing.switchboard`).
+    #[error("{message}")]
+    Refused {
+        /// The machine-readable reason (`CONTROLLER_CHANGED`, `MISSING_VARIABLE`, …).
+        reason: &'static str,
+        /// What a person reads.
+        message: String,
+        /// Details of the reason.
+        metadata: std::collections::HashMap<String, String>,
+    },
     /// A stored row or a bus event does not parse.
     #[error("inconsistent data: {0}")]
     Corrupt(String),
@@ -32,7 +43,7 @@ impl RoutingError {
             Self::Invalid(_) => ErrorCode::InvalidArgument,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
-            Self::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
+            Self::FailedPrecondition(_) | Self::Refused { .. } => ErrorCode::FailedPrecondition,
             Self::Corrupt(_) => ErrorCode::Internal,
             Self::Store(error) => error.code(),
         }
@@ -56,6 +67,7 @@ impl RoutingError {
             | Self::NotFound(_)
             | Self::AlreadyExists(_)
             | Self::FailedPrecondition(_)
+            | Self::Refused { .. }
             | Self::Corrupt(_) => false,
         }
     }
@@ -73,9 +85,21 @@ impl From<switchboard_postgres::PoolError> for RoutingError {
     }
 }
 
+/// The one place a routing failure becomes a gRPC status (handlers return [`RoutingError`]).
 impl From<RoutingError> for tonic::Status {
     fn from(error: RoutingError) -> Self {
-        switchboard_server::status_from(error.code(), &error)
+        match error {
+            RoutingError::Refused {
+                reason,
+                message,
+                metadata,
+            } => <tonic::Status as tonic_types::StatusExt>::with_error_details(
+                tonic::Code::FailedPrecondition,
+                message,
+                tonic_types::ErrorDetails::with_error_info(reason, "routing.switchboard", metadata),
+            ),
+            error => switchboard_server::status_from(error.code(), &error),
+        }
     }
 }
 
@@ -83,4 +107,14 @@ impl From<switchboard_server::paging::InvalidPageToken> for RoutingError {
     fn from(error: switchboard_server::paging::InvalidPageToken) -> Self {
         Self::Invalid(error.to_string())
     }
+}
+
+/// An id read back from a row, parsed (a malformed one is corrupt data; `what` names it).
+pub(crate) fn stored_id<T: std::str::FromStr<Err = switchboard_domain::InvalidId>>(
+    what: &str,
+    value: &str,
+) -> Result<T, RoutingError> {
+    value
+        .parse()
+        .map_err(|error| RoutingError::Corrupt(format!("{what}: {error}")))
 }

@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 use switchboard_proto::events::v1::{Envelope, RoutingEvent, envelope::Payload};
 
 use crate::RoutingError;
-use crate::assignment::OUTBOX;
+use crate::outbox::OUTBOX;
 
 /// A position in a workspace's log: after the event of transaction `tx` with number `seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]

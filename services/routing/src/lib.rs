@@ -16,6 +16,7 @@ pub mod assignment;
 pub mod auto_reply;
 pub mod bot;
 pub mod business_hours;
+pub mod changes;
 pub mod clock;
 mod config;
 pub mod delivery_status;
@@ -23,8 +24,10 @@ mod error;
 pub mod event_log;
 mod grpc;
 pub mod history;
+pub mod outbox;
 pub mod policy;
 pub mod snippet;
+mod store;
 
 use std::sync::Arc;
 
@@ -98,23 +101,20 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
     let dispatcher = Dispatcher::new(pool.clone(), bus.config().partitions, outbox_wake.clone())
         .with_clock(Clock::from_start(config.clock_start));
     let feed = event_log::EventFeed::new(1024);
-    parts.grpc.add_service(grpc::routing_server(grpc::RoutingApi {
+    parts.add_grpc_service(grpc::routing_server(grpc::RoutingApi {
         pool: pool.clone(),
         dispatcher: dispatcher.clone(),
         feed: feed.clone(),
         shutdown: shutdown.clone(),
     }));
-    parts
-        .grpc
-        .add_service(grpc::assignment_server(grpc::AssignmentApi {
-            pool: pool.clone(),
-            dispatcher: dispatcher.clone(),
-        }));
-    parts.grpc.add_service(grpc::notes_server(grpc::NotesApi {
+    parts.add_grpc_service(grpc::assignment_server(grpc::AssignmentApi {
         pool: pool.clone(),
         dispatcher: dispatcher.clone(),
     }));
-    parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
+    parts.add_grpc_service(grpc::notes_server(grpc::NotesApi {
+        pool: pool.clone(),
+        dispatcher: dispatcher.clone(),
+    }));
 
     let listener = switchboard_postgres::run_listener(
         database.clone(),
@@ -143,7 +143,7 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
     parts.spawn(
         "routing outbox relay",
         switchboard_outbox::OutboxRelay {
-            outbox: assignment::OUTBOX,
+            outbox: outbox::OUTBOX,
             pool: pool.clone(),
             publisher: bus.publisher(),
             queues: assignment_queues,

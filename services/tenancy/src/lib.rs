@@ -58,24 +58,21 @@ pub async fn build(
     }
     let mut parts = ComponentParts::default();
     let notifier = Arc::new(grpc::ChangeNotifier::new(publisher));
-    parts
-        .grpc
-        .add_service(
-            grpc::workspace_admin_server(pool.clone())
-                .max_decoding_message_size(grpc_max_message_bytes)
-                .max_encoding_message_size(grpc_max_message_bytes),
-        )
-        .add_service(
-            grpc::channel_account_server(pool.clone(), notifier)
-                .max_decoding_message_size(grpc_max_message_bytes)
-                .max_encoding_message_size(grpc_max_message_bytes),
-        )
-        .add_service(
-            grpc::directory_server(pool)
-                .max_decoding_message_size(grpc_max_message_bytes)
-                .max_encoding_message_size(grpc_max_message_bytes),
-        )
-        .add_service(grpc::key_directory_server(authenticator));
-    parts.grpc_service_names.extend(grpc::SERVICE_NAMES);
+    parts.add_grpc_service(
+        grpc::workspace_admin_server(pool.clone())
+            .max_decoding_message_size(grpc_max_message_bytes)
+            .max_encoding_message_size(grpc_max_message_bytes),
+    );
+    parts.add_grpc_service(
+        grpc::channel_account_server(pool.clone(), notifier)
+            .max_decoding_message_size(grpc_max_message_bytes)
+            .max_encoding_message_size(grpc_max_message_bytes),
+    );
+    parts.add_grpc_service(
+        grpc::directory_server(pool)
+            .max_decoding_message_size(grpc_max_message_bytes)
+            .max_encoding_message_size(grpc_max_message_bytes),
+    );
+    parts.add_grpc_service(grpc::key_directory_server(authenticator));
     Ok(parts)
 }

@@ -21,9 +21,6 @@ use tonic::{Request, Response, Status};
 
 use crate::ContactsError;
 
-/// Fully qualified names of the services this component serves.
-pub(crate) const SERVICE_NAMES: [&str; 1] = ["switchboard.contacts.v1.ContactsService"];
-
 /// Builds the service.
 pub(crate) fn contacts_server(api: ContactsApi) -> ContactsServiceServer<ContactsApi> {
     ContactsServiceServer::new(api)

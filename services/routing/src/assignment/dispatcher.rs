@@ -10,8 +10,9 @@ use switchboard_postgres::{Pool, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Changes, Locked, Mode, announce};
+use super::{Mode, announce};
 use crate::RoutingError;
+use crate::changes::{Changes, Locked};
 use crate::clock::Clock;
 use crate::event_log::Event;
 

@@ -19,22 +19,22 @@ pub use dispatcher::Dispatcher;
 
 use chrono::{DateTime, Utc};
 use switchboard_domain::time::to_timestamp;
+use switchboard_domain::{AgentId, TeamId};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{AssignmentChanged, Envelope, envelope::Payload};
 
 use crate::RoutingError;
-use crate::event_log::{self, Event};
+use crate::changes::{Changes, Locked};
+use crate::error::stored_id;
+use crate::event_log::Event;
+use crate::outbox::OUTBOX;
 use crate::policy::WorkspacePolicy;
 
 /// The consumer and family of the `assignment.changed` queues (declared by contacts too).
 pub const ASSIGNMENT_CONSUMER: &str = "contacts";
 /// See [`ASSIGNMENT_CONSUMER`].
 pub const ASSIGNMENT_FAMILY: &str = "assignment";
-
-/// Routing's outbox (`assignment.changed` events), relayed by one replica at a time.
-pub const OUTBOX: switchboard_outbox::Outbox =
-    switchboard_outbox::Outbox::new("routing", 0x726f_7574_6f75_7462); // "routoutb"
 
 /// How a team hands out conversations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,89 +73,6 @@ impl Mode {
             Self::Manual | Self::RoundRobin => "a.last_assigned_seq NULLS FIRST, a.id",
             Self::LeastOpen => "a.open_count, a.last_assigned_seq NULLS FIRST, a.id",
         }
-    }
-}
-
-/// The assignment state of one conversation, read under its row lock.
-#[derive(Debug, Clone)]
-pub struct Locked {
-    /// The conversation.
-    pub id: String,
-    /// Its workspace.
-    pub workspace_id: String,
-    /// Its contact.
-    pub contact_id: String,
-    /// Its channel account.
-    pub channel_account_id: String,
-    /// `open` or `closed`.
-    pub open: bool,
-    /// The agent handling it.
-    pub assignee_id: Option<String>,
-    /// Its team.
-    pub team_id: Option<String>,
-}
-
-/// Locks conversation `id` of `workspace` for an assignment change.
-pub async fn lock(tx: &Transaction<'_>, workspace: &str, id: &str) -> Result<Locked, RoutingError> {
-    let row = tx
-        .query_opt_cached(
-            "SELECT id, workspace_id, contact_id, status, assignee_id, team_id, channel_account_id FROM routing.conversations
-             WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
-            &[&id, &workspace],
-        )
-        .await?
-        .ok_or_else(|| RoutingError::NotFound(format!("conversation {id}")))?;
-    Ok(Locked {
-        id: row.get(0),
-        workspace_id: row.get(1),
-        contact_id: row.get(2),
-        open: row.get::<_, String>(3) == "open",
-        assignee_id: row.get(4),
-        team_id: row.get(5),
-        channel_account_id: row.get(6),
-    })
-}
-
-/// Events of one transaction: the event-log entries and the outbox envelopes.
-#[derive(Default)]
-pub struct Changes {
-    /// Event-log entries, written last.
-    pub events: Vec<Event>,
-    /// Teams to drain after the commit.
-    pub drain_teams: Vec<String>,
-    /// Agents whose teams to drain after the commit (capacity freed).
-    pub freed_agents: Vec<String>,
-    /// Whether an outbox event was written (wake the relay).
-    pub published: bool,
-}
-
-impl Changes {
-    /// Only a hand-out check for `agent`'s teams (capacity freed, or the agent came online).
-    pub fn agent_freed(agent: String) -> Self {
-        Self {
-            freed_agents: vec![agent],
-            ..Self::default()
-        }
-    }
-
-    /// Only a hand-out check for `team`.
-    pub fn team_changed(team: String) -> Self {
-        Self {
-            drain_teams: vec![team],
-            ..Self::default()
-        }
-    }
-
-    /// Writes the event log (the transaction's last statement) and commits.
-    pub async fn commit(
-        &self,
-        tx: Transaction<'_>,
-        workspace: &str,
-        partitions: u16,
-    ) -> Result<(), RoutingError> {
-        event_log::append(&tx, workspace, &self.events, partitions).await?;
-        tx.commit().await?;
-        Ok(())
     }
 }
 
@@ -216,10 +133,11 @@ pub async fn assign(
     tx: &Transaction<'_>,
     partitions: u16,
     conversation: &Locked,
-    agent: &str,
+    agent: &AgentId,
     automatic: bool,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
+    let agent = agent.as_str();
     if !conversation.open {
         return Err(RoutingError::FailedPrecondition(format!(
             "conversation {} is closed; reopen it first",
@@ -326,11 +244,12 @@ pub async fn enqueue(
     tx: &Transaction<'_>,
     partitions: u16,
     conversation: &Locked,
-    team: &str,
+    team_id: &TeamId,
     policy: &WorkspacePolicy,
     now: DateTime<Utc>,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
+    let team = team_id.as_str();
     if !conversation.open {
         return Err(RoutingError::FailedPrecondition(format!(
             "conversation {} is closed; reopen it first",
@@ -362,7 +281,7 @@ pub async fn enqueue(
         serde_json::json!({ "team_id": team }),
     ));
     changes.drain_teams.push(team.to_owned());
-    crate::auto_reply::when_queued(tx, partitions, conversation, team, policy, now, changes).await?;
+    crate::auto_reply::when_queued(tx, partitions, conversation, team_id, policy, now, changes).await?;
     Ok(())
 }
 
@@ -446,7 +365,7 @@ pub async fn route_new(
         .await?
     };
     if let Some(row) = previous {
-        let agent: String = row.get(0);
+        let agent: AgentId = stored_id("previous assignee_id", row.get::<_, &str>(0))?;
         return assign(tx, partitions, conversation, &agent, true, changes).await;
     }
     let team = tx
@@ -456,7 +375,7 @@ pub async fn route_new(
         )
         .await?;
     if let Some(row) = team {
-        let team: String = row.get(0);
+        let team: TeamId = stored_id("team_accounts team_id", row.get::<_, &str>(0))?;
         return enqueue(tx, partitions, conversation, &team, policy, now, changes).await;
     }
     Ok(())

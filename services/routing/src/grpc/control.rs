@@ -1,221 +1,204 @@
-//! Archive, follow-up, and bot/human control of one conversation.
+//! Archive, follow-up, and bot/human control of one conversation, and the bot-send fence.
 
-use switchboard_postgres::CachedStatements as _;
+use std::collections::HashMap;
+
+use switchboard_domain::{ConversationId, WorkspaceId};
 use switchboard_proto::routing::v1 as proto;
-use switchboard_server::auth::principal;
-use tonic::{Request, Status};
-use tonic_types::StatusExt as _;
 
-use super::{RoutingApi, change, conversation_id, settings, workspace};
-use crate::event_log::Event;
-use crate::{RoutingError, bot};
-
-/// Requests addressed to one conversation by `id`.
-pub(crate) trait ConversationRequest {
-    /// The conversation's id as the caller gave it.
-    fn id(&self) -> &str;
-}
-
-macro_rules! conversation_request {
-    ($($request:ty),*) => {
-        $(impl ConversationRequest for $request {
-            fn id(&self) -> &str {
-                &self.id
-            }
-        })*
-    };
-}
-
-conversation_request!(
-    proto::ArchiveConversationRequest,
-    proto::UnarchiveConversationRequest,
-    proto::TransferToHumanRequest,
-    proto::TransferToBotRequest,
-    proto::ResumeBotRequest
-);
+use super::{Apply, RoutingApi, change, parse_id};
+use crate::changes::{Changes, Locked};
+use crate::{RoutingError, bot, store};
 
 impl RoutingApi {
-    /// The bot-send fence.
-    pub(crate) async fn check_bot_send_rpc(
+    /// Applies `apply` to conversation `id` (as the caller gave it) in its own transaction;
+    /// returns the conversation as committed.
+    async fn change_conversation<F>(
         &self,
-        request: Request<proto::CheckBotSendRequest>,
-    ) -> Result<(), Status> {
-        let caller = principal(&request)?;
-        // Delivery (internal) acts in the conversation's workspace; api keys in their own.
-        let workspace = match caller.require_internal() {
-            Ok(()) => None,
-            Err(_) => Some(caller.workspace()?.as_str().to_owned()),
-        };
-        let request = request.into_inner();
-        let id = conversation_id("conversation_id", &request.conversation_id)?;
-        let client = self.pool.get().await.map_err(RoutingError::from)?;
-        let row = client
-            .query_opt_cached(
-                "SELECT status, controller, controller_version, coalesce(bot_paused_until > now(), false)
-                 FROM routing.conversations WHERE id = $1 AND ($2::text IS NULL OR workspace_id = $2)",
-                &[&id, &workspace],
-            )
-            .await
-            .map_err(RoutingError::from)?
-            .ok_or_else(|| RoutingError::NotFound(format!("conversation {id}")))?;
-        let (status, controller, version, paused): (String, String, i64, bool) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
-        let refusal = if status != "open" {
+        workspace: &WorkspaceId,
+        id: &str,
+        apply: F,
+    ) -> Result<proto::Conversation, RoutingError>
+    where
+        F: for<'t, 'c> FnOnce(
+            &'t switchboard_postgres::Transaction<'c>,
+            u16,
+            &'t Locked,
+            &'t mut Changes,
+        ) -> Apply<'t>,
+    {
+        let id: ConversationId = parse_id("id", id)?;
+        change(&self.pool, &self.dispatcher, workspace, &id, apply).await
+    }
+
+    /// The bot-send fence: fails with the reason when the bot may not send in the
+    /// conversation now. `workspace` is `None` for internal callers.
+    pub(crate) async fn check_bot_send(
+        &self,
+        workspace: Option<&WorkspaceId>,
+        request: proto::CheckBotSendRequest,
+    ) -> Result<proto::CheckBotSendResponse, RoutingError> {
+        let id: ConversationId = parse_id("conversation_id", &request.conversation_id)?;
+        let client = self.pool.get().await?;
+        let state = store::conversations::bot_send_state(&client, workspace, &id).await?;
+        let refusal = if state.status != "open" {
             Some(("CONVERSATION_CLOSED", format!("conversation {id} is closed")))
-        } else if controller != "bot" || version != request.controller_version {
+        } else if state.controller != "bot" || state.controller_version != request.controller_version {
             Some((
                 "CONTROLLER_CHANGED",
                 format!(
-                    "conversation {id} was handed over (now {controller}, version {version}); the bot decided under version {}",
-                    request.controller_version
+                    "conversation {id} was handed over (now {}, version {}); the bot decided under version {}",
+                    state.controller, state.controller_version, request.controller_version
                 ),
             ))
-        } else if paused {
+        } else if state.paused {
             Some(("BOT_PAUSED", format!("the bot is paused on conversation {id}")))
         } else {
             None
         };
         match refusal {
-            None => Ok(()),
-            Some((reason, message)) => Err(Status::with_error_details(
-                tonic::Code::FailedPrecondition,
+            None => Ok(proto::CheckBotSendResponse {}),
+            Some((reason, message)) => Err(RoutingError::Refused {
+                reason,
                 message,
-                tonic_types::ErrorDetails::with_error_info(
-                    reason,
-                    "routing.switchboard",
-                    std::collections::HashMap::new(),
-                ),
-            )),
+                metadata: HashMap::new(),
+            }),
         }
     }
 
-    /// Archives or unarchives.
-    pub(crate) async fn set_archived<T: ConversationRequest>(
+    /// Archives a conversation.
+    pub(crate) async fn archive_conversation(
         &self,
-        request: Request<T>,
+        workspace: &WorkspaceId,
+        request: proto::ArchiveConversationRequest,
+    ) -> Result<proto::ArchiveConversationResponse, RoutingError> {
+        Ok(proto::ArchiveConversationResponse {
+            conversation: Some(self.set_archived(workspace, &request.id, true).await?),
+        })
+    }
+
+    /// Unarchives a conversation.
+    pub(crate) async fn unarchive_conversation(
+        &self,
+        workspace: &WorkspaceId,
+        request: proto::UnarchiveConversationRequest,
+    ) -> Result<proto::UnarchiveConversationResponse, RoutingError> {
+        Ok(proto::UnarchiveConversationResponse {
+            conversation: Some(self.set_archived(workspace, &request.id, false).await?),
+        })
+    }
+
+    /// Archives or unarchives.
+    async fn set_archived(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
         archived: bool,
-    ) -> Result<proto::Conversation, Status> {
-        let workspace = workspace(&request)?;
-        let id = conversation_id("id", request.get_ref().id())?;
-        let conversation = change(&self.pool, &self.dispatcher, &workspace, &id, |tx, _, locked, changes| {
+    ) -> Result<proto::Conversation, RoutingError> {
+        self.change_conversation(workspace, id, |tx, _, locked, changes| {
             Box::pin(async move {
-                let updated = tx
-                    .execute_cached(
-                        "UPDATE routing.conversations
-                         SET archived_at = CASE WHEN $2 THEN coalesce(archived_at, now()) END, revision = revision + 1
-                         WHERE id = $1 AND (archived_at IS NOT NULL) <> $2",
-                        &[&locked.id, &archived],
-                    )
-                    .await?;
-                if updated == 1 {
+                if store::conversations::set_archived(tx, locked, archived).await? {
                     let kind = if archived {
                         "conversation.archived"
                     } else {
                         "conversation.unarchived"
                     };
-                    changes
-                        .events
-                        .push(Event::conversation(&locked.id, &locked.contact_id, kind, serde_json::json!({})));
+                    changes.events.push(locked.event(kind, serde_json::json!({})));
                 }
                 Ok(())
             })
         })
-        .await?;
-        Ok(conversation)
+        .await
     }
 
     /// Sets or clears the follow-up flag.
-    pub(crate) async fn set_follow_up_rpc(
+    pub(crate) async fn set_follow_up(
         &self,
-        request: Request<proto::SetFollowUpRequest>,
-    ) -> Result<proto::Conversation, Status> {
-        let workspace = workspace(&request)?;
-        let request = request.into_inner();
-        let id = conversation_id("id", &request.id)?;
+        workspace: &WorkspaceId,
+        request: proto::SetFollowUpRequest,
+    ) -> Result<proto::SetFollowUpResponse, RoutingError> {
         let flag = request.follow_up;
-        let conversation = change(
-            &self.pool,
-            &self.dispatcher,
-            &workspace,
-            &id,
-            |tx, _, locked, changes| {
+        let conversation = self
+            .change_conversation(workspace, &request.id, |tx, _, locked, changes| {
                 Box::pin(async move {
-                    let updated = tx
-                        .execute_cached(
-                            "UPDATE routing.conversations SET follow_up = $2, revision = revision + 1
-                         WHERE id = $1 AND follow_up <> $2",
-                            &[&locked.id, &flag],
-                        )
-                        .await?;
-                    if updated == 1 {
-                        changes.events.push(Event::conversation(
-                            &locked.id,
-                            &locked.contact_id,
+                    if store::conversations::set_follow_up(tx, locked, flag).await? {
+                        changes.events.push(locked.event(
                             "conversation.follow_up_changed",
                             serde_json::json!({ "follow_up": flag }),
                         ));
                     }
                     Ok(())
                 })
-            },
-        )
-        .await?;
-        Ok(conversation)
+            })
+            .await?;
+        Ok(proto::SetFollowUpResponse {
+            conversation: Some(conversation),
+        })
+    }
+
+    /// Hands the conversation to a person.
+    pub(crate) async fn transfer_to_human(
+        &self,
+        workspace: &WorkspaceId,
+        request: proto::TransferToHumanRequest,
+    ) -> Result<proto::TransferToHumanResponse, RoutingError> {
+        Ok(proto::TransferToHumanResponse {
+            conversation: Some(self.transfer(workspace, &request.id, "human").await?),
+        })
+    }
+
+    /// Hands the conversation to the bot.
+    pub(crate) async fn transfer_to_bot(
+        &self,
+        workspace: &WorkspaceId,
+        request: proto::TransferToBotRequest,
+    ) -> Result<proto::TransferToBotResponse, RoutingError> {
+        Ok(proto::TransferToBotResponse {
+            conversation: Some(self.transfer(workspace, &request.id, "bot").await?),
+        })
     }
 
     /// Hands the conversation to `controller` (`bot` or `human`).
-    pub(crate) async fn transfer<T: ConversationRequest>(
+    async fn transfer(
         &self,
-        request: Request<T>,
+        workspace: &WorkspaceId,
+        id: &str,
         controller: &'static str,
-    ) -> Result<proto::Conversation, Status> {
-        let workspace = workspace(&request)?;
-        let id = conversation_id("id", request.get_ref().id())?;
-        let conversation = change(
-            &self.pool,
-            &self.dispatcher,
-            &workspace,
-            &id,
-            |tx, _, locked, changes| {
-                Box::pin(async move {
-                    if !locked.open {
-                        return Err(RoutingError::FailedPrecondition(format!(
-                            "conversation {} is closed",
-                            locked.id
-                        )));
-                    }
-                    if bot::set_controller(tx, &locked.id, controller).await? {
-                        changes.events.push(Event::conversation(
-                            &locked.id,
-                            &locked.contact_id,
-                            "conversation.controller_changed",
-                            serde_json::json!({ "controller": controller }),
-                        ));
-                    }
-                    Ok(())
-                })
-            },
-        )
-        .await?;
-        Ok(conversation)
+    ) -> Result<proto::Conversation, RoutingError> {
+        self.change_conversation(workspace, id, |tx, _, locked, changes| {
+            Box::pin(async move {
+                if !locked.open {
+                    return Err(RoutingError::FailedPrecondition(format!(
+                        "conversation {} is closed",
+                        locked.id
+                    )));
+                }
+                if bot::set_controller(tx, &locked.id, controller).await? {
+                    changes.events.push(locked.event(
+                        "conversation.controller_changed",
+                        serde_json::json!({ "controller": controller }),
+                    ));
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Pauses the bot or extends the pause.
-    pub(crate) async fn pause_bot_rpc(
+    pub(crate) async fn pause_bot(
         &self,
-        request: Request<proto::PauseBotRequest>,
-    ) -> Result<proto::Conversation, Status> {
-        let workspace = workspace(&request)?;
-        let request = request.into_inner();
-        let id = conversation_id("id", &request.id)?;
+        workspace: &WorkspaceId,
+        request: proto::PauseBotRequest,
+    ) -> Result<proto::PauseBotResponse, RoutingError> {
+        let id: ConversationId = parse_id("id", &request.id)?;
         let minutes = match request.minutes {
             0 => {
-                let client = self.pool.get().await.map_err(RoutingError::from)?;
-                settings(&client, &workspace).await?.bot_pause_minutes
+                let client = self.pool.get().await?;
+                store::settings::get(&client, workspace).await?.bot_pause_minutes
             }
             minutes @ 1..=bot::MAX_PAUSE_MINUTES => minutes,
             _ => {
-                return Err(Status::invalid_argument(format!(
+                return Err(RoutingError::Invalid(format!(
                     "minutes: 1 to {} (0 for the workspace's bot_pause_minutes)",
                     bot::MAX_PAUSE_MINUTES
                 )));
@@ -224,14 +207,12 @@ impl RoutingApi {
         let conversation = change(
             &self.pool,
             &self.dispatcher,
-            &workspace,
+            workspace,
             &id,
             |tx, _, locked, changes| {
                 Box::pin(async move {
                     bot::pause(tx, &locked.id, minutes).await?;
-                    changes.events.push(Event::conversation(
-                        &locked.id,
-                        &locked.contact_id,
+                    changes.events.push(locked.event(
                         "conversation.bot_paused",
                         serde_json::json!({ "minutes": minutes }),
                     ));
@@ -240,35 +221,30 @@ impl RoutingApi {
             },
         )
         .await?;
-        Ok(conversation)
+        Ok(proto::PauseBotResponse {
+            conversation: Some(conversation),
+        })
     }
 
     /// Ends a pause early.
-    pub(crate) async fn resume_bot_rpc(
+    pub(crate) async fn resume_bot(
         &self,
-        request: Request<proto::ResumeBotRequest>,
-    ) -> Result<proto::Conversation, Status> {
-        let workspace = workspace(&request)?;
-        let id = conversation_id("id", request.get_ref().id())?;
-        let conversation = change(
-            &self.pool,
-            &self.dispatcher,
-            &workspace,
-            &id,
-            |tx, _, locked, changes| {
+        workspace: &WorkspaceId,
+        request: proto::ResumeBotRequest,
+    ) -> Result<proto::ResumeBotResponse, RoutingError> {
+        let conversation = self
+            .change_conversation(workspace, &request.id, |tx, _, locked, changes| {
                 Box::pin(async move {
                     bot::resume(tx, &locked.id).await?;
-                    changes.events.push(Event::conversation(
-                        &locked.id,
-                        &locked.contact_id,
-                        "conversation.bot_resumed",
-                        serde_json::json!({}),
-                    ));
+                    changes
+                        .events
+                        .push(locked.event("conversation.bot_resumed", serde_json::json!({})));
                     Ok(())
                 })
-            },
-        )
-        .await?;
-        Ok(conversation)
+            })
+            .await?;
+        Ok(proto::ResumeBotResponse {
+            conversation: Some(conversation),
+        })
     }
 }

@@ -1,141 +1,38 @@
-//! `ListMessages`: a conversation's history in provider time order, with reactions, earlier
-//! versions after edits and deletes, and reply links.
+//! `ListMessages`: a conversation's history in provider time order.
 
-use std::collections::HashMap;
-use switchboard_postgres::CachedStatements as _;
-
-use chrono::{DateTime, Utc};
-use prost::Message as _;
-use switchboard_domain::time::to_timestamp as timestamp;
-use switchboard_proto::common::v1::PageResponse;
-use switchboard_proto::events::v1::InboundMessage;
+use switchboard_domain::{ConversationId, WorkspaceId};
 use switchboard_proto::routing::v1 as proto;
 use switchboard_server::paging;
-use tonic::{Request, Response, Status};
 
-use super::{DEFAULT_PAGE_SIZE, RoutingApi, conversation_id, find, workspace};
-use crate::{RoutingError, delivery_status};
-
-fn decode(body: &[u8]) -> Result<InboundMessage, RoutingError> {
-    InboundMessage::decode(body).map_err(|error| RoutingError::Corrupt(format!("message body: {error}")))
-}
-
-fn author_kind(stored: &str) -> proto::AuthorKind {
-    match stored {
-        "customer" => proto::AuthorKind::Customer,
-        "agent" => proto::AuthorKind::Agent,
-        "bot" => proto::AuthorKind::Bot,
-        "workflow" => proto::AuthorKind::Workflow,
-        "broadcast" => proto::AuthorKind::Broadcast,
-        "api" => proto::AuthorKind::Api,
-        _ => proto::AuthorKind::Unspecified,
-    }
-}
-
-fn reactions(stored: &serde_json::Value) -> Vec<proto::MessageReaction> {
-    stored
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|item| proto::MessageReaction {
-                    emoji: item["emoji"].as_str().unwrap_or_default().to_owned(),
-                    reacted_at: item["at"]
-                        .as_str()
-                        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-                        .map(|at| timestamp(at.with_timezone(&Utc))),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use super::{RoutingApi, parse_id};
+use crate::RoutingError;
+use crate::store;
 
 impl RoutingApi {
     /// Pages through a conversation's history.
-    pub(crate) async fn list_messages_rpc(
+    pub(crate) async fn list_messages(
         &self,
-        request: Request<proto::ListMessagesRequest>,
-    ) -> Result<Response<proto::ListMessagesResponse>, Status> {
-        let workspace = workspace(&request)?;
-        let request = request.into_inner();
-        let id = conversation_id("conversation_id", &request.conversation_id)?;
-        let limit = paging::page_size(request.page.as_ref(), DEFAULT_PAGE_SIZE);
-        let after = paging::parse_cursor(request.page.as_ref()).map_err(RoutingError::from)?;
-        let (after_at, after_arrival) = match after {
-            Some((at, arrival)) => (
-                Some(at),
-                Some(
-                    arrival
-                        .parse::<i64>()
-                        .map_err(|_| RoutingError::from(paging::InvalidPageToken))?,
-                ),
-            ),
-            None => (None, None),
+        workspace: &WorkspaceId,
+        request: proto::ListMessagesRequest,
+    ) -> Result<proto::ListMessagesResponse, RoutingError> {
+        let id: ConversationId = parse_id("conversation_id", &request.conversation_id)?;
+        let limit = paging::page_size(request.page.as_ref(), store::DEFAULT_PAGE_SIZE);
+        // The page key is the arrival number.
+        let after = match paging::parse_cursor(request.page.as_ref())? {
+            Some((at, arrival)) => Some((
+                at,
+                arrival
+                    .parse::<i64>()
+                    .map_err(|_| RoutingError::from(paging::InvalidPageToken))?,
+            )),
+            None => None,
         };
-        let client = self.pool.get().await.map_err(RoutingError::from)?;
-        find(&client, &workspace, &id).await?;
-        let rows = client
-            .query_cached(
-                "SELECT id, direction, author_kind, provider_message_id, body, provider_timestamp, received_at,
-                        arrival, coalesce(provider_timestamp, received_at) AS sort_at,
-                        reply_to_message_id, reactions, edited_at, deleted_at, status, author_id
-                 FROM routing.messages
-                 WHERE conversation_id = $1 AND workspace_id = $2
-                   AND ($3::timestamptz IS NULL OR (coalesce(provider_timestamp, received_at), arrival) > ($3, $4))
-                 ORDER BY coalesce(provider_timestamp, received_at), arrival LIMIT $5",
-                &[&id, &workspace, &after_at, &after_arrival, &limit],
-            )
-            .await
-            .map_err(RoutingError::from)?;
-        let ids: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
-        let mut revisions: HashMap<String, Vec<proto::MessageRevision>> = HashMap::new();
-        for row in client
-            .query_cached(
-                "SELECT message_id, body, replaced_at FROM routing.message_revisions
-                 WHERE message_id = ANY($1) ORDER BY message_id, revision",
-                &[&ids],
-            )
-            .await
-            .map_err(RoutingError::from)?
-        {
-            let body: Vec<u8> = row.get(1);
-            revisions
-                .entry(row.get(0))
-                .or_default()
-                .push(proto::MessageRevision {
-                    content: Some(decode(&body)?),
-                    replaced_at: Some(timestamp(row.get(2))),
-                });
-        }
-        let mut messages = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id_of_message: String = row.get(0);
-            let body: Vec<u8> = row.get(4);
-            messages.push(proto::Message {
-                conversation_id: id.clone(),
-                inbound: row.get::<_, String>(1) == "inbound",
-                author_kind: author_kind(&row.get::<_, String>(2)) as i32,
-                provider_message_id: row.get::<_, Option<String>>(3).unwrap_or_default(),
-                content: Some(decode(&body)?),
-                provider_timestamp: row.get::<_, Option<DateTime<Utc>>>(5).map(timestamp),
-                received_at: Some(timestamp(row.get(6))),
-                reply_to_message_id: row.get::<_, Option<String>>(9).unwrap_or_default(),
-                reactions: reactions(&row.get(10)),
-                revisions: revisions.remove(&id_of_message).unwrap_or_default(),
-                edited_at: row.get::<_, Option<DateTime<Utc>>>(11).map(timestamp),
-                deleted_at: row.get::<_, Option<DateTime<Utc>>>(12).map(timestamp),
-                status: delivery_status::from_stored(row.get::<_, Option<String>>(13).as_deref()) as i32,
-                author_id: row.get::<_, Option<String>>(14).unwrap_or_default(),
-                id: id_of_message,
-            });
-        }
-        let next_page_token = paging::next_page_token(rows.len(), limit, || {
-            let last = &rows[rows.len() - 1];
-            (last.get(8), last.get::<_, i64>(7).to_string())
-        });
-        Ok(Response::new(proto::ListMessagesResponse {
-            messages,
-            page: Some(PageResponse { next_page_token }),
-        }))
+        let client = self.pool.get().await?;
+        store::conversations::find(&client, workspace, &id).await?;
+        let page = store::messages::list(&client, workspace, &id, after, limit).await?;
+        Ok(proto::ListMessagesResponse {
+            page: Some(page.response()),
+            messages: page.items,
+        })
     }
 }

@@ -1,5 +1,11 @@
-//! gRPC adapters of `RoutingService` (conversations, history, settings, the event stream) and
-//! `AssignmentService` (agents, teams, assignment), workspace-scoped.
+//! gRPC adapters of `RoutingService` (conversations, history, settings, the event stream),
+//! `AssignmentService` (agents, teams, assignment) and `NotesService` (notes, snippets),
+//! workspace-scoped.
+//!
+//! The trait impls are the boundary: they take the caller's workspace from the request, hand
+//! the message to a handler, and turn its [`RoutingError`] into a status there (through the
+//! one `From<RoutingError> for Status`). Handlers parse ids once into the typed ids of
+//! `switchboard-domain`, check the rest, and call `crate::store`.
 
 mod agents;
 mod control;
@@ -11,43 +17,26 @@ mod snippets;
 mod teams;
 mod watch;
 
-use chrono::{DateTime, Utc};
-use switchboard_domain::ConversationId;
-use switchboard_domain::time::to_timestamp as timestamp;
-use switchboard_postgres::CachedStatements as _;
-use switchboard_postgres::{GenericClient, Pool};
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use switchboard_domain::{ConversationId, InvalidId, WorkspaceId};
+use switchboard_postgres::{Pool, Transaction};
 use switchboard_proto::routing::v1 as proto;
 use switchboard_proto::routing::v1::routing_service_server::{RoutingService, RoutingServiceServer};
 use switchboard_server::auth::principal;
-use tokio_postgres::Row;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::RoutingError;
-use crate::assignment::{self, Changes, Dispatcher};
+use crate::assignment::Dispatcher;
+use crate::changes::{self, Changes, Locked};
 use crate::event_log::EventFeed;
+use crate::store;
 
 pub(crate) use agents::{AssignmentApi, assignment_server};
 pub(crate) use notes::{NotesApi, notes_server};
-use settings::settings;
-
-/// Fully qualified names of the services this component serves.
-pub(crate) const SERVICE_NAMES: [&str; 3] = [
-    "switchboard.routing.v1.RoutingService",
-    "switchboard.routing.v1.AssignmentService",
-    "switchboard.routing.v1.NotesService",
-];
-
-/// Page size when the caller names none.
-pub(crate) const DEFAULT_PAGE_SIZE: u32 = 100;
-/// Longest closing-note category and summary, in characters.
-const MAX_CATEGORY_CHARS: usize = 100;
-const MAX_SUMMARY_CHARS: usize = 2_000;
-
-const CONVERSATION_COLUMNS: &str = "id, contact_id, channel_account_id, channel, status, opened_at, closed_at, \
-     last_inbound_at, last_message_at, closing_category, closing_summary, revision, assignee_id, team_id, \
-     assigned_at, queued_at, archived_at, follow_up, controller, controller_version, bot_paused_until, \
-     contact_snapshot->>'name'";
 
 /// Builds the service.
 pub(crate) fn routing_server(api: RoutingApi) -> RoutingServiceServer<RoutingApi> {
@@ -56,98 +45,57 @@ pub(crate) fn routing_server(api: RoutingApi) -> RoutingServiceServer<RoutingApi
 
 /// The `RoutingService` implementation.
 pub(crate) struct RoutingApi {
+    /// The pool of the `routing` schema.
     pub(crate) pool: Pool,
+    /// Runs hand-outs after changes and carries the bus partitions and the clock.
     pub(crate) dispatcher: Dispatcher,
+    /// Wake-ups of `WatchEvents` streams.
     pub(crate) feed: EventFeed,
+    /// Ends the event streams when the process stops.
     pub(crate) shutdown: CancellationToken,
 }
 
 /// The caller's workspace.
-fn workspace<T>(request: &Request<T>) -> Result<String, Status> {
-    Ok(principal(request)?.workspace()?.as_str().to_owned())
+fn workspace<T>(request: &Request<T>) -> Result<WorkspaceId, Status> {
+    Ok(principal(request)?.workspace()?.clone())
 }
 
 /// The caller's workspace, for calls that need a workspace admin key.
-fn admin_workspace<T>(request: &Request<T>) -> Result<String, Status> {
-    Ok(principal(request)?.admin_workspace()?.as_str().to_owned())
+fn admin_workspace<T>(request: &Request<T>) -> Result<WorkspaceId, Status> {
+    Ok(principal(request)?.admin_workspace()?.clone())
 }
 
-/// A conversation id argument, checked (`field` names it in the error).
-pub(crate) fn conversation_id(field: &str, value: &str) -> Result<String, Status> {
-    ConversationId::parse(value)
-        .map(ConversationId::into_string)
-        .map_err(|error| Status::invalid_argument(format!("{field}: {error}")))
+/// An id argument, parsed (`field` names it in the error).
+pub(crate) fn parse_id<T: FromStr<Err = InvalidId>>(field: &str, value: &str) -> Result<T, RoutingError> {
+    value
+        .parse()
+        .map_err(|error| RoutingError::Invalid(format!("{field}: {error}")))
 }
 
-/// How long after the last inbound message free-form replies are allowed, per channel.
-fn reply_window(channel: &str, last_inbound: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    match channel {
-        "whatsapp" | "messenger" | "instagram" => last_inbound.map(|at| at + chrono::Duration::hours(24)),
-        _ => None,
+/// An optional id argument (empty for none), parsed.
+pub(crate) fn optional_id<T: FromStr<Err = InvalidId>>(
+    field: &str,
+    value: &str,
+) -> Result<Option<T>, RoutingError> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        parse_id(field, value).map(Some)
     }
 }
 
-/// A conversation row (selected with `CONVERSATION_COLUMNS`) as the API shows it.
-fn conversation(row: &Row) -> proto::Conversation {
-    let channel: String = row.get(3);
-    let status: String = row.get(4);
-    let closed = status == "closed";
-    let category: String = row.get(9);
-    let summary: String = row.get(10);
-    proto::Conversation {
-        id: row.get(0),
-        contact_id: row.get(1),
-        channel_account_id: row.get(2),
-        channel: switchboard_domain::Channel::proto_value_of(&channel),
-        status: if closed {
-            proto::ConversationStatus::Closed as i32
-        } else {
-            proto::ConversationStatus::Open as i32
-        },
-        opened_at: Some(timestamp(row.get(5))),
-        closed_at: row.get::<_, Option<DateTime<Utc>>>(6).map(timestamp),
-        last_inbound_at: row.get::<_, Option<DateTime<Utc>>>(7).map(timestamp),
-        last_message_at: row.get::<_, Option<DateTime<Utc>>>(8).map(timestamp),
-        closing_note: closed.then_some(proto::ClosingNote { category, summary }),
-        revision: row.get(11),
-        assignee_id: row.get::<_, Option<String>>(12).unwrap_or_default(),
-        team_id: row.get::<_, Option<String>>(13).unwrap_or_default(),
-        assigned_at: row.get::<_, Option<DateTime<Utc>>>(14).map(timestamp),
-        queued_at: row.get::<_, Option<DateTime<Utc>>>(15).map(timestamp),
-        archived_at: row.get::<_, Option<DateTime<Utc>>>(16).map(timestamp),
-        follow_up: row.get(17),
-        controller: if row.get::<_, String>(18) == "bot" {
-            proto::Controller::Bot as i32
-        } else {
-            proto::Controller::Human as i32
-        },
-        controller_version: row.get(19),
-        bot_paused_until: row
-            .get::<_, Option<DateTime<Utc>>>(20)
-            .filter(|until| *until > Utc::now())
-            .map(timestamp),
-        window_open_until: reply_window(&channel, row.get(7)).map(timestamp),
-        contact_name: row.get::<_, Option<String>>(21).unwrap_or_default(),
-    }
+/// Implements one RPC at the boundary: takes the caller's workspace with `$auth`
+/// (`workspace` or `admin_workspace`), runs handler `$handler` on the message, and maps its
+/// error to a status.
+macro_rules! rpc {
+    ($self:ident, $request:ident, $auth:ident, $handler:ident) => {{
+        let workspace = $auth(&$request)?;
+        Ok(Response::new(
+            $self.$handler(&workspace, $request.into_inner()).await?,
+        ))
+    }};
 }
-
-/// Conversation `id` of `workspace`.
-pub(crate) async fn find(
-    client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
-) -> Result<proto::Conversation, RoutingError> {
-    let row = client
-        .query_opt_cached(
-            &format!(
-                "SELECT {CONVERSATION_COLUMNS} FROM routing.conversations WHERE id = $1 AND workspace_id = $2"
-            ),
-            &[&id, &workspace],
-        )
-        .await?
-        .ok_or_else(|| RoutingError::NotFound(format!("conversation {id}")))?;
-    Ok(conversation(&row))
-}
+pub(crate) use rpc;
 
 #[tonic::async_trait]
 impl RoutingService for RoutingApi {
@@ -155,139 +103,114 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<proto::GetConversationRequest>,
     ) -> Result<Response<proto::GetConversationResponse>, Status> {
-        let workspace = workspace(&request)?;
-        let id = conversation_id("id", &request.get_ref().id)?;
-        let client = self.pool.get().await.map_err(RoutingError::from)?;
-        let conversation = find(&client, &workspace, &id).await?;
-        Ok(Response::new(proto::GetConversationResponse {
-            conversation: Some(conversation),
-        }))
+        rpc!(self, request, workspace, get_conversation)
     }
 
     async fn list_conversations(
         &self,
         request: Request<proto::ListConversationsRequest>,
     ) -> Result<Response<proto::ListConversationsResponse>, Status> {
-        self.list_conversations_rpc(request).await
+        rpc!(self, request, workspace, list_conversations)
     }
 
     async fn list_messages(
         &self,
         request: Request<proto::ListMessagesRequest>,
     ) -> Result<Response<proto::ListMessagesResponse>, Status> {
-        self.list_messages_rpc(request).await
+        rpc!(self, request, workspace, list_messages)
     }
 
     async fn close_conversation(
         &self,
         request: Request<proto::CloseConversationRequest>,
     ) -> Result<Response<proto::CloseConversationResponse>, Status> {
-        self.close_conversation_rpc(request).await
+        rpc!(self, request, workspace, close_conversation)
     }
 
     async fn reopen_conversation(
         &self,
         request: Request<proto::ReopenConversationRequest>,
     ) -> Result<Response<proto::ReopenConversationResponse>, Status> {
-        self.reopen_conversation_rpc(request).await
+        rpc!(self, request, workspace, reopen_conversation)
     }
 
     async fn get_routing_settings(
         &self,
         request: Request<proto::GetRoutingSettingsRequest>,
     ) -> Result<Response<proto::GetRoutingSettingsResponse>, Status> {
-        let settings = self.get_settings_rpc(request).await?;
-        Ok(Response::new(proto::GetRoutingSettingsResponse {
-            settings: Some(settings),
-        }))
+        rpc!(self, request, workspace, get_routing_settings)
     }
 
     async fn update_routing_settings(
         &self,
         request: Request<proto::UpdateRoutingSettingsRequest>,
     ) -> Result<Response<proto::UpdateRoutingSettingsResponse>, Status> {
-        let settings = self.update_settings_rpc(request).await?;
-        Ok(Response::new(proto::UpdateRoutingSettingsResponse {
-            settings: Some(settings),
-        }))
+        rpc!(self, request, admin_workspace, update_routing_settings)
     }
 
     async fn archive_conversation(
         &self,
         request: Request<proto::ArchiveConversationRequest>,
     ) -> Result<Response<proto::ArchiveConversationResponse>, Status> {
-        let conversation = self.set_archived(request, true).await?;
-        Ok(Response::new(proto::ArchiveConversationResponse {
-            conversation: Some(conversation),
-        }))
+        rpc!(self, request, workspace, archive_conversation)
     }
 
     async fn unarchive_conversation(
         &self,
         request: Request<proto::UnarchiveConversationRequest>,
     ) -> Result<Response<proto::UnarchiveConversationResponse>, Status> {
-        let conversation = self.set_archived(request, false).await?;
-        Ok(Response::new(proto::UnarchiveConversationResponse {
-            conversation: Some(conversation),
-        }))
+        rpc!(self, request, workspace, unarchive_conversation)
     }
 
     async fn set_follow_up(
         &self,
         request: Request<proto::SetFollowUpRequest>,
     ) -> Result<Response<proto::SetFollowUpResponse>, Status> {
-        let conversation = self.set_follow_up_rpc(request).await?;
-        Ok(Response::new(proto::SetFollowUpResponse {
-            conversation: Some(conversation),
-        }))
+        rpc!(self, request, workspace, set_follow_up)
     }
 
     async fn transfer_to_human(
         &self,
         request: Request<proto::TransferToHumanRequest>,
     ) -> Result<Response<proto::TransferToHumanResponse>, Status> {
-        let conversation = self.transfer(request, "human").await?;
-        Ok(Response::new(proto::TransferToHumanResponse {
-            conversation: Some(conversation),
-        }))
+        rpc!(self, request, workspace, transfer_to_human)
     }
 
     async fn transfer_to_bot(
         &self,
         request: Request<proto::TransferToBotRequest>,
     ) -> Result<Response<proto::TransferToBotResponse>, Status> {
-        let conversation = self.transfer(request, "bot").await?;
-        Ok(Response::new(proto::TransferToBotResponse {
-            conversation: Some(conversation),
-        }))
+        rpc!(self, request, workspace, transfer_to_bot)
     }
 
     async fn pause_bot(
         &self,
         request: Request<proto::PauseBotRequest>,
     ) -> Result<Response<proto::PauseBotResponse>, Status> {
-        let conversation = self.pause_bot_rpc(request).await?;
-        Ok(Response::new(proto::PauseBotResponse {
-            conversation: Some(conversation),
-        }))
+        rpc!(self, request, workspace, pause_bot)
     }
 
     async fn resume_bot(
         &self,
         request: Request<proto::ResumeBotRequest>,
     ) -> Result<Response<proto::ResumeBotResponse>, Status> {
-        let conversation = self.resume_bot_rpc(request).await?;
-        Ok(Response::new(proto::ResumeBotResponse {
-            conversation: Some(conversation),
-        }))
+        rpc!(self, request, workspace, resume_bot)
     }
 
     async fn check_bot_send(
         &self,
         request: Request<proto::CheckBotSendRequest>,
     ) -> Result<Response<proto::CheckBotSendResponse>, Status> {
-        self.check_bot_send_rpc(request).await?;
-        Ok(Response::new(proto::CheckBotSendResponse {}))
+        let caller = principal(&request)?;
+        // Delivery (internal) acts in the conversation's workspace; api keys in their own.
+        let workspace = match caller.require_internal() {
+            Ok(()) => None,
+            Err(_) => Some(caller.workspace()?.clone()),
+        };
+        Ok(Response::new(
+            self.check_bot_send(workspace.as_ref(), request.into_inner())
+                .await?,
+        ))
     }
 
     type WatchEventsStream = watch::EventStream;
@@ -296,54 +219,34 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<proto::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let workspace = workspace(&request)?;
-        let request = request.into_inner();
-        let conversation = if request.conversation_id.is_empty() {
-            None
-        } else {
-            Some(conversation_id("conversation_id", &request.conversation_id)?)
-        };
-        let stream = watch::start(
-            watch::Watch {
-                pool: self.pool.clone(),
-                feed: self.feed.clone(),
-                shutdown: self.shutdown.clone(),
-                workspace,
-                conversation,
-            },
-            &request.from_cursor,
-        )
-        .await?;
-        Ok(Response::new(stream))
+        rpc!(self, request, workspace, watch_events)
     }
 }
+
+/// The work of one conversation change, run in its transaction with the conversation locked.
+pub(crate) type Apply<'t> = Pin<Box<dyn Future<Output = Result<(), RoutingError>> + Send + 't>>;
 
 /// Locks conversation `id` of `workspace`, applies `apply`, commits with its events, then
 /// runs the hand-outs the change made possible. Returns the conversation as committed.
 pub(crate) async fn change<F>(
     pool: &Pool,
     dispatcher: &Dispatcher,
-    workspace: &str,
-    id: &str,
+    workspace: &WorkspaceId,
+    id: &ConversationId,
     apply: F,
 ) -> Result<proto::Conversation, RoutingError>
 where
-    F: for<'t, 'c> FnOnce(
-        &'t switchboard_postgres::Transaction<'c>,
-        u16,
-        &'t assignment::Locked,
-        &'t mut Changes,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<(), RoutingError>> + Send + 't>,
-    >,
+    F: for<'t, 'c> FnOnce(&'t Transaction<'c>, u16, &'t Locked, &'t mut Changes) -> Apply<'t>,
 {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let locked = assignment::lock(&tx, workspace, id).await?;
+    let locked = changes::lock(&tx, workspace.as_str(), id.as_str()).await?;
     let mut changes = Changes::default();
     apply(&tx, dispatcher.partitions(), &locked, &mut changes).await?;
-    changes.commit(tx, workspace, dispatcher.partitions()).await?;
+    changes
+        .commit(tx, workspace.as_str(), dispatcher.partitions())
+        .await?;
     dispatcher.after_commit(&changes).await;
     let client = pool.get().await?;
-    find(&client, workspace, id).await
+    store::conversations::find(&client, workspace, id).await
 }

@@ -1,27 +1,22 @@
 //! gRPC adapter of `NotesService`: internal notes and comments (with @mentions) on
 //! conversations, and snippets with variables. Notes never leave Switchboard.
 
-use chrono::{DateTime, Utc};
-use switchboard_domain::time::to_timestamp as timestamp;
-use switchboard_domain::{AgentId, NoteId};
-use switchboard_postgres::CachedStatements as _;
-use switchboard_postgres::{GenericClient, Pool};
-use switchboard_proto::common::v1::PageResponse;
+use switchboard_domain::{AgentId, ConversationId, NoteId, WorkspaceId};
+use switchboard_postgres::{GenericClient, Pool, Transaction};
 use switchboard_proto::routing::v1 as proto;
 use switchboard_proto::routing::v1::notes_service_server::{NotesService, NotesServiceServer};
 use switchboard_server::paging;
-use tokio_postgres::Row;
 use tonic::{Request, Response, Status};
 
-use super::{DEFAULT_PAGE_SIZE, conversation_id, find, workspace};
+use super::{admin_workspace, parse_id, rpc, workspace};
 use crate::RoutingError;
 use crate::assignment::Dispatcher;
 use crate::event_log::{self, Event};
+use crate::store::notes::NewNote;
+use crate::store::{self, After};
 
 /// Longest note or comment, in characters.
 const MAX_NOTE_CHARS: usize = 2_000;
-
-const NOTE_COLUMNS: &str = "id, conversation_id, kind, author_id, body, mentions, created_at, edited_at";
 
 /// Builds the service.
 pub(crate) fn notes_server(api: NotesApi) -> NotesServiceServer<NotesApi> {
@@ -30,28 +25,13 @@ pub(crate) fn notes_server(api: NotesApi) -> NotesServiceServer<NotesApi> {
 
 /// The `NotesService` implementation.
 pub(crate) struct NotesApi {
+    /// The pool of the `routing` schema.
     pub(crate) pool: Pool,
+    /// Carries the bus partitions and wakes the event watchers after a commit.
     pub(crate) dispatcher: Dispatcher,
 }
 
-fn note(row: &Row) -> proto::Note {
-    let kind = if row.get::<_, String>(2) == "comment" {
-        proto::NoteKind::Comment
-    } else {
-        proto::NoteKind::Note
-    };
-    proto::Note {
-        id: row.get(0),
-        conversation_id: row.get(1),
-        kind: kind as i32,
-        author_id: row.get(3),
-        body: row.get(4),
-        mentioned_agent_ids: row.get(5),
-        created_at: Some(timestamp(row.get(6))),
-        edited_at: row.get::<_, Option<DateTime<Utc>>>(7).map(timestamp),
-    }
-}
-
+/// A note's body, trimmed and checked.
 fn note_body(body: &str) -> Result<String, RoutingError> {
     let body = body.trim();
     if body.is_empty() || body.chars().count() > MAX_NOTE_CHARS {
@@ -63,18 +43,16 @@ fn note_body(body: &str) -> Result<String, RoutingError> {
 }
 
 /// The `@agent_…` mentions of a comment, in order of first appearance, without repeats.
-fn mentions(body: &str) -> Vec<String> {
+fn mentions(body: &str) -> Vec<AgentId> {
     let mut found = Vec::new();
     for word in
         body.split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | ';' | ':' | '!' | '?' | '(' | ')'))
     {
         if let Some(candidate) = word.strip_prefix('@')
             && let Ok(id) = AgentId::parse(candidate)
+            && !found.contains(&id)
         {
-            let id = id.into_string();
-            if !found.contains(&id) {
-                found.push(id);
-            }
+            found.push(id);
         }
     }
     found
@@ -83,23 +61,19 @@ fn mentions(body: &str) -> Vec<String> {
 /// Checks that every agent in `ids` belongs to `workspace`.
 async fn require_agents(
     client: &impl GenericClient,
-    workspace: &str,
-    ids: &[String],
+    workspace: &WorkspaceId,
+    ids: &[AgentId],
     field: &str,
 ) -> Result<(), RoutingError> {
     if ids.is_empty() {
         return Ok(());
     }
-    let known: Vec<String> = client
-        .query_cached(
-            "SELECT id FROM routing.agents WHERE workspace_id = $1 AND id = ANY($2)",
-            &[&workspace, &ids],
-        )
-        .await?
+    let ids: Vec<&str> = ids.iter().map(AgentId::as_str).collect();
+    let known = store::agents::known(client, workspace, &ids).await?;
+    let unknown: Vec<&&str> = ids
         .iter()
-        .map(|row| row.get(0))
+        .filter(|id| !known.iter().any(|known| known == **id))
         .collect();
-    let unknown: Vec<&String> = ids.iter().filter(|id| !known.contains(id)).collect();
     if unknown.is_empty() {
         Ok(())
     } else {
@@ -108,7 +82,7 @@ async fn require_agents(
 }
 
 /// The event of each new mention.
-fn mention_events(note: &proto::Note, contact_id: &str, agents: &[String]) -> Vec<Event> {
+fn mention_events(note: &proto::Note, contact_id: &str, agents: &[AgentId]) -> Vec<Event> {
     agents
         .iter()
         .map(|agent| {
@@ -122,10 +96,140 @@ fn mention_events(note: &proto::Note, contact_id: &str, agents: &[String]) -> Ve
         .collect()
 }
 
-fn note_id(value: &str) -> Result<String, Status> {
-    NoteId::parse(value)
-        .map(NoteId::into_string)
-        .map_err(|error| Status::invalid_argument(format!("id: {error}")))
+impl NotesApi {
+    /// Writes `events` to the event log, commits, and wakes the event watchers.
+    async fn commit(
+        &self,
+        tx: Transaction<'_>,
+        workspace: &WorkspaceId,
+        events: &[Event],
+    ) -> Result<(), RoutingError> {
+        event_log::append(&tx, workspace.as_str(), events, self.dispatcher.partitions()).await?;
+        tx.commit().await?;
+        self.dispatcher.events_written();
+        Ok(())
+    }
+
+    /// Adds a note or comment; mentioned agents get an event each.
+    async fn add_note(
+        &self,
+        workspace: &WorkspaceId,
+        request: proto::AddNoteRequest,
+    ) -> Result<proto::AddNoteResponse, RoutingError> {
+        let conversation: ConversationId = parse_id("conversation_id", &request.conversation_id)?;
+        let author: AgentId = parse_id("author_id", &request.author_id)?;
+        let body = note_body(&request.body)?;
+        let kind = match proto::NoteKind::try_from(request.kind) {
+            Ok(proto::NoteKind::Unspecified | proto::NoteKind::Note) => "note",
+            Ok(proto::NoteKind::Comment) => "comment",
+            Err(_) => return Err(RoutingError::Invalid("kind: not a NoteKind value".to_owned())),
+        };
+        let mentioned = if kind == "comment" {
+            mentions(&body)
+        } else {
+            Vec::new()
+        };
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let found = store::conversations::find(&tx, workspace, &conversation).await?;
+        require_agents(&tx, workspace, std::slice::from_ref(&author), "author_id").await?;
+        require_agents(&tx, workspace, &mentioned, "mentions").await?;
+        let new = NewNote {
+            conversation: &conversation,
+            kind,
+            author: &author,
+            body: &body,
+            mentions: &mentioned,
+        };
+        let added = store::notes::insert(&tx, workspace, &new).await?;
+        let mut events = vec![Event::conversation(
+            conversation.as_str(),
+            &found.contact_id,
+            "note.added",
+            serde_json::json!({ "note_id": added.id, "kind": kind, "author_id": author }),
+        )];
+        events.extend(mention_events(&added, &found.contact_id, &mentioned));
+        self.commit(tx, workspace, &events).await?;
+        Ok(proto::AddNoteResponse { note: Some(added) })
+    }
+
+    /// Replaces a note's body; agents newly mentioned get an event each.
+    async fn edit_note(
+        &self,
+        workspace: &WorkspaceId,
+        request: proto::EditNoteRequest,
+    ) -> Result<proto::EditNoteResponse, RoutingError> {
+        let id: NoteId = parse_id("id", &request.id)?;
+        let body = note_body(&request.body)?;
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let current = store::notes::lock(&tx, workspace, &id).await?;
+        let comment = current.kind == proto::NoteKind::Comment as i32;
+        let mentioned = if comment { mentions(&body) } else { Vec::new() };
+        require_agents(&tx, workspace, &mentioned, "mentions").await?;
+        let new_mentions: Vec<AgentId> = mentioned
+            .into_iter()
+            .filter(|agent| {
+                !current
+                    .mentioned_agent_ids
+                    .iter()
+                    .any(|known| known == agent.as_str())
+            })
+            .collect();
+        let mut all_mentions = current.mentioned_agent_ids.clone();
+        all_mentions.extend(new_mentions.iter().map(|agent| agent.as_str().to_owned()));
+        let edited = store::notes::update(&tx, &id, &body, &all_mentions).await?;
+        let conversation: ConversationId = store::stored_id("note conversation_id", &edited.conversation_id)?;
+        let found = store::conversations::find(&tx, workspace, &conversation).await?;
+        let mut events = vec![Event::conversation(
+            &edited.conversation_id,
+            &found.contact_id,
+            "note.edited",
+            serde_json::json!({ "note_id": id }),
+        )];
+        events.extend(mention_events(&edited, &found.contact_id, &new_mentions));
+        self.commit(tx, workspace, &events).await?;
+        Ok(proto::EditNoteResponse { note: Some(edited) })
+    }
+
+    /// Deletes a note.
+    async fn delete_note(
+        &self,
+        workspace: &WorkspaceId,
+        request: proto::DeleteNoteRequest,
+    ) -> Result<proto::DeleteNoteResponse, RoutingError> {
+        let id: NoteId = parse_id("id", &request.id)?;
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let conversation = store::notes::delete(&tx, workspace, &id).await?;
+        let found = store::conversations::find(&tx, workspace, &conversation).await?;
+        let event = Event::conversation(
+            conversation.as_str(),
+            &found.contact_id,
+            "note.deleted",
+            serde_json::json!({ "note_id": id }),
+        );
+        self.commit(tx, workspace, &[event]).await?;
+        Ok(proto::DeleteNoteResponse {})
+    }
+
+    /// Lists a conversation's notes, oldest first.
+    async fn list_notes(
+        &self,
+        workspace: &WorkspaceId,
+        request: proto::ListNotesRequest,
+    ) -> Result<proto::ListNotesResponse, RoutingError> {
+        let conversation: ConversationId = parse_id("conversation_id", &request.conversation_id)?;
+        let limit = paging::page_size(request.page.as_ref(), store::DEFAULT_PAGE_SIZE);
+        let after = After::of(request.page.as_ref())?;
+        let client = self.pool.get().await?;
+        store::conversations::find(&client, workspace, &conversation).await?;
+        let page = store::notes::list(&client, workspace, &conversation, &after, limit).await?;
+        Ok(proto::ListNotesResponse {
+            page: Some(page.response()),
+            notes: page.items,
+        })
+    }
 }
 
 #[tonic::async_trait]
@@ -134,213 +238,62 @@ impl NotesService for NotesApi {
         &self,
         request: Request<proto::AddNoteRequest>,
     ) -> Result<Response<proto::AddNoteResponse>, Status> {
-        let workspace = workspace(&request)?;
-        let request = request.into_inner();
-        let conversation = conversation_id("conversation_id", &request.conversation_id)?;
-        let author = AgentId::parse(&request.author_id)
-            .map(AgentId::into_string)
-            .map_err(|error| Status::invalid_argument(format!("author_id: {error}")))?;
-        let body = note_body(&request.body)?;
-        let kind = match proto::NoteKind::try_from(request.kind) {
-            Ok(proto::NoteKind::Unspecified | proto::NoteKind::Note) => "note",
-            Ok(proto::NoteKind::Comment) => "comment",
-            Err(_) => return Err(Status::invalid_argument("kind: not a NoteKind value")),
-        };
-        let mentioned = if kind == "comment" {
-            mentions(&body)
-        } else {
-            Vec::new()
-        };
-        let mut client = self.pool.get().await.map_err(RoutingError::from)?;
-        let tx = client.transaction().await.map_err(RoutingError::from)?;
-        let found = find(&tx, &workspace, &conversation).await?;
-        require_agents(&tx, &workspace, std::slice::from_ref(&author), "author_id").await?;
-        require_agents(&tx, &workspace, &mentioned, "mentions").await?;
-        let row = tx
-            .query_one_cached(
-                &format!(
-                    "INSERT INTO routing.notes (id, workspace_id, conversation_id, kind, author_id, body, mentions)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {NOTE_COLUMNS}"
-                ),
-                &[
-                    &NoteId::generate().into_string(),
-                    &workspace,
-                    &conversation,
-                    &kind,
-                    &author,
-                    &body,
-                    &mentioned,
-                ],
-            )
-            .await
-            .map_err(RoutingError::from)?;
-        let added = note(&row);
-        let mut events = vec![Event::conversation(
-            &conversation,
-            &found.contact_id,
-            "note.added",
-            serde_json::json!({ "note_id": added.id, "kind": kind, "author_id": author }),
-        )];
-        events.extend(mention_events(&added, &found.contact_id, &mentioned));
-        event_log::append(&tx, &workspace, &events, self.dispatcher.partitions()).await?;
-        tx.commit().await.map_err(RoutingError::from)?;
-        self.dispatcher.events_written();
-        Ok(Response::new(proto::AddNoteResponse { note: Some(added) }))
+        rpc!(self, request, workspace, add_note)
     }
 
     async fn edit_note(
         &self,
         request: Request<proto::EditNoteRequest>,
     ) -> Result<Response<proto::EditNoteResponse>, Status> {
-        let workspace = workspace(&request)?;
-        let request = request.into_inner();
-        let id = note_id(&request.id)?;
-        let body = note_body(&request.body)?;
-        let mut client = self.pool.get().await.map_err(RoutingError::from)?;
-        let tx = client.transaction().await.map_err(RoutingError::from)?;
-        let current = tx
-            .query_opt_cached(
-                &format!(
-                    "SELECT {NOTE_COLUMNS} FROM routing.notes WHERE id = $1 AND workspace_id = $2 FOR UPDATE"
-                ),
-                &[&id, &workspace],
-            )
-            .await
-            .map_err(RoutingError::from)?
-            .map(|row| note(&row))
-            .ok_or_else(|| RoutingError::NotFound(format!("note {id}")))?;
-        let comment = current.kind == proto::NoteKind::Comment as i32;
-        let mentioned = if comment { mentions(&body) } else { Vec::new() };
-        require_agents(&tx, &workspace, &mentioned, "mentions").await?;
-        let new_mentions: Vec<String> = mentioned
-            .iter()
-            .filter(|agent| !current.mentioned_agent_ids.contains(agent))
-            .cloned()
-            .collect();
-        let mut all_mentions = current.mentioned_agent_ids.clone();
-        all_mentions.extend(new_mentions.iter().cloned());
-        let row = tx
-            .query_one_cached(
-                &format!(
-                    "UPDATE routing.notes SET body = $2, mentions = $3, edited_at = now() WHERE id = $1
-                     RETURNING {NOTE_COLUMNS}"
-                ),
-                &[&id, &body, &all_mentions],
-            )
-            .await
-            .map_err(RoutingError::from)?;
-        let edited = note(&row);
-        let found = find(&tx, &workspace, &edited.conversation_id).await?;
-        let mut events = vec![Event::conversation(
-            &edited.conversation_id,
-            &found.contact_id,
-            "note.edited",
-            serde_json::json!({ "note_id": id }),
-        )];
-        events.extend(mention_events(&edited, &found.contact_id, &new_mentions));
-        event_log::append(&tx, &workspace, &events, self.dispatcher.partitions()).await?;
-        tx.commit().await.map_err(RoutingError::from)?;
-        self.dispatcher.events_written();
-        Ok(Response::new(proto::EditNoteResponse { note: Some(edited) }))
+        rpc!(self, request, workspace, edit_note)
     }
 
     async fn delete_note(
         &self,
         request: Request<proto::DeleteNoteRequest>,
     ) -> Result<Response<proto::DeleteNoteResponse>, Status> {
-        let workspace = workspace(&request)?;
-        let id = note_id(&request.get_ref().id)?;
-        let mut client = self.pool.get().await.map_err(RoutingError::from)?;
-        let tx = client.transaction().await.map_err(RoutingError::from)?;
-        let row = tx
-            .query_opt_cached(
-                "DELETE FROM routing.notes WHERE id = $1 AND workspace_id = $2 RETURNING conversation_id",
-                &[&id, &workspace],
-            )
-            .await
-            .map_err(RoutingError::from)?
-            .ok_or_else(|| RoutingError::NotFound(format!("note {id}")))?;
-        let conversation: String = row.get(0);
-        let found = find(&tx, &workspace, &conversation).await?;
-        let event = Event::conversation(
-            &conversation,
-            &found.contact_id,
-            "note.deleted",
-            serde_json::json!({ "note_id": id }),
-        );
-        event_log::append(&tx, &workspace, &[event], self.dispatcher.partitions()).await?;
-        tx.commit().await.map_err(RoutingError::from)?;
-        self.dispatcher.events_written();
-        Ok(Response::new(proto::DeleteNoteResponse {}))
+        rpc!(self, request, workspace, delete_note)
     }
 
     async fn list_notes(
         &self,
         request: Request<proto::ListNotesRequest>,
     ) -> Result<Response<proto::ListNotesResponse>, Status> {
-        let workspace = workspace(&request)?;
-        let request = request.into_inner();
-        let conversation = conversation_id("conversation_id", &request.conversation_id)?;
-        let limit = paging::page_size(request.page.as_ref(), DEFAULT_PAGE_SIZE);
-        let (after_at, after_id) = paging::parse_cursor(request.page.as_ref())
-            .map_err(RoutingError::from)?
-            .unzip();
-        let client = self.pool.get().await.map_err(RoutingError::from)?;
-        find(&client, &workspace, &conversation).await?;
-        let rows = client
-            .query_cached(
-                &format!(
-                    "SELECT {NOTE_COLUMNS} FROM routing.notes
-                     WHERE conversation_id = $1 AND workspace_id = $2
-                       AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4))
-                     ORDER BY created_at, id LIMIT $5"
-                ),
-                &[&conversation, &workspace, &after_at, &after_id, &limit],
-            )
-            .await
-            .map_err(RoutingError::from)?;
-        let next_page_token = paging::next_page_token(rows.len(), limit, || {
-            let last = &rows[rows.len() - 1];
-            (last.get(6), last.get(0))
-        });
-        Ok(Response::new(proto::ListNotesResponse {
-            notes: rows.iter().map(note).collect(),
-            page: Some(PageResponse { next_page_token }),
-        }))
+        rpc!(self, request, workspace, list_notes)
     }
 
     async fn create_snippet(
         &self,
         request: Request<proto::CreateSnippetRequest>,
     ) -> Result<Response<proto::CreateSnippetResponse>, Status> {
-        self.create_snippet_rpc(request).await
+        rpc!(self, request, admin_workspace, create_snippet)
     }
 
     async fn update_snippet(
         &self,
         request: Request<proto::UpdateSnippetRequest>,
     ) -> Result<Response<proto::UpdateSnippetResponse>, Status> {
-        self.update_snippet_rpc(request).await
+        rpc!(self, request, admin_workspace, update_snippet)
     }
 
     async fn delete_snippet(
         &self,
         request: Request<proto::DeleteSnippetRequest>,
     ) -> Result<Response<proto::DeleteSnippetResponse>, Status> {
-        self.delete_snippet_rpc(request).await
+        rpc!(self, request, admin_workspace, delete_snippet)
     }
 
     async fn list_snippets(
         &self,
         request: Request<proto::ListSnippetsRequest>,
     ) -> Result<Response<proto::ListSnippetsResponse>, Status> {
-        self.list_snippets_rpc(request).await
+        rpc!(self, request, workspace, list_snippets)
     }
 
     async fn render_snippet(
         &self,
         request: Request<proto::RenderSnippetRequest>,
     ) -> Result<Response<proto::RenderSnippetResponse>, Status> {
-        self.render_snippet_rpc(request).await
+        rpc!(self, request, workspace, render_snippet)
     }
 }

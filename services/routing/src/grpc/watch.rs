@@ -4,13 +4,14 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use switchboard_domain::time::to_timestamp;
+use switchboard_domain::{ConversationId, WorkspaceId};
 use switchboard_postgres::{Pool, Wakeup};
 use switchboard_proto::routing::v1 as proto;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
-use tonic_types::StatusExt as _;
 
+use super::{RoutingApi, optional_id};
 use crate::RoutingError;
 use crate::event_log::{self, Cursor, EventFeed, LoggedEvent};
 
@@ -28,41 +29,66 @@ const RECHECK: Duration = Duration::from_secs(5);
 const HELD_BACK_RECHECK: Duration = Duration::from_millis(20);
 
 /// One watcher.
-pub(crate) struct Watch {
-    pub(crate) pool: Pool,
-    pub(crate) feed: EventFeed,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) workspace: String,
-    pub(crate) conversation: Option<String>,
+struct Watch {
+    /// Where the log is read from.
+    pool: Pool,
+    /// Wake-ups when changes commit.
+    feed: EventFeed,
+    /// Ends the stream when the process stops.
+    shutdown: CancellationToken,
+    /// Whose log.
+    workspace: WorkspaceId,
+    /// Only this conversation's events, when given.
+    conversation: Option<ConversationId>,
+}
+
+impl RoutingApi {
+    /// Streams the workspace's event log (of one conversation when named) after a cursor,
+    /// then live.
+    pub(crate) async fn watch_events(
+        &self,
+        workspace: &WorkspaceId,
+        request: proto::WatchEventsRequest,
+    ) -> Result<EventStream, RoutingError> {
+        let conversation = optional_id("conversation_id", &request.conversation_id)?;
+        start(
+            Watch {
+                pool: self.pool.clone(),
+                feed: self.feed.clone(),
+                shutdown: self.shutdown.clone(),
+                workspace: workspace.clone(),
+                conversation,
+            },
+            &request.from_cursor,
+        )
+        .await
+    }
 }
 
 /// Checks the cursor and starts streaming after it.
-pub(crate) async fn start(watch: Watch, from_cursor: &str) -> Result<EventStream, Status> {
+async fn start(watch: Watch, from_cursor: &str) -> Result<EventStream, RoutingError> {
     // Subscribed before the first read: a change committed in between wakes us.
     let wakeups = watch.feed.subscribe();
-    let client = watch.pool.get().await.map_err(RoutingError::from)?;
-    let position = event_log::position(&client, &watch.workspace).await?;
+    let client = watch.pool.get().await?;
+    let position = event_log::position(&client, watch.workspace.as_str()).await?;
     drop(client);
     let after = if from_cursor.is_empty() {
         position.now
     } else {
-        let cursor = Cursor::parse(from_cursor)
-            .ok_or_else(|| Status::invalid_argument("from_cursor: not a cursor WatchEvents returned"))?;
+        let cursor = Cursor::parse(from_cursor).ok_or_else(|| {
+            RoutingError::Invalid("from_cursor: not a cursor WatchEvents returned".to_owned())
+        })?;
         if cursor.tx > position.newest_tx {
-            return Err(Status::invalid_argument(
-                "from_cursor: ahead of the event log (not a cursor WatchEvents returned)",
+            return Err(RoutingError::Invalid(
+                "from_cursor: ahead of the event log (not a cursor WatchEvents returned)".to_owned(),
             ));
         }
         if cursor < position.pruned_through {
-            return Err(Status::with_error_details(
-                tonic::Code::FailedPrecondition,
-                "from_cursor: older than the event retention; re-read the conversations, then watch from an empty cursor",
-                tonic_types::ErrorDetails::with_error_info(
-                    "CURSOR_EXPIRED",
-                    "routing.switchboard",
-                    std::collections::HashMap::new(),
-                ),
-            ));
+            return Err(RoutingError::Refused {
+                reason: "CURSOR_EXPIRED",
+                message: "from_cursor: older than the event retention; re-read the conversations, then watch from an empty cursor".to_owned(),
+                metadata: std::collections::HashMap::new(),
+            });
         }
         cursor
     };
@@ -120,7 +146,7 @@ async fn run(
                 () = sender.closed() => return,
                 () = tokio::time::sleep(if held_back { HELD_BACK_RECHECK } else { RECHECK }) => break,
                 wakeup = wakeups.recv() => match wakeup {
-                    Ok(Wakeup::Notified { payload, .. }) if payload == watch.workspace => break,
+                    Ok(Wakeup::Notified { payload, .. }) if payload == watch.workspace.as_str() => break,
                     Ok(Wakeup::Notified { .. }) => {}
                     Ok(Wakeup::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break,
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -130,18 +156,20 @@ async fn run(
     }
 }
 
+/// The next batch of the log after `after`.
 async fn read(watch: &Watch, after: Cursor) -> Result<event_log::Read, RoutingError> {
     let client = watch.pool.get().await?;
     event_log::read_after(
         &client,
-        &watch.workspace,
+        watch.workspace.as_str(),
         after,
-        watch.conversation.as_deref(),
+        watch.conversation.as_ref().map(ConversationId::as_str),
         BATCH,
     )
     .await
 }
 
+/// The API form of a logged event.
 fn to_proto(event: LoggedEvent) -> proto::ConversationEvent {
     proto::ConversationEvent {
         cursor: event.cursor.to_string(),

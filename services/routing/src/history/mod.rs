@@ -24,8 +24,9 @@ use switchboard_proto::events::v1::{
 };
 
 use crate::RoutingError;
-use crate::assignment::{self, Changes, Dispatcher};
+use crate::assignment::{self, Dispatcher};
 use crate::bot;
+use crate::changes::{self, Changes};
 use crate::event_log::Event;
 use crate::policy::WorkspacePolicy;
 use snapshot::ContactSnapshot;
@@ -152,7 +153,7 @@ impl History {
             return Ok(Appended::Duplicate);
         }
         let mut changes = Changes::default();
-        let conversation = assignment::Locked {
+        let conversation = changes::Locked {
             id: conversation_id.clone(),
             workspace_id: envelope.workspace_id.clone(),
             contact_id: resolved.contact_id.clone(),

@@ -4,13 +4,14 @@
 //! pauses the bot. Statuses only move forward.
 
 use prost::Message as _;
-use switchboard_domain::{ConversationId, MessageId};
+use switchboard_domain::{AgentId, ConversationId, MessageId};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_proto::events::v1::{Envelope, InboundMessage, OutboundMessage, OutboundStatus};
 
 use super::{Appended, History};
 use crate::RoutingError;
-use crate::assignment::{self, Changes};
+use crate::assignment;
+use crate::changes::{self, Changes};
 use crate::event_log::Event;
 use crate::policy::WorkspacePolicy;
 use crate::{bot, delivery_status};
@@ -82,7 +83,7 @@ impl History {
             outbound.conversation_id.clone()
         };
         // The conversation's row lock: racing agents' replies are decided one after the other.
-        let locked = assignment::lock(&tx, workspace, &conversation_id).await?;
+        let locked = changes::lock(&tx, workspace, &conversation_id).await?;
         let body = InboundMessage {
             provider_message_id: outbound.provider_message_id.clone(),
             parts: outbound.parts.clone(),
@@ -156,12 +157,19 @@ impl History {
     async fn agent_replied(
         &self,
         tx: &switchboard_postgres::Transaction<'_>,
-        locked: &assignment::Locked,
+        locked: &changes::Locked,
         agent: &str,
         changes: &mut Changes,
     ) -> Result<(), RoutingError> {
         if locked.open && locked.assignee_id.is_none() {
-            match assignment::assign(tx, self.dispatcher.partitions(), locked, agent, false, changes).await {
+            let assigned = match AgentId::parse(agent) {
+                Ok(id) => {
+                    assignment::assign(tx, self.dispatcher.partitions(), locked, &id, false, changes).await
+                }
+                // An author id that does not parse names no agent either.
+                Err(_) => Err(RoutingError::NotFound(format!("agent {agent}"))),
+            };
+            match assigned {
                 Ok(()) => {}
                 // A reply from someone routing does not know as an agent claims nothing.
                 Err(RoutingError::NotFound(what)) => {

@@ -11,7 +11,7 @@ use switchboard_proto::events::v1::{
 
 use super::{Appended, History};
 use crate::RoutingError;
-use crate::assignment::Changes;
+use crate::changes::Changes;
 use crate::event_log::Event;
 
 /// One change to an existing message.
