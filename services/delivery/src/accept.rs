@@ -10,7 +10,7 @@ use prost::Message as _;
 use sha2::Digest as _;
 use switchboard_directory::ResolvedAccount;
 use switchboard_domain::time::from_timestamp;
-use switchboard_domain::{Channel, MessageId, WorkspaceId};
+use switchboard_domain::{Channel, ChannelAccountId, ContactId, ConversationId, MessageId, WorkspaceId};
 use switchboard_postgres::Pool;
 use switchboard_proto::delivery::v1::{
     AuthorKind, CanSendResponse, OutboundContent, Recipient, recipient::Target,
@@ -21,7 +21,8 @@ use crate::content::{self, ContentKind};
 use crate::lookup::Lookups;
 use crate::policy::{self, Facts};
 use crate::store::{self, MESSAGE_COLUMNS, MessageRow};
-use crate::{DeliveryConfig, DeliveryError, attachment};
+use crate::transport::AttachmentCheck;
+use crate::{DeliveryConfig, DeliveryError};
 
 /// Longest idempotency key.
 const MAX_IDEMPOTENCY_KEY: usize = 200;
@@ -40,7 +41,7 @@ pub struct Acceptor {
     /// Wakes the outbox relay after a commit.
     pub outbox_wake: Arc<Notify>,
     /// Checks attachment bytes.
-    pub attachments: attachment::AttachmentCheck,
+    pub attachments: AttachmentCheck,
 }
 
 /// A send as requested (from the API, a resend or an automatic reply).
@@ -63,7 +64,7 @@ pub struct SendOrder {
     /// Messenger / Instagram HUMAN_AGENT tag.
     pub human_agent_tag: bool,
     /// The failed message this one repeats.
-    pub resend_of: Option<String>,
+    pub resend_of: Option<MessageId>,
 }
 
 /// The recipient, resolved.
@@ -71,9 +72,9 @@ pub struct Resolved {
     /// The account it goes through.
     pub account: Arc<ResolvedAccount>,
     /// `ct_…`.
-    pub contact_id: String,
+    pub contact_id: ContactId,
     /// `conv_…` when named.
-    pub conversation_id: String,
+    pub conversation_id: Option<ConversationId>,
     /// The channel user id, when the contact has one on the account.
     pub channel_user_id: Option<String>,
     /// The policy's facts.
@@ -89,12 +90,14 @@ impl Acceptor {
     ) -> Result<Resolved, DeliveryError> {
         let (contact_id, account_id, conversation_id, conversation_inbound) = match &recipient.target {
             Some(Target::ConversationId(id)) => {
-                let conversation = self.lookups.conversation(workspace, id).await?;
+                let id = ConversationId::parse(id)
+                    .map_err(|error| DeliveryError::Invalid(format!("recipient.conversation_id: {error}")))?;
+                let conversation = self.lookups.conversation(workspace, &id).await?;
                 let inbound = conversation.last_inbound_at.as_ref().and_then(from_timestamp);
                 (
                     conversation.contact_id,
                     conversation.channel_account_id,
-                    id.clone(),
+                    Some(id),
                     inbound,
                 )
             }
@@ -107,7 +110,7 @@ impl Acceptor {
                 (
                     target.contact_id.clone(),
                     target.channel_account_id.clone(),
-                    String::new(),
+                    None,
                     None,
                 )
             }
@@ -117,10 +120,15 @@ impl Acceptor {
                 ));
             }
         };
+        // An id that does not parse names nothing that exists.
+        let not_found = || DeliveryError::NotFound(format!("channel account {account_id}"));
+        let account_id = ChannelAccountId::parse(&account_id).map_err(|_| not_found())?;
         let account = self.lookups.account(&account_id).await?;
         if account.workspace_id != workspace.as_str() {
-            return Err(DeliveryError::NotFound(format!("channel account {account_id}")));
+            return Err(not_found());
         }
+        let contact_id = ContactId::parse(&contact_id)
+            .map_err(|error| DeliveryError::Invalid(format!("recipient contact: {error}")))?;
         let contact = self.lookups.contact(workspace, &contact_id).await?;
         let identity = contact
             .identities
@@ -142,10 +150,10 @@ impl Acceptor {
             email_opted_out: fact(email.opted_out),
             // The conversation's last customer message when one is named (routing keeps it in
             // provider time); else the identity's last activity.
-            last_inbound_at: if conversation_id.is_empty() {
-                identity_inbound
-            } else {
+            last_inbound_at: if conversation_id.is_some() {
                 conversation_inbound
+            } else {
+                identity_inbound
             },
         };
         Ok(Resolved {
@@ -213,14 +221,14 @@ impl Acceptor {
             Utc::now(),
         )?;
         if order.author == AuthorKind::Bot {
-            if resolved.conversation_id.is_empty() {
+            let Some(conversation) = &resolved.conversation_id else {
                 return Err(DeliveryError::Invalid(
                     "bot sends name their conversation (recipient.conversation_id) and controller_version"
                         .to_owned(),
                 ));
-            }
+            };
             self.lookups
-                .check_bot_send(workspace, &resolved.conversation_id, order.controller_version)
+                .check_bot_send(workspace, conversation, order.controller_version)
                 .await?;
         }
         if kind == ContentKind::FreeForm || order.content.template.is_some() {
@@ -257,8 +265,8 @@ impl Acceptor {
                     &workspace.as_str(),
                     &resolved.account.id,
                     &channel.as_str(),
-                    &resolved.contact_id,
-                    &resolved.conversation_id,
+                    &resolved.contact_id.as_str(),
+                    &resolved.conversation_id.as_ref().map_or("", ConversationId::as_str),
                     &recipient,
                     &author,
                     &order.author_id,
@@ -268,7 +276,7 @@ impl Acceptor {
                     &priority,
                     &key,
                     &hash,
-                    &order.resend_of,
+                    &order.resend_of.as_ref().map(MessageId::as_str),
                 ],
             )
             .await?;
@@ -324,7 +332,7 @@ fn payload_hash(order: &SendOrder) -> Vec<u8> {
         order.reply_to_provider_message_id.as_bytes(),
         &order.controller_version.to_be_bytes(),
         &[u8::from(order.human_agent_tag)],
-        order.resend_of.as_deref().unwrap_or_default().as_bytes(),
+        order.resend_of.as_ref().map_or("", MessageId::as_str).as_bytes(),
     ] {
         digest.update((field.len() as u64).to_be_bytes());
         digest.update(field);

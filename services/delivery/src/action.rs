@@ -8,12 +8,12 @@ use tonic::Status;
 
 use crate::DeliveryError;
 use crate::accept::Acceptor;
-use crate::sender::{CallOutcome, Sender};
+use crate::transport::{CallOutcome, Transport};
 
 /// Sends one action to the recipient of `request` in `workspace`.
 pub async fn send_action(
     acceptor: &Acceptor,
-    sender: &Sender,
+    transport: &Transport,
     workspace: &WorkspaceId,
     request: SendActionRequest,
 ) -> Result<(), Status> {
@@ -46,7 +46,7 @@ pub async fn send_action(
             "the contact has no identity on this channel account",
         )
     })?;
-    let provider_account = sender.webchat.provider_account(&resolved.account);
+    let provider_account = transport.provider_account(&resolved.account);
     let built = match action {
         ConversationAction::MarkRead => switchboard_channels::webchat::build_read(
             &provider_account,
@@ -60,7 +60,7 @@ pub async fn send_action(
         ),
     }
     .map_err(|error: BuildError| Status::internal(format!("cannot build the action: {error}")))?;
-    let answer = sender
+    let answer = transport
         .execute(built, switchboard_channels::webchat::classify_action)
         .await;
     match answer {

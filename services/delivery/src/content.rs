@@ -189,7 +189,7 @@ fn check_text(body: &str, limit: usize, what: &str) -> Result<(), DeliveryError>
 }
 
 /// Size, reference and type checks of one attachment (its bytes are checked by
-/// [`crate::attachment`] before the message is stored).
+/// [`crate::transport::AttachmentCheck`] before the message is stored).
 fn check_media(media: &MediaPart) -> Result<(), DeliveryError> {
     if media.url.is_empty() && media.provider_media_id.is_empty() {
         return Err(DeliveryError::content(

@@ -5,7 +5,7 @@ use switchboard_postgres::CachedStatements as _;
 
 use chrono::Utc;
 use switchboard_channels::outbound::{self, SendOutcome};
-use switchboard_domain::{Channel, WorkspaceId};
+use switchboard_domain::{Channel, MessageId, WorkspaceId};
 use switchboard_postgres::Pool;
 use switchboard_proto::delivery::v1::delivery_service_server::{DeliveryService, DeliveryServiceServer};
 use switchboard_proto::delivery::v1::{
@@ -16,11 +16,8 @@ use switchboard_proto::delivery::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::accept::{Acceptor, SendOrder, stored_channel};
-use crate::sender::{CallOutcome, Sender};
+use crate::transport::{CallOutcome, Transport};
 use crate::{DeliveryError, store};
-
-/// The gRPC service name, for health and reflection.
-pub const SERVICE_NAME: &str = "switchboard.delivery.v1.DeliveryService";
 
 /// How long after sending a Telegram message may be deleted.
 const TELEGRAM_DELETE_WINDOW: chrono::Duration = chrono::Duration::hours(48);
@@ -29,8 +26,8 @@ const TELEGRAM_DELETE_WINDOW: chrono::Duration = chrono::Duration::hours(48);
 pub struct DeliveryApi {
     /// Accepts sends.
     pub acceptor: Acceptor,
-    /// Makes provider calls (Delete).
-    pub sender: Arc<Sender>,
+    /// Makes provider calls (Delete, SendAction).
+    pub transport: Arc<Transport>,
     /// The `delivery` schema.
     pub pool: Pool,
 }
@@ -44,6 +41,11 @@ pub fn server(api: DeliveryApi, max_message_bytes: usize) -> DeliveryServiceServ
 
 fn workspace<T>(request: &Request<T>) -> Result<WorkspaceId, Status> {
     Ok(switchboard_server::auth::principal(request)?.workspace()?.clone())
+}
+
+/// A message id argument; one that does not parse names no message.
+fn message_id(raw: &str) -> Result<MessageId, DeliveryError> {
+    MessageId::parse(raw).map_err(|_| DeliveryError::NotFound(format!("message {raw}")))
 }
 
 #[tonic::async_trait]
@@ -78,7 +80,7 @@ impl DeliveryService for DeliveryApi {
     ) -> Result<Response<GetMessageResponse>, Status> {
         let workspace = workspace(&request)?;
         let client = self.pool.get().await.map_err(DeliveryError::from)?;
-        let row = store::load(&client, workspace.as_str(), &request.get_ref().id).await?;
+        let row = store::load(&client, &workspace, &message_id(&request.get_ref().id)?).await?;
         let message = store::load_details(&client, &row).await?;
         Ok(Response::new(GetMessageResponse {
             message: Some(message),
@@ -89,7 +91,7 @@ impl DeliveryService for DeliveryApi {
         let workspace = workspace(&request)?;
         let request = request.into_inner();
         let client = self.pool.get().await.map_err(DeliveryError::from)?;
-        let original = store::load(&client, workspace.as_str(), &request.id).await?;
+        let original = store::load(&client, &workspace, &message_id(&request.id)?).await?;
         drop(client);
         if original.status != "failed" {
             return Err(DeliveryError::refused(
@@ -101,13 +103,12 @@ impl DeliveryService for DeliveryApi {
             )
             .into());
         }
-        let recipient = if original.conversation_id.is_empty() {
-            Target::Contact(switchboard_proto::delivery::v1::ContactOnAccount {
-                contact_id: original.contact_id.clone(),
-                channel_account_id: original.channel_account_id.clone(),
-            })
-        } else {
-            Target::ConversationId(original.conversation_id.clone())
+        let recipient = match &original.conversation_id {
+            Some(conversation) => Target::ConversationId(conversation.to_string()),
+            None => Target::Contact(switchboard_proto::delivery::v1::ContactOnAccount {
+                contact_id: original.contact_id.to_string(),
+                channel_account_id: original.channel_account_id.to_string(),
+            }),
         };
         let order = SendOrder {
             recipient: Recipient {
@@ -138,7 +139,7 @@ impl DeliveryService for DeliveryApi {
     async fn delete(&self, request: Request<DeleteRequest>) -> Result<Response<DeleteResponse>, Status> {
         let workspace = workspace(&request)?;
         let client = self.pool.get().await.map_err(DeliveryError::from)?;
-        let row = store::load(&client, workspace.as_str(), &request.get_ref().id).await?;
+        let row = store::load(&client, &workspace, &message_id(&request.get_ref().id)?).await?;
         drop(client);
         if row.deleted_at.is_some() {
             return Ok(Response::new(DeleteResponse {
@@ -167,12 +168,11 @@ impl DeliveryService for DeliveryApi {
             .into());
         }
         let account = self.acceptor.lookups.account(&row.channel_account_id).await?;
-        let provider_account = store::provider_account(&account);
-        let built = outbound::build_delete(&provider_account, provider_id)
+        let built = outbound::build_delete(&self.transport.provider_account(&account), provider_id)
             .map_err(|error| DeliveryError::refused("DELETE_UNSUPPORTED", error.to_string()))?;
         let channel = account.channel;
         let answer = self
-            .sender
+            .transport
             .execute(built, |status, headers, body| {
                 outbound::classify_delete(channel, provider_id, status, headers, body)
             })
@@ -206,11 +206,11 @@ impl DeliveryService for DeliveryApi {
         client
             .execute_cached(
                 "UPDATE delivery.messages SET deleted_at = now(), updated_at = now() WHERE id = $1",
-                &[&row.id],
+                &[&row.id.as_str()],
             )
             .await
             .map_err(DeliveryError::from)?;
-        let row = store::load(&client, workspace.as_str(), &row.id).await?;
+        let row = store::load(&client, &workspace, &row.id).await?;
         let message = store::load_details(&client, &row).await?;
         Ok(Response::new(DeleteResponse {
             message: Some(message),
@@ -222,7 +222,7 @@ impl DeliveryService for DeliveryApi {
         request: Request<SendActionRequest>,
     ) -> Result<Response<SendActionResponse>, Status> {
         let workspace = workspace(&request)?;
-        crate::action::send_action(&self.acceptor, &self.sender, &workspace, request.into_inner()).await?;
+        crate::action::send_action(&self.acceptor, &self.transport, &workspace, request.into_inner()).await?;
         Ok(Response::new(SendActionResponse {}))
     }
 

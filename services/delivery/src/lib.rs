@@ -12,7 +12,6 @@
 
 pub mod accept;
 mod action;
-pub mod attachment;
 pub mod author;
 mod auto_reply;
 mod config;
@@ -22,15 +21,15 @@ mod grpc;
 pub mod lanes;
 pub mod lookup;
 pub mod metrics;
+pub mod outcome;
 pub mod policy;
 pub mod receipts;
 pub mod retry;
 pub mod scheduler;
 pub mod sender;
-pub mod smtp;
 pub mod status;
 pub mod store;
-pub mod webchat;
+pub mod transport;
 
 use std::sync::Arc;
 
@@ -129,34 +128,38 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         config: config.clone(),
         partitions,
         outbox_wake: outbox_wake.clone(),
-        attachments: attachment::AttachmentCheck::new(
+        attachments: transport::AttachmentCheck::new(
             attachment_http.clone(),
             std::time::Duration::from_secs(5),
             config.check_attachments,
         ),
     };
+    let transport = Arc::new(transport::Transport::new(
+        http,
+        attachment_http,
+        config.send_timeout,
+        webchat_endpoint,
+        internal_token,
+    ));
     let sender = Arc::new(sender::Sender {
         pool: pool.clone(),
         lookups,
         lanes: Arc::new(lanes::Lanes::new(config.clone())),
-        http,
+        transport: transport.clone(),
         config: config.clone(),
         partitions,
         outbox_wake: outbox_wake.clone(),
         metrics: metrics.clone(),
-        mailer: smtp::Mailer::new(attachment_http, config.send_timeout),
-        webchat: webchat::WebchatLink::new(webchat_endpoint, internal_token),
     });
     let mut parts = ComponentParts::default();
-    parts.grpc.add_service(grpc::server(
+    parts.add_grpc_service(grpc::server(
         grpc::DeliveryApi {
             acceptor: acceptor.clone(),
-            sender: sender.clone(),
+            transport,
             pool: pool.clone(),
         },
         grpc_max_message_bytes,
     ));
-    parts.grpc_service_names.push(grpc::SERVICE_NAME);
 
     // The outbox carries send jobs (to this component's queues) and outbound events (to routing).
     let mut outbox_queues = bus.partitioned_queues(CONSUMER, store::SEND_FAMILY);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use switchboard_directory::{AccountDirectory, DirectoryError, ResolvedAccount};
-use switchboard_domain::WorkspaceId;
+use switchboard_domain::{ChannelAccountId, ContactId, ConversationId, WorkspaceId};
 use switchboard_proto::contacts::v1::contacts_service_client::ContactsServiceClient;
 use switchboard_proto::contacts::v1::{Contact, GetContactRequest};
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
@@ -58,16 +58,21 @@ impl Lookups {
     }
 
     /// The channel account `id` with its secrets (any workspace: callers check ownership).
-    pub async fn account(&self, id: &str) -> Result<Arc<ResolvedAccount>, DeliveryError> {
-        self.directory.resolve(id).await.map_err(|error| match error {
-            DirectoryError::NotFound => DeliveryError::NotFound(format!("channel account {id}")),
-            DirectoryError::Unavailable(reason) => DeliveryError::Unavailable(format!("tenancy: {reason}")),
-        })
+    pub async fn account(&self, id: &ChannelAccountId) -> Result<Arc<ResolvedAccount>, DeliveryError> {
+        self.directory
+            .resolve(id.as_str())
+            .await
+            .map_err(|error| match error {
+                DirectoryError::NotFound => DeliveryError::NotFound(format!("channel account {id}")),
+                DirectoryError::Unavailable(reason) => {
+                    DeliveryError::Unavailable(format!("tenancy: {reason}"))
+                }
+            })
     }
 
     /// The contact `id` of `workspace`.
-    pub async fn contact(&self, workspace: &WorkspaceId, id: &str) -> Result<Contact, DeliveryError> {
-        let mut request = tonic::Request::new(GetContactRequest { id: id.to_owned() });
+    pub async fn contact(&self, workspace: &WorkspaceId, id: &ContactId) -> Result<Contact, DeliveryError> {
+        let mut request = tonic::Request::new(GetContactRequest { id: id.to_string() });
         act_for_workspace(&mut request, workspace);
         let response = self
             .contacts
@@ -85,9 +90,9 @@ impl Lookups {
     pub async fn conversation(
         &self,
         workspace: &WorkspaceId,
-        id: &str,
+        id: &ConversationId,
     ) -> Result<Conversation, DeliveryError> {
-        let mut request = tonic::Request::new(GetConversationRequest { id: id.to_owned() });
+        let mut request = tonic::Request::new(GetConversationRequest { id: id.to_string() });
         act_for_workspace(&mut request, workspace);
         let response = self
             .routing
@@ -106,11 +111,11 @@ impl Lookups {
     pub async fn check_bot_send(
         &self,
         workspace: &WorkspaceId,
-        conversation: &str,
+        conversation: &ConversationId,
         version: i64,
     ) -> Result<(), DeliveryError> {
         let mut request = tonic::Request::new(CheckBotSendRequest {
-            conversation_id: conversation.to_owned(),
+            conversation_id: conversation.to_string(),
             controller_version: version,
         });
         act_for_workspace(&mut request, workspace);

@@ -10,6 +10,7 @@ use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
 use switchboard_domain::time::from_timestamp;
+use switchboard_domain::{ChannelAccountId, MessageId};
 use switchboard_messaging::{Handler, HandlerError, Incoming};
 use switchboard_postgres::{Pool, Transaction};
 use switchboard_proto::common::v1::ProviderError;
@@ -17,7 +18,7 @@ use switchboard_proto::events::v1::{StatusReceipt, envelope::Payload, inbound_ev
 use tokio::sync::Notify;
 
 use crate::DeliveryError;
-use crate::metrics::DeliveryMetrics;
+use crate::metrics::{DeliveryMetrics, ReceiptOutcome};
 use crate::status;
 use crate::store::{self, StatusUpdate};
 
@@ -52,7 +53,8 @@ impl Handler for Receipts {
             .as_ref()
             .map(|sender| sender.channel_user_id.clone())
             .unwrap_or_default();
-        self.apply(&event.channel_account_id, &recipient, &receipt)
+        let account = ChannelAccountId::parse(&event.channel_account_id).map_err(HandlerError::permanent)?;
+        self.apply(&account, &recipient, &receipt)
             .await
             .map_err(|error| HandlerError::classified(error.failure(), error))
     }
@@ -62,7 +64,7 @@ impl Receipts {
     /// Applies one receipt about a message sent through `account` to `recipient`.
     pub async fn apply(
         &self,
-        account: &str,
+        account: &ChannelAccountId,
         recipient: &str,
         receipt: &StatusReceipt,
     ) -> Result<(), DeliveryError> {
@@ -82,7 +84,11 @@ impl Receipts {
             let moved = self
                 .watermark(&tx, account, recipient, watermark, &update)
                 .await?;
-            if moved == 0 { "watermark_none" } else { "watermark" }
+            if moved == 0 {
+                ReceiptOutcome::WatermarkNone
+            } else {
+                ReceiptOutcome::Watermark
+            }
         } else if let Some(id) = self
             .by_our_id(&tx, account, &receipt.switchboard_message_id)
             .await?
@@ -93,26 +99,26 @@ impl Receipts {
                 ..update.clone()
             };
             store::advance(&tx, self.partitions, &id, &update).await?;
-            "applied"
+            ReceiptOutcome::Applied
         } else if receipt.provider_message_id.is_empty() {
-            "unidentified"
+            ReceiptOutcome::Unidentified
         } else {
             lock_provider_id(&tx, account, &receipt.provider_message_id).await?;
             let found = tx
                 .query_opt_cached(
                     "SELECT id FROM delivery.messages WHERE channel_account_id = $1 AND provider_message_id = $2",
-                    &[&account, &receipt.provider_message_id],
+                    &[&account.as_str(), &receipt.provider_message_id],
                 )
                 .await?;
             match found {
                 Some(row) => {
-                    let id: String = row.try_get(0)?;
+                    let id: MessageId = store::id_column(&row, 0)?;
                     store::advance(&tx, self.partitions, &id, &update).await?;
-                    "applied"
+                    ReceiptOutcome::Applied
                 }
                 None => {
                     park(&tx, account, &receipt.provider_message_id, &update).await?;
-                    "parked"
+                    ReceiptOutcome::Parked
                 }
             }
         };
@@ -122,31 +128,30 @@ impl Receipts {
         Ok(())
     }
 
+    /// The message `id` (as the receipt carries it, possibly empty) sent through `account`.
     async fn by_our_id(
         &self,
         tx: &Transaction<'_>,
-        account: &str,
+        account: &ChannelAccountId,
         id: &str,
-    ) -> Result<Option<String>, DeliveryError> {
-        if id.is_empty() {
+    ) -> Result<Option<MessageId>, DeliveryError> {
+        let Ok(id) = MessageId::parse(id) else {
             return Ok(None);
-        }
-        let row = tx
+        };
+        let found = tx
             .query_opt_cached(
-                "SELECT id FROM delivery.messages WHERE id = $1 AND channel_account_id = $2",
-                &[&id, &account],
+                "SELECT 1 FROM delivery.messages WHERE id = $1 AND channel_account_id = $2",
+                &[&id.as_str(), &account.as_str()],
             )
             .await?;
-        row.map(|row| row.try_get(0))
-            .transpose()
-            .map_err(DeliveryError::from)
+        Ok(found.map(|_| id))
     }
 
     /// Raises every message sent to `recipient` at or before `watermark`.
     async fn watermark(
         &self,
         tx: &Transaction<'_>,
-        account: &str,
+        account: &ChannelAccountId,
         recipient: &str,
         watermark: DateTime<Utc>,
         update: &StatusUpdate<'_>,
@@ -156,12 +161,12 @@ impl Receipts {
                 "SELECT id FROM delivery.messages
                  WHERE channel_account_id = $1 AND recipient = $2 AND sent_at IS NOT NULL AND sent_at <= $3
                  ORDER BY sent_at",
-                &[&account, &recipient, &watermark],
+                &[&account.as_str(), &recipient, &watermark],
             )
             .await?;
         let mut moved = 0;
         for row in rows {
-            let id: String = row.try_get(0)?;
+            let id: MessageId = store::id_column(&row, 0)?;
             if store::advance(tx, self.partitions, &id, update).await? {
                 moved += 1;
             }
@@ -173,12 +178,12 @@ impl Receipts {
 /// Serializes the send that records `provider_message_id` with receipts for it.
 pub async fn lock_provider_id(
     tx: &Transaction<'_>,
-    account: &str,
+    account: &ChannelAccountId,
     provider_message_id: &str,
 ) -> Result<(), DeliveryError> {
     tx.execute_cached(
         "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))",
-        &[&account, &provider_message_id],
+        &[&account.as_str(), &provider_message_id],
     )
     .await?;
     Ok(())
@@ -186,7 +191,7 @@ pub async fn lock_provider_id(
 
 async fn park(
     tx: &Transaction<'_>,
-    account: &str,
+    account: &ChannelAccountId,
     provider_message_id: &str,
     update: &StatusUpdate<'_>,
 ) -> Result<(), DeliveryError> {
@@ -197,7 +202,7 @@ async fn park(
              error_code, error_title, error_message, error_details)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
-            &account,
+            &account.as_str(),
             &provider_message_id,
             &update.status,
             &update.provider_status,
@@ -216,15 +221,15 @@ async fn park(
 pub async fn apply_parked(
     tx: &Transaction<'_>,
     partitions: u16,
-    account: &str,
+    account: &ChannelAccountId,
     provider_message_id: &str,
-    id: &str,
+    id: &MessageId,
 ) -> Result<u64, DeliveryError> {
     let parked = tx
         .query_cached(
             "DELETE FROM delivery.parked_receipts WHERE channel_account_id = $1 AND provider_message_id = $2
              RETURNING status, provider_status, error_code, error_title, error_message, error_details, id",
-            &[&account, &provider_message_id],
+            &[&account.as_str(), &provider_message_id],
         )
         .await?;
     let mut receipts: Vec<(i64, String, String, ProviderError)> = Vec::with_capacity(parked.len());

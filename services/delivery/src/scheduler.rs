@@ -62,7 +62,7 @@ impl Scheduler {
             let row = MessageRow::from_row(row)?;
             tx.execute_cached(
                 "UPDATE delivery.messages SET next_attempt_at = NULL, updated_at = now() WHERE id = $1",
-                &[&row.id],
+                &[&row.id.as_str()],
             )
             .await?;
             store::queue_send(&tx, self.partitions, &row, row.attempts + 1).await?;
@@ -83,7 +83,7 @@ impl Scheduler {
             let row = MessageRow::from_row(row)?;
             tx.execute_cached(
                 "UPDATE delivery.messages SET updated_at = now() WHERE id = $1",
-                &[&row.id],
+                &[&row.id.as_str()],
             )
             .await?;
             store::queue_send(&tx, self.partitions, &row, row.attempts + 1).await?;

@@ -1,11 +1,13 @@
 //! The `delivery` schema: messages with their idempotency keys, status history, attempts and
 //! the forward-only status change that publishes `outbound.status` through the outbox.
 
+use std::str::FromStr;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 use switchboard_domain::time::to_timestamp;
+use switchboard_domain::{ChannelAccountId, ContactId, ConversationId, InvalidId, MessageId, WorkspaceId};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::{GenericClient, Transaction};
 use switchboard_proto::common::v1::ProviderError;
@@ -34,17 +36,17 @@ pub const MESSAGE_COLUMNS: &str = "id, workspace_id, channel_account_id, channel
 #[derive(Debug, Clone)]
 pub struct MessageRow {
     /// `msg_…`.
-    pub id: String,
+    pub id: MessageId,
     /// The owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// `chacc_…`.
-    pub channel_account_id: String,
+    pub channel_account_id: ChannelAccountId,
     /// Stored channel name.
     pub channel: String,
     /// `ct_…`.
-    pub contact_id: String,
-    /// `conv_…` or empty.
-    pub conversation_id: String,
+    pub contact_id: ContactId,
+    /// `conv_…` when the send named a conversation.
+    pub conversation_id: Option<ConversationId>,
     /// The channel user id the provider addresses.
     pub recipient: String,
     /// Stored author kind (`agent`, `bot`, …).
@@ -87,13 +89,18 @@ impl MessageRow {
     /// Reads a row selected with [`MESSAGE_COLUMNS`].
     pub fn from_row(row: &tokio_postgres::Row) -> Result<Self, DeliveryError> {
         let content: Vec<u8> = row.try_get(9)?;
+        let conversation_id: String = row.try_get(5)?;
         Ok(Self {
-            id: row.try_get(0)?,
-            workspace_id: row.try_get(1)?,
-            channel_account_id: row.try_get(2)?,
+            id: id_column(row, 0)?,
+            workspace_id: id_column(row, 1)?,
+            channel_account_id: id_column(row, 2)?,
             channel: row.try_get(3)?,
-            contact_id: row.try_get(4)?,
-            conversation_id: row.try_get(5)?,
+            contact_id: id_column(row, 4)?,
+            conversation_id: if conversation_id.is_empty() {
+                None
+            } else {
+                Some(parse_stored(&conversation_id)?)
+            },
             recipient: row.try_get(6)?,
             author_kind: row.try_get(7)?,
             author_id: row.try_get(8)?,
@@ -124,7 +131,7 @@ impl MessageRow {
     /// The provider-neutral view of this message that the adapters take.
     pub fn outbound(&self) -> switchboard_channels::outbound::OutboundMessage<'_> {
         switchboard_channels::outbound::OutboundMessage {
-            message_id: &self.id,
+            message_id: self.id.as_str(),
             recipient: &self.recipient,
             content: &self.content,
             reply_to_provider_message_id: (!self.reply_to_provider_message_id.is_empty())
@@ -132,6 +139,14 @@ impl MessageRow {
             human_agent_tag: self.human_agent_tag,
             author_kind: &self.author_kind,
         }
+    }
+
+    /// The conversation id as the wire carries it (empty when none was named).
+    pub fn conversation_string(&self) -> String {
+        self.conversation_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
     }
 
     /// The proto channel value.
@@ -142,10 +157,10 @@ impl MessageRow {
     /// The API's view (history and attempts are filled in by [`load_details`]).
     pub fn to_proto(&self) -> proto::Message {
         proto::Message {
-            id: self.id.clone(),
-            conversation_id: self.conversation_id.clone(),
-            contact_id: self.contact_id.clone(),
-            channel_account_id: self.channel_account_id.clone(),
+            id: self.id.to_string(),
+            conversation_id: self.conversation_string(),
+            contact_id: self.contact_id.to_string(),
+            channel_account_id: self.channel_account_id.to_string(),
             channel: self.channel_value(),
             author_kind: crate::author::from_stored(&self.author_kind) as i32,
             author_id: self.author_id.clone(),
@@ -165,16 +180,30 @@ impl MessageRow {
     }
 }
 
+/// Reads the id in column `index`: a stored id that does not parse is corrupt.
+pub fn id_column<T>(row: &tokio_postgres::Row, index: usize) -> Result<T, DeliveryError>
+where
+    T: FromStr<Err = InvalidId>,
+{
+    let raw: String = row.try_get(index)?;
+    parse_stored(&raw)
+}
+
+fn parse_stored<T: FromStr<Err = InvalidId>>(raw: &str) -> Result<T, DeliveryError> {
+    raw.parse()
+        .map_err(|error: InvalidId| DeliveryError::Corrupt(format!("stored id: {error}")))
+}
+
 /// The message `id` of `workspace`; NOT_FOUND for other workspaces' ids.
 pub async fn load(
     client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
+    workspace: &WorkspaceId,
+    id: &MessageId,
 ) -> Result<MessageRow, DeliveryError> {
     let row = client
         .query_opt_cached(
             &format!("SELECT {MESSAGE_COLUMNS} FROM delivery.messages WHERE id = $1 AND workspace_id = $2"),
-            &[&id, &workspace],
+            &[&id.as_str(), &workspace.as_str()],
         )
         .await?
         .ok_or_else(|| DeliveryError::NotFound(format!("message {id}")))?;
@@ -191,7 +220,7 @@ pub async fn load_details(
         .query_cached(
             "SELECT status, at, source, provider_status FROM delivery.status_history
              WHERE message_id = $1 ORDER BY id",
-            &[&row.id],
+            &[&row.id.as_str()],
         )
         .await?;
     for entry in history {
@@ -208,7 +237,7 @@ pub async fn load_details(
             "SELECT number, started_at, finished_at, outcome, provider_status, error_code, error_title,
                     error_message, error_details, retry_after_ms
              FROM delivery.attempts WHERE message_id = $1 ORDER BY number",
-            &[&row.id],
+            &[&row.id.as_str()],
         )
         .await?;
     for attempt in attempts {
@@ -241,7 +270,7 @@ pub async fn load_details(
 /// Appends a status-history entry.
 pub async fn record_history(
     tx: &Transaction<'_>,
-    message_id: &str,
+    message_id: &MessageId,
     status: &str,
     source: &str,
     provider_status: &str,
@@ -249,7 +278,7 @@ pub async fn record_history(
     tx.execute_cached(
         "INSERT INTO delivery.status_history (message_id, status, source, provider_status)
              VALUES ($1, $2, $3, $4)",
-        &[&message_id, &status, &source, &provider_status],
+        &[&message_id.as_str(), &status, &source, &provider_status],
     )
     .await?;
     Ok(())
@@ -294,7 +323,7 @@ static ADVANCE_SQL: LazyLock<String> = LazyLock::new(|| {
 pub async fn advance(
     tx: &Transaction<'_>,
     partitions: u16,
-    id: &str,
+    id: &MessageId,
     update: &StatusUpdate<'_>,
 ) -> Result<bool, DeliveryError> {
     let empty = ProviderError::default();
@@ -303,7 +332,7 @@ pub async fn advance(
         .query_opt_cached(
             &ADVANCE_SQL,
             &[
-                &id,
+                &id.as_str(),
                 &update.status,
                 &error.code,
                 &error.title,
@@ -317,7 +346,7 @@ pub async fn advance(
         if let Some(provider_id) = update.provider_message_id {
             tx.execute_cached(
                 "UPDATE delivery.messages SET provider_message_id = $2 WHERE id = $1 AND provider_message_id IS NULL",
-                &[&id, &provider_id],
+                &[&id.as_str(), &provider_id],
             )
             .await?;
         }
@@ -331,7 +360,7 @@ pub async fn advance(
         &contact,
         "outbound.status",
         Payload::OutboundStatus(OutboundStatus {
-            message_id: id.to_owned(),
+            message_id: id.to_string(),
             contact_id: contact.clone(),
             status: i32::from(status::from_stored(update.status)),
             provider_message_id: provider_id.unwrap_or_default(),
@@ -354,14 +383,14 @@ pub async fn publish_accepted(
         row.content.parts.clone()
     };
     let envelope = envelope(
-        &row.workspace_id,
-        &row.contact_id,
+        row.workspace_id.as_str(),
+        row.contact_id.as_str(),
         "outbound.message",
         Payload::OutboundMessage(OutboundMessage {
-            message_id: row.id.clone(),
-            conversation_id: row.conversation_id.clone(),
-            contact_id: row.contact_id.clone(),
-            channel_account_id: row.channel_account_id.clone(),
+            message_id: row.id.to_string(),
+            conversation_id: row.conversation_string(),
+            contact_id: row.contact_id.to_string(),
+            channel_account_id: row.channel_account_id.to_string(),
             channel: row.channel_value(),
             author_kind: row.author_kind.clone(),
             author_id: row.author_id.clone(),
@@ -385,13 +414,13 @@ pub async fn queue_send(
     // Live replies and broadcasts share the account's partition, so its limiter lives in one
     // process; the lane there sends live replies first.
     let mut envelope = envelope(
-        &row.workspace_id,
-        &row.channel_account_id,
+        row.workspace_id.as_str(),
+        row.channel_account_id.as_str(),
         &format!("{SEND_FAMILY}.{}", row.channel),
         Payload::SendRequested(SendRequested {
-            message_id: row.id.clone(),
+            message_id: row.id.to_string(),
             attempt: u32::try_from(attempt).unwrap_or_default(),
-            channel_account_id: row.channel_account_id.clone(),
+            channel_account_id: row.channel_account_id.to_string(),
             order_key: if row.priority == 0 {
                 format!("{}/{}", row.channel_account_id, row.recipient)
             } else {
@@ -399,7 +428,7 @@ pub async fn queue_send(
             },
         }),
     );
-    envelope.correlation_id = row.id.clone();
+    envelope.correlation_id = row.id.to_string();
     OUTBOX.record(tx, &envelope, partitions).await?;
     Ok(())
 }
@@ -414,19 +443,5 @@ fn envelope(workspace: &str, partition_key: &str, event_type: &str, payload: Pay
         causation_id: String::new(),
         partition_key: partition_key.to_owned(),
         payload: Some(payload),
-    }
-}
-
-/// The view of a channel account that the adapters take.
-pub fn provider_account(
-    account: &switchboard_directory::ResolvedAccount,
-) -> switchboard_channels::outbound::ProviderAccount<'_> {
-    switchboard_channels::outbound::ProviderAccount {
-        id: &account.id,
-        channel: account.channel,
-        external_id: &account.external_id,
-        base_url: (!account.base_url.is_empty()).then_some(account.base_url.as_str()),
-        settings: &account.settings,
-        secrets: account.secrets(),
     }
 }

@@ -4,6 +4,12 @@
 //! the provider answers with a retry-after for the whole account, live replies before
 //! broadcasts, and one send at a time per recipient. (Live replies to one recipient reach
 //! the lane in queue order: the send consumer hands them over by the job's order key.)
+//!
+//! A send passes its lane in a fixed order, and the types enforce it: [`Lanes::admit`]
+//! picks the lane and holds a broadcast (step 1), [`Admission::clear`] waits for the
+//! recipient's turn and limits (steps 2 and 3, before the database work), and
+//! [`Cleared::call_slot`] waits out the recipient's spacing and the account's pacing (steps
+//! 4 and 5, right before the call) and yields the [`CallSlot`] held during the call (step 6).
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
@@ -14,9 +20,14 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use switchboard_directory::ResolvedAccount;
 use switchboard_domain::Channel;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::DeliveryConfig;
+
+mod admission;
+
+pub use admission::{Admission, Cleared, Deferred};
 
 /// The provider's sliding window for an account's per-second limit.
 const SECOND: Duration = Duration::from_secs(1);
@@ -36,7 +47,7 @@ pub struct Lanes {
 }
 
 /// A broadcast send a lane holds, counted until dropped.
-pub struct BroadcastHold {
+struct BroadcastHold {
     lane: Arc<Lane>,
     all: Arc<AtomicUsize>,
 }
@@ -49,7 +60,7 @@ impl Drop for BroadcastHold {
 }
 
 /// One account's lane.
-pub struct Lane {
+struct Lane {
     per_second: f64,
     account: DefaultDirectRateLimiter,
     /// WhatsApp's pair rate (bursts borrowed from a 6 s period).
@@ -60,14 +71,17 @@ pub struct Lane {
     spacing: Option<(Duration, Duration)>,
     /// When the last call to each spaced recipient ended.
     last_call: Mutex<HashMap<String, Instant>>,
+    /// Live replies waiting for a slot; broadcasts wait until there are none.
     live_waiting: AtomicUsize,
+    /// Wakes the broadcasts waiting for live replies when the last of those has its slot.
+    live_drained: Notify,
     broadcasts_held: AtomicUsize,
     next_broadcast_slot: Mutex<Instant>,
     paused_until: Mutex<Option<Instant>>,
     /// The calls that may still count in the provider's current second (see [`Lane::pace`]).
     calls: Mutex<CallWindow>,
     /// Wakes a send waiting for the window when a call ends.
-    call_ended: tokio::sync::Notify,
+    call_ended: Notify,
     order: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -146,7 +160,7 @@ impl Lanes {
     /// `sends_in_flight`. A broadcast not held waits in the database instead (its job acked,
     /// sent again when due), so a broadcast backlog never fills the queue's prefetch ahead of
     /// live replies.
-    pub fn hold_broadcast(&self, lane: &Arc<Lane>) -> Option<BroadcastHold> {
+    fn hold_broadcast(&self, lane: &Arc<Lane>) -> Option<BroadcastHold> {
         let lane_capacity = ((lane.per_second * 2.0).ceil() as usize).max(8);
         let process_capacity = (self.config.sends_in_flight / 2).max(1);
         if lane.broadcasts_held.load(Ordering::SeqCst) >= lane_capacity
@@ -181,7 +195,7 @@ impl Lanes {
     }
 
     /// The lane of `account` (re-made when its limit changed).
-    pub fn lane(&self, account: &ResolvedAccount) -> Arc<Lane> {
+    fn lane(&self, account: &ResolvedAccount) -> Arc<Lane> {
         let per_second = self.limit_of(account);
         let mut lanes = self
             .lanes
@@ -199,8 +213,26 @@ impl Lanes {
 }
 
 /// Holds a recipient's turn: the next message to them waits until this one's call is done.
-pub struct Turn {
+struct Turn {
     _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// A live reply waiting for its slot, counted until it has one (or stops waiting).
+struct LiveWaiting<'a>(&'a Lane);
+
+impl<'a> LiveWaiting<'a> {
+    fn new(lane: &'a Lane) -> Self {
+        lane.live_waiting.fetch_add(1, Ordering::SeqCst);
+        Self(lane)
+    }
+}
+
+impl Drop for LiveWaiting<'_> {
+    fn drop(&mut self) {
+        if self.0.live_waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.live_drained.notify_waiters();
+        }
+    }
 }
 
 impl Lane {
@@ -227,11 +259,12 @@ impl Lane {
             spacing,
             last_call: Mutex::new(HashMap::new()),
             live_waiting: AtomicUsize::new(0),
+            live_drained: Notify::new(),
             broadcasts_held: AtomicUsize::new(0),
             next_broadcast_slot: Mutex::new(Instant::now()),
             paused_until: Mutex::new(None),
             calls: Mutex::new(CallWindow::default()),
-            call_ended: tokio::sync::Notify::new(),
+            call_ended: Notify::new(),
             order: Mutex::new(HashMap::new()),
         }
     }
@@ -239,7 +272,7 @@ impl Lane {
     /// How long a broadcast the lane cannot hold now should wait: the next free slot of a
     /// schedule at the lane's rate that starts after the broadcasts it holds, so a backlog of
     /// any size comes back spread at the rate it can be sent (each broadcast about once).
-    pub fn broadcast_slot(&self) -> Duration {
+    fn broadcast_slot(&self) -> Duration {
         let interval = Duration::from_secs_f64(1.0 / self.per_second.max(0.001));
         let held = self.broadcasts_held.load(Ordering::SeqCst) as u32;
         let now = Instant::now();
@@ -253,7 +286,7 @@ impl Lane {
     }
 
     /// Waits for `recipient`'s turn (first come, first served).
-    pub async fn turn(&self, recipient: &str) -> Turn {
+    async fn turn(&self, recipient: &str) -> Turn {
         let lock = {
             let mut order = self
                 .order
@@ -271,7 +304,7 @@ impl Lane {
 
     /// Waits until a send to `recipient` fits the recipient's limits and the account is not
     /// paused. Call it before any database work for the send; [`Lane::pace`] comes after.
-    pub async fn acquire(&self, recipient: &str) {
+    async fn acquire(&self, recipient: &str) {
         loop {
             let paused = *self
                 .paused_until
@@ -289,7 +322,7 @@ impl Lane {
 
     /// Waits until the recipient's spacing since its last call ended has passed (Telegram).
     /// Call it holding the recipient's [`Turn`], right before [`Lane::pace`].
-    pub async fn space(&self, recipient: &str) {
+    async fn space(&self, recipient: &str) {
         let Some((chat, group)) = self.spacing else {
             return;
         };
@@ -324,20 +357,31 @@ impl Lane {
     /// work, whose latency would otherwise bunch sends together): evenly paced below the limit,
     /// live replies (`live`) before broadcasts, and never more than the limit in any second
     /// at the provider. Hold the slot until the call to `recipient` has ended.
-    pub async fn pace<'a>(&'a self, live: bool, recipient: &'a str) -> CallSlot<'a> {
-        if live {
-            self.live_waiting.fetch_add(1, Ordering::SeqCst);
+    async fn pace<'a>(&'a self, live: bool, recipient: &'a str) -> CallSlot<'a> {
+        let waiting = if live {
+            Some(LiveWaiting::new(self))
         } else {
-            while self.live_waiting.load(Ordering::SeqCst) > 0 {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
+            self.after_live_replies().await;
+            None
+        };
         self.account.until_ready().await;
         let slot = self.within_second(recipient).await;
-        if live {
-            self.live_waiting.fetch_sub(1, Ordering::SeqCst);
-        }
+        drop(waiting);
         slot
+    }
+
+    /// Waits until no live reply is waiting for a slot (a broadcast goes after them), woken
+    /// when the last of them has one.
+    async fn after_live_replies(&self) {
+        loop {
+            let drained = self.live_drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.live_waiting.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            drained.await;
+        }
     }
 
     /// Waits until fewer than `per_second` calls are in flight or ended less than a second
@@ -379,7 +423,7 @@ impl Lane {
 
     /// Stops every send of the account for `duration` (the provider asked to wait; the
     /// caller bounds it). A duration no clock can represent is taken as [`MAX_PAUSE`].
-    pub fn pause(&self, duration: Duration) {
+    fn pause(&self, duration: Duration) {
         let now = Instant::now();
         let Some(until) = now
             .checked_add(duration.min(MAX_PAUSE))
@@ -413,6 +457,20 @@ mod tests {
         // A shorter pause never shortens a longer one.
         lane.pause(Duration::from_secs(1));
         assert_eq!(*lane.paused_until.lock().unwrap(), Some(until));
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_waits_for_live_replies_and_wakes_when_they_have_their_slot() {
+        let lane = Lane::new(Channel::Whatsapp, 10.0, 1.0);
+        let live = LiveWaiting::new(&lane);
+        let broadcast = lane.after_live_replies();
+        tokio::pin!(broadcast);
+        let waited = tokio::time::timeout(Duration::from_millis(50), broadcast.as_mut()).await;
+        assert!(waited.is_err(), "a broadcast waits while a live reply waits");
+        drop(live);
+        tokio::time::timeout(Duration::from_secs(1), broadcast)
+            .await
+            .expect("woken once no live reply waits");
     }
 
     /// Most arrivals in any sliding second (`(t - 1 s, t]`, as providers count).

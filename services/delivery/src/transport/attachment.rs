@@ -4,11 +4,40 @@
 
 use std::time::Duration;
 
-use crate::DeliveryError;
 use switchboard_channels::media::executable_head;
-use switchboard_egress::EgressClient;
+use switchboard_egress::{EgressClient, EgressError};
 
+use crate::DeliveryError;
 use crate::content::{MAX_ATTACHMENT_BYTES, executable, too_large};
+
+/// The reason given for an attachment URL the egress policy refuses.
+pub(super) const URL_REFUSED: &str = "ATTACHMENT_URL_REFUSED";
+
+/// Why an attachment URL gave no answer.
+pub(super) enum FetchError {
+    /// The egress policy refuses the URL (retrying cannot help); the text says why.
+    Refused(String),
+    /// The URL could not be fetched now.
+    Failed(EgressError),
+}
+
+/// GETs the attachment at `url` under the egress policy, bounded by `timeout`.
+pub(super) async fn fetch(
+    client: &EgressClient,
+    url: &str,
+    headers: reqwest::header::HeaderMap,
+    timeout: Duration,
+) -> Result<reqwest::Response, FetchError> {
+    client
+        .get(url, headers, timeout)
+        .await
+        .map_err(|error| match error {
+            refused if refused.is_refusal() => {
+                FetchError::Refused(format!("the attachment url cannot be used: {refused}"))
+            }
+            other => FetchError::Failed(other),
+        })
+}
 
 /// Bytes read from the start of an attachment.
 const HEAD_BYTES: usize = 64;
@@ -49,15 +78,11 @@ impl AttachmentCheck {
             headers.insert(reqwest::header::RANGE, range);
         }
         let mut response =
-            self.client
-                .get(url, headers, self.timeout)
+            fetch(&self.client, url, headers, self.timeout)
                 .await
                 .map_err(|error| match error {
-                    refused if refused.is_refusal() => DeliveryError::content(
-                        "ATTACHMENT_URL_REFUSED",
-                        format!("the attachment url cannot be used: {refused}"),
-                    ),
-                    other => unreachable(other.to_string()),
+                    FetchError::Refused(why) => DeliveryError::content(URL_REFUSED, why),
+                    FetchError::Failed(error) => unreachable(error.to_string()),
                 })?;
         if !response.status().is_success() {
             return Err(unreachable(format!("HTTP {}", response.status().as_u16())));

@@ -18,7 +18,8 @@ use switchboard_directory::ResolvedAccount;
 use switchboard_egress::{EgressClient, EgressError, read_capped};
 use switchboard_proto::common::v1::ProviderError;
 
-use crate::sender::CallOutcome;
+use super::attachment::{self, FetchError, URL_REFUSED};
+use super::{CallOutcome, own_provider_account};
 use crate::store::MessageRow;
 
 type Transport = AsyncSmtpTransport<Tokio1Executor>;
@@ -121,20 +122,17 @@ impl Mailer {
                 };
                 CallOutcome::Answered { status: 0, outcome }
             };
-            let mut response = match self
-                .http
-                .get(&media.url, reqwest::header::HeaderMap::new(), self.timeout)
-                .await
-            {
+            let fetched = attachment::fetch(
+                &self.http,
+                &media.url,
+                reqwest::header::HeaderMap::new(),
+                self.timeout,
+            )
+            .await;
+            let mut response = match fetched {
                 Ok(response) => response,
-                Err(error) if error.is_refusal() => {
-                    return Err(failed(
-                        "ATTACHMENT_URL_REFUSED",
-                        format!("the attachment url cannot be used: {error}"),
-                        false,
-                    ));
-                }
-                Err(error) => {
+                Err(FetchError::Refused(why)) => return Err(failed(URL_REFUSED, why, false)),
+                Err(FetchError::Failed(error)) => {
                     return Err(failed(
                         "attachment_fetch",
                         format!("the attachment could not be fetched: {error}"),
@@ -195,7 +193,7 @@ impl Mailer {
 
     /// Submits `row` through `account`'s SMTP server.
     pub async fn send(&self, account: &ResolvedAccount, row: &MessageRow) -> CallOutcome {
-        let provider_account = crate::store::provider_account(account);
+        let provider_account = own_provider_account(account);
         let message = row.outbound();
         let automated = matches!(row.author_kind.as_str(), "bot" | "workflow");
         let files = match self.fetch_files(row).await {
