@@ -41,22 +41,26 @@ pub enum Command {
     Reply {
         /// The text to send.
         text: String,
-        /// The conversation (`conv_…`); default: the most recently opened one on `--channel`.
+        /// The conversation (`conv_…`); default: the most recently opened one (on `--channel`
+        /// when given).
         #[arg(long)]
         conversation: Option<String>,
-        /// The channel whose latest conversation is answered without `--conversation`.
-        #[arg(long, default_value = "webchat")]
-        channel: switchboard_domain::Channel,
+        /// Answer the latest conversation of this channel only.
+        #[arg(long)]
+        channel: Option<switchboard_domain::Channel>,
         /// The workspace (when acting with the internal token instead of an API key).
         #[arg(long, default_value = "ws_demo")]
         workspace: String,
         /// A workspace API key; without one, SWITCHBOARD_INTERNAL_TOKEN acts inside --workspace.
         #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
-        /// The agent the reply is from (`agent_…`, claims the conversation); default: an API
-        /// message.
-        #[arg(long)]
+        /// The agent the reply is from (`agent_…`; the reply claims the conversation).
+        #[arg(long, conflicts_with = "agent_email")]
         agent: Option<String>,
+        /// The agent the reply is from, by e-mail: the workspace's agent with this address,
+        /// created when missing (named after it).
+        #[arg(long, default_value = "demo.agent@example.com")]
+        agent_email: String,
         /// Where delivery and routing answer over gRPC.
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         endpoint: String,

@@ -52,12 +52,9 @@ impl Config {
     pub fn validate(&self, targets: &Targets) -> Result<(), String> {
         self.server.validate()?;
         self.auth.validate()?;
-        if targets.need_database() {
-            self.database.validate()?;
-        }
-        if targets.need_bus() {
-            self.bus.validate()?;
-        }
+        // Every component keeps state in PostgreSQL and talks over RabbitMQ.
+        self.database.validate()?;
+        self.bus.validate()?;
         for target in targets.iter() {
             match target {
                 Target::Tenancy => self.tenancy.validate()?,
@@ -90,14 +87,11 @@ impl Config {
         Ok(())
     }
 
-    /// Validates what `switchboard migrate` uses: the database section of the enabled targets
+    /// Validates what `switchboard migrate` uses: the database section
     /// (telemetry is checked when it starts). It binds no listener, opens no bus connection and
     /// makes no internal call, so the tokens are not required.
-    pub fn validate_for_migrate(&self, targets: &Targets) -> Result<(), String> {
-        if targets.need_database() {
-            self.database.validate()?;
-        }
-        Ok(())
+    pub fn validate_for_migrate(&self) -> Result<(), String> {
+        self.database.validate()
     }
 }
 
@@ -114,7 +108,7 @@ pub(crate) fn load(cli: &Cli) -> Result<(Config, Targets), String> {
 /// (and `run`, the default) the sections of the enabled targets.
 fn validate_for(config: &Config, targets: &Targets, command: Option<&Command>) -> Result<(), String> {
     match command {
-        Some(Command::Migrate) => config.validate_for_migrate(targets),
+        Some(Command::Migrate) => config.validate_for_migrate(),
         // Only the broker is used.
         Some(Command::DeadLetters { .. }) => config.bus.validate(),
         Some(Command::Run | Command::PrintConfig | Command::Healthcheck { .. } | Command::Reply { .. })

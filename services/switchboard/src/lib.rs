@@ -6,9 +6,11 @@
 
 mod app;
 mod cli;
+mod components;
 mod config;
 mod dead_letters;
 mod healthcheck;
+mod infrastructure;
 mod remote_keys;
 mod reply;
 mod targets;
@@ -59,6 +61,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
             workspace,
             api_key,
             agent,
+            agent_email,
             endpoint,
         }) => reply::run(
             config,
@@ -68,7 +71,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
                 workspace,
                 conversation,
                 channel,
-                agent,
+                agent: agent.map_or(reply::Author::AgentEmail(agent_email), reply::Author::Agent),
                 text,
             },
         ),

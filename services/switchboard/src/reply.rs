@@ -9,6 +9,7 @@ use switchboard_proto::common::v1::{ContentPart, PageRequest, TextPart, content_
 use switchboard_proto::delivery::v1 as delivery;
 use switchboard_proto::delivery::v1::delivery_service_client::DeliveryServiceClient;
 use switchboard_proto::routing::v1 as routing;
+use switchboard_proto::routing::v1::assignment_service_client::AssignmentServiceClient;
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
 
 use crate::Config;
@@ -22,14 +23,23 @@ pub struct ReplyOrder {
     pub api_key: Option<String>,
     /// The workspace (needed with the internal token).
     pub workspace: String,
-    /// The conversation; unset: the most recently opened one on `channel`.
+    /// The conversation; unset: the most recently opened one (on `channel` when set).
     pub conversation: Option<String>,
-    /// The channel whose latest conversation is answered.
-    pub channel: switchboard_domain::Channel,
-    /// The agent's id (`agent_…`); unset: sent as an API message, which claims nothing.
-    pub agent: Option<String>,
+    /// The channel whose latest conversation is answered, when not any.
+    pub channel: Option<switchboard_domain::Channel>,
+    /// The agent the reply is from.
+    pub agent: Author,
     /// The text.
     pub text: String,
+}
+
+/// Which agent a reply is from.
+#[derive(Debug, Clone)]
+pub enum Author {
+    /// The agent with this id (`agent_…`).
+    Agent(String),
+    /// The workspace's agent with this e-mail, created when missing.
+    AgentEmail(String),
 }
 
 fn authorize<T>(request: &mut tonic::Request<T>, config: &Config, order: &ReplyOrder) -> Result<(), String> {
@@ -65,7 +75,7 @@ async fn reply(config: Config, order: ReplyOrder) -> Result<String, String> {
         Some(id) => id.clone(),
         None => {
             let mut request = tonic::Request::new(routing::ListConversationsRequest {
-                channel: order.channel.to_proto() as i32,
+                channel: order.channel.map_or(0, |channel| channel.to_proto() as i32),
                 page: Some(PageRequest {
                     page_size: 1,
                     ..PageRequest::default()
@@ -82,13 +92,15 @@ async fn reply(config: Config, order: ReplyOrder) -> Result<String, String> {
                 .conversations
                 .first()
                 .map(|conversation| conversation.id.clone())
-                .ok_or_else(|| {
-                    format!(
-                        "no {} conversation yet: write from the widget first",
-                        order.channel
-                    )
+                .ok_or_else(|| match order.channel {
+                    Some(channel) => format!("no {channel} conversation yet: write on {channel} first"),
+                    None => "no conversation yet: send a webhook or write from the widget first".to_owned(),
                 })?
         }
+    };
+    let agent_id = match &order.agent {
+        Author::Agent(id) => id.clone(),
+        Author::AgentEmail(email) => agent_with_email(&channel, &config, &order, email).await?,
     };
     let mut request = tonic::Request::new(delivery::SendRequest {
         recipient: Some(delivery::Recipient {
@@ -103,12 +115,8 @@ async fn reply(config: Config, order: ReplyOrder) -> Result<String, String> {
             }],
             ..delivery::OutboundContent::default()
         }),
-        author_kind: if order.agent.is_some() {
-            delivery::AuthorKind::Agent as i32
-        } else {
-            delivery::AuthorKind::Api as i32
-        },
-        author_id: order.agent.clone().unwrap_or_default(),
+        author_kind: delivery::AuthorKind::Agent as i32,
+        author_id: agent_id,
         idempotency_key: uuid::Uuid::new_v4().to_string(),
         ..delivery::SendRequest::default()
     });
@@ -120,6 +128,60 @@ async fn reply(config: Config, order: ReplyOrder) -> Result<String, String> {
         .into_inner();
     let id = sent.message.map(|message| message.id).unwrap_or_default();
     Ok(format!("queued {id} in {conversation}"))
+}
+
+/// The id of the workspace's agent with `email`, created (named after the address) when the
+/// workspace has none.
+async fn agent_with_email(
+    channel: &tonic::transport::Channel,
+    config: &Config,
+    order: &ReplyOrder,
+    email: &str,
+) -> Result<String, String> {
+    let mut client = AssignmentServiceClient::new(channel.clone());
+    let mut page_token = String::new();
+    loop {
+        let mut request = tonic::Request::new(routing::ListAgentsRequest {
+            page: Some(PageRequest {
+                page_size: 200,
+                page_token: page_token.clone(),
+            }),
+            ..routing::ListAgentsRequest::default()
+        });
+        authorize(&mut request, config, order)?;
+        let listed = client
+            .list_agents(request)
+            .await
+            .map_err(|status| format!("cannot list agents: {}", status.message()))?
+            .into_inner();
+        if let Some(agent) = listed
+            .agents
+            .iter()
+            .find(|agent| agent.email.eq_ignore_ascii_case(email))
+        {
+            return Ok(agent.id.clone());
+        }
+        match listed.page.map(|page| page.next_page_token) {
+            Some(next) if !next.is_empty() => page_token = next,
+            _ => break,
+        }
+    }
+    let name = email.split('@').next().unwrap_or(email).replace('.', " ");
+    let mut request = tonic::Request::new(routing::CreateAgentRequest {
+        name,
+        email: email.to_owned(),
+        ..routing::CreateAgentRequest::default()
+    });
+    authorize(&mut request, config, order)?;
+    let created = client
+        .create_agent(request)
+        .await
+        .map_err(|status| format!("cannot create the agent {email}: {}", status.message()))?
+        .into_inner();
+    created
+        .agent
+        .map(|agent| agent.id)
+        .ok_or_else(|| "routing created the agent but did not return it".to_owned())
 }
 
 /// Runs `switchboard reply`.

@@ -55,21 +55,6 @@ impl Target {
             },
         }
     }
-
-    /// Returns true when the component keeps state in PostgreSQL.
-    pub fn needs_database(self) -> bool {
-        match self {
-            // Ingress keeps its spool and dead letters there.
-            Self::Tenancy | Self::Contacts | Self::Routing | Self::Delivery | Self::Ingress(_) => true,
-        }
-    }
-
-    /// Returns true when the component uses RabbitMQ.
-    pub fn needs_bus(self) -> bool {
-        match self {
-            Self::Tenancy | Self::Contacts | Self::Routing | Self::Delivery | Self::Ingress(_) => true,
-        }
-    }
 }
 
 /// The set of enabled targets.
@@ -126,11 +111,6 @@ impl Targets {
         self.set.iter().copied()
     }
 
-    /// Returns true when any enabled target needs PostgreSQL.
-    pub fn need_database(&self) -> bool {
-        self.iter().any(Target::needs_database)
-    }
-
     /// The channels whose webhooks this process serves (empty without an ingress target).
     pub fn ingress_channels(&self) -> Vec<Channel> {
         let mut channels: Vec<Channel> = Vec::new();
@@ -147,11 +127,6 @@ impl Targets {
         channels.sort();
         channels.dedup();
         channels
-    }
-
-    /// Returns true when any enabled target needs RabbitMQ.
-    pub fn need_bus(&self) -> bool {
-        self.iter().any(Target::needs_bus)
     }
 }
 
