@@ -17,6 +17,11 @@ DEMO_ENV := SWITCHBOARD_CHANNELS_FILE=deploy/config/channels.example.yaml \
 	DEMO_TELEGRAM_WEBHOOK_SECRET=dev-webhook-secret \
 	DEMO_WEBCHAT_SESSION_SECRET=dev-webchat-session-secret DEMO_WEBCHAT_IDENTITY_SECRET=dev-webchat-identity-secret
 
+# Where cargo puts its builds (CARGO_TARGET_DIR when set, as cargo itself does).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+DEBUG_BIN := $(TARGET_DIR)/debug
+RELEASE_BIN := $(TARGET_DIR)/release
+
 .DEFAULT_GOAL := help
 
 .PHONY: help
@@ -32,22 +37,25 @@ build: ## Build the switchboard binary and the provider simulator
 	$(CARGO) build --locked -p switchboard -p switchboard-provider-sim
 
 .PHONY: run
-run: services build ## Run switchboard --target all against local PostgreSQL and RabbitMQ (demo workspace)
-	$(DEMO_ENV) ./target/debug/switchboard --target all
+run: services build ## Run switchboard --target all against local PostgreSQL and RabbitMQ (demo workspace), with the provider simulator for the demo WhatsApp number
+	@$(DEBUG_BIN)/provider-sim --accounts deploy/config/provider-sim.demo.json & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null' EXIT; \
+	$(DEMO_ENV) $(DEBUG_BIN)/switchboard --target all
 
 .PHONY: reply
-reply: ## Answer the latest web chat conversation of `make run` as an agent: make reply TEXT='Hello!'
-	$(DEMO_ENV) ./target/debug/switchboard reply "$(TEXT)"
+reply: ## Answer the latest conversation of `make run` as the demo agent: make reply TEXT='Hello!'
+	$(DEMO_ENV) $(DEBUG_BIN)/switchboard reply "$(TEXT)"
 
 .PHONY: fmt
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
 .PHONY: lint
-lint: ## fmt check, clippy -D warnings, log-message style
+lint: ## fmt check, clippy -D warnings, log-message style, structure (services independent, files <= 500 lines, no module cycles)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	scripts/check-log-format.sh
+	scripts/check-structure.py
 
 .PHONY: test
 test: lint services build helm-lint browser ## Lint, the Helm chart check (runs its migration Job), then every test (unit, integration, end to end, headless Chromium) against the real services
@@ -70,21 +78,21 @@ browser: ## Install what the web chat browser test needs (Chromium, Node.js, pla
 .PHONY: bench
 bench: services ## Confirmed publishes/s, signed webhooks/s, idle RSS, contact resolutions/s and list latency, routing events/s and WatchEvents latency, delivery sends/s, rate-limit accuracy and latency (each next to its floor)
 	$(CARGO) build --locked --release -p switchboard -p switchboard-provider-sim -p switchboard-load-tests
-	./target/release/bench-publish --messages 50000 --in-flight 256
-	./target/release/bench-ingress --binary ./target/release/switchboard --requests 30000 --concurrency 64
-	./target/release/bench-contacts --binary ./target/release/switchboard --events 40000 --contacts 1000000
-	./target/release/bench-routing --binary ./target/release/switchboard --events 20000 --contacts 2000
-	./target/release/bench-delivery --binary ./target/release/switchboard --messages 5000 --limit 80
-	scripts/idle-rss.sh ./target/release/switchboard
-	./target/release/bench-namespace check
+	$(RELEASE_BIN)/bench-publish --messages 50000 --in-flight 256
+	$(RELEASE_BIN)/bench-ingress --binary $(RELEASE_BIN)/switchboard --requests 30000 --concurrency 64
+	$(RELEASE_BIN)/bench-contacts --binary $(RELEASE_BIN)/switchboard --events 40000 --contacts 1000000
+	$(RELEASE_BIN)/bench-routing --binary $(RELEASE_BIN)/switchboard --events 20000 --contacts 2000
+	$(RELEASE_BIN)/bench-delivery --binary $(RELEASE_BIN)/switchboard --messages 5000 --limit 80
+	scripts/idle-rss.sh $(RELEASE_BIN)/switchboard
+	$(RELEASE_BIN)/bench-namespace check
 
 # The debug build's benches and binary, as `make build` leaves them.
-SMOKE := ./target/debug
+SMOKE := $(DEBUG_BIN)
 
 .PHONY: chaos
 chaos: services ## The fault suite at bench size on a release build (stops and starts the local RabbitMQ and PostgreSQL; run nothing else meanwhile); figures in docs/reliability.md
 	$(CARGO) build --locked --release -p switchboard -p switchboard-provider-sim -p switchboard-load-tests
-	./target/release/chaos --binary ./target/release/switchboard --scale bench
+	$(RELEASE_BIN)/chaos --binary $(RELEASE_BIN)/switchboard --scale bench
 
 .PHONY: bench-smoke
 bench-smoke: services ## Every bench at a tiny size on the debug build (runs end to end, figures meaningless), then checks no bench run left queues, exchanges or databases
