@@ -217,6 +217,19 @@ async fn read(db: &tokio_postgres::Client, traffic: &Traffic, load: &LoadReport)
     Ok(outcome)
 }
 
+/// The dead letters of `namespace` once they number at least `expected` (or `timeout`
+/// passes): the broker reports a quorum queue's depth some seconds late.
+pub async fn dead_letters_reaching(namespace: &str, expected: u64, timeout: Duration) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let count = dead_letters(namespace).await?;
+        if count >= expected || Instant::now() >= deadline {
+            return Ok(count);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Messages waiting in the dead-letter queues of bus `namespace` (listed with `rabbitmqctl`).
 pub async fn dead_letters(namespace: &str) -> anyhow::Result<u64> {
     let output = tokio::process::Command::new("rabbitmqctl")

@@ -502,6 +502,12 @@ pub async fn poison_message(setup: &Setup, scale: Scale) -> anyhow::Result<Scena
     let load = driving.await.context("the load generator")??;
     let mut outcome = checks::settle(rig.database_url(), rig.namespace(), &traffic, &load, SETTLE).await?;
     outcome.expected_dead_letters = poisons as u64;
+    outcome.dead_lettered = checks::dead_letters_reaching(
+        rig.namespace(),
+        outcome.expected_dead_letters,
+        Duration::from_secs(30),
+    )
+    .await?;
     report.outcome(&load, &outcome, senders);
 
     let listed = rig
