@@ -101,10 +101,18 @@ struct ReadyNotice {
 
 impl ReadyNotice {
     fn new(config: &Config, targets: &Targets, [admin, http, grpc]: &[std::net::SocketAddr; 3]) -> Self {
+        // A listener on every interface is reached locally as localhost.
+        let url = |address: &std::net::SocketAddr| {
+            if address.ip().is_unspecified() {
+                format!("http://localhost:{}", address.port())
+            } else {
+                format!("http://{address}")
+            }
+        };
         Self {
-            admin: format!("http://{admin}"),
-            http: format!("http://{http}"),
-            grpc: format!("http://{grpc}"),
+            admin: url(admin),
+            http: url(http),
+            grpc: url(grpc),
             webchat: targets
                 .ingress_channels()
                 .contains(&switchboard_domain::Channel::Webchat),

@@ -11,6 +11,8 @@ use switchboard_proto::delivery::v1::delivery_service_client::DeliveryServiceCli
 use switchboard_proto::routing::v1 as routing;
 use switchboard_proto::routing::v1::assignment_service_client::AssignmentServiceClient;
 use switchboard_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use switchboard_proto::tenancy::v1 as tenancy;
+use switchboard_proto::tenancy::v1::workspace_admin_service_client::WorkspaceAdminServiceClient;
 
 use crate::Config;
 
@@ -52,10 +54,7 @@ fn authorize<T>(request: &mut tonic::Request<T>, config: &Config, order: &ReplyO
             );
         }
     };
-    let value = format!("Bearer {token}")
-        .parse()
-        .map_err(|_| "the API key is not a valid header value".to_owned())?;
-    request.metadata_mut().insert("authorization", value);
+    bearer(request, &token)?;
     if order.api_key.is_none() {
         let workspace = switchboard_domain::WorkspaceId::parse(&order.workspace)
             .map_err(|error| format!("--workspace: {error}"))?;
@@ -138,7 +137,7 @@ async fn agent_with_email(
     order: &ReplyOrder,
     email: &str,
 ) -> Result<String, String> {
-    let mut client = AssignmentServiceClient::new(channel.clone());
+    let client = AssignmentServiceClient::new(channel.clone());
     let mut page_token = String::new();
     loop {
         let mut request = tonic::Request::new(routing::ListAgentsRequest {
@@ -150,6 +149,7 @@ async fn agent_with_email(
         });
         authorize(&mut request, config, order)?;
         let listed = client
+            .clone()
             .list_agents(request)
             .await
             .map_err(|status| format!("cannot list agents: {}", status.message()))?
@@ -167,21 +167,97 @@ async fn agent_with_email(
         }
     }
     let name = email.split('@').next().unwrap_or(email).replace('.', " ");
-    let mut request = tonic::Request::new(routing::CreateAgentRequest {
-        name,
-        email: email.to_owned(),
-        ..routing::CreateAgentRequest::default()
-    });
-    authorize(&mut request, config, order)?;
-    let created = client
-        .create_agent(request)
-        .await
-        .map_err(|status| format!("cannot create the agent {email}: {}", status.message()))?
-        .into_inner();
+    let create = |authorization: Option<String>| {
+        let mut client = client.clone();
+        let (name, email) = (name.clone(), email.to_owned());
+        async move {
+            let mut request = tonic::Request::new(routing::CreateAgentRequest {
+                name,
+                email,
+                ..routing::CreateAgentRequest::default()
+            });
+            match authorization {
+                Some(token) => bearer(&mut request, &token)?,
+                None => authorize(&mut request, config, order)?,
+            }
+            Ok::<_, String>(client.create_agent(request).await)
+        }
+    };
+    let created = match create(None).await? {
+        // The internal token may not administer a workspace: with the bootstrap token, a
+        // short-lived workspace admin key creates the agent and is revoked at once.
+        Err(status) if status.code() == tonic::Code::PermissionDenied && order.api_key.is_none() => {
+            let Some(bootstrap) = &config.auth.bootstrap_token else {
+                return Err(format!(
+                    "no agent {email} yet, and creating one needs a workspace admin key (--api-key) or SWITCHBOARD_BOOTSTRAP_TOKEN"
+                ));
+            };
+            let admin = AdminKey::create(channel, bootstrap.expose_secret(), &order.workspace).await?;
+            let created = create(Some(admin.token.clone())).await?;
+            admin.revoke(channel, bootstrap.expose_secret()).await;
+            created
+        }
+        other => other,
+    };
     created
+        .map_err(|status| format!("cannot create the agent {email}: {}", status.message()))?
+        .into_inner()
         .agent
         .map(|agent| agent.id)
         .ok_or_else(|| "routing created the agent but did not return it".to_owned())
+}
+
+/// Puts `Bearer <token>` on `request`.
+fn bearer<T>(request: &mut tonic::Request<T>, token: &str) -> Result<(), String> {
+    let value = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| "the token is not a valid header value".to_owned())?;
+    request.metadata_mut().insert("authorization", value);
+    Ok(())
+}
+
+/// A workspace admin key made with the bootstrap token for one step of set-up.
+struct AdminKey {
+    id: String,
+    token: String,
+}
+
+impl AdminKey {
+    async fn create(
+        channel: &tonic::transport::Channel,
+        bootstrap: &str,
+        workspace: &str,
+    ) -> Result<Self, String> {
+        let mut request = tonic::Request::new(tenancy::CreateApiKeyRequest {
+            workspace_id: workspace.to_owned(),
+            name: "switchboard reply: create the demo agent".to_owned(),
+            role: tenancy::ApiKeyRole::WorkspaceAdmin as i32,
+        });
+        bearer(&mut request, bootstrap)?;
+        let created = WorkspaceAdminServiceClient::new(channel.clone())
+            .create_api_key(request)
+            .await
+            .map_err(|status| format!("cannot create a workspace admin key: {}", status.message()))?
+            .into_inner();
+        Ok(Self {
+            id: created.key.map(|key| key.id).unwrap_or_default(),
+            token: created.token,
+        })
+    }
+
+    async fn revoke(self, channel: &tonic::transport::Channel, bootstrap: &str) {
+        let mut request = tonic::Request::new(tenancy::RevokeApiKeyRequest { id: self.id });
+        if bearer(&mut request, bootstrap).is_ok()
+            && let Err(status) = WorkspaceAdminServiceClient::new(channel.clone())
+                .revoke_api_key(request)
+                .await
+        {
+            eprintln!(
+                "switchboard reply: could not revoke the set-up key: {}",
+                status.message()
+            );
+        }
+    }
 }
 
 /// Runs `switchboard reply`.
