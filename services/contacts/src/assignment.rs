@@ -3,6 +3,7 @@
 //! Events are applied only when newer than the assignment already stored, so redeliveries and
 //! late events never move it backwards.
 
+use switchboard_domain::{ContactId, WorkspaceId};
 use switchboard_messaging::{Handler, HandlerError, Incoming};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Pool;
@@ -40,6 +41,14 @@ impl Handler for AssignmentSync {
             .as_ref()
             .and_then(from_timestamp)
             .ok_or_else(|| HandlerError::permanent("assignment.changed without occurred_at"))?;
+        let ids = ContactId::parse(&changed.contact_id)
+            .ok()
+            .zip(WorkspaceId::parse(&envelope.workspace_id).ok());
+        let Some((contact_id, workspace)) = ids else {
+            // No stored contact has such an id: there is nothing to update.
+            tracing::debug!(contact_id = %changed.contact_id, "assignment of a malformed contact id ignored");
+            return Ok(());
+        };
         let assignee = (!changed.assignee_id.is_empty()).then_some(changed.assignee_id.as_str());
         let applied = async {
             let client = self.pool.get().await?;
@@ -51,14 +60,14 @@ impl Handler for AssignmentSync {
                      WHERE source.id = $1 AND source.workspace_id = $2
                        AND c.id = coalesce(source.merged_into, source.id)
                        AND (c.assignee_at IS NULL OR c.assignee_at <= $4)",
-                    &[&changed.contact_id, &envelope.workspace_id, &assignee, &at],
+                    &[&contact_id.as_str(), &workspace.as_str(), &assignee, &at],
                 )
                 .await?;
             Ok::<u64, ContactsError>(updated)
         }
         .await
         .map_err(|error| HandlerError::classified(error.failure(), error))?;
-        tracing::debug!(contact_id = %changed.contact_id, applied, "assignment synced");
+        tracing::debug!(contact_id = %contact_id, applied, "assignment synced");
         Ok(())
     }
 }

@@ -119,3 +119,13 @@ impl From<switchboard_server::paging::InvalidPageToken> for ContactsError {
         Self::invalid(error.to_string())
     }
 }
+
+/// An id read back from a row, parsed (a malformed one is corrupt data; `what` names it).
+pub(crate) fn stored_id<T: std::str::FromStr<Err = switchboard_domain::InvalidId>>(
+    what: &str,
+    value: &str,
+) -> Result<T, ContactsError> {
+    value
+        .parse()
+        .map_err(|error| ContactsError::Corrupt(format!("{what}: {error}")))
+}

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
+use switchboard_domain::WorkspaceId;
 use switchboard_postgres::Pool;
 use switchboard_proto::contacts::v1 as proto;
 use tokio::sync::mpsc;
@@ -69,7 +70,7 @@ pub(crate) fn columns(
 fn cell(contact: &Contact, column: &str) -> String {
     let optional = |value: &Option<String>| value.clone().unwrap_or_default();
     match column {
-        "id" => contact.id.clone(),
+        "id" => contact.id.to_string(),
         "first_name" => contact.first_name.clone(),
         "last_name" => contact.last_name.clone(),
         "display_name" => contact.display_name.clone(),
@@ -126,7 +127,7 @@ fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>, Con
 /// What to export.
 pub(crate) struct Export {
     pub(crate) pool: Pool,
-    pub(crate) workspace: String,
+    pub(crate) workspace: WorkspaceId,
     pub(crate) search: String,
     pub(crate) filter: Option<Filter>,
     pub(crate) types: HashMap<String, FieldType>,
@@ -181,7 +182,9 @@ impl Export {
                 return Ok(());
             }
             match page.last() {
-                Some(last) if page.len() as i64 == PAGE => after = Some((last.created_at, last.id.clone())),
+                Some(last) if page.len() as i64 == PAGE => {
+                    after = Some((last.created_at, last.id.to_string()))
+                }
                 _ => return Ok(()),
             }
         }

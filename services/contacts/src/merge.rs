@@ -10,11 +10,12 @@ use std::collections::BTreeSet;
 use switchboard_postgres::CachedStatements as _;
 
 use serde_json::{Map, Value};
-use switchboard_domain::MergeId;
+use switchboard_domain::{ContactId, MergeId, WorkspaceId};
 use switchboard_postgres::Transaction;
 
 use crate::ContactsError;
 use crate::editable::MAX_TAGS;
+use crate::error::stored_id;
 use crate::model::{CONTACT_COLUMNS, Contact};
 use crate::store;
 
@@ -49,11 +50,11 @@ const MERGED_COLUMNS: [&str; 25] = [
 ];
 
 /// The row of a contact as JSON (column name → value).
-async fn row_json(tx: &Transaction<'_>, id: &str) -> Result<Map<String, Value>, ContactsError> {
+async fn row_json(tx: &Transaction<'_>, id: &ContactId) -> Result<Map<String, Value>, ContactsError> {
     let value: Value = tx
         .query_one_cached(
             "SELECT to_jsonb(c) FROM contacts.contacts c WHERE c.id = $1",
-            &[&id],
+            &[&id.as_str()],
         )
         .await?
         .get(0);
@@ -66,7 +67,7 @@ async fn row_json(tx: &Transaction<'_>, id: &str) -> Result<Map<String, Value>, 
 /// Writes `columns` of `row` onto contact `id` (one revision up) and returns the contact.
 async fn write_columns(
     tx: &Transaction<'_>,
-    id: &str,
+    id: &ContactId,
     row: &Map<String, Value>,
 ) -> Result<Contact, ContactsError> {
     let assignments = MERGED_COLUMNS
@@ -80,8 +81,10 @@ async fn write_columns(
          FROM jsonb_populate_record(NULL::contacts.contacts, $2) AS r
          WHERE c.id = $1 RETURNING {returning}"
     );
-    let row = tx.query_one(&sql, &[&id, &Value::Object(row.clone())]).await?;
-    Ok(Contact::from_row(&row)?)
+    let row = tx
+        .query_one(&sql, &[&id.as_str(), &Value::Object(row.clone())])
+        .await?;
+    Contact::from_row(&row)
 }
 
 fn is_empty(value: Option<&Value>) -> bool {
@@ -203,10 +206,10 @@ fn merged_row(primary: &Map<String, Value>, secondary: &Map<String, Value>) -> M
 /// after the merge and the merge id.
 pub(crate) async fn merge(
     tx: &Transaction<'_>,
-    workspace: &str,
-    primary_id: &str,
-    secondary_id: &str,
-) -> Result<(Contact, Contact, String), ContactsError> {
+    workspace: &WorkspaceId,
+    primary_id: &ContactId,
+    secondary_id: &ContactId,
+) -> Result<(Contact, Contact, MergeId), ContactsError> {
     if primary_id == secondary_id {
         return Err(ContactsError::invalid(
             "secondary_id: a contact cannot be merged into itself",
@@ -226,7 +229,7 @@ pub(crate) async fn merge(
         .query_cached(
             "UPDATE contacts.identities SET contact_id = $1 WHERE contact_id = $2
              RETURNING channel_account_id, channel_user_id",
-            &[&primary_id, &secondary_id],
+            &[&primary_id.as_str(), &secondary_id.as_str()],
         )
         .await?;
     let identities: Vec<Value> = moved
@@ -237,25 +240,25 @@ pub(crate) async fn merge(
     let after = row_json(tx, primary_id).await?;
     tx.execute_cached(
         "UPDATE contacts.contacts SET merged_into = $1 WHERE id = $2",
-        &[&primary_id, &secondary_id],
+        &[&primary_id.as_str(), &secondary_id.as_str()],
     )
     .await?;
     tx.execute_cached(
         "DELETE FROM contacts.merge_suggestions
          WHERE (contact_id = $1 AND candidate_id = $2) OR (contact_id = $2 AND candidate_id = $1)",
-        &[&primary_id, &secondary_id],
+        &[&primary_id.as_str(), &secondary_id.as_str()],
     )
     .await?;
-    let merge_id = MergeId::generate().into_string();
+    let merge_id = MergeId::generate();
     tx.execute_cached(
         "INSERT INTO contacts.merges
              (id, workspace_id, primary_id, secondary_id, primary_before, primary_after, identities)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
-            &merge_id,
-            &workspace,
-            &primary_id,
-            &secondary_id,
+            &merge_id.as_str(),
+            &workspace.as_str(),
+            &primary_id.as_str(),
+            &secondary_id.as_str(),
             &Value::Object(before),
             &Value::Object(after),
             &Value::Array(identities),
@@ -268,18 +271,19 @@ pub(crate) async fn merge(
 /// Undoes merge `merge_id`; returns (primary, secondary) afterwards.
 pub(crate) async fn unmerge(
     tx: &Transaction<'_>,
-    workspace: &str,
-    merge_id: &str,
+    workspace: &WorkspaceId,
+    merge_id: &MergeId,
 ) -> Result<(Contact, Contact), ContactsError> {
     let row = tx
         .query_opt_cached(
             "SELECT primary_id, secondary_id, primary_before, primary_after, identities, unmerged_at IS NOT NULL
              FROM contacts.merges WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
-            &[&merge_id, &workspace],
+            &[&merge_id.as_str(), &workspace.as_str()],
         )
         .await?
         .ok_or_else(|| ContactsError::NotFound(format!("merge {merge_id}")))?;
-    let (primary_id, secondary_id): (String, String) = (row.get(0), row.get(1));
+    let primary_id: ContactId = stored_id("merge primary id", row.get(0))?;
+    let secondary_id: ContactId = stored_id("merge secondary id", row.get(1))?;
     if row.get::<_, bool>(5) {
         return Err(ContactsError::Conflict(format!(
             "merge {merge_id} was undone already"
@@ -320,7 +324,7 @@ pub(crate) async fn unmerge(
         tx.execute_cached(
             "UPDATE contacts.identities SET contact_id = $3
              WHERE channel_account_id = $1 AND channel_user_id = $2 AND contact_id = $4",
-            &[&account, &user, &secondary_id, &primary_id],
+            &[&account, &user, &secondary_id.as_str(), &primary_id.as_str()],
         )
         .await?;
     }
@@ -331,12 +335,12 @@ pub(crate) async fn unmerge(
     };
     tx.execute_cached(
         "UPDATE contacts.contacts SET merged_into = NULL WHERE id = $1",
-        &[&secondary_id],
+        &[&secondary_id.as_str()],
     )
     .await?;
     tx.execute_cached(
         "UPDATE contacts.merges SET unmerged_at = now() WHERE id = $1",
-        &[&merge_id],
+        &[&merge_id.as_str()],
     )
     .await?;
     let secondary = store::find_contact(tx, workspace, &secondary_id, false).await?;
@@ -347,9 +351,9 @@ pub(crate) async fn unmerge(
 /// merge records, suggestions and held-event records. Returns the erased ids.
 pub(crate) async fn erase(
     tx: &Transaction<'_>,
-    workspace: &str,
-    contact_id: &str,
-) -> Result<Vec<String>, ContactsError> {
+    workspace: &WorkspaceId,
+    contact_id: &ContactId,
+) -> Result<Vec<ContactId>, ContactsError> {
     store::find_contact(tx, workspace, contact_id, true).await?;
     let ids: Vec<String> = tx
         .query_cached(
@@ -358,7 +362,7 @@ pub(crate) async fn erase(
                  UNION SELECT c.id FROM contacts.contacts c JOIN merged m ON c.merged_into = m.id
              )
              SELECT id FROM merged",
-            &[&contact_id],
+            &[&contact_id.as_str()],
         )
         .await?
         .iter()
@@ -390,10 +394,10 @@ pub(crate) async fn erase(
     // Identities and suggestions go with the rows (ON DELETE CASCADE).
     tx.execute_cached(
         "DELETE FROM contacts.contacts WHERE id = ANY($1) AND workspace_id = $2",
-        &[&ids, &workspace],
+        &[&ids, &workspace.as_str()],
     )
     .await?;
-    Ok(ids)
+    ids.iter().map(|id| stored_id("merged contact id", id)).collect()
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use switchboard_domain::Channel;
+use switchboard_domain::{Channel, ContactId, WorkspaceId};
 use switchboard_proto::contacts::v1 as proto;
 use tokio_postgres::Row;
 
+use crate::ContactsError;
+use crate::error::stored_id;
 use crate::fields::{FieldType, value_to_proto};
 
 /// The columns every contact query selects, in [`Contact::from_row`]'s order.
@@ -21,9 +23,9 @@ pub(crate) const CONTACT_COLUMNS: &str = "c.id, c.workspace_id, c.first_name, c.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contact {
     /// `ct_…`.
-    pub id: String,
+    pub id: ContactId,
     /// The owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Given name.
     pub first_name: String,
     /// Family name.
@@ -84,11 +86,11 @@ fn fact(at: Option<DateTime<Utc>>, source: String) -> Option<(DateTime<Utc>, Str
 
 impl Contact {
     /// Reads a row selected with [`CONTACT_COLUMNS`].
-    pub(crate) fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
+    pub(crate) fn from_row(row: &Row) -> Result<Self, ContactsError> {
         let custom: serde_json::Value = row.try_get(10)?;
         Ok(Self {
-            id: row.try_get(0)?,
-            workspace_id: row.try_get(1)?,
+            id: stored_id("contact id", row.try_get(0)?)?,
+            workspace_id: stored_id("contact workspace id", row.try_get(1)?)?,
             first_name: row.try_get(2)?,
             last_name: row.try_get(3)?,
             display_name: row.try_get(4)?,
@@ -135,8 +137,8 @@ impl Contact {
             })
         };
         proto::Contact {
-            id: self.id.clone(),
-            workspace_id: self.workspace_id.clone(),
+            id: self.id.to_string(),
+            workspace_id: self.workspace_id.to_string(),
             first_name: self.first_name.clone(),
             last_name: self.last_name.clone(),
             display_name: self.display_name.clone(),

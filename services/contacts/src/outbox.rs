@@ -1,6 +1,7 @@
 //! Contact change events, written to the transactional outbox (`switchboard_outbox`) in the
 //! changing transaction.
 
+use switchboard_domain::{ContactId, WorkspaceId};
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{self as events, ContactChange, Envelope, envelope::Payload};
 
@@ -12,14 +13,14 @@ pub(crate) const OUTBOX: switchboard_outbox::Outbox =
 
 /// A contact change to announce.
 pub(crate) struct ChangeEvent<'a> {
-    pub(crate) workspace_id: &'a str,
+    pub(crate) workspace_id: &'a WorkspaceId,
     pub(crate) change: ContactChange,
-    pub(crate) contact_id: &'a str,
+    pub(crate) contact_id: &'a ContactId,
     pub(crate) contact: Option<switchboard_proto::contacts::v1::Contact>,
     pub(crate) source: &'a str,
     pub(crate) tags_added: Vec<String>,
     pub(crate) tags_removed: Vec<String>,
-    pub(crate) other_contact_id: Option<&'a str>,
+    pub(crate) other_contact_id: Option<&'a ContactId>,
 }
 
 /// The `contact.<change>` event type.
@@ -48,18 +49,21 @@ pub(crate) async fn record(
         event_id: switchboard_domain::EventId::generate().into_string(),
         event_type: event_type.to_owned(),
         occurred_at: Some(crate::model::timestamp(chrono::Utc::now())),
-        workspace_id: event.workspace_id.to_owned(),
+        workspace_id: event.workspace_id.to_string(),
         correlation_id: String::new(),
         causation_id: String::new(),
-        partition_key: event.contact_id.to_owned(),
+        partition_key: event.contact_id.to_string(),
         payload: Some(Payload::ContactChanged(events::ContactChanged {
             change: event.change as i32,
-            contact_id: event.contact_id.to_owned(),
+            contact_id: event.contact_id.to_string(),
             contact: event.contact,
             source: event.source.to_owned(),
             tags_added: event.tags_added,
             tags_removed: event.tags_removed,
-            other_contact_id: event.other_contact_id.unwrap_or_default().to_owned(),
+            other_contact_id: event
+                .other_contact_id
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         })),
     };
     OUTBOX.record(tx, &envelope, partitions).await?;

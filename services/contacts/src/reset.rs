@@ -3,10 +3,12 @@
 //! trial or one-off contacts do not pile up. Other contacts are never touched.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use switchboard_domain::{ContactId, WorkspaceId};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Pool;
 use switchboard_proto::events::v1::ContactChange;
 
+use crate::error::stored_id;
 use crate::outbox::{self, ChangeEvent};
 use crate::resolve::month_of;
 use crate::{ContactsError, merge};
@@ -32,23 +34,23 @@ pub async fn month_end_reset(pool: &Pool, partitions: u16, now: DateTime<Utc>) -
         let Some(due) = due else {
             return Ok(erased);
         };
-        let workspace: String = due.get(0);
+        let workspace: WorkspaceId = stored_id("settings workspace id", due.get(0))?;
         let tag: String = due.get(1);
         let last: Option<NaiveDate> = due.get(2);
         // A workspace that just turned the reset on starts counting from this month.
         if last.is_some() {
             loop {
-                let ids: Vec<String> = tx
+                let ids: Vec<ContactId> = tx
                     .query_cached(
                         "SELECT id FROM contacts.contacts
                          WHERE workspace_id = $1 AND merged_into IS NULL AND tags @> ARRAY[$2::text]
                          ORDER BY id LIMIT $3",
-                        &[&workspace, &tag, &BATCH],
+                        &[&workspace.as_str(), &tag, &BATCH],
                     )
                     .await?
                     .iter()
-                    .map(|row| row.get(0))
-                    .collect();
+                    .map(|row| stored_id("contact id", row.get(0)))
+                    .collect::<Result<_, _>>()?;
                 for id in &ids {
                     for gone in merge::erase(&tx, &workspace, id).await? {
                         outbox::record(
@@ -76,7 +78,7 @@ pub async fn month_end_reset(pool: &Pool, partitions: u16, now: DateTime<Utc>) -
         }
         tx.execute_cached(
             "UPDATE contacts.settings SET quota_reset_month = $2 WHERE workspace_id = $1",
-            &[&workspace, &month],
+            &[&workspace.as_str(), &month],
         )
         .await?;
         tx.commit().await?;

@@ -1,5 +1,6 @@
 //! Per-workspace identity-resolution settings.
 
+use switchboard_domain::WorkspaceId;
 use switchboard_postgres::GenericClient;
 
 use crate::ContactsError;
@@ -19,7 +20,7 @@ pub struct Settings {
 
 impl Settings {
     /// The workspace's settings (defaults when it never set any).
-    pub async fn load(client: &impl GenericClient, workspace: &str) -> Result<Self, ContactsError> {
+    pub async fn load(client: &impl GenericClient, workspace: &WorkspaceId) -> Result<Self, ContactsError> {
         let row = client
             .query_opt(
                 &client
@@ -28,7 +29,7 @@ impl Settings {
                  FROM contacts.settings WHERE workspace_id = $1",
                     )
                     .await?,
-                &[&workspace],
+                &[&workspace.as_str()],
             )
             .await?;
         Ok(row.map_or_else(Self::default, |row| Self {
@@ -40,7 +41,11 @@ impl Settings {
     }
 
     /// Stores the workspace's settings.
-    pub async fn save(&self, client: &impl GenericClient, workspace: &str) -> Result<(), ContactsError> {
+    pub async fn save(
+        &self,
+        client: &impl GenericClient,
+        workspace: &WorkspaceId,
+    ) -> Result<(), ContactsError> {
         client
             .execute(&client.prepare_cached("INSERT INTO contacts.settings
                      (workspace_id, default_country, link_by_phone, link_by_email, quota_reset_tag, updated_at)
@@ -52,7 +57,7 @@ impl Settings {
                      quota_reset_tag = EXCLUDED.quota_reset_tag,
                      updated_at = now()").await?,
                 &[
-                    &workspace,
+                    &workspace.as_str(),
                     &self.default_country,
                     &self.link_by_phone,
                     &self.link_by_email,

@@ -1,7 +1,7 @@
 //! The RPCs that act on many contacts or whole contacts: merge, unmerge, erase, bulk tag
 //! and import jobs, export.
 
-use switchboard_domain::{JobId, MergeId};
+use switchboard_domain::{ContactId, JobId, MergeId};
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::contacts::v1::contacts_service_server::ContactsService;
 use switchboard_proto::events::v1::ContactChange;
@@ -26,8 +26,8 @@ impl ContactsApi {
         let rendered = self.render_one(&tx, &workspace, &primary).await?;
         self.announce(
             &tx,
-            &workspace,
             ContactChange::Merged,
+            &primary,
             &rendered,
             "merge",
             Some(&secondary_id),
@@ -35,10 +35,10 @@ impl ContactsApi {
         .await?;
         tx.commit().await.map_err(ContactsError::from)?;
         self.wake.notify_one();
-        tracing::info!(primary_id, secondary_id, merge_id, "contacts merged");
+        tracing::info!(%primary_id, %secondary_id, %merge_id, "contacts merged");
         Ok(Response::new(proto::MergeContactsResponse {
             contact: Some(rendered),
-            merge_id,
+            merge_id: merge_id.into_string(),
         }))
     }
 
@@ -52,13 +52,13 @@ impl ContactsApi {
             .map_err(|error| Status::invalid_argument(format!("merge_id: {error}")))?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(ContactsError::from)?;
-        let (primary, secondary) = merge::unmerge(&tx, &workspace, merge_id.as_str()).await?;
+        let (primary, secondary) = merge::unmerge(&tx, &workspace, &merge_id).await?;
         let rendered_primary = self.render_one(&tx, &workspace, &primary).await?;
         let rendered_secondary = self.render_one(&tx, &workspace, &secondary).await?;
         self.announce(
             &tx,
-            &workspace,
             ContactChange::Unmerged,
+            &primary,
             &rendered_primary,
             "unmerge",
             Some(&secondary.id),
@@ -66,8 +66,8 @@ impl ContactsApi {
         .await?;
         self.announce(
             &tx,
-            &workspace,
             ContactChange::Unmerged,
+            &secondary,
             &rendered_secondary,
             "unmerge",
             Some(&primary.id),
@@ -75,7 +75,7 @@ impl ContactsApi {
         .await?;
         tx.commit().await.map_err(ContactsError::from)?;
         self.wake.notify_one();
-        tracing::info!(merge_id = merge_id.as_str(), "merge undone");
+        tracing::info!(%merge_id, "merge undone");
         Ok(Response::new(proto::UnmergeContactResponse {
             primary: Some(rendered_primary),
             secondary: Some(rendered_secondary),
@@ -113,7 +113,7 @@ impl ContactsApi {
         self.wake.notify_one();
         tracing::info!(contact_id = %id, erased = erased.len(), "contact erased");
         Ok(Response::new(proto::EraseContactResponse {
-            erased_contact_ids: erased,
+            erased_contact_ids: erased.into_iter().map(ContactId::into_string).collect(),
         }))
     }
 
@@ -215,7 +215,7 @@ impl ContactsApi {
         let id = JobId::parse(&request.get_ref().id)
             .map_err(|error| Status::invalid_argument(format!("id: {error}")))?;
         let client = self.client().await?;
-        let job = jobs::get(&client, &workspace, id.as_str()).await?;
+        let job = jobs::get(&client, &workspace, &id).await?;
         Ok(Response::new(proto::GetJobResponse {
             job: Some(job.to_proto()),
         }))

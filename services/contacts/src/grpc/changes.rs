@@ -1,5 +1,6 @@
 //! Rendering contacts for replies and recording their changes in the outbox.
 
+use switchboard_domain::{ContactId, WorkspaceId};
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::events::v1::ContactChange;
@@ -14,11 +15,11 @@ impl ContactsApi {
     pub(super) async fn render(
         &self,
         client: &impl GenericClient,
-        workspace: &str,
+        workspace: &WorkspaceId,
         contacts: &[Contact],
     ) -> Result<Vec<proto::Contact>, ContactsError> {
         let types = store::field_types(&store::field_definitions(client, workspace).await?);
-        let ids: Vec<String> = contacts.iter().map(|contact| contact.id.clone()).collect();
+        let ids: Vec<ContactId> = contacts.iter().map(|contact| contact.id.clone()).collect();
         let mut identities = store::identities(client, &ids).await?;
         Ok(contacts
             .iter()
@@ -30,7 +31,7 @@ impl ContactsApi {
     pub(super) async fn render_one(
         &self,
         client: &impl GenericClient,
-        workspace: &str,
+        workspace: &WorkspaceId,
         contact: &Contact,
     ) -> Result<proto::Contact, ContactsError> {
         let mut rendered = self
@@ -45,8 +46,8 @@ impl ContactsApi {
     /// contact changed, and returns it rendered.
     pub(super) async fn change_contact<F>(
         &self,
-        workspace: &str,
-        id: &str,
+        workspace: &WorkspaceId,
+        id: &ContactId,
         change: F,
     ) -> Result<proto::Contact, ContactsError>
     where
@@ -88,24 +89,25 @@ impl ContactsApi {
         self.render_one(&client, workspace, &contact).await
     }
 
-    /// Records a whole-contact event (merge, unmerge) in the outbox.
+    /// Records a whole-contact event (merge, unmerge) of `contact`, rendered as `rendered`, in
+    /// the outbox.
     pub(super) async fn announce(
         &self,
         tx: &switchboard_postgres::Transaction<'_>,
-        workspace: &str,
         change: ContactChange,
-        contact: &proto::Contact,
+        contact: &Contact,
+        rendered: &proto::Contact,
         source: &str,
-        other: Option<&str>,
+        other: Option<&ContactId>,
     ) -> Result<(), ContactsError> {
         outbox::record(
             tx,
             self.partitions,
             ChangeEvent {
-                workspace_id: workspace,
+                workspace_id: &contact.workspace_id,
                 change,
                 contact_id: &contact.id,
-                contact: Some(contact.clone()),
+                contact: Some(rendered.clone()),
                 source,
                 tags_added: Vec::new(),
                 tags_removed: Vec::new(),

@@ -37,7 +37,7 @@ impl ContactsApi {
             country: parse_country(&settings.default_country).ok(),
         };
         let fields = rules.new_contact(&contact)?;
-        let id = ContactId::generate().into_string();
+        let id = ContactId::generate();
         let created = store::insert_contact(&tx, &workspace, &id, &fields).await?;
         let rendered = self.render_one(&tx, &workspace, &created).await?;
         outbox::record(
@@ -182,7 +182,7 @@ impl ContactsApi {
         };
         let next_page_token = match contacts.last() {
             Some(last) if i64::try_from(contacts.len()).unwrap_or(i64::MAX) >= limit => {
-                paging::cursor_token(last.created_at, &last.id)
+                paging::cursor_token(last.created_at, last.id.as_str())
             }
             _ => String::new(),
         };

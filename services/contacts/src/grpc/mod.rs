@@ -11,7 +11,7 @@ mod workspace;
 
 use std::sync::Arc;
 
-use switchboard_domain::ContactId;
+use switchboard_domain::{ContactId, WorkspaceId};
 use switchboard_postgres::Pool;
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::contacts::v1::contacts_service_server::{ContactsService, ContactsServiceServer};
@@ -37,20 +37,18 @@ pub(crate) struct ContactsApi {
 }
 
 /// The caller's workspace (platform keys act on no workspace's contacts).
-fn workspace<T>(request: &Request<T>) -> Result<String, Status> {
-    Ok(principal(request)?.workspace()?.as_str().to_owned())
+fn workspace<T>(request: &Request<T>) -> Result<WorkspaceId, Status> {
+    Ok(principal(request)?.workspace()?.clone())
 }
 
 /// The caller's workspace, for calls that need a workspace admin key.
-fn admin_workspace<T>(request: &Request<T>) -> Result<String, Status> {
-    Ok(principal(request)?.admin_workspace()?.as_str().to_owned())
+fn admin_workspace<T>(request: &Request<T>) -> Result<WorkspaceId, Status> {
+    Ok(principal(request)?.admin_workspace()?.clone())
 }
 
 /// A contact id argument, checked (`field` names it in the error).
-fn contact_id(field: &str, value: &str) -> Result<String, Status> {
-    ContactId::parse(value)
-        .map(ContactId::into_string)
-        .map_err(|error| Status::invalid_argument(format!("{field}: {error}")))
+fn contact_id(field: &str, value: &str) -> Result<ContactId, Status> {
+    ContactId::parse(value).map_err(|error| Status::invalid_argument(format!("{field}: {error}")))
 }
 
 /// A change's source argument, checked; empty means `api`.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use switchboard_domain::ViewId;
+use switchboard_domain::{ViewId, WorkspaceId};
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
 
@@ -17,7 +17,7 @@ impl ContactsApi {
     pub(super) async fn selection(
         &self,
         client: &impl GenericClient,
-        workspace: &str,
+        workspace: &WorkspaceId,
         query: &str,
         filter: Option<&proto::Filter>,
         view_id: &str,
@@ -30,7 +30,7 @@ impl ContactsApi {
         if !view_id.is_empty() {
             let view_id = ViewId::parse(view_id)
                 .map_err(|error| ContactsError::invalid(format!("view_id: {error}")))?;
-            filters.push(store::view(client, workspace, view_id.as_str()).await?.filter);
+            filters.push(store::view(client, workspace, &view_id).await?.filter);
         }
         let filter = match filters.len() {
             0 => None,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use switchboard_server::paging;
 
 use chrono::Utc;
-use switchboard_domain::{Channel, ViewId};
+use switchboard_domain::{Channel, ViewId, WorkspaceId};
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
 use tonic::{Request, Response, Status};
@@ -63,7 +63,7 @@ impl ContactsApi {
         let (name, filter) = self
             .checked_view(&client, &workspace, &request.name, request.filter.as_ref())
             .await?;
-        let id = ViewId::generate().into_string();
+        let id = ViewId::generate();
         let view = store::insert_view(&client, &workspace, &id, &name, &filter).await?;
         Ok(Response::new(proto::CreateViewResponse {
             view: Some(view.to_proto()),
@@ -99,7 +99,7 @@ impl ContactsApi {
         let (name, filter) = self
             .checked_view(&client, &workspace, &view.name, view.filter.as_ref())
             .await?;
-        let view = store::update_view(&client, &workspace, id.as_str(), &name, &filter).await?;
+        let view = store::update_view(&client, &workspace, &id, &name, &filter).await?;
         Ok(Response::new(proto::UpdateViewResponse {
             view: Some(view.to_proto()),
         }))
@@ -114,7 +114,7 @@ impl ContactsApi {
         let id = ViewId::parse(&request.get_ref().id)
             .map_err(|error| Status::invalid_argument(format!("id: {error}")))?;
         let client = self.client().await?;
-        store::delete_view(&client, &workspace, id.as_str()).await?;
+        store::delete_view(&client, &workspace, &id).await?;
         Ok(Response::new(proto::DeleteViewResponse {}))
     }
 
@@ -122,7 +122,7 @@ impl ContactsApi {
     async fn checked_view(
         &self,
         client: &impl GenericClient,
-        workspace: &str,
+        workspace: &WorkspaceId,
         name: &str,
         filter: Option<&proto::Filter>,
     ) -> Result<(String, Filter), ContactsError> {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use switchboard_postgres::CachedStatements as _;
 
+use switchboard_domain::ContactId;
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::events::v1::ContactChange;
 
@@ -20,7 +21,10 @@ impl JobRunner {
     pub(super) async fn import(&self, mut job: Job) -> Result<(), ContactsError> {
         let mut client = self.pool.get().await?;
         let input: Option<Vec<u8>> = client
-            .query_one_cached("SELECT input FROM contacts.jobs WHERE id = $1", &[&job.id])
+            .query_one_cached(
+                "SELECT input FROM contacts.jobs WHERE id = $1",
+                &[&job.id.as_str()],
+            )
             .await?
             .get(0);
         let input = input.ok_or_else(|| ContactsError::invalid("the import's CSV is gone"))?;
@@ -56,7 +60,7 @@ impl JobRunner {
         let start: usize = job.position.parse().unwrap_or(0);
         // Identifiers seen in this file: a later row with the same e-mail / phone updates
         // the contact an earlier row made (in a dry run, the contact it would have made).
-        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut seen: HashMap<String, ContactId> = HashMap::new();
         let mut index = start;
         while index < records.len() {
             if self.shutdown.is_cancelled() {
@@ -156,7 +160,7 @@ impl JobRunner {
                     }
                     None => {
                         job.created += 1;
-                        let id = switchboard_domain::ContactId::generate().into_string();
+                        let id = ContactId::generate();
                         if !job.dry_run {
                             let created =
                                 store::insert_contact(&tx, &job.workspace_id, &id, &editable).await?;

@@ -12,13 +12,14 @@ use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use switchboard_domain::JobId;
+use switchboard_domain::{JobId, WorkspaceId};
 use switchboard_postgres::{GenericClient, Pool, Transaction};
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::events::v1::ContactChange;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::stored_id;
 use crate::filter::Filter;
 use crate::model::{Contact, timestamp};
 use crate::outbox::{self, ChangeEvent};
@@ -34,8 +35,8 @@ const STALE_AFTER_SECONDS: f64 = 30.0;
 /// A job row.
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
-    pub(crate) id: String,
-    pub(crate) workspace_id: String,
+    pub(crate) id: JobId,
+    pub(crate) workspace_id: WorkspaceId,
     pub(crate) kind: String,
     pub(crate) status: String,
     pub(crate) dry_run: bool,
@@ -56,11 +57,11 @@ const JOB_COLUMNS: &str = "id, workspace_id, kind, status, dry_run, params, tota
      failed, errors, error, position, created_at, finished_at";
 
 impl Job {
-    fn from_row(row: &tokio_postgres::Row) -> Self {
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, ContactsError> {
         let errors: Value = row.get(11);
-        Self {
-            id: row.get(0),
-            workspace_id: row.get(1),
+        Ok(Self {
+            id: stored_id("job id", row.get(0))?,
+            workspace_id: stored_id("job workspace id", row.get(1))?,
             kind: row.get(2),
             status: row.get(3),
             dry_run: row.get(4),
@@ -87,7 +88,7 @@ impl Job {
             position: row.get(13),
             created_at: row.get(14),
             finished_at: row.get(15),
-        }
+        })
     }
 
     /// The proto form.
@@ -105,7 +106,7 @@ impl Job {
             _ => proto::JobStatus::Unspecified,
         };
         proto::Job {
-            id: self.id.clone(),
+            id: self.id.to_string(),
             kind: kind as i32,
             status: status as i32,
             dry_run: self.dry_run,
@@ -124,7 +125,7 @@ impl Job {
 
 /// What a new job is.
 pub(crate) struct NewJob<'a> {
-    pub(crate) workspace_id: &'a str,
+    pub(crate) workspace_id: &'a WorkspaceId,
     pub(crate) kind: &'static str,
     pub(crate) request_id: &'a str,
     pub(crate) dry_run: bool,
@@ -137,7 +138,7 @@ pub(crate) async fn start(client: &impl GenericClient, job: NewJob<'_>) -> Resul
     if job.request_id.chars().count() > 200 {
         return Err(ContactsError::invalid("request_id: at most 200 characters"));
     }
-    let id = JobId::generate().into_string();
+    let id = JobId::generate();
     let inserted = client
         .query_opt_cached(
             &format!(
@@ -147,8 +148,8 @@ pub(crate) async fn start(client: &impl GenericClient, job: NewJob<'_>) -> Resul
                  RETURNING {JOB_COLUMNS}"
             ),
             &[
-                &id,
-                &job.workspace_id,
+                &id.as_str(),
+                &job.workspace_id.as_str(),
                 &job.kind,
                 &job.request_id,
                 &job.dry_run,
@@ -158,7 +159,7 @@ pub(crate) async fn start(client: &impl GenericClient, job: NewJob<'_>) -> Resul
         )
         .await?;
     if let Some(row) = inserted {
-        return Ok(Job::from_row(&row));
+        return Job::from_row(&row);
     }
     let row = client
         .query_one_cached(
@@ -166,26 +167,26 @@ pub(crate) async fn start(client: &impl GenericClient, job: NewJob<'_>) -> Resul
                 "SELECT {JOB_COLUMNS} FROM contacts.jobs
                  WHERE workspace_id = $1 AND kind = $2 AND request_id = $3"
             ),
-            &[&job.workspace_id, &job.kind, &job.request_id],
+            &[&job.workspace_id.as_str(), &job.kind, &job.request_id],
         )
         .await?;
-    Ok(Job::from_row(&row))
+    Job::from_row(&row)
 }
 
 /// One job of the workspace.
 pub(crate) async fn get(
     client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
+    workspace: &WorkspaceId,
+    id: &JobId,
 ) -> Result<Job, ContactsError> {
     let row = client
         .query_opt_cached(
             &format!("SELECT {JOB_COLUMNS} FROM contacts.jobs WHERE id = $1 AND workspace_id = $2"),
-            &[&id, &workspace],
+            &[&id.as_str(), &workspace.as_str()],
         )
         .await?
         .ok_or_else(|| ContactsError::NotFound(format!("job {id}")))?;
-    Ok(Job::from_row(&row))
+    Job::from_row(&row)
 }
 
 /// Runs pending jobs until shutdown.
@@ -239,7 +240,7 @@ impl JobRunner {
                 &[&STALE_AFTER_SECONDS],
             )
             .await?;
-        Ok(row.as_ref().map(Job::from_row))
+        row.as_ref().map(Job::from_row).transpose()
     }
 
     async fn work(&self, job: Job) -> Result<(), ContactsError> {
@@ -255,7 +256,7 @@ impl JobRunner {
                     .execute_cached(
                         "UPDATE contacts.jobs SET status = 'failed', error = $2, input = NULL, finished_at = now()
                          WHERE id = $1",
-                        &[&job.id, &message],
+                        &[&job.id.as_str(), &message],
                     )
                     .await?;
                 Ok(())
@@ -279,7 +280,7 @@ impl JobRunner {
                  finished_at = CASE WHEN $9 THEN now() END
              WHERE id = $1",
             &[
-                &job.id,
+                &job.id.as_str(),
                 &job.total,
                 &job.processed,
                 &job.created,
@@ -370,7 +371,7 @@ impl JobRunner {
             }
             job.processed += batch.len() as i64;
             if let Some(last) = batch.last() {
-                job.position = last.id.clone();
+                job.position = last.id.to_string();
             }
             let done = batch.len() < BATCH;
             Self::progress(&tx, &job, done).await?;
@@ -387,7 +388,7 @@ impl JobRunner {
     async fn announce(
         &self,
         tx: &Transaction<'_>,
-        workspace: &str,
+        workspace: &WorkspaceId,
         change: ContactChange,
         contact: &Contact,
         source: &str,

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use prost::Message as _;
-use switchboard_domain::Channel;
+use switchboard_domain::{Channel, ChannelAccountId, WorkspaceId};
 use switchboard_messaging::{Handler, HandlerError, Incoming, Outgoing, Publisher};
 use switchboard_postgres::Pool;
 use switchboard_proto::common::v1::SenderIdentity;
@@ -128,6 +128,8 @@ impl Handler for Resolver {
                 "inbound event without workspace or channel account",
             ));
         }
+        let workspace = WorkspaceId::parse(&envelope.workspace_id).map_err(HandlerError::permanent)?;
+        let account = ChannelAccountId::parse(&event.channel_account_id).map_err(HandlerError::permanent)?;
         let span = tracing::info_span!(
             "resolve contact",
             channel = channel.as_str(),
@@ -137,7 +139,7 @@ impl Handler for Resolver {
             contact_id = tracing::field::Empty,
         );
         let outcome = self
-            .resolve(&envelope, event, channel, sender)
+            .resolve(&envelope, event, &workspace, &account, channel, sender)
             .instrument(span.clone())
             .await
             .map_err(|error| HandlerError::classified(error.failure(), error))?;
@@ -186,10 +188,10 @@ impl Resolver {
                 workspace_id: envelope.workspace_id.clone(),
                 correlation_id: envelope.correlation_id.clone(),
                 causation_id: envelope.event_id.clone(),
-                partition_key: contact.id.clone(),
+                partition_key: contact.id.to_string(),
                 payload: Some(Payload::ContactChanged(events::ContactChanged {
                     change: ContactChange::Created as i32,
-                    contact_id: contact.id.clone(),
+                    contact_id: contact.id.to_string(),
                     contact: Some(snapshot.clone()),
                     source: "inbound".to_owned(),
                     ..Default::default()
@@ -203,10 +205,10 @@ impl Resolver {
             workspace_id: envelope.workspace_id.clone(),
             correlation_id: envelope.correlation_id.clone(),
             causation_id: envelope.event_id.clone(),
-            partition_key: contact.id.clone(),
+            partition_key: contact.id.to_string(),
             payload: Some(Payload::ContactInbound(events::ContactResolvedInbound {
                 event: Some(event.clone()),
-                contact_id: contact.id.clone(),
+                contact_id: contact.id.to_string(),
                 contact: Some(snapshot),
                 new_contact: created,
             })),
@@ -224,13 +226,13 @@ impl Resolver {
         &self,
         envelope: &Envelope,
         event: &InboundEvent,
+        workspace: &WorkspaceId,
+        account: &ChannelAccountId,
         channel: Channel,
         sender: &SenderIdentity,
     ) -> Result<Outcome, ContactsError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let workspace = envelope.workspace_id.as_str();
-        let account = event.channel_account_id.as_str();
         // Independent reads, pipelined on the connection: one round trip, not three.
         let (replayed, settings, known) = tokio::try_join!(
             replay(&tx, &envelope.event_id),

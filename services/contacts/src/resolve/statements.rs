@@ -2,13 +2,14 @@
 //! resolving transaction with cached prepared statements.
 
 use chrono::{DateTime, Utc};
-use switchboard_domain::Channel;
+use switchboard_domain::{Channel, ChannelAccountId, WorkspaceId};
 use switchboard_postgres::Transaction;
 use switchboard_proto::common::v1::SenderIdentity;
 use switchboard_proto::events::v1::{ConsentAction, Envelope};
 
 use super::profile::Profile;
 use super::{Outcome, month_of};
+use crate::error::stored_id;
 use crate::model::{CONTACT_COLUMNS, Contact};
 use crate::settings::Settings;
 use crate::{ContactId, ContactsError};
@@ -16,21 +17,21 @@ use crate::{ContactId, ContactsError};
 /// The contact of a known sender and whether it is blocked, or `None` for a new sender.
 pub(super) async fn known_identity(
     tx: &Transaction<'_>,
-    account: &str,
+    account: &ChannelAccountId,
     channel_user_id: &str,
-) -> Result<Option<(String, bool)>, ContactsError> {
-    Ok(tx
-        .query_opt(
-            &tx.prepare_cached(
-                "SELECT i.contact_id, c.blocked FROM contacts.identities i
+) -> Result<Option<(ContactId, bool)>, ContactsError> {
+    tx.query_opt(
+        &tx.prepare_cached(
+            "SELECT i.contact_id, c.blocked FROM contacts.identities i
              JOIN contacts.contacts c ON c.id = i.contact_id
              WHERE i.channel_account_id = $1 AND i.channel_user_id = $2",
-            )
-            .await?,
-            &[&account, &channel_user_id],
         )
-        .await?
-        .map(|row| (row.get(0), row.get(1))))
+        .await?,
+        &[&account.as_str(), &channel_user_id],
+    )
+    .await?
+    .map(|row| Ok((stored_id("identity contact id", row.get(0))?, row.get(1))))
+    .transpose()
 }
 
 /// The outcome of an event resolved before, or `None`.
@@ -48,7 +49,10 @@ pub(super) async fn replay(tx: &Transaction<'_>, event_id: &str) -> Result<Optio
         return Ok(None);
     };
     let outcome: String = row.get(0);
-    let contact_id: Option<String> = row.get(1);
+    let contact_id: Option<ContactId> = row
+        .get::<_, Option<&str>>(1)
+        .map(|id| stored_id("resolved contact id", id))
+        .transpose()?;
     let outcome = match (outcome.as_str(), contact_id) {
         ("created" | "forwarded", Some(contact_id)) => {
             match tx
@@ -57,7 +61,7 @@ pub(super) async fn replay(tx: &Transaction<'_>, event_id: &str) -> Result<Optio
                         "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE c.id = $1"
                     ))
                     .await?,
-                    &[&contact_id],
+                    &[&contact_id.as_str()],
                 )
                 .await?
             {
@@ -83,7 +87,7 @@ pub(super) async fn replay(tx: &Transaction<'_>, event_id: &str) -> Result<Optio
 pub(super) async fn record_processed(
     tx: &Transaction<'_>,
     envelope: &Envelope,
-    contact_id: Option<&str>,
+    contact_id: Option<&ContactId>,
     outcome: &str,
 ) -> Result<bool, ContactsError> {
     let inserted = tx
@@ -93,7 +97,12 @@ pub(super) async fn record_processed(
              VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
             )
             .await?,
-            &[&envelope.event_id, &envelope.workspace_id, &contact_id, &outcome],
+            &[
+                &envelope.event_id,
+                &envelope.workspace_id,
+                &contact_id.map(ContactId::as_str),
+                &outcome,
+            ],
         )
         .await?;
     Ok(inserted == 1)
@@ -104,7 +113,7 @@ pub(super) async fn hold(
     tx: &Transaction<'_>,
     envelope: &Envelope,
     channel: Channel,
-    contact_id: Option<&str>,
+    contact_id: Option<&ContactId>,
     reason: &str,
     body: Option<Vec<u8>>,
 ) -> Result<(), ContactsError> {
@@ -118,7 +127,7 @@ pub(super) async fn hold(
             &envelope.event_id,
             &envelope.workspace_id,
             &channel.as_str(),
-            &contact_id,
+            &contact_id.map(ContactId::as_str),
             &reason,
             &body,
         ],
@@ -133,14 +142,14 @@ pub(super) async fn hold(
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn claim_identity(
     tx: &Transaction<'_>,
-    workspace: &str,
+    workspace: &WorkspaceId,
     channel: Channel,
-    account: &str,
+    account: &ChannelAccountId,
     sender: &SenderIdentity,
     profile: &Profile,
     settings: &Settings,
     at: DateTime<Utc>,
-) -> Result<(String, bool, bool), ContactsError> {
+) -> Result<(ContactId, bool, bool), ContactsError> {
     let same_phone = match &profile.phone {
         Some(phone) => first_contact_with(tx, workspace, "phone", phone).await?,
         None => None,
@@ -156,9 +165,7 @@ pub(super) async fn claim_identity(
         (_, Some(id)) if settings.link_by_email => Some(id.clone()),
         _ => None,
     };
-    let candidate = link
-        .clone()
-        .unwrap_or_else(|| ContactId::generate().into_string());
+    let candidate = link.clone().unwrap_or_else(ContactId::generate);
     // The contact row is inserted after the identity (the foreign key is deferred), so the
     // identity's primary key is what decides a race.
     let claimed = tx
@@ -168,11 +175,11 @@ pub(super) async fn claim_identity(
              ON CONFLICT (channel_account_id, channel_user_id) DO NOTHING
              RETURNING contact_id").await?,
             &[
-                &account,
+                &account.as_str(),
                 &sender.channel_user_id,
-                &workspace,
+                &workspace.as_str(),
                 &channel.as_str(),
-                &candidate,
+                &candidate.as_str(),
                 &profile.to_json(),
                 &at,
             ],
@@ -186,11 +193,11 @@ pub(super) async fn claim_identity(
                  WHERE channel_account_id = $1 AND channel_user_id = $2",
                 )
                 .await?,
-                &[&account, &sender.channel_user_id],
+                &[&account.as_str(), &sender.channel_user_id],
             )
             .await?
             .get(0);
-        return Ok((winner, false, false));
+        return Ok((stored_id("identity contact id", &winner)?, false, false));
     }
     if link.is_some() {
         return Ok((candidate, false, true));
@@ -204,8 +211,8 @@ pub(super) async fn claim_identity(
         )
         .await?,
         &[
-            &candidate,
-            &workspace,
+            &candidate.as_str(),
+            &workspace.as_str(),
             &profile.first_name,
             &profile.last_name,
             &profile.display_name,
@@ -227,7 +234,7 @@ pub(super) async fn claim_identity(
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 )
                 .await?,
-                &[&workspace, &candidate, &other, &reason],
+                &[&workspace.as_str(), &candidate.as_str(), &other.as_str(), &reason],
             )
             .await?;
         }
@@ -238,54 +245,60 @@ pub(super) async fn claim_identity(
 /// The oldest visible contact of the workspace whose `column` is `value`.
 pub(super) async fn first_contact_with(
     tx: &Transaction<'_>,
-    workspace: &str,
+    workspace: &WorkspaceId,
     column: &'static str,
     value: &str,
-) -> Result<Option<String>, ContactsError> {
+) -> Result<Option<ContactId>, ContactsError> {
     let sql = format!(
         "SELECT id FROM contacts.contacts
          WHERE workspace_id = $1 AND {column} = $2 AND merged_into IS NULL
          ORDER BY created_at, id LIMIT 1"
     );
-    Ok(tx
-        .query_opt(&tx.prepare_cached(&sql).await?, &[&workspace, &value])
+    tx.query_opt(&tx.prepare_cached(&sql).await?, &[&workspace.as_str(), &value])
         .await?
-        .map(|row| row.get(0)))
+        .map(|row| stored_id("contact id", row.get(0)))
+        .transpose()
 }
 
 /// A contact, locked for the rest of the transaction.
-pub(super) async fn lock_contact(tx: &Transaction<'_>, contact_id: &str) -> Result<Contact, ContactsError> {
+pub(super) async fn lock_contact(
+    tx: &Transaction<'_>,
+    contact_id: &ContactId,
+) -> Result<Contact, ContactsError> {
     let row = tx
         .query_opt(
             &tx.prepare_cached(&format!(
                 "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE c.id = $1 FOR UPDATE"
             ))
             .await?,
-            &[&contact_id],
+            &[&contact_id.as_str()],
         )
         .await?
         .ok_or_else(|| ContactsError::Corrupt(format!("identity points to missing contact {contact_id}")))?;
-    Ok(Contact::from_row(&row)?)
+    Contact::from_row(&row)
 }
 
 /// A contact, not locked.
-pub(super) async fn load_contact(tx: &Transaction<'_>, contact_id: &str) -> Result<Contact, ContactsError> {
+pub(super) async fn load_contact(
+    tx: &Transaction<'_>,
+    contact_id: &ContactId,
+) -> Result<Contact, ContactsError> {
     let row = tx
         .query_one(
             &tx.prepare_cached(&format!(
                 "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c WHERE c.id = $1"
             ))
             .await?,
-            &[&contact_id],
+            &[&contact_id.as_str()],
         )
         .await?;
-    Ok(Contact::from_row(&row)?)
+    Contact::from_row(&row)
 }
 
 /// Consent keywords and Telegram's bot (un)blocked update the contact's subscription state.
 pub(super) async fn apply_consent(
     tx: &Transaction<'_>,
-    contact_id: &str,
+    contact_id: &ContactId,
     channel: Channel,
     action: ConsentAction,
     at: DateTime<Utc>,
@@ -316,10 +329,13 @@ pub(super) async fn apply_consent(
         _ => format!("{channel}:opt_in_keyword"),
     };
     if sql.contains("$3") {
-        tx.execute(&tx.prepare_cached(sql).await?, &[&contact_id, &at, &source])
-            .await?;
+        tx.execute(
+            &tx.prepare_cached(sql).await?,
+            &[&contact_id.as_str(), &at, &source],
+        )
+        .await?;
     } else {
-        tx.execute(&tx.prepare_cached(sql).await?, &[&contact_id, &at])
+        tx.execute(&tx.prepare_cached(sql).await?, &[&contact_id.as_str(), &at])
             .await?;
     }
     Ok(())
@@ -329,7 +345,7 @@ pub(super) async fn apply_consent(
 /// the channel set, empty profile fields filled from the channel. Returns the contact.
 pub(super) async fn touch(
     tx: &Transaction<'_>,
-    contact_id: &str,
+    contact_id: &ContactId,
     channel: Channel,
     profile: &Profile,
     at: DateTime<Utc>,
@@ -355,7 +371,7 @@ pub(super) async fn touch(
                  RETURNING {CONTACT_COLUMNS}"
             )).await?,
             &[
-                &contact_id,
+                &contact_id.as_str(),
                 &at,
                 &channel.as_str(),
                 &profile.display_name,
@@ -369,13 +385,13 @@ pub(super) async fn touch(
             ],
         )
         .await?;
-    Ok(Contact::from_row(&row)?)
+    Contact::from_row(&row)
 }
 
 /// The identity's last inbound and latest profile.
 pub(super) async fn touch_identity(
     tx: &Transaction<'_>,
-    account: &str,
+    account: &ChannelAccountId,
     channel_user_id: &str,
     profile: &Profile,
     at: DateTime<Utc>,
@@ -386,7 +402,7 @@ pub(super) async fn touch_identity(
          WHERE channel_account_id = $1 AND channel_user_id = $2",
         )
         .await?,
-        &[&account, &channel_user_id, &at, &profile.to_json()],
+        &[&account.as_str(), &channel_user_id, &at, &profile.to_json()],
     )
     .await?;
     Ok(())
@@ -401,13 +417,13 @@ const USAGE_SHARDS: u16 = 16;
 /// boundary (existing contacts never wait on it).
 pub(super) async fn over_quota(
     tx: &Transaction<'_>,
-    workspace: &str,
+    workspace: &WorkspaceId,
     channel: Channel,
     at: DateTime<Utc>,
 ) -> Result<bool, ContactsError> {
     let limit: Option<i64> = tx
         .query_opt(&tx.prepare_cached("SELECT monthly_limit FROM contacts.quotas WHERE workspace_id = $1 AND channel = $2 FOR UPDATE").await?,
-            &[&workspace, &channel.as_str()],
+            &[&workspace.as_str(), &channel.as_str()],
         )
         .await?
         .map(|row| row.get(0));
@@ -421,7 +437,7 @@ pub(super) async fn over_quota(
              WHERE workspace_id = $1 AND channel = $2 AND month = $3",
             )
             .await?,
-            &[&workspace, &channel.as_str(), &month_of(at)],
+            &[&workspace.as_str(), &channel.as_str(), &month_of(at)],
         )
         .await?
         .get(0);
@@ -431,12 +447,16 @@ pub(super) async fn over_quota(
 /// Counts the contact once per channel and calendar month (one statement).
 pub(super) async fn count_activity(
     tx: &Transaction<'_>,
-    workspace: &str,
+    workspace: &WorkspaceId,
     channel: Channel,
-    contact_id: &str,
+    contact_id: &ContactId,
     at: DateTime<Utc>,
 ) -> Result<(), ContactsError> {
-    let shard = i16::try_from(switchboard_messaging::partition_for(contact_id, USAGE_SHARDS)).unwrap_or(0);
+    let shard = i16::try_from(switchboard_messaging::partition_for(
+        contact_id.as_str(),
+        USAGE_SHARDS,
+    ))
+    .unwrap_or(0);
     tx.execute(
         &tx.prepare_cached(
             "WITH first_this_month AS (
@@ -449,7 +469,13 @@ pub(super) async fn count_activity(
          DO UPDATE SET contacts = contacts.monthly_usage.contacts + 1",
         )
         .await?,
-        &[&workspace, &channel.as_str(), &month_of(at), &contact_id, &shard],
+        &[
+            &workspace.as_str(),
+            &channel.as_str(),
+            &month_of(at),
+            &contact_id.as_str(),
+            &shard,
+        ],
     )
     .await?;
     Ok(())

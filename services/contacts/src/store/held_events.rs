@@ -1,6 +1,7 @@
 //! SQL of held events: inbound events not passed on (blocked contact, quota exceeded).
 
 use chrono::{DateTime, Utc};
+use switchboard_domain::WorkspaceId;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
@@ -12,7 +13,7 @@ use crate::model::timestamp;
 /// One page of held events, newest first, and the next page's token.
 pub(crate) async fn held_events(
     client: &impl GenericClient,
-    workspace: &str,
+    workspace: &WorkspaceId,
     after: Option<&(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<(Vec<proto::HeldEvent>, String), ContactsError> {
@@ -22,7 +23,7 @@ pub(crate) async fn held_events(
             "SELECT event_id, channel, contact_id, reason, held_at FROM contacts.held_events
              WHERE workspace_id = $1 AND ($2::timestamptz IS NULL OR (held_at, event_id) < ($2, $3))
              ORDER BY held_at DESC, event_id DESC LIMIT $4",
-            &[&workspace, &at, &key, &limit],
+            &[&workspace.as_str(), &at, &key, &limit],
         )
         .await?;
     let mut token = String::new();

@@ -1,6 +1,7 @@
 //! SQL of merge suggestions: contacts that share a phone or e-mail with an older one.
 
 use chrono::{DateTime, Utc};
+use switchboard_domain::WorkspaceId;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
@@ -12,7 +13,7 @@ use crate::model::timestamp;
 /// One page of merge suggestions, newest first, and the next page's token.
 pub(crate) async fn merge_suggestions(
     client: &impl GenericClient,
-    workspace: &str,
+    workspace: &WorkspaceId,
     after: Option<&(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<(Vec<proto::MergeSuggestion>, String), ContactsError> {
@@ -23,7 +24,7 @@ pub(crate) async fn merge_suggestions(
              WHERE workspace_id = $1
                AND ($2::timestamptz IS NULL OR (created_at, contact_id || '/' || candidate_id) < ($2, $3))
              ORDER BY created_at DESC, contact_id || '/' || candidate_id DESC LIMIT $4",
-            &[&workspace, &at, &key, &limit],
+            &[&workspace.as_str(), &at, &key, &limit],
         )
         .await?;
     let mut token = String::new();

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
+use switchboard_domain::{ContactId, WorkspaceId};
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
 
@@ -17,6 +18,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::ContactsError;
 use crate::editable::Editable;
+use crate::error::stored_id;
 use crate::fields::{FieldDefinition, FieldType};
 use crate::filter::{self, Filter, SqlFilter};
 use crate::model::{CONTACT_COLUMNS, Contact, timestamp};
@@ -29,13 +31,13 @@ pub(crate) use saved_views::{View, delete_view, insert_view, update_view, view, 
 /// The workspace's custom field definitions by key.
 pub(crate) async fn field_definitions(
     client: &impl GenericClient,
-    workspace: &str,
+    workspace: &WorkspaceId,
 ) -> Result<HashMap<String, FieldDefinition>, ContactsError> {
     let rows = client
         .query_cached(
             "SELECT key, label, field_type, options FROM contacts.field_definitions
              WHERE workspace_id = $1 ORDER BY key",
-            &[&workspace],
+            &[&workspace.as_str()],
         )
         .await?;
     rows.iter()
@@ -68,13 +70,13 @@ pub(crate) fn field_types(definitions: &HashMap<String, FieldDefinition>) -> Has
 /// Creates or redefines a field; its type cannot change once defined.
 pub(crate) async fn define_field(
     client: &impl GenericClient,
-    workspace: &str,
+    workspace: &WorkspaceId,
     definition: &FieldDefinition,
 ) -> Result<(), ContactsError> {
     let existing: Option<String> = client
         .query_opt_cached(
             "SELECT field_type FROM contacts.field_definitions WHERE workspace_id = $1 AND key = $2",
-            &[&workspace, &definition.key],
+            &[&workspace.as_str(), &definition.key],
         )
         .await?
         .map(|row| row.get(0));
@@ -92,7 +94,7 @@ pub(crate) async fn define_field(
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (workspace_id, key) DO UPDATE SET label = EXCLUDED.label, options = EXCLUDED.options",
             &[
-                &workspace,
+                &workspace.as_str(),
                 &definition.key,
                 &definition.label,
                 &definition.field_type.as_str(),
@@ -106,8 +108,8 @@ pub(crate) async fn define_field(
 /// Inserts a contact made by hand or by an import.
 pub(crate) async fn insert_contact(
     client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
+    workspace: &WorkspaceId,
+    id: &ContactId,
     fields: &Editable,
 ) -> Result<Contact, ContactsError> {
     let row = client
@@ -120,8 +122,8 @@ pub(crate) async fn insert_contact(
                  RETURNING {CONTACT_COLUMNS}"
             ),
             &[
-                &id,
-                &workspace,
+                &id.as_str(),
+                &workspace.as_str(),
                 &fields.first_name,
                 &fields.last_name,
                 &fields.display_name,
@@ -135,14 +137,14 @@ pub(crate) async fn insert_contact(
             ],
         )
         .await?;
-    Ok(Contact::from_row(&row)?)
+    Contact::from_row(&row)
 }
 
 /// One visible (not merged away) contact of the workspace, locked when `for_update`.
 pub(crate) async fn find_contact(
     client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
+    workspace: &WorkspaceId,
+    id: &ContactId,
     for_update: bool,
 ) -> Result<Contact, ContactsError> {
     let lock = if for_update { " FOR UPDATE" } else { "" };
@@ -152,17 +154,17 @@ pub(crate) async fn find_contact(
                 "SELECT {CONTACT_COLUMNS} FROM contacts.contacts c
                  WHERE c.id = $1 AND c.workspace_id = $2 AND c.merged_into IS NULL{lock}"
             ),
-            &[&id, &workspace],
+            &[&id.as_str(), &workspace.as_str()],
         )
         .await?
         .ok_or_else(|| ContactsError::NotFound(format!("contact {id}")))?;
-    Ok(Contact::from_row(&row)?)
+    Contact::from_row(&row)
 }
 
 /// Writes the editable fields of a contact (one revision up).
 pub(crate) async fn write_editable(
     client: &impl GenericClient,
-    id: &str,
+    id: &ContactId,
     fields: &Editable,
 ) -> Result<Contact, ContactsError> {
     let row = client
@@ -176,7 +178,7 @@ pub(crate) async fn write_editable(
                  RETURNING {CONTACT_COLUMNS}"
             ),
             &[
-                &id,
+                &id.as_str(),
                 &fields.first_name,
                 &fields.last_name,
                 &fields.display_name,
@@ -190,17 +192,18 @@ pub(crate) async fn write_editable(
             ],
         )
         .await?;
-    Ok(Contact::from_row(&row)?)
+    Contact::from_row(&row)
 }
 
 /// Runs an `UPDATE contacts.contacts AS c SET <assignments> WHERE c.id = $1` that returns the
 /// contact; `assignments` may use `$2…` from `params`.
 pub(crate) async fn update_contact(
     client: &impl GenericClient,
-    id: &str,
+    id: &ContactId,
     assignments: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Contact, ContactsError> {
+    let id = id.as_str();
     let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&id];
     all.extend_from_slice(params);
     let row = client
@@ -212,14 +215,15 @@ pub(crate) async fn update_contact(
             &all,
         )
         .await?;
-    Ok(Contact::from_row(&row)?)
+    Contact::from_row(&row)
 }
 
 /// The identities of some contacts, by contact id.
 pub(crate) async fn identities(
     client: &impl GenericClient,
-    contact_ids: &[String],
-) -> Result<HashMap<String, Vec<proto::Identity>>, ContactsError> {
+    contact_ids: &[ContactId],
+) -> Result<HashMap<ContactId, Vec<proto::Identity>>, ContactsError> {
+    let contact_ids: Vec<&str> = contact_ids.iter().map(ContactId::as_str).collect();
     let rows = client
         .query_cached(
             "SELECT contact_id, channel, channel_account_id, channel_user_id, created_at, last_seen_at
@@ -228,12 +232,13 @@ pub(crate) async fn identities(
             &[&contact_ids],
         )
         .await?;
-    let mut by_contact: HashMap<String, Vec<proto::Identity>> = HashMap::new();
+    let mut by_contact: HashMap<ContactId, Vec<proto::Identity>> = HashMap::new();
     for row in rows {
+        let contact_id: ContactId = stored_id("identity contact id", row.get(0))?;
         let channel: String = row.get(1);
         let first_seen: DateTime<Utc> = row.get(4);
         let last_seen: Option<DateTime<Utc>> = row.get(5);
-        by_contact.entry(row.get(0)).or_default().push(proto::Identity {
+        by_contact.entry(contact_id).or_default().push(proto::Identity {
             channel: switchboard_domain::Channel::proto_value_of(&channel),
             channel_account_id: row.get(2),
             channel_user_id: row.get(3),
@@ -246,7 +251,7 @@ pub(crate) async fn identities(
 
 /// What a contact list selects.
 pub(crate) struct ContactQuery<'a> {
-    pub(crate) workspace: &'a str,
+    pub(crate) workspace: &'a WorkspaceId,
     /// Free text ('' = none).
     pub(crate) search: &'a str,
     pub(crate) filter: Option<&'a Filter>,
@@ -272,7 +277,7 @@ impl ContactQuery<'_> {
     /// The WHERE clause (alias `c`) and its parameters.
     fn where_clause(&self) -> Result<(String, Vec<Param>, Option<SqlFilter>), ContactsError> {
         let mut sql = String::from("c.workspace_id = $1 AND c.merged_into IS NULL");
-        let mut params: Vec<Param> = vec![Box::new(self.workspace.to_owned())];
+        let mut params: Vec<Param> = vec![Box::new(self.workspace.as_str().to_owned())];
         if !self.search.is_empty() {
             if self.search.chars().count() > 200 {
                 return Err(ContactsError::invalid("query: at most 200 characters"));
@@ -334,9 +339,7 @@ pub(crate) async fn list_contacts(
     let mut all = refs(&params, compiled.as_ref());
     all.extend(tail.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync)));
     let rows = client.query(&statement, &all).await?;
-    rows.iter()
-        .map(|row| Contact::from_row(row).map_err(ContactsError::from))
-        .collect()
+    rows.iter().map(Contact::from_row).collect()
 }
 
 /// How many contacts match.
@@ -375,15 +378,13 @@ pub(crate) async fn contacts_after_id(
     let mut all = refs(&params, compiled.as_ref());
     all.extend(tail.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync)));
     let rows = client.query(&statement, &all).await?;
-    rows.iter()
-        .map(|row| Contact::from_row(row).map_err(ContactsError::from))
-        .collect()
+    rows.iter().map(Contact::from_row).collect()
 }
 
 /// Visible contacts of the workspace having one of `emails` or `phones`.
 pub(crate) async fn contacts_with_identifiers(
     client: &impl GenericClient,
-    workspace: &str,
+    workspace: &WorkspaceId,
     emails: &[String],
     phones: &[String],
 ) -> Result<Vec<Contact>, ContactsError> {
@@ -395,10 +396,8 @@ pub(crate) async fn contacts_with_identifiers(
                    AND (c.email = ANY($2) OR c.phone = ANY($3))
                  ORDER BY c.created_at, c.id"
             ),
-            &[&workspace, &emails, &phones],
+            &[&workspace.as_str(), &emails, &phones],
         )
         .await?;
-    rows.iter()
-        .map(|row| Contact::from_row(row).map_err(ContactsError::from))
-        .collect()
+    rows.iter().map(Contact::from_row).collect()
 }

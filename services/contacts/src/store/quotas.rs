@@ -1,6 +1,7 @@
 //! SQL of monthly quotas of new contacts per channel, and their usage.
 
 use chrono::{DateTime, Utc};
+use switchboard_domain::WorkspaceId;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
@@ -10,7 +11,7 @@ use crate::ContactsError;
 /// Sets (`Some`) or removes (`None`) a channel's monthly quota.
 pub(crate) async fn set_quota(
     client: &impl GenericClient,
-    workspace: &str,
+    workspace: &WorkspaceId,
     channel: switchboard_domain::Channel,
     limit: Option<i64>,
 ) -> Result<(), ContactsError> {
@@ -20,7 +21,7 @@ pub(crate) async fn set_quota(
                 .execute_cached(
                     "INSERT INTO contacts.quotas (workspace_id, channel, monthly_limit) VALUES ($1, $2, $3)
                      ON CONFLICT (workspace_id, channel) DO UPDATE SET monthly_limit = EXCLUDED.monthly_limit",
-                    &[&workspace, &channel.as_str(), &limit],
+                    &[&workspace.as_str(), &channel.as_str(), &limit],
                 )
                 .await?;
         }
@@ -28,7 +29,7 @@ pub(crate) async fn set_quota(
             client
                 .execute_cached(
                     "DELETE FROM contacts.quotas WHERE workspace_id = $1 AND channel = $2",
-                    &[&workspace, &channel.as_str()],
+                    &[&workspace.as_str(), &channel.as_str()],
                 )
                 .await?;
         }
@@ -39,7 +40,7 @@ pub(crate) async fn set_quota(
 /// Quotas and this month's usage of every channel that has either.
 pub(crate) async fn quota_usage(
     client: &impl GenericClient,
-    workspace: &str,
+    workspace: &WorkspaceId,
     now: DateTime<Utc>,
 ) -> Result<Vec<proto::QuotaUsage>, ContactsError> {
     let month = crate::resolve::month_of(now);
@@ -50,7 +51,7 @@ pub(crate) async fn quota_usage(
              FULL JOIN (SELECT channel, sum(contacts)::bigint AS contacts FROM contacts.monthly_usage
                         WHERE workspace_id = $1 AND month = $2 GROUP BY channel) u ON u.channel = q.channel
              ORDER BY 1",
-            &[&workspace, &month],
+            &[&workspace.as_str(), &month],
         )
         .await?;
     Ok(rows

@@ -1,17 +1,19 @@
 //! SQL of saved views: named filters of a workspace.
 
 use chrono::{DateTime, Utc};
+use switchboard_domain::{ViewId, WorkspaceId};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::GenericClient;
 use switchboard_proto::contacts::v1 as proto;
 
 use crate::ContactsError;
+use crate::error::stored_id;
 use crate::filter::Filter;
 use crate::model::timestamp;
 
 /// A saved view.
 pub(crate) struct View {
-    pub(crate) id: String,
+    pub(crate) id: ViewId,
     pub(crate) name: String,
     pub(crate) filter: Filter,
     pub(crate) created_at: DateTime<Utc>,
@@ -20,7 +22,7 @@ pub(crate) struct View {
 
 impl View {
     fn from_row(row: &tokio_postgres::Row) -> Result<Self, ContactsError> {
-        let id: String = row.get(0);
+        let id: ViewId = stored_id("view id", row.get(0))?;
         let json: serde_json::Value = row.get(2);
         let filter = serde_json::from_value(json)
             .map_err(|error| ContactsError::Corrupt(format!("view {id} filter: {error}")))?;
@@ -36,7 +38,7 @@ impl View {
     /// The proto form.
     pub(crate) fn to_proto(&self) -> proto::View {
         proto::View {
-            id: self.id.clone(),
+            id: self.id.to_string(),
             name: self.name.clone(),
             filter: Some(crate::filter_proto::to_proto(&self.filter)),
             created_at: Some(timestamp(self.created_at)),
@@ -60,8 +62,8 @@ fn name_taken(error: tokio_postgres::Error, name: &str) -> ContactsError {
 /// Stores a new view.
 pub(crate) async fn insert_view(
     client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
+    workspace: &WorkspaceId,
+    id: &ViewId,
     name: &str,
     filter: &Filter,
 ) -> Result<View, ContactsError> {
@@ -69,7 +71,7 @@ pub(crate) async fn insert_view(
         .query_one_cached(
             "INSERT INTO contacts.saved_views (id, workspace_id, name, filter) VALUES ($1, $2, $3, $4)
              RETURNING id, name, filter, created_at, updated_at",
-            &[&id, &workspace, &name, &filter_json(filter)?],
+            &[&id.as_str(), &workspace.as_str(), &name, &filter_json(filter)?],
         )
         .await
         .map_err(|error| name_taken(error, name))?;
@@ -79,8 +81,8 @@ pub(crate) async fn insert_view(
 /// Replaces a view's name and filter.
 pub(crate) async fn update_view(
     client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
+    workspace: &WorkspaceId,
+    id: &ViewId,
     name: &str,
     filter: &Filter,
 ) -> Result<View, ContactsError> {
@@ -89,7 +91,7 @@ pub(crate) async fn update_view(
             "UPDATE contacts.saved_views SET name = $3, filter = $4, updated_at = now()
              WHERE id = $1 AND workspace_id = $2
              RETURNING id, name, filter, created_at, updated_at",
-            &[&id, &workspace, &name, &filter_json(filter)?],
+            &[&id.as_str(), &workspace.as_str(), &name, &filter_json(filter)?],
         )
         .await
         .map_err(|error| name_taken(error, name))?
@@ -100,14 +102,14 @@ pub(crate) async fn update_view(
 /// One view.
 pub(crate) async fn view(
     client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
+    workspace: &WorkspaceId,
+    id: &ViewId,
 ) -> Result<View, ContactsError> {
     let row = client
         .query_opt_cached(
             "SELECT id, name, filter, created_at, updated_at FROM contacts.saved_views
              WHERE id = $1 AND workspace_id = $2",
-            &[&id, &workspace],
+            &[&id.as_str(), &workspace.as_str()],
         )
         .await?
         .ok_or_else(|| ContactsError::NotFound(format!("view {id}")))?;
@@ -115,12 +117,15 @@ pub(crate) async fn view(
 }
 
 /// Every view of the workspace, by name.
-pub(crate) async fn views(client: &impl GenericClient, workspace: &str) -> Result<Vec<View>, ContactsError> {
+pub(crate) async fn views(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+) -> Result<Vec<View>, ContactsError> {
     let rows = client
         .query_cached(
             "SELECT id, name, filter, created_at, updated_at FROM contacts.saved_views
              WHERE workspace_id = $1 ORDER BY name",
-            &[&workspace],
+            &[&workspace.as_str()],
         )
         .await?;
     rows.iter().map(View::from_row).collect()
@@ -129,13 +134,13 @@ pub(crate) async fn views(client: &impl GenericClient, workspace: &str) -> Resul
 /// Deletes a view.
 pub(crate) async fn delete_view(
     client: &impl GenericClient,
-    workspace: &str,
-    id: &str,
+    workspace: &WorkspaceId,
+    id: &ViewId,
 ) -> Result<(), ContactsError> {
     let deleted = client
         .execute_cached(
             "DELETE FROM contacts.saved_views WHERE id = $1 AND workspace_id = $2",
-            &[&id, &workspace],
+            &[&id.as_str(), &workspace.as_str()],
         )
         .await?;
     if deleted == 0 {
