@@ -50,7 +50,7 @@ async fn request(
         .execute_cached(
             "INSERT INTO routing.auto_replies (conversation_id, kind, period) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
-            &[&conversation.id, &kind, &period],
+            &[&conversation.id.as_str(), &kind, &period],
         )
         .await?;
     if inserted == 0 {
@@ -60,14 +60,14 @@ async fn request(
         event_id: switchboard_domain::EventId::generate().into_string(),
         event_type: "autoreply.requested".to_owned(),
         occurred_at: Some(to_timestamp(Utc::now())),
-        workspace_id: conversation.workspace_id.clone(),
+        workspace_id: conversation.workspace_id.to_string(),
         correlation_id: String::new(),
         causation_id: String::new(),
-        partition_key: conversation.id.clone(),
+        partition_key: conversation.id.to_string(),
         payload: Some(Payload::AutoReplyRequested(AutoReplyRequested {
-            conversation_id: conversation.id.clone(),
-            contact_id: conversation.contact_id.clone(),
-            channel_account_id: conversation.channel_account_id.clone(),
+            conversation_id: conversation.id.to_string(),
+            contact_id: conversation.contact_id.to_string(),
+            channel_account_id: conversation.channel_account_id.to_string(),
             channel,
             kind: kind.to_owned(),
             text: text.to_owned(),
@@ -145,7 +145,7 @@ pub async fn when_queued(
                   WHERE c.team_id = $1 AND c.queued_at IS NOT NULL AND c.status = 'open'
                     AND c.assignee_id IS NULL AND c.id <> $2),
                  (SELECT channel FROM routing.conversations WHERE id = $2)",
-            &[&team.as_str(), &conversation.id],
+            &[&team.as_str(), &conversation.id.as_str()],
         )
         .await?;
     let (free, waiting_ahead, channel): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));

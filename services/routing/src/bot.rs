@@ -3,6 +3,7 @@
 //! runtime's queue (see `BotTurn` in events.proto).
 
 use switchboard_domain::time::to_timestamp;
+use switchboard_domain::{ConversationId, WorkspaceId};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{BotTurn, Envelope, envelope::Payload};
@@ -22,14 +23,14 @@ pub const MAX_PAUSE_MINUTES: i32 = 1_440;
 pub async fn hand_over(
     tx: &Transaction<'_>,
     partitions: u16,
-    workspace: &str,
+    workspace: &WorkspaceId,
     turn: BotTurn,
 ) -> Result<(), RoutingError> {
     let envelope = Envelope {
         event_id: switchboard_domain::EventId::generate().into_string(),
         event_type: "bot.turn".to_owned(),
         occurred_at: Some(to_timestamp(chrono::Utc::now())),
-        workspace_id: workspace.to_owned(),
+        workspace_id: workspace.as_str().to_owned(),
         correlation_id: String::new(),
         causation_id: String::new(),
         partition_key: turn.conversation_id.clone(),
@@ -43,7 +44,7 @@ pub async fn hand_over(
 /// whether it changed.
 pub async fn set_controller(
     tx: &Transaction<'_>,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     controller: &str,
 ) -> Result<bool, RoutingError> {
     let changed = tx
@@ -52,20 +53,24 @@ pub async fn set_controller(
              SET controller = $2, controller_version = controller_version + 1, bot_paused_until = NULL,
                  revision = revision + 1
              WHERE id = $1 AND controller <> $2",
-            &[&conversation_id, &controller],
+            &[&conversation_id.as_str(), &controller],
         )
         .await?;
     Ok(changed == 1)
 }
 
 /// Pauses the bot for `minutes` more: the deadline becomes max(now, deadline) + minutes.
-pub async fn pause(tx: &Transaction<'_>, conversation_id: &str, minutes: i32) -> Result<(), RoutingError> {
+pub async fn pause(
+    tx: &Transaction<'_>,
+    conversation_id: &ConversationId,
+    minutes: i32,
+) -> Result<(), RoutingError> {
     tx.execute_cached(
         "UPDATE routing.conversations
          SET bot_paused_until = GREATEST(now(), coalesce(bot_paused_until, now())) + make_interval(mins => $2),
              revision = revision + 1
          WHERE id = $1",
-        &[&conversation_id, &minutes],
+        &[&conversation_id.as_str(), &minutes],
     )
     .await?;
     Ok(())
@@ -75,7 +80,7 @@ pub async fn pause(tx: &Transaction<'_>, conversation_id: &str, minutes: i32) ->
 /// `minutes` from now; a longer pause is kept. Returns the deadline when the bot is paused.
 pub async fn pause_at_least(
     tx: &Transaction<'_>,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     minutes: i32,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, RoutingError> {
     let row = tx
@@ -85,17 +90,17 @@ pub async fn pause_at_least(
                  revision = revision + 1
              WHERE id = $1 AND controller = 'bot'
              RETURNING bot_paused_until",
-            &[&conversation_id, &minutes],
+            &[&conversation_id.as_str(), &minutes],
         )
         .await?;
     Ok(row.map(|row| row.get(0)))
 }
 
 /// Ends a pause.
-pub async fn resume(tx: &Transaction<'_>, conversation_id: &str) -> Result<(), RoutingError> {
+pub async fn resume(tx: &Transaction<'_>, conversation_id: &ConversationId) -> Result<(), RoutingError> {
     tx.execute_cached(
         "UPDATE routing.conversations SET bot_paused_until = NULL, revision = revision + 1 WHERE id = $1",
-        &[&conversation_id],
+        &[&conversation_id.as_str()],
     )
     .await?;
     Ok(())

@@ -118,3 +118,14 @@ pub(crate) fn stored_id<T: std::str::FromStr<Err = switchboard_domain::InvalidId
         .parse()
         .map_err(|error| RoutingError::Corrupt(format!("{what}: {error}")))
 }
+
+/// An id of a consumed bus event, parsed where the event comes off the bus (a malformed one
+/// makes the event corrupt data; `what` names it).
+pub(crate) fn event_id<T: std::str::FromStr<Err = switchboard_domain::InvalidId>>(
+    what: &str,
+    value: &str,
+) -> Result<T, RoutingError> {
+    value
+        .parse()
+        .map_err(|error| RoutingError::Corrupt(format!("event {what}: {error}")))
+}

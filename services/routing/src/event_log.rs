@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use switchboard_postgres::{GenericClient, Transaction};
 use tokio::sync::broadcast;
 
+use switchboard_domain::{ContactId, ConversationId, WorkspaceId};
 use switchboard_proto::events::v1::{Envelope, RoutingEvent, envelope::Payload};
 
 use crate::RoutingError;
@@ -61,9 +62,9 @@ pub const NOTIFY_CHANNEL: &str = "switchboard_routing_events";
 #[derive(Debug, Clone)]
 pub struct Event {
     /// The conversation it concerns, when it concerns one.
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<ConversationId>,
     /// The contact it concerns, when known.
-    pub contact_id: Option<String>,
+    pub contact_id: Option<ContactId>,
     /// `conversation.opened`, `message.added`, `conversation.assigned`, …
     pub event_type: &'static str,
     /// Event-specific fields.
@@ -73,14 +74,14 @@ pub struct Event {
 impl Event {
     /// An event of `conversation_id` (of `contact_id`).
     pub fn conversation(
-        conversation_id: &str,
-        contact_id: &str,
+        conversation_id: &ConversationId,
+        contact_id: &ContactId,
         event_type: &'static str,
         payload: serde_json::Value,
     ) -> Self {
         Self {
-            conversation_id: Some(conversation_id.to_owned()),
-            contact_id: Some(contact_id.to_owned()),
+            conversation_id: Some(conversation_id.clone()),
+            contact_id: Some(contact_id.clone()),
             event_type,
             payload,
         }
@@ -91,7 +92,7 @@ impl Event {
 /// (through the outbox, spread over `partitions` by conversation).
 pub async fn append(
     tx: &Transaction<'_>,
-    workspace: &str,
+    workspace: &WorkspaceId,
     events: &[Event],
     partitions: u16,
 ) -> Result<(), RoutingError> {
@@ -119,21 +120,28 @@ pub async fn append(
     let seqs: Vec<i64> = cursors.iter().map(|cursor| cursor.seq).collect();
     let conversations: Vec<Option<&str>> = events
         .iter()
-        .map(|event| event.conversation_id.as_deref())
+        .map(|event| event.conversation_id.as_ref().map(ConversationId::as_str))
         .collect();
-    let contacts: Vec<Option<&str>> = events.iter().map(|event| event.contact_id.as_deref()).collect();
+    let contacts: Vec<Option<&str>> = events
+        .iter()
+        .map(|event| event.contact_id.as_ref().map(ContactId::as_str))
+        .collect();
     let types: Vec<&str> = events.iter().map(|event| event.event_type).collect();
     let payloads: Vec<&serde_json::Value> = events.iter().map(|event| &event.payload).collect();
     let envelopes: Vec<Envelope> = events
         .iter()
         .zip(&cursors)
         .map(|(event, cursor)| {
-            let conversation_id = event.conversation_id.clone().unwrap_or_default();
+            let conversation_id = event
+                .conversation_id
+                .as_ref()
+                .map(|id| id.as_str().to_owned())
+                .unwrap_or_default();
             Envelope {
                 event_id: switchboard_domain::EventId::generate().into_string(),
                 event_type: format!("routing.{}", event.event_type),
                 occurred_at: Some(switchboard_domain::time::to_timestamp(chrono::Utc::now())),
-                workspace_id: workspace.to_owned(),
+                workspace_id: workspace.as_str().to_owned(),
                 correlation_id: String::new(),
                 causation_id: String::new(),
                 partition_key: conversation_id.clone(),
@@ -141,13 +149,18 @@ pub async fn append(
                     cursor: cursor.to_string(),
                     event_type: event.event_type.to_owned(),
                     conversation_id,
-                    contact_id: event.contact_id.clone().unwrap_or_default(),
+                    contact_id: event
+                        .contact_id
+                        .as_ref()
+                        .map(|id| id.as_str().to_owned())
+                        .unwrap_or_default(),
                     payload_json: event.payload.to_string(),
                 })),
             }
         })
         .collect();
     // Independent statements, pipelined on the connection: one round trip instead of several.
+    let workspace = workspace.as_str();
     let logged = async {
         let statement = tx
             .prepare_cached(
@@ -210,13 +223,16 @@ pub struct LogPosition {
 }
 
 /// The workspace's current position.
-pub async fn position(client: &impl GenericClient, workspace: &str) -> Result<LogPosition, RoutingError> {
+pub async fn position(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+) -> Result<LogPosition, RoutingError> {
     let (now, newest_tx) = horizon(client).await?;
     let row = client
         .query_one_cached(
             "SELECT (SELECT tx FROM routing.event_log_pruned WHERE workspace_id = $1),
                     (SELECT seq FROM routing.event_log_pruned WHERE workspace_id = $1)",
-            &[&workspace],
+            &[&workspace.as_str()],
         )
         .await?;
     let pruned_through = match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
@@ -267,11 +283,13 @@ pub struct Read {
 /// conversation.
 pub async fn read_after(
     client: &impl GenericClient,
-    workspace: &str,
+    workspace: &WorkspaceId,
     after: Cursor,
-    conversation_id: Option<&str>,
+    conversation_id: Option<&ConversationId>,
     limit: i64,
 ) -> Result<Read, RoutingError> {
+    let workspace = workspace.as_str();
+    let conversation_id = conversation_id.map(ConversationId::as_str);
     let (below, _) = horizon(client).await?;
     let rows = client
         .query_cached(

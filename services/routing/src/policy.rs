@@ -1,6 +1,7 @@
 //! The workspace settings routing's own work depends on (bot, assignment after close, pause,
 //! business hours and automatic replies), read once per change in the changing transaction.
 
+use switchboard_domain::WorkspaceId;
 use switchboard_postgres::GenericClient;
 
 use crate::RoutingError;
@@ -41,7 +42,7 @@ impl Default for WorkspacePolicy {
 
 impl WorkspacePolicy {
     /// Reads `workspace`'s policy (one prepared statement).
-    pub async fn load(client: &impl GenericClient, workspace: &str) -> Result<Self, RoutingError> {
+    pub async fn load(client: &impl GenericClient, workspace: &WorkspaceId) -> Result<Self, RoutingError> {
         let statement = client
             .prepare_cached(
                 "SELECT bot_enabled, unassign_on_close, bot_pause_minutes, business_hours, away_message,
@@ -49,7 +50,7 @@ impl WorkspacePolicy {
                  FROM routing.workspace_settings WHERE workspace_id = $1",
             )
             .await?;
-        let Some(row) = client.query_opt(&statement, &[&workspace]).await? else {
+        let Some(row) = client.query_opt(&statement, &[&workspace.as_str()]).await? else {
             return Ok(Self::default());
         };
         let schedule = match StoredHours::from_column(row.get(3))? {

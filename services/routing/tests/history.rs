@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use switchboard_domain::{ContactId, WorkspaceId};
 use switchboard_proto::common::v1::{Channel, SenderIdentity};
 use switchboard_proto::events::v1::{
     ContactResolvedInbound, Envelope, InboundEvent, InboundMessage, MessageDelete, MessageEdit, Reaction,
@@ -126,7 +127,7 @@ async fn twenty_concurrent_messages_on_a_closed_conversation_open_exactly_one() 
         .unwrap()
         .execute(
             "UPDATE routing.conversations SET status = 'closed', closed_at = now() WHERE id = $1",
-            &[&conversation_id],
+            &[&conversation_id.as_str()],
         )
         .await
         .unwrap();
@@ -165,7 +166,16 @@ async fn twenty_concurrent_messages_on_a_closed_conversation_open_exactly_one() 
         2
     );
     // Erasure purges the contact's whole history.
-    assert_eq!(history.purge(WORKSPACE, "ct_2").await.unwrap(), 2);
+    assert_eq!(
+        history
+            .purge(
+                &WorkspaceId::parse(WORKSPACE).unwrap(),
+                &ContactId::parse("ct_2").unwrap()
+            )
+            .await
+            .unwrap(),
+        2
+    );
     for table in ["conversations", "messages", "event_log"] {
         assert_eq!(
             count(&pool, &format!("SELECT count(*) FROM routing.{table}")).await,
@@ -226,7 +236,7 @@ async fn reactions_edits_and_deletes_change_their_target_once_and_keep_revisions
         .unwrap()
         .query_one(
             "SELECT reply_to_message_id FROM routing.messages WHERE id = $1",
-            &[&reply],
+            &[&reply.as_str()],
         )
         .await
         .unwrap()
@@ -263,7 +273,7 @@ async fn reactions_edits_and_deletes_change_their_target_once_and_keep_revisions
             .unwrap()
             .query_one(
                 "SELECT reactions FROM routing.messages WHERE id = $1",
-                &[&message_id],
+                &[&message_id.as_str()],
             )
             .await
             .unwrap()
@@ -415,7 +425,7 @@ async fn two_agents_replying_at_once_to_an_unassigned_conversation_give_one_assi
     client
         .execute(
             "UPDATE routing.conversations SET controller = 'bot' WHERE id = $1",
-            &[&conversation_id],
+            &[&conversation_id.as_str()],
         )
         .await
         .unwrap();
@@ -436,7 +446,7 @@ async fn two_agents_replying_at_once_to_an_unassigned_conversation_give_one_assi
                     (SELECT open_count FROM routing.agents WHERE id = 'agent_ann')
                       + (SELECT open_count FROM routing.agents WHERE id = 'agent_bob')
              FROM routing.conversations WHERE id = $1",
-            &[&conversation_id],
+            &[&conversation_id.as_str()],
         )
         .await
         .unwrap();

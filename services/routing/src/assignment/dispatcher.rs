@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_postgres::CachedStatements as _;
 
+use switchboard_domain::{AgentId, TeamId, WorkspaceId};
 use switchboard_postgres::{Pool, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -14,6 +15,7 @@ use super::{Mode, announce};
 use crate::RoutingError;
 use crate::changes::{Changes, Locked};
 use crate::clock::Clock;
+use crate::error::stored_id;
 use crate::event_log::Event;
 
 /// Hands out queued conversations and wakes the outbox relay; carries the installation-wide
@@ -70,7 +72,7 @@ impl Dispatcher {
             match self.teams_of(agent).await {
                 Ok(agent_teams) => teams.extend(agent_teams),
                 Err(error) => {
-                    tracing::warn!(error = %error, agent, "cannot list the agent's teams; the sweep will drain them")
+                    tracing::warn!(error = %error, %agent, "cannot list the agent's teams; the sweep will drain them")
                 }
             }
         }
@@ -78,26 +80,28 @@ impl Dispatcher {
         teams.dedup();
         for team in teams {
             if let Err(error) = self.drain(&team).await {
-                tracing::warn!(error = %error, team, "hand-out failed; the sweep will retry");
+                tracing::warn!(error = %error, %team, "hand-out failed; the sweep will retry");
             }
         }
     }
 
     /// The teams `agent` belongs to.
-    pub async fn teams_of(&self, agent: &str) -> Result<Vec<String>, RoutingError> {
+    pub async fn teams_of(&self, agent: &AgentId) -> Result<Vec<TeamId>, RoutingError> {
         let client = self.pool.get().await?;
         let rows = client
             .query_cached(
                 "SELECT team_id FROM routing.team_members WHERE agent_id = $1",
-                &[&agent],
+                &[&agent.as_str()],
             )
             .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        rows.iter()
+            .map(|row| stored_id("team_members team_id", row.get(0)))
+            .collect()
     }
 
     /// Hands out `team`'s waiting conversations, oldest first, while an agent is eligible.
     /// Returns how many were assigned.
-    pub async fn drain(&self, team: &str) -> Result<usize, RoutingError> {
+    pub async fn drain(&self, team: &TeamId) -> Result<usize, RoutingError> {
         let mut handed_out = 0;
         while self.hand_out_one(team).await? {
             handed_out += 1;
@@ -109,13 +113,13 @@ impl Dispatcher {
     }
 
     /// One hand-out in its own transaction; false when nothing waits or nobody is eligible.
-    async fn hand_out_one(&self, team: &str) -> Result<bool, RoutingError> {
+    async fn hand_out_one(&self, team: &TeamId) -> Result<bool, RoutingError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let Some(team_row) = tx
             .query_opt_cached(
                 "SELECT mode, workspace_id FROM routing.teams WHERE id = $1 FOR UPDATE",
-                &[&team],
+                &[&team.as_str()],
             )
             .await?
         else {
@@ -125,13 +129,13 @@ impl Dispatcher {
         if mode == Mode::Manual {
             return Ok(false);
         }
-        let workspace: String = team_row.get(1);
+        let workspace: WorkspaceId = stored_id("team workspace_id", team_row.get(1))?;
         let Some(waiting) = tx
             .query_opt_cached(
                 "SELECT id, contact_id, channel_account_id FROM routing.conversations
                  WHERE team_id = $1 AND queued_at IS NOT NULL AND status = 'open' AND assignee_id IS NULL
                  ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                &[&team],
+                &[&team.as_str()],
             )
             .await?
         else {
@@ -141,19 +145,19 @@ impl Dispatcher {
             return Ok(false);
         };
         let conversation = Locked {
-            id: waiting.get(0),
+            id: stored_id("conversation id", waiting.get(0))?,
             workspace_id: workspace.clone(),
-            contact_id: waiting.get(1),
-            channel_account_id: waiting.get(2),
+            contact_id: stored_id("conversation contact_id", waiting.get(1))?,
+            channel_account_id: stored_id("conversation channel_account_id", waiting.get(2))?,
             open: true,
             assignee_id: None,
-            team_id: Some(team.to_owned()),
+            team_id: Some(team.clone()),
         };
         tx.execute_cached(
             "UPDATE routing.conversations SET assignee_id = $2, assigned_at = now(), queued_at = NULL,
                  revision = revision + 1
              WHERE id = $1",
-            &[&conversation.id, &agent],
+            &[&conversation.id.as_str(), &agent.as_str()],
         )
         .await?;
         let mut changes = Changes::default();
@@ -184,7 +188,7 @@ impl Dispatcher {
 
     /// Drains every team with waiting conversations (all workspaces).
     pub async fn sweep(&self) -> Result<usize, RoutingError> {
-        let teams: Vec<String> = {
+        let teams: Vec<TeamId> = {
             let client = self.pool.get().await?;
             client
                 .query_cached(
@@ -194,7 +198,12 @@ impl Dispatcher {
                 )
                 .await?
                 .iter()
-                .map(|row| row.get(0))
+                // One malformed row must not stop every other team's hand-out.
+                .filter_map(|row| {
+                    stored_id("conversation team_id", row.get(0))
+                        .inspect_err(|error| tracing::warn!(error = %error, "sweep skips a queued team"))
+                        .ok()
+                })
                 .collect()
         };
         let mut handed_out = 0;
@@ -226,8 +235,12 @@ impl Dispatcher {
 
 /// Takes the best eligible member of `team` (online, under capacity) for one more
 /// conversation, in `mode`'s order; `None` when nobody is eligible.
-async fn take_eligible(tx: &Transaction<'_>, team: &str, mode: Mode) -> Result<Option<String>, RoutingError> {
-    let candidates: Vec<String> = tx
+async fn take_eligible(
+    tx: &Transaction<'_>,
+    team: &TeamId,
+    mode: Mode,
+) -> Result<Option<AgentId>, RoutingError> {
+    let candidates: Vec<AgentId> = tx
         .query_cached(
             &format!(
                 "SELECT a.id FROM routing.agents a JOIN routing.team_members m ON m.agent_id = a.id
@@ -235,12 +248,12 @@ async fn take_eligible(tx: &Transaction<'_>, team: &str, mode: Mode) -> Result<O
                  ORDER BY {} LIMIT 20",
                 mode.order_by()
             ),
-            &[&team],
+            &[&team.as_str()],
         )
         .await?
         .iter()
-        .map(|row| row.get(0))
-        .collect();
+        .map(|row| stored_id("agent id", row.get(0)))
+        .collect::<Result<_, _>>()?;
     for candidate in candidates {
         // Waits for, and re-checks, a row another team's hand-out is changing.
         let taken = tx
@@ -248,7 +261,7 @@ async fn take_eligible(tx: &Transaction<'_>, team: &str, mode: Mode) -> Result<O
                 "UPDATE routing.agents SET open_count = open_count + 1,
                      last_assigned_seq = nextval('routing.assignment_seq'), last_assigned_at = now()
                  WHERE id = $1 AND status = 'online' AND open_count < max_open",
-                &[&candidate],
+                &[&candidate.as_str()],
             )
             .await?;
         if taken == 1 {

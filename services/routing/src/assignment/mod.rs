@@ -81,23 +81,23 @@ pub(crate) async fn announce(
     tx: &Transaction<'_>,
     partitions: u16,
     conversation: &Locked,
-    assignee: Option<&str>,
-    team: Option<&str>,
+    assignee: Option<&AgentId>,
+    team: Option<&TeamId>,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
     let envelope = Envelope {
         event_id: switchboard_domain::EventId::generate().into_string(),
         event_type: "assignment.changed".to_owned(),
         occurred_at: Some(to_timestamp(chrono::Utc::now())),
-        workspace_id: conversation.workspace_id.clone(),
+        workspace_id: conversation.workspace_id.to_string(),
         correlation_id: String::new(),
         causation_id: String::new(),
-        partition_key: conversation.contact_id.clone(),
+        partition_key: conversation.contact_id.to_string(),
         payload: Some(Payload::AssignmentChanged(AssignmentChanged {
-            contact_id: conversation.contact_id.clone(),
-            conversation_id: conversation.id.clone(),
-            assignee_id: assignee.unwrap_or_default().to_owned(),
-            team_id: team.unwrap_or_default().to_owned(),
+            contact_id: conversation.contact_id.to_string(),
+            conversation_id: conversation.id.to_string(),
+            assignee_id: assignee.map(AgentId::to_string).unwrap_or_default(),
+            team_id: team.map(TeamId::to_string).unwrap_or_default(),
         })),
     };
     OUTBOX.record(tx, &envelope, partitions).await?;
@@ -106,22 +106,22 @@ pub(crate) async fn announce(
 }
 
 /// Frees one unit of `agent`'s capacity.
-async fn release(tx: &Transaction<'_>, agent: &str) -> Result<(), RoutingError> {
+async fn release(tx: &Transaction<'_>, agent: &AgentId) -> Result<(), RoutingError> {
     tx.execute_cached(
         "UPDATE routing.agents SET open_count = GREATEST(open_count - 1, 0) WHERE id = $1",
-        &[&agent],
+        &[&agent.as_str()],
     )
     .await?;
     Ok(())
 }
 
 /// Counts a new assignment for `agent` (capacity and round-robin position).
-async fn take(tx: &Transaction<'_>, agent: &str) -> Result<(), RoutingError> {
+async fn take(tx: &Transaction<'_>, agent: &AgentId) -> Result<(), RoutingError> {
     tx.execute_cached(
         "UPDATE routing.agents SET open_count = open_count + 1,
              last_assigned_seq = nextval('routing.assignment_seq'), last_assigned_at = now()
          WHERE id = $1",
-        &[&agent],
+        &[&agent.as_str()],
     )
     .await?;
     Ok(())
@@ -137,27 +137,26 @@ pub async fn assign(
     automatic: bool,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
-    let agent = agent.as_str();
     if !conversation.open {
         return Err(RoutingError::FailedPrecondition(format!(
             "conversation {} is closed; reopen it first",
             conversation.id
         )));
     }
-    if conversation.assignee_id.as_deref() == Some(agent) {
+    if conversation.assignee_id.as_ref() == Some(agent) {
         return Ok(());
     }
     let exists = tx
         .query_opt_cached(
             "SELECT 1 FROM routing.agents WHERE id = $1 AND workspace_id = $2",
-            &[&agent, &conversation.workspace_id],
+            &[&agent.as_str(), &conversation.workspace_id.as_str()],
         )
         .await?;
     if exists.is_none() {
         return Err(RoutingError::NotFound(format!("agent {agent}")));
     }
     // Agents' rows in id order, so two opposite reassignments cannot deadlock.
-    let previous = conversation.assignee_id.as_deref();
+    let previous = conversation.assignee_id.as_ref();
     match previous {
         Some(previous) if previous < agent => {
             release(tx, previous).await?;
@@ -173,7 +172,7 @@ pub async fn assign(
         "UPDATE routing.conversations SET assignee_id = $2, assigned_at = now(), queued_at = NULL,
              revision = revision + 1
          WHERE id = $1",
-        &[&conversation.id, &agent],
+        &[&conversation.id.as_str(), &agent.as_str()],
     )
     .await?;
     announce(
@@ -181,7 +180,7 @@ pub async fn assign(
         partitions,
         conversation,
         Some(agent),
-        conversation.team_id.as_deref(),
+        conversation.team_id.as_ref(),
         changes,
     )
     .await?;
@@ -197,7 +196,7 @@ pub async fn assign(
         }),
     ));
     if let Some(previous) = previous {
-        changes.freed_agents.push(previous.to_owned());
+        changes.freed_agents.push(previous.clone());
     }
     Ok(())
 }
@@ -209,23 +208,23 @@ pub async fn unassign(
     conversation: &Locked,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
-    let Some(previous) = conversation.assignee_id.as_deref() else {
+    let Some(previous) = conversation.assignee_id.as_ref() else {
         tx.execute_cached(
             "UPDATE routing.conversations SET queued_at = NULL, revision = revision + 1 WHERE id = $1",
-            &[&conversation.id],
+            &[&conversation.id.as_str()],
         )
         .await?;
         return Ok(());
     };
     if conversation.open {
         release(tx, previous).await?;
-        changes.freed_agents.push(previous.to_owned());
+        changes.freed_agents.push(previous.clone());
     }
     tx.execute_cached(
         "UPDATE routing.conversations SET assignee_id = NULL, assigned_at = NULL, queued_at = NULL,
              revision = revision + 1
          WHERE id = $1",
-        &[&conversation.id],
+        &[&conversation.id.as_str()],
     )
     .await?;
     announce(tx, partitions, conversation, None, None, changes).await?;
@@ -259,7 +258,7 @@ pub async fn enqueue(
     let exists = tx
         .query_opt_cached(
             "SELECT 1 FROM routing.teams WHERE id = $1 AND workspace_id = $2",
-            &[&team, &conversation.workspace_id],
+            &[&team, &conversation.workspace_id.as_str()],
         )
         .await?;
     if exists.is_none() {
@@ -271,7 +270,7 @@ pub async fn enqueue(
     tx.execute_cached(
         "UPDATE routing.conversations SET team_id = $2, queued_at = clock_timestamp(), revision = revision + 1
          WHERE id = $1",
-        &[&conversation.id, &team],
+        &[&conversation.id.as_str(), &team],
     )
     .await?;
     changes.events.push(Event::conversation(
@@ -280,7 +279,7 @@ pub async fn enqueue(
         "conversation.queued",
         serde_json::json!({ "team_id": team }),
     ));
-    changes.drain_teams.push(team.to_owned());
+    changes.drain_teams.push(team_id.clone());
     crate::auto_reply::when_queued(tx, partitions, conversation, team_id, policy, now, changes).await?;
     Ok(())
 }
@@ -299,13 +298,13 @@ pub async fn on_close(
         unassign(tx, partitions, conversation, changes).await?;
         return Ok(());
     }
-    if let Some(agent) = conversation.assignee_id.as_deref() {
+    if let Some(agent) = conversation.assignee_id.as_ref() {
         release(tx, agent).await?;
-        changes.freed_agents.push(agent.to_owned());
+        changes.freed_agents.push(agent.clone());
     }
     tx.execute_cached(
         "UPDATE routing.conversations SET queued_at = NULL WHERE id = $1",
-        &[&conversation.id],
+        &[&conversation.id.as_str()],
     )
     .await?;
     Ok(())
@@ -317,16 +316,16 @@ pub async fn on_reopen(
     conversation: &Locked,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
-    if let Some(agent) = conversation.assignee_id.as_deref() {
+    if let Some(agent) = conversation.assignee_id.as_ref() {
         tx.execute_cached(
             "UPDATE routing.agents SET open_count = open_count + 1 WHERE id = $1",
-            &[&agent],
+            &[&agent.as_str()],
         )
         .await?;
-    } else if let Some(team) = conversation.team_id.as_deref() {
+    } else if let Some(team) = conversation.team_id.as_ref() {
         tx.execute_cached(
             "UPDATE routing.conversations SET queued_at = clock_timestamp() WHERE id = $1",
-            &[&conversation.id],
+            &[&conversation.id.as_str()],
         )
         .await?;
         changes.events.push(Event::conversation(
@@ -335,7 +334,7 @@ pub async fn on_reopen(
             "conversation.queued",
             serde_json::json!({ "team_id": team }),
         ));
-        changes.drain_teams.push(team.to_owned());
+        changes.drain_teams.push(team.clone());
     }
     Ok(())
 }
@@ -360,7 +359,11 @@ pub async fn route_new(
              JOIN routing.agents a ON a.id = c.assignee_id
              WHERE c.contact_id = $1 AND c.channel_account_id = $2 AND c.id <> $3 AND c.status = 'closed'
              ORDER BY c.closed_at DESC NULLS LAST LIMIT 1",
-            &[&conversation.contact_id, &channel_account_id, &conversation.id],
+            &[
+                &conversation.contact_id.as_str(),
+                &channel_account_id,
+                &conversation.id.as_str(),
+            ],
         )
         .await?
     };

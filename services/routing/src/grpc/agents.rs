@@ -153,9 +153,7 @@ impl AssignmentApi {
         let client = self.pool.get().await?;
         let agent = store::agents::update(&client, workspace, &id, &fields).await?;
         drop(client);
-        self.dispatcher
-            .after_commit(&Changes::agent_freed(id.into_string()))
-            .await;
+        self.dispatcher.after_commit(&Changes::agent_freed(id)).await;
         Ok(proto::UpdateAgentResponse { agent: Some(agent) })
     }
 
@@ -176,7 +174,7 @@ impl AssignmentApi {
         store::agents::set_status(&client, workspace, &id, status).await?;
         if status == "online" {
             self.dispatcher
-                .after_commit(&Changes::agent_freed(id.as_str().to_owned()))
+                .after_commit(&Changes::agent_freed(id.clone()))
                 .await;
         }
         let agent = store::agents::find(&client, workspace, &id).await?;

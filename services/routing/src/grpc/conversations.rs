@@ -135,7 +135,7 @@ impl RoutingApi {
             ));
         }
         let tx = client.transaction().await?;
-        let current = changes::lock(&tx, workspace.as_str(), id.as_str()).await?;
+        let current = changes::lock(&tx, workspace, &id).await?;
         if !current.open {
             return Err(RoutingError::FailedPrecondition(format!(
                 "conversation {id} is closed already"
@@ -156,7 +156,7 @@ impl RoutingApi {
             .events
             .push(current.event("conversation.closed", serde_json::json!({"category": category})));
         changes
-            .commit(tx, workspace.as_str(), self.dispatcher.partitions())
+            .commit(tx, workspace, self.dispatcher.partitions())
             .await?;
         self.dispatcher.after_commit(&changes).await;
         Ok(proto::CloseConversationResponse {
@@ -173,7 +173,7 @@ impl RoutingApi {
         let id: ConversationId = parse_id("id", &request.id)?;
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let current = changes::lock(&tx, workspace.as_str(), id.as_str()).await?;
+        let current = changes::lock(&tx, workspace, &id).await?;
         if current.open {
             return Err(RoutingError::FailedPrecondition(format!(
                 "conversation {id} is open already"
@@ -187,7 +187,7 @@ impl RoutingApi {
         assignment::on_reopen(&tx, &current, &mut changes).await?;
         let reopened = store::conversations::find(&tx, workspace, &id).await?;
         changes
-            .commit(tx, workspace.as_str(), self.dispatcher.partitions())
+            .commit(tx, workspace, self.dispatcher.partitions())
             .await?;
         self.dispatcher.after_commit(&changes).await;
         Ok(proto::ReopenConversationResponse {

@@ -240,12 +240,10 @@ where
 {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let locked = changes::lock(&tx, workspace.as_str(), id.as_str()).await?;
+    let locked = changes::lock(&tx, workspace, id).await?;
     let mut changes = Changes::default();
     apply(&tx, dispatcher.partitions(), &locked, &mut changes).await?;
-    changes
-        .commit(tx, workspace.as_str(), dispatcher.partitions())
-        .await?;
+    changes.commit(tx, workspace, dispatcher.partitions()).await?;
     dispatcher.after_commit(&changes).await;
     let client = pool.get().await?;
     store::conversations::find(&client, workspace, id).await

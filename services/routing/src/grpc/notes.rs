@@ -1,7 +1,7 @@
 //! gRPC adapter of `NotesService`: internal notes and comments (with @mentions) on
 //! conversations, and snippets with variables. Notes never leave Switchboard.
 
-use switchboard_domain::{AgentId, ConversationId, NoteId, WorkspaceId};
+use switchboard_domain::{AgentId, ContactId, ConversationId, NoteId, WorkspaceId};
 use switchboard_postgres::{GenericClient, Pool, Transaction};
 use switchboard_proto::routing::v1 as proto;
 use switchboard_proto::routing::v1::notes_service_server::{NotesService, NotesServiceServer};
@@ -81,13 +81,18 @@ async fn require_agents(
     }
 }
 
-/// The event of each new mention.
-fn mention_events(note: &proto::Note, contact_id: &str, agents: &[AgentId]) -> Vec<Event> {
+/// The event of each new mention in `note` of `conversation`.
+fn mention_events(
+    conversation: &ConversationId,
+    note: &proto::Note,
+    contact_id: &ContactId,
+    agents: &[AgentId],
+) -> Vec<Event> {
     agents
         .iter()
         .map(|agent| {
             Event::conversation(
-                &note.conversation_id,
+                conversation,
                 contact_id,
                 "agent.mentioned",
                 serde_json::json!({ "agent_id": agent, "note_id": note.id, "author_id": note.author_id }),
@@ -104,7 +109,7 @@ impl NotesApi {
         workspace: &WorkspaceId,
         events: &[Event],
     ) -> Result<(), RoutingError> {
-        event_log::append(&tx, workspace.as_str(), events, self.dispatcher.partitions()).await?;
+        event_log::append(&tx, workspace, events, self.dispatcher.partitions()).await?;
         tx.commit().await?;
         self.dispatcher.events_written();
         Ok(())
@@ -132,6 +137,7 @@ impl NotesApi {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let found = store::conversations::find(&tx, workspace, &conversation).await?;
+        let contact: ContactId = store::stored_id("conversation contact_id", &found.contact_id)?;
         require_agents(&tx, workspace, std::slice::from_ref(&author), "author_id").await?;
         require_agents(&tx, workspace, &mentioned, "mentions").await?;
         let new = NewNote {
@@ -143,12 +149,12 @@ impl NotesApi {
         };
         let added = store::notes::insert(&tx, workspace, &new).await?;
         let mut events = vec![Event::conversation(
-            conversation.as_str(),
-            &found.contact_id,
+            &conversation,
+            &contact,
             "note.added",
             serde_json::json!({ "note_id": added.id, "kind": kind, "author_id": author }),
         )];
-        events.extend(mention_events(&added, &found.contact_id, &mentioned));
+        events.extend(mention_events(&conversation, &added, &contact, &mentioned));
         self.commit(tx, workspace, &events).await?;
         Ok(proto::AddNoteResponse { note: Some(added) })
     }
@@ -181,13 +187,14 @@ impl NotesApi {
         let edited = store::notes::update(&tx, &id, &body, &all_mentions).await?;
         let conversation: ConversationId = store::stored_id("note conversation_id", &edited.conversation_id)?;
         let found = store::conversations::find(&tx, workspace, &conversation).await?;
+        let contact: ContactId = store::stored_id("conversation contact_id", &found.contact_id)?;
         let mut events = vec![Event::conversation(
-            &edited.conversation_id,
-            &found.contact_id,
+            &conversation,
+            &contact,
             "note.edited",
             serde_json::json!({ "note_id": id }),
         )];
-        events.extend(mention_events(&edited, &found.contact_id, &new_mentions));
+        events.extend(mention_events(&conversation, &edited, &contact, &new_mentions));
         self.commit(tx, workspace, &events).await?;
         Ok(proto::EditNoteResponse { note: Some(edited) })
     }
@@ -203,9 +210,10 @@ impl NotesApi {
         let tx = client.transaction().await?;
         let conversation = store::notes::delete(&tx, workspace, &id).await?;
         let found = store::conversations::find(&tx, workspace, &conversation).await?;
+        let contact: ContactId = store::stored_id("conversation contact_id", &found.contact_id)?;
         let event = Event::conversation(
-            conversation.as_str(),
-            &found.contact_id,
+            &conversation,
+            &contact,
             "note.deleted",
             serde_json::json!({ "note_id": id }),
         );

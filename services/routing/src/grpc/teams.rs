@@ -122,9 +122,7 @@ impl AssignmentApi {
         let team = store::teams::update(&tx, workspace, &id, &fields).await?;
         tx.commit().await?;
         // New members or a new mode can take waiting conversations now.
-        self.dispatcher
-            .after_commit(&Changes::team_changed(id.into_string()))
-            .await;
+        self.dispatcher.after_commit(&Changes::team_changed(id)).await;
         Ok(proto::UpdateTeamResponse { team: Some(team) })
     }
 

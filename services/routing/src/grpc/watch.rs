@@ -70,7 +70,7 @@ async fn start(watch: Watch, from_cursor: &str) -> Result<EventStream, RoutingEr
     // Subscribed before the first read: a change committed in between wakes us.
     let wakeups = watch.feed.subscribe();
     let client = watch.pool.get().await?;
-    let position = event_log::position(&client, watch.workspace.as_str()).await?;
+    let position = event_log::position(&client, &watch.workspace).await?;
     drop(client);
     let after = if from_cursor.is_empty() {
         position.now
@@ -161,9 +161,9 @@ async fn read(watch: &Watch, after: Cursor) -> Result<event_log::Read, RoutingEr
     let client = watch.pool.get().await?;
     event_log::read_after(
         &client,
-        watch.workspace.as_str(),
+        &watch.workspace,
         after,
-        watch.conversation.as_ref().map(ConversationId::as_str),
+        watch.conversation.as_ref(),
         BATCH,
     )
     .await

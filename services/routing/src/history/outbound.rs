@@ -4,7 +4,7 @@
 //! pauses the bot. Statuses only move forward.
 
 use prost::Message as _;
-use switchboard_domain::{AgentId, ConversationId, MessageId};
+use switchboard_domain::{AgentId, ChannelAccountId, ContactId, ConversationId, MessageId, WorkspaceId};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_proto::events::v1::{Envelope, InboundMessage, OutboundMessage, OutboundStatus};
 
@@ -12,6 +12,7 @@ use super::{Appended, History};
 use crate::RoutingError;
 use crate::assignment;
 use crate::changes::{self, Changes};
+use crate::error::{event_id, stored_id};
 use crate::event_log::Event;
 use crate::policy::WorkspacePolicy;
 use crate::{bot, delivery_status};
@@ -27,7 +28,6 @@ impl History {
         outbound: &OutboundMessage,
     ) -> Result<Appended, RoutingError> {
         let message_id = MessageId::parse(&outbound.message_id)
-            .map(MessageId::into_string)
             .map_err(|error| RoutingError::Corrupt(format!("outbound message id: {error}")))?;
         if !AUTHOR_KINDS.contains(&outbound.author_kind.as_str()) {
             return Err(RoutingError::Corrupt(format!(
@@ -42,14 +42,17 @@ impl History {
         }
         let channel = switchboard_domain::Channel::from_proto(outbound.channel)
             .map_err(|error| RoutingError::Corrupt(error.to_string()))?;
-        let workspace = envelope.workspace_id.as_str();
+        let workspace: WorkspaceId = event_id("workspace_id", &envelope.workspace_id)?;
+        let contact: ContactId = event_id("contact_id", &outbound.contact_id)?;
+        let account: ChannelAccountId = event_id("channel_account_id", &outbound.channel_account_id)?;
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let mut changes = Changes::default();
         let conversation_id = if outbound.conversation_id.is_empty() {
-            let candidate = ConversationId::generate().into_string();
-            let id: String = tx
-                .query_one_cached(
+            let candidate = ConversationId::generate();
+            let id: ConversationId = stored_id(
+                "conversation id",
+                tx.query_one_cached(
                     "INSERT INTO routing.conversations AS c
                          (id, workspace_id, contact_id, channel_account_id, channel, opened_at, last_message_at)
                      VALUES ($1, $2, $3, $4, $5, now(), now())
@@ -57,19 +60,20 @@ impl History {
                      DO UPDATE SET revision = c.revision + 1
                      RETURNING c.id",
                     &[
-                        &candidate,
-                        &workspace,
-                        &outbound.contact_id,
-                        &outbound.channel_account_id,
+                        &candidate.as_str(),
+                        &workspace.as_str(),
+                        &contact.as_str(),
+                        &account.as_str(),
                         &channel.as_str(),
                     ],
                 )
                 .await?
-                .get(0);
+                .get(0),
+            )?;
             if id == candidate {
                 changes.events.push(Event::conversation(
                     &id,
-                    &outbound.contact_id,
+                    &contact,
                     "conversation.opened",
                     serde_json::json!({
                         "channel": channel.as_str(),
@@ -80,10 +84,12 @@ impl History {
             }
             id
         } else {
-            outbound.conversation_id.clone()
+            // An id that does not parse names no conversation, as the lock below would find.
+            ConversationId::parse(&outbound.conversation_id)
+                .map_err(|_| RoutingError::NotFound(format!("conversation {}", outbound.conversation_id)))?
         };
         // The conversation's row lock: racing agents' replies are decided one after the other.
-        let locked = changes::lock(&tx, workspace, &conversation_id).await?;
+        let locked = changes::lock(&tx, &workspace, &conversation_id).await?;
         let body = InboundMessage {
             provider_message_id: outbound.provider_message_id.clone(),
             parts: outbound.parts.clone(),
@@ -103,11 +109,11 @@ impl History {
                  VALUES ($1, $2, $3, $4, $5, $6, 'outbound', $7, $8, $9, $10, now(), $11)
                  ON CONFLICT DO NOTHING",
                 &[
-                    &message_id,
-                    &workspace,
-                    &conversation_id,
-                    &locked.contact_id,
-                    &locked.channel_account_id,
+                    &message_id.as_str(),
+                    &workspace.as_str(),
+                    &conversation_id.as_str(),
+                    &locked.contact_id.as_str(),
+                    &locked.channel_account_id.as_str(),
                     &provider_id,
                     &outbound.author_kind,
                     &author_id,
@@ -123,7 +129,7 @@ impl History {
         }
         tx.execute_cached(
             "UPDATE routing.conversations SET last_message_at = GREATEST(last_message_at, now()) WHERE id = $1",
-            &[&conversation_id],
+            &[&conversation_id.as_str()],
         )
         .await?;
         changes.events.push(Event::conversation(
@@ -143,7 +149,7 @@ impl History {
             self.agent_replied(&tx, &locked, agent, &mut changes).await?;
         }
         changes
-            .commit(tx, workspace, self.dispatcher.partitions())
+            .commit(tx, &workspace, self.dispatcher.partitions())
             .await?;
         self.dispatcher.after_commit(&changes).await;
         Ok(Appended::Added {
@@ -201,6 +207,16 @@ impl History {
                 "outbound status without a status".to_owned(),
             ));
         };
+        let ids = WorkspaceId::parse(&envelope.workspace_id)
+            .and_then(|workspace| Ok((workspace, MessageId::parse(&status.message_id)?)));
+        let (workspace, message_id) = match ids {
+            Ok(ids) => ids,
+            // No stored message can match it: like an unknown message.
+            Err(error) => {
+                tracing::debug!(error = %error, "outbound status with a malformed id; ignored");
+                return Ok(Appended::Duplicate);
+            }
+        };
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let provider_id =
@@ -217,7 +233,7 @@ impl History {
                     delivery_status::rank_sql("coalesce(status, '')"),
                     delivery_status::rank_sql("$2")
                 ),
-                &[&status.message_id, &name, &provider_id, &envelope.workspace_id],
+                &[&message_id.as_str(), &name, &provider_id, &workspace.as_str()],
             )
             .await?;
         let Some(row) = row else {
@@ -225,8 +241,8 @@ impl History {
             tx.rollback().await?;
             return Ok(Appended::Duplicate);
         };
-        let conversation_id: String = row.get(0);
-        let contact_id: String = row.get(1);
+        let conversation_id: ConversationId = stored_id("message conversation_id", row.get(0))?;
+        let contact_id: ContactId = stored_id("message contact_id", row.get(1))?;
         let changes = Changes {
             events: vec![Event::conversation(
                 &conversation_id,
@@ -241,11 +257,9 @@ impl History {
             ..Changes::default()
         };
         changes
-            .commit(tx, &envelope.workspace_id, self.dispatcher.partitions())
+            .commit(tx, &workspace, self.dispatcher.partitions())
             .await?;
         self.dispatcher.after_commit(&changes).await;
-        Ok(Appended::Updated {
-            message_id: status.message_id.clone(),
-        })
+        Ok(Appended::Updated { message_id })
     }
 }

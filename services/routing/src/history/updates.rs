@@ -4,14 +4,16 @@
 //! purged) is ignored.
 
 use prost::Message as _;
+use switchboard_domain::{ConversationId, MessageId};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_proto::events::v1::{
     ContactResolvedInbound, Envelope, InboundEvent, InboundMessage, MessageDelete, MessageEdit, Reaction,
 };
 
-use super::{Appended, History};
+use super::{Appended, History, InboundIds};
 use crate::RoutingError;
 use crate::changes::Changes;
+use crate::error::stored_id;
 use crate::event_log::Event;
 
 /// One change to an existing message.
@@ -54,6 +56,14 @@ impl History {
         if update.target().is_empty() {
             return Ok(Appended::Ignored);
         }
+        let ids = match InboundIds::parse(envelope, resolved, event) {
+            Ok(ids) => ids,
+            // No stored message can match it: like a target not in the history.
+            Err(error) => {
+                tracing::warn!(error = %error, kind = update.kind(), "update with a malformed id; ignored");
+                return Ok(Appended::Ignored);
+            }
+        };
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let Some(row) = tx
@@ -61,11 +71,7 @@ impl History {
                 "SELECT id, conversation_id, body, reactions, deleted_at IS NOT NULL FROM routing.messages
                  WHERE channel_account_id = $1 AND provider_message_id = $2 AND workspace_id = $3
                  FOR UPDATE",
-                &[
-                    &event.channel_account_id,
-                    &update.target(),
-                    &envelope.workspace_id,
-                ],
+                &[&ids.account.as_str(), &update.target(), &ids.workspace.as_str()],
             )
             .await?
         else {
@@ -76,8 +82,8 @@ impl History {
             );
             return Ok(Appended::Ignored);
         };
-        let message_id: String = row.get(0);
-        let conversation_id: String = row.get(1);
+        let message_id: MessageId = stored_id("message id", row.get(0))?;
+        let conversation_id: ConversationId = stored_id("message conversation_id", row.get(1))?;
         let body: Vec<u8> = row.get(2);
         let reactions: serde_json::Value = row.get(3);
         let deleted: bool = row.get(4);
@@ -92,7 +98,7 @@ impl History {
                 if !same {
                     tx.execute_cached(
                         "UPDATE routing.messages SET reactions = $2 WHERE id = $1",
-                        &[&message_id, &next],
+                        &[&message_id.as_str(), &next],
                     )
                     .await?;
                 }
@@ -111,7 +117,7 @@ impl History {
                     keep_revision(&tx, &message_id, &body).await?;
                     tx.execute_cached(
                         "UPDATE routing.messages SET body = $2, edited_at = now() WHERE id = $1",
-                        &[&message_id, &next.encode_to_vec()],
+                        &[&message_id.as_str(), &next.encode_to_vec()],
                     )
                     .await?;
                     true
@@ -131,7 +137,7 @@ impl History {
                     keep_revision(&tx, &message_id, &body).await?;
                     tx.execute_cached(
                         "UPDATE routing.messages SET body = $2, deleted_at = now() WHERE id = $1",
-                        &[&message_id, &emptied.encode_to_vec()],
+                        &[&message_id.as_str(), &emptied.encode_to_vec()],
                     )
                     .await?;
                     true
@@ -145,14 +151,14 @@ impl History {
         let changes = Changes {
             events: vec![Event::conversation(
                 &conversation_id,
-                &resolved.contact_id,
+                &ids.contact,
                 "message.updated",
                 serde_json::json!({ "message_id": message_id, "change": update.kind() }),
             )],
             ..Changes::default()
         };
         changes
-            .commit(tx, &envelope.workspace_id, self.dispatcher.partitions())
+            .commit(tx, &ids.workspace, self.dispatcher.partitions())
             .await?;
         self.dispatcher.after_commit(&changes).await;
         Ok(Appended::Updated { message_id })
@@ -176,13 +182,13 @@ fn current_emojis(reactions: &serde_json::Value) -> Vec<String> {
 /// Stores `body` as the message's next revision.
 async fn keep_revision(
     tx: &switchboard_postgres::Transaction<'_>,
-    message_id: &str,
+    message_id: &MessageId,
     body: &[u8],
 ) -> Result<(), RoutingError> {
     tx.execute_cached(
         "INSERT INTO routing.message_revisions (message_id, revision, body)
          SELECT $1, coalesce(max(revision), 0) + 1, $2 FROM routing.message_revisions WHERE message_id = $1",
-        &[&message_id, &body],
+        &[&message_id.as_str(), &body],
     )
     .await?;
     Ok(())

@@ -174,7 +174,7 @@ pub(crate) async fn close(
         "UPDATE routing.conversations SET status = 'closed', closed_at = now(), closing_category = $2,
              closing_summary = $3, revision = revision + 1
          WHERE id = $1",
-        &[&conversation.id, &category, &summary],
+        &[&conversation.id.as_str(), &category, &summary],
     )
     .await?;
     Ok(())
@@ -188,7 +188,7 @@ pub(crate) async fn reopen(tx: &Transaction<'_>, conversation: &Locked) -> Resul
             "UPDATE routing.conversations SET status = 'open', closed_at = NULL, closing_category = '',
                  closing_summary = '', revision = revision + 1
              WHERE id = $1",
-            &[&conversation.id],
+            &[&conversation.id.as_str()],
         )
         .await;
     match reopened {
@@ -215,7 +215,7 @@ pub(crate) async fn set_archived(
             "UPDATE routing.conversations
              SET archived_at = CASE WHEN $2 THEN coalesce(archived_at, now()) END, revision = revision + 1
              WHERE id = $1 AND (archived_at IS NOT NULL) <> $2",
-            &[&conversation.id, &archived],
+            &[&conversation.id.as_str(), &archived],
         )
         .await?;
     Ok(updated == 1)
@@ -233,7 +233,7 @@ pub(crate) async fn set_follow_up(
         .execute_cached(
             "UPDATE routing.conversations SET follow_up = $2, revision = revision + 1
              WHERE id = $1 AND follow_up <> $2",
-            &[&conversation.id, &flag],
+            &[&conversation.id.as_str(), &flag],
         )
         .await?;
     Ok(updated == 1)
