@@ -149,7 +149,10 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
         .await?;
         Ok(())
     });
-    let queues = bus.partitioned_queues(topology::INBOUND_CONSUMER, topology::INBOUND_FAMILY);
+    let queues = bus.partitioned_queues(
+        switchboard_inbound::INBOUND_CONSUMER,
+        switchboard_inbound::INBOUND_FAMILY,
+    );
     let consumer_shutdown = shutdown.clone();
     parts.spawn("contacts resolver", async move {
         switchboard_messaging::run_partitioned_consumers(bus, queues, resolver, consumer_shutdown).await?;

@@ -9,10 +9,6 @@ use switchboard_messaging::{Bus, ProducerQueues};
 pub const ROUTING_CONSUMER: &str = "routing";
 /// The family of every event contacts publishes (`contact.…`).
 pub const CONTACT_FAMILY: &str = "contact";
-/// The component whose queues contacts consumes.
-pub const INBOUND_CONSUMER: &str = "contacts";
-/// The family of inbound events.
-pub const INBOUND_FAMILY: &str = "inbound";
 
 /// `routing.contact.pNN` on `bus`, declared by contacts (not yet).
 pub fn routing_queues(bus: &Bus) -> ProducerQueues {

@@ -112,7 +112,7 @@ impl Ingress {
         channel: Channel,
         account: &ResolvedAccount,
         headers: &http::HeaderMap,
-    ) -> Result<&'static dyn WebhookAdapter, Rejection> {
+    ) -> Result<&'static WebhookAdapter, Rejection> {
         adapter_for(channel, account, headers)
             .ok_or_else(|| Rejection::unknown_channel(format!("{} has no webhooks", channel.as_str())))
     }
@@ -125,7 +125,7 @@ impl Ingress {
         channel: Channel,
         account: Arc<ResolvedAccount>,
         request: &WebhookRequest<'a>,
-    ) -> Result<(Arc<ResolvedAccount>, &'static dyn WebhookAdapter, Verified<'a>), Rejection> {
+    ) -> Result<(Arc<ResolvedAccount>, &'static WebhookAdapter, Verified<'a>), Rejection> {
         let adapter = Self::adapter(channel, &account, request.headers)?;
         match adapter.verify(account.as_ref(), request) {
             Ok(verified) => Ok((account, adapter, verified)),
@@ -151,7 +151,7 @@ impl Ingress {
         &self,
         received: &Received<'_>,
         normalized: Result<Normalized, NormalizeError>,
-        adapter: Option<&dyn WebhookAdapter>,
+        adapter: Option<&WebhookAdapter>,
     ) -> Result<Outcome, Rejection> {
         let normalized = match normalized {
             Ok(normalized) => normalized,

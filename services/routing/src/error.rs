@@ -109,7 +109,8 @@ impl From<switchboard_server::paging::InvalidPageToken> for RoutingError {
     }
 }
 
-/// An id read back from a row, parsed (a malformed one is corrupt data; `what` names it).
+/// An id Switchboard wrote itself (a row, a consumed bus event), parsed: a malformed one is
+/// corrupt data; `what` names it.
 pub(crate) fn stored_id<T: std::str::FromStr<Err = switchboard_domain::InvalidId>>(
     what: &str,
     value: &str,
@@ -117,15 +118,4 @@ pub(crate) fn stored_id<T: std::str::FromStr<Err = switchboard_domain::InvalidId
     value
         .parse()
         .map_err(|error| RoutingError::Corrupt(format!("{what}: {error}")))
-}
-
-/// An id of a consumed bus event, parsed where the event comes off the bus (a malformed one
-/// makes the event corrupt data; `what` names it).
-pub(crate) fn event_id<T: std::str::FromStr<Err = switchboard_domain::InvalidId>>(
-    what: &str,
-    value: &str,
-) -> Result<T, RoutingError> {
-    value
-        .parse()
-        .map_err(|error| RoutingError::Corrupt(format!("event {what}: {error}")))
 }

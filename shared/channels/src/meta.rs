@@ -7,8 +7,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::verify::single_header;
-use crate::webhook::{Handshake, WebhookAccount, WebhookAdapter, WebhookRequest, required_secret};
-use crate::{NormalizeContext, NormalizeError, Normalized, Verified, VerifyError};
+use crate::{Verified, VerifyError};
 
 /// The header carrying `sha256=<hex HMAC-SHA256(app secret, raw body)>`.
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
@@ -93,71 +92,6 @@ pub(crate) fn percent_decode(value: &str) -> Option<String> {
         index += 1;
     }
     String::from_utf8(decoded).ok()
-}
-
-/// The webhook adapter of one Meta product (WhatsApp Cloud API, Messenger, Instagram): the
-/// same signature and handshake, each with its own payloads.
-pub struct MetaWebhook {
-    name: &'static str,
-    normalize: fn(Verified<'_>, &NormalizeContext) -> Result<Normalized, NormalizeError>,
-}
-
-/// WhatsApp Cloud API webhooks.
-pub static WHATSAPP: MetaWebhook = MetaWebhook {
-    name: "whatsapp",
-    normalize: crate::whatsapp::normalize,
-};
-
-/// Messenger webhooks (`object: "page"`).
-pub static MESSENGER: MetaWebhook = MetaWebhook {
-    name: "messenger",
-    normalize: crate::messenger::normalize,
-};
-
-/// Instagram Messaging webhooks (`object: "instagram"`).
-pub static INSTAGRAM: MetaWebhook = MetaWebhook {
-    name: "instagram",
-    normalize: crate::instagram::normalize,
-};
-
-impl WebhookAdapter for MetaWebhook {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn secret_names(&self) -> &'static [&'static str] {
-        &["app_secret", "verify_token"]
-    }
-
-    fn body_is_json(&self) -> bool {
-        true
-    }
-
-    fn verify<'a>(
-        &self,
-        account: &dyn WebhookAccount,
-        request: &WebhookRequest<'a>,
-    ) -> Result<Verified<'a>, VerifyError> {
-        verify_signature(
-            request.headers,
-            request.body,
-            required_secret(account, "app_secret")?,
-        )
-    }
-
-    fn normalize(
-        &self,
-        _request: &WebhookRequest<'_>,
-        verified: Verified<'_>,
-        context: &NormalizeContext,
-    ) -> Result<Normalized, NormalizeError> {
-        (self.normalize)(verified, context)
-    }
-
-    fn handshake(&self, query: &str, account: &dyn WebhookAccount) -> Handshake {
-        let token = account.secret("verify_token").unwrap_or_default();
-        verification_challenge(query, token).map_or(Handshake::Refused, Handshake::Answer)
-    }
 }
 
 #[cfg(test)]

@@ -68,47 +68,231 @@ pub enum Handshake {
     Answer(String),
 }
 
-/// Everything Switchboard knows about one webhook wire format.
-pub trait WebhookAdapter: Sync {
+/// Checks a request's signature with the account's secrets.
+type Verify = for<'a> fn(&dyn WebhookAccount, &WebhookRequest<'a>) -> Result<Verified<'a>, VerifyError>;
+
+/// Normalizes a verified body into inbound events.
+type Normalize =
+    fn(&WebhookRequest<'_>, Verified<'_>, &NormalizeContext) -> Result<Normalized, NormalizeError>;
+
+/// Everything Switchboard knows about one webhook wire format, as one row of [`ADAPTERS`].
+pub struct WebhookAdapter {
+    name: &'static str,
+    secret_names: &'static [&'static str],
+    body_is_json: bool,
+    verify: Verify,
+    normalize: Normalize,
+    success: SuccessAnswer,
+    /// Meta's `hub.challenge`; `None`: POST only.
+    handshake: Option<fn(&str, &dyn WebhookAccount) -> Handshake>,
+    /// Mailgun signs a delivery token unique per delivery; `false`: event ids suffice.
+    replay_by_first_event_id: bool,
+}
+
+impl WebhookAdapter {
     /// The name of the wire format (`whatsapp`, `mailgun`, …), for logs.
-    fn name(&self) -> &'static str;
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
 
     /// The secrets an account needs for webhooks of this format.
-    fn secret_names(&self) -> &'static [&'static str];
+    pub fn secret_names(&self) -> &'static [&'static str] {
+        self.secret_names
+    }
 
     /// True for JSON bodies (bounded in nesting before any parser sees them).
-    fn body_is_json(&self) -> bool;
+    pub fn body_is_json(&self) -> bool {
+        self.body_is_json
+    }
 
     /// Checks the provider's signature with the account's secrets.
-    fn verify<'a>(
+    pub fn verify<'a>(
         &self,
         account: &dyn WebhookAccount,
         request: &WebhookRequest<'a>,
-    ) -> Result<Verified<'a>, VerifyError>;
+    ) -> Result<Verified<'a>, VerifyError> {
+        (self.verify)(account, request)
+    }
 
     /// Normalizes a verified body into inbound events.
-    fn normalize(
+    pub fn normalize(
         &self,
         request: &WebhookRequest<'_>,
         verified: Verified<'_>,
         context: &NormalizeContext,
-    ) -> Result<Normalized, NormalizeError>;
+    ) -> Result<Normalized, NormalizeError> {
+        (self.normalize)(request, verified, context)
+    }
 
     /// The 2xx answer the provider expects.
-    fn success_answer(&self) -> SuccessAnswer {
-        SuccessAnswer::EMPTY
+    pub fn success_answer(&self) -> SuccessAnswer {
+        self.success
     }
 
     /// Answers a subscription handshake with the query string of the `GET`.
-    fn handshake(&self, _query: &str, _account: &dyn WebhookAccount) -> Handshake {
-        Handshake::Unsupported
+    pub fn handshake(&self, query: &str, account: &dyn WebhookAccount) -> Handshake {
+        self.handshake
+            .map_or(Handshake::Unsupported, |handshake| handshake(query, account))
     }
 
     /// The key under which a repeat of this webhook is recognised as a replay, when the
     /// provider signs one (Mailgun's delivery token); `None` when events' ids suffice.
-    fn replay_key<'n>(&self, _normalized: &'n Normalized) -> Option<&'n str> {
-        None
+    pub fn replay_key<'n>(&self, normalized: &'n Normalized) -> Option<&'n str> {
+        if !self.replay_by_first_event_id {
+            return None;
+        }
+        normalized
+            .events
+            .first()
+            .map(|event| event.provider_event_id.as_str())
+            .filter(|token| !token.is_empty())
     }
+}
+
+/// Meta's three products share the signature and the handshake.
+const META_SECRETS: &[&str] = &["app_secret", "verify_token"];
+
+/// Every wire format, in the order of [`WireFormat`].
+static ADAPTERS: [WebhookAdapter; 8] = [
+    WebhookAdapter {
+        name: "whatsapp",
+        secret_names: META_SECRETS,
+        body_is_json: true,
+        verify: verify_meta,
+        normalize: |_, verified, context| crate::whatsapp::normalize(verified, context),
+        success: SuccessAnswer::EMPTY,
+        handshake: Some(meta_handshake),
+        replay_by_first_event_id: false,
+    },
+    WebhookAdapter {
+        name: "messenger",
+        secret_names: META_SECRETS,
+        body_is_json: true,
+        verify: verify_meta,
+        normalize: |_, verified, context| crate::messenger::normalize(verified, context),
+        success: SuccessAnswer::EMPTY,
+        handshake: Some(meta_handshake),
+        replay_by_first_event_id: false,
+    },
+    WebhookAdapter {
+        name: "instagram",
+        secret_names: META_SECRETS,
+        body_is_json: true,
+        verify: verify_meta,
+        normalize: |_, verified, context| crate::instagram::normalize(verified, context),
+        success: SuccessAnswer::EMPTY,
+        handshake: Some(meta_handshake),
+        replay_by_first_event_id: false,
+    },
+    WebhookAdapter {
+        name: "telegram",
+        secret_names: &["webhook_secret"],
+        body_is_json: true,
+        verify: |account, request| {
+            let secret = required_secret(account, "webhook_secret")?;
+            crate::telegram::verify_secret_token(request.headers, request.body, secret)
+        },
+        normalize: |_, verified, context| crate::telegram::normalize(verified, context),
+        success: SuccessAnswer::EMPTY,
+        handshake: None,
+        replay_by_first_event_id: false,
+    },
+    WebhookAdapter {
+        name: "twilio",
+        secret_names: &["auth_token"],
+        body_is_json: false,
+        verify: |account, request| {
+            let secret = required_secret(account, "auth_token")?;
+            crate::twilio::verify_signature(request.headers, request.url, request.body, secret)
+        },
+        normalize: |_, verified, context| crate::twilio::normalize(verified, context),
+        // Empty TwiML: Twilio sends no automatic reply.
+        success: SuccessAnswer {
+            content_type: Some("text/xml"),
+            body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+        },
+        handshake: None,
+        replay_by_first_event_id: false,
+    },
+    WebhookAdapter {
+        name: "mailgun",
+        secret_names: &["signing_key"],
+        body_is_json: false,
+        verify: |account, request| {
+            let secret = required_secret(account, "signing_key")?;
+            crate::email::verify_mailgun_signature(
+                request.body,
+                request.content_type(),
+                secret,
+                request.now,
+                request.signature_max_age,
+            )
+        },
+        normalize: |request, verified, context| {
+            crate::email::normalize_mailgun(verified, request.content_type(), context)
+        },
+        success: SuccessAnswer::EMPTY,
+        handshake: None,
+        replay_by_first_event_id: true,
+    },
+    WebhookAdapter {
+        name: "postmark",
+        secret_names: &["webhook_password"],
+        body_is_json: true,
+        verify: verify_basic_auth,
+        normalize: |_, verified, context| crate::email::normalize_postmark(verified, context),
+        success: SuccessAnswer::EMPTY,
+        handshake: None,
+        replay_by_first_event_id: false,
+    },
+    WebhookAdapter {
+        name: "sendgrid",
+        secret_names: &["webhook_password"],
+        body_is_json: false,
+        verify: verify_basic_auth,
+        normalize: |request, verified, context| {
+            crate::email::normalize_sendgrid(verified, request.content_type(), context)
+        },
+        success: SuccessAnswer::EMPTY,
+        handshake: None,
+        replay_by_first_event_id: false,
+    },
+];
+
+/// The wire formats, each an index into [`ADAPTERS`].
+#[derive(Debug, Clone, Copy)]
+enum WireFormat {
+    Whatsapp,
+    Messenger,
+    Instagram,
+    Telegram,
+    Twilio,
+    Mailgun,
+    Postmark,
+    Sendgrid,
+}
+
+fn verify_meta<'a>(
+    account: &dyn WebhookAccount,
+    request: &WebhookRequest<'a>,
+) -> Result<Verified<'a>, VerifyError> {
+    let secret = required_secret(account, "app_secret")?;
+    crate::meta::verify_signature(request.headers, request.body, secret)
+}
+
+/// Postmark and SendGrid protect their posts with Basic auth credentials.
+fn verify_basic_auth<'a>(
+    account: &dyn WebhookAccount,
+    request: &WebhookRequest<'a>,
+) -> Result<Verified<'a>, VerifyError> {
+    let user = account.setting("webhook_username").unwrap_or("");
+    let password = required_secret(account, "webhook_password")?;
+    crate::email::verify_postmark_basic_auth(request.headers, request.body, user, password)
+}
+
+fn meta_handshake(query: &str, account: &dyn WebhookAccount) -> Handshake {
+    let token = account.secret("verify_token").unwrap_or_default();
+    crate::meta::verification_challenge(query, token).map_or(Handshake::Refused, Handshake::Answer)
 }
 
 /// The adapter for a webhook to `account` on `channel` (`None` for web chat, which has none).
@@ -120,24 +304,24 @@ pub fn adapter_for(
     channel: Channel,
     account: &dyn WebhookAccount,
     headers: &http::HeaderMap,
-) -> Option<&'static dyn WebhookAdapter> {
-    use crate::{email, meta, telegram, twilio};
-    Some(match channel {
-        Channel::Whatsapp => &meta::WHATSAPP,
-        Channel::Messenger => &meta::MESSENGER,
-        Channel::Instagram => &meta::INSTAGRAM,
-        Channel::Telegram => &telegram::WEBHOOK,
-        Channel::Sms => &twilio::WEBHOOK,
+) -> Option<&'static WebhookAdapter> {
+    let format = match channel {
+        Channel::Whatsapp => WireFormat::Whatsapp,
+        Channel::Messenger => WireFormat::Messenger,
+        Channel::Instagram => WireFormat::Instagram,
+        Channel::Telegram => WireFormat::Telegram,
+        Channel::Sms => WireFormat::Twilio,
         Channel::Email => match account.setting("inbound_provider") {
-            Some("postmark") => &email::POSTMARK,
-            Some("mailgun") => &email::MAILGUN,
-            Some("sendgrid") => &email::SENDGRID,
-            _ if account.secret("signing_key").is_some() => &email::MAILGUN,
-            _ if content_type(headers).starts_with("application/json") => &email::POSTMARK,
-            _ => &email::SENDGRID,
+            Some("postmark") => WireFormat::Postmark,
+            Some("mailgun") => WireFormat::Mailgun,
+            Some("sendgrid") => WireFormat::Sendgrid,
+            _ if account.secret("signing_key").is_some() => WireFormat::Mailgun,
+            _ if content_type(headers).starts_with("application/json") => WireFormat::Postmark,
+            _ => WireFormat::Sendgrid,
         },
         Channel::Webchat => return None,
-    })
+    };
+    Some(&ADAPTERS[format as usize])
 }
 
 /// A request's `Content-Type` ("" when absent or not text).
@@ -215,25 +399,46 @@ mod tests {
     fn only_meta_formats_answer_a_handshake() {
         let mut account = Account::default();
         account.secrets.insert("verify_token", b"tok".to_vec());
+        let headers = http::HeaderMap::new();
+        let adapter = |channel| adapter_for(channel, &account, &headers).unwrap();
         let query = "hub.mode=subscribe&hub.verify_token=tok&hub.challenge=42";
         assert_eq!(
-            crate::meta::WHATSAPP.handshake(query, &account),
+            adapter(Channel::Whatsapp).handshake(query, &account),
             Handshake::Answer("42".to_owned())
         );
         assert_eq!(
-            crate::meta::WHATSAPP.handshake(
+            adapter(Channel::Instagram).handshake(
                 "hub.mode=subscribe&hub.verify_token=no&hub.challenge=42",
                 &account
             ),
             Handshake::Refused
         );
         assert_eq!(
-            crate::telegram::WEBHOOK.handshake(query, &account),
+            adapter(Channel::Telegram).handshake(query, &account),
             Handshake::Unsupported
         );
         assert_eq!(
-            crate::twilio::WEBHOOK.success_answer().content_type,
+            adapter(Channel::Sms).success_answer().content_type,
             Some("text/xml")
         );
+    }
+
+    #[test]
+    fn every_row_of_the_table_is_its_wire_format() {
+        let names: Vec<&str> = ADAPTERS.iter().map(WebhookAdapter::name).collect();
+        assert_eq!(
+            names,
+            [
+                "whatsapp",
+                "messenger",
+                "instagram",
+                "telegram",
+                "twilio",
+                "mailgun",
+                "postmark",
+                "sendgrid"
+            ]
+        );
+        assert_eq!(ADAPTERS[WireFormat::Sendgrid as usize].name(), "sendgrid");
     }
 }

@@ -29,7 +29,7 @@ use crate::RoutingError;
 use crate::assignment::{self, Dispatcher};
 use crate::bot;
 use crate::changes::{self, Changes};
-use crate::error::{event_id, stored_id};
+use crate::error::stored_id;
 use crate::event_log::Event;
 use crate::policy::WorkspacePolicy;
 use snapshot::ContactSnapshot;
@@ -83,9 +83,9 @@ impl InboundIds {
         event: &switchboard_proto::events::v1::InboundEvent,
     ) -> Result<Self, RoutingError> {
         Ok(Self {
-            workspace: event_id("workspace_id", &envelope.workspace_id)?,
-            contact: event_id("contact_id", &resolved.contact_id)?,
-            account: event_id("channel_account_id", &event.channel_account_id)?,
+            workspace: stored_id("event workspace_id", &envelope.workspace_id)?,
+            contact: stored_id("event contact_id", &resolved.contact_id)?,
+            account: stored_id("event channel_account_id", &event.channel_account_id)?,
         })
     }
 }

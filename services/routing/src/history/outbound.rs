@@ -12,7 +12,7 @@ use super::{Appended, History};
 use crate::RoutingError;
 use crate::assignment;
 use crate::changes::{self, Changes};
-use crate::error::{event_id, stored_id};
+use crate::error::stored_id;
 use crate::event_log::Event;
 use crate::policy::WorkspacePolicy;
 use crate::{bot, delivery_status};
@@ -42,9 +42,9 @@ impl History {
         }
         let channel = switchboard_domain::Channel::from_proto(outbound.channel)
             .map_err(|error| RoutingError::Corrupt(error.to_string()))?;
-        let workspace: WorkspaceId = event_id("workspace_id", &envelope.workspace_id)?;
-        let contact: ContactId = event_id("contact_id", &outbound.contact_id)?;
-        let account: ChannelAccountId = event_id("channel_account_id", &outbound.channel_account_id)?;
+        let workspace: WorkspaceId = stored_id("event workspace_id", &envelope.workspace_id)?;
+        let contact: ContactId = stored_id("event contact_id", &outbound.contact_id)?;
+        let account: ChannelAccountId = stored_id("event channel_account_id", &outbound.channel_account_id)?;
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let mut changes = Changes::default();

@@ -9,7 +9,6 @@ mod mime;
 mod outbound;
 mod postmark;
 mod sendgrid;
-mod webhook;
 
 pub use mailgun::{normalize as normalize_mailgun, verify_signature as verify_mailgun_signature};
 pub use mime::normalize_raw;
@@ -18,7 +17,6 @@ pub use outbound::{EmailFile, build_email};
 pub use postmark::verify_basic_auth as verify_sendgrid_basic_auth;
 pub use postmark::{normalize as normalize_postmark, verify_basic_auth as verify_postmark_basic_auth};
 pub use sendgrid::normalize as normalize_sendgrid;
-pub use webhook::{BasicAuthWebhook, MAILGUN, MailgunWebhook, POSTMARK, SENDGRID};
 
 use switchboard_domain::Channel;
 use switchboard_proto::common::v1 as common;

@@ -10,8 +10,7 @@ mod types;
 use subtle::ConstantTimeEq;
 
 use crate::verify::single_header;
-use crate::webhook::{WebhookAccount, WebhookAdapter, WebhookRequest, required_secret};
-use crate::{NormalizeContext, NormalizeError, Normalized, Verified, VerifyError};
+use crate::{Verified, VerifyError};
 
 pub use inbound::normalize;
 
@@ -29,47 +28,6 @@ pub fn verify_secret_token<'a>(
         return Err(VerifyError::Mismatch);
     }
     Ok(Verified::new(body))
-}
-
-/// The webhook adapter of Telegram bots (`setWebhook` with a `secret_token`).
-pub struct TelegramWebhook;
-
-/// Telegram webhooks.
-pub static WEBHOOK: TelegramWebhook = TelegramWebhook;
-
-impl WebhookAdapter for TelegramWebhook {
-    fn name(&self) -> &'static str {
-        "telegram"
-    }
-
-    fn secret_names(&self) -> &'static [&'static str] {
-        &["webhook_secret"]
-    }
-
-    fn body_is_json(&self) -> bool {
-        true
-    }
-
-    fn verify<'a>(
-        &self,
-        account: &dyn WebhookAccount,
-        request: &WebhookRequest<'a>,
-    ) -> Result<Verified<'a>, VerifyError> {
-        verify_secret_token(
-            request.headers,
-            request.body,
-            required_secret(account, "webhook_secret")?,
-        )
-    }
-
-    fn normalize(
-        &self,
-        _request: &WebhookRequest<'_>,
-        verified: Verified<'_>,
-        context: &NormalizeContext,
-    ) -> Result<Normalized, NormalizeError> {
-        normalize(verified, context)
-    }
 }
 
 #[cfg(test)]

@@ -10,9 +10,6 @@ mod verify;
 pub use inbound::normalize;
 pub use verify::{SIGNATURE_HEADER, signature, verify_signature};
 
-use crate::webhook::{SuccessAnswer, WebhookAccount, WebhookAdapter, WebhookRequest, required_secret};
-use crate::{NormalizeContext, NormalizeError, Normalized, Verified, VerifyError};
-
 /// Decodes an `application/x-www-form-urlencoded` body into its pairs, in order.
 /// Returns `None` on invalid escapes or UTF-8.
 pub fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
@@ -26,54 +23,4 @@ pub fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
         ));
     }
     Some(pairs)
-}
-
-/// The webhook adapter of Twilio Programmable Messaging.
-pub struct TwilioWebhook;
-
-/// Twilio webhooks (inbound messages and status callbacks).
-pub static WEBHOOK: TwilioWebhook = TwilioWebhook;
-
-impl WebhookAdapter for TwilioWebhook {
-    fn name(&self) -> &'static str {
-        "twilio"
-    }
-
-    fn secret_names(&self) -> &'static [&'static str] {
-        &["auth_token"]
-    }
-
-    fn body_is_json(&self) -> bool {
-        false
-    }
-
-    fn verify<'a>(
-        &self,
-        account: &dyn WebhookAccount,
-        request: &WebhookRequest<'a>,
-    ) -> Result<Verified<'a>, VerifyError> {
-        verify_signature(
-            request.headers,
-            request.url,
-            request.body,
-            required_secret(account, "auth_token")?,
-        )
-    }
-
-    fn normalize(
-        &self,
-        _request: &WebhookRequest<'_>,
-        verified: Verified<'_>,
-        context: &NormalizeContext,
-    ) -> Result<Normalized, NormalizeError> {
-        normalize(verified, context)
-    }
-
-    /// Empty TwiML: Twilio sends no automatic reply.
-    fn success_answer(&self) -> SuccessAnswer {
-        SuccessAnswer {
-            content_type: Some("text/xml"),
-            body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
-        }
-    }
 }

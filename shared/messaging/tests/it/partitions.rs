@@ -2,7 +2,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchboard_messaging::{Handler, HandlerError, Incoming, partition_for, run_partitioned_consumers};
+use switchboard_messaging::{
+    Handler, HandlerError, Incoming, QueueSpec, partition_for, run_partitioned_consumers,
+};
 use switchboard_testkit::eventually;
 
 use crate::helpers::{TestBus, outgoing};
@@ -58,6 +60,23 @@ fn sentinel_keys(partitions: u16) -> Vec<String> {
     keys.into_iter().flatten().collect()
 }
 
+/// Waits until `replica` has a consumer on every queue of `queues`.
+async fn subscribed_everywhere(replica: &TestBus, queues: &[QueueSpec]) {
+    eventually(
+        Duration::from_secs(10),
+        "the replica on every partition",
+        || async {
+            for queue in queues {
+                if replica.consumer_count(&queue.name).await == 0 {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_keep_per_key_order_and_the_survivor_takes_over_without_loss() {
     let config = switchboard_testkit::bus_config();
@@ -78,19 +97,7 @@ async fn two_replicas_keep_per_key_order_and_the_survivor_takes_over_without_los
     ));
     // Replica a subscribes first everywhere, so it is the active consumer of every partition
     // until it goes away (b's consumers wait behind it).
-    eventually(
-        Duration::from_secs(10),
-        "replica a on every partition",
-        || async {
-            for queue in &queues {
-                if replica_a.consumer_count(&queue.name).await == 0 {
-                    return None;
-                }
-            }
-            Some(())
-        },
-    )
-    .await;
+    subscribed_everywhere(&replica_a, &queues).await;
     let consumer_b = tokio::spawn(run_partitioned_consumers(
         replica_b.bus.clone(),
         queues.clone(),
@@ -250,19 +257,7 @@ async fn a_replica_stopping_mid_work_hands_over_only_after_its_running_handlers_
         }),
         replica_a.shutdown.clone(),
     ));
-    eventually(
-        Duration::from_secs(10),
-        "replica a on every partition",
-        || async {
-            for queue in &queues {
-                if replica_a.consumer_count(&queue.name).await == 0 {
-                    return None;
-                }
-            }
-            Some(())
-        },
-    )
-    .await;
+    subscribed_everywhere(&replica_a, &queues).await;
     let consumer_b = tokio::spawn(run_partitioned_consumers(
         replica_b.bus.clone(),
         queues.clone(),
