@@ -29,6 +29,10 @@ pub(crate) struct Listeners {
 impl Listeners {
     /// Binds the listeners `targets` need.
     pub async fn bind(config: &Config, targets: &Targets) -> Result<Self, BoxError> {
+        // Admin, HTTP and gRPC first, in this order (what the "listening" log lines show).
+        let admin = bind("admin", config.server.admin_addr).await?;
+        let http = bind("http", config.server.http_addr).await?;
+        let grpc = bind("grpc", config.server.grpc_addr).await?;
         let smtp = if targets
             .ingress_channels()
             .contains(&switchboard_domain::Channel::Email)
@@ -38,9 +42,9 @@ impl Listeners {
             None
         };
         Ok(Self {
-            admin: bind("admin", config.server.admin_addr).await?,
-            http: bind("http", config.server.http_addr).await?,
-            grpc: bind("grpc", config.server.grpc_addr).await?,
+            admin,
+            http,
+            grpc,
             smtp,
         })
     }
