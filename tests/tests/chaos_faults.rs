@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use switchboard_load_tests::chaos::{Scale, ScenarioReport, Setup, scenarios};
+use switchboard_load_tests::chaos::{Scale, ScenarioReport, Setup, replicas, scenarios};
 
 fn setup() -> Setup {
     Setup {
@@ -55,5 +55,11 @@ async fn chaos_poison_is_dead_lettered_beside_flowing_traffic_and_the_operator_l
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_a_duplicate_storm_is_one_message_and_one_first_message_effect_each() {
     let report = scenarios::duplicate_storm(&setup(), Scale::Ci).await.unwrap();
+    assert_kept_every_promise(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chaos_three_contacts_replicas_split_the_partitions_and_close_ranks_when_one_is_killed() {
+    let report = replicas::replicas_split(&setup(), Scale::Ci).await.unwrap();
     assert_kept_every_promise(&report);
 }

@@ -6,7 +6,7 @@
 //! (see `make chaos`). Loopback only; run nothing else against the local services meanwhile.
 
 use clap::Parser;
-use switchboard_load_tests::chaos::{Scale, ScenarioReport, Setup, scenarios};
+use switchboard_load_tests::chaos::{Scale, ScenarioReport, Setup, replicas, scenarios};
 use switchboard_load_tests::until_interrupted;
 
 /// Command line.
@@ -19,7 +19,7 @@ struct Args {
     #[arg(long, default_value = "bench")]
     scale: String,
     /// Scenarios to run (default: all): broker-outage, process-killed, database-restart,
-    /// graceful-shutdown, poison-message, duplicate-storm.
+    /// graceful-shutdown, poison-message, duplicate-storm, replicas.
     #[arg(long)]
     scenario: Vec<String>,
     /// Broker (loopback only).
@@ -35,13 +35,14 @@ struct Args {
 }
 
 /// Every scenario, by name.
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "broker-outage",
     "process-killed",
     "database-restart",
     "graceful-shutdown",
     "poison-message",
     "duplicate-storm",
+    "replicas",
 ];
 
 async fn run(name: &str, setup: &Setup, scale: Scale) -> anyhow::Result<ScenarioReport> {
@@ -52,6 +53,7 @@ async fn run(name: &str, setup: &Setup, scale: Scale) -> anyhow::Result<Scenario
         "graceful-shutdown" => scenarios::graceful_shutdown(setup, scale).await,
         "poison-message" => scenarios::poison_message(setup, scale).await,
         "duplicate-storm" => scenarios::duplicate_storm(setup, scale).await,
+        "replicas" => replicas::replicas_split(setup, scale).await,
         other => anyhow::bail!("unknown scenario {other:?}; known: {SCENARIOS:?}"),
     }
 }

@@ -39,6 +39,8 @@ pub struct Rig {
     run: Run,
     channels_file: TempFile,
     processes: Vec<Option<Switchboard>>,
+    /// The `--target` of each process (by index).
+    process_targets: Vec<String>,
     /// Where the load sends webhooks: the processes up.
     pub targets: Targets,
     /// For readiness and metrics.
@@ -57,6 +59,7 @@ impl Rig {
             run,
             channels_file: TempFile(channels_file),
             processes: Vec::new(),
+            process_targets: Vec::new(),
             targets: Targets::default(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
@@ -86,12 +89,29 @@ impl Rig {
 
     /// Starts process `index` (again) and waits until it is ready; the load then reaches it.
     pub async fn start_process(&mut self, index: usize) -> anyhow::Result<()> {
+        self.start_process_as(index, "all").await
+    }
+
+    /// Starts process `index` (again) with `--target targets` and waits until it is ready. The
+    /// load reaches it when it runs ingress; other components reach the first process's gRPC.
+    pub async fn start_process_as(&mut self, index: usize, targets: &str) -> anyhow::Result<()> {
         let channels = self.channels_file.0.to_string_lossy().into_owned();
         let mut env: Vec<(&str, &str)> = vec![
             ("SWITCHBOARD_CHANNELS_FILE", channels.as_str()),
             ("SWITCHBOARD_INTERNAL_TOKEN", INTERNAL_TOKEN),
             ("SWITCHBOARD__SHUTDOWN__DRAIN_DELAY", "1s"),
         ];
+        let first_grpc = self
+            .processes
+            .iter()
+            .flatten()
+            .next()
+            .map(|first| first.grpc.clone());
+        if let Some(grpc) = &first_grpc
+            && targets != "all"
+        {
+            env.push(("SWITCHBOARD__GRPC_CLIENT__ENDPOINT", grpc.as_str()));
+        }
         env.extend(
             self.setup
                 .extra_env
@@ -106,12 +126,14 @@ impl Rig {
             bootstrap_token: BOOTSTRAP_TOKEN,
             extra_env: &env,
         };
-        let mut process = Switchboard::start(&launch, "all")?;
+        let mut process = Switchboard::start(&launch, targets)?;
         process.wait_ready(&self.http, READY_TIMEOUT).await?;
         if index >= self.processes.len() {
             self.processes.resize_with(index + 1, || None);
+            self.process_targets.resize_with(index + 1, String::new);
         }
         self.processes[index] = Some(process);
+        targets.clone_into(&mut self.process_targets[index]);
         self.publish_targets();
         Ok(())
     }
@@ -156,10 +178,27 @@ impl Rig {
         self.targets.set(
             self.processes
                 .iter()
-                .flatten()
+                .zip(&self.process_targets)
+                .filter(|(_, targets)| *targets == "all" || targets.contains("ingress"))
+                .filter_map(|(process, _)| process.as_ref())
                 .map(|process| process.http.clone())
                 .collect(),
         );
+    }
+
+    /// Partitions of the queue group ending in `group` (e.g. `contacts.inbound`) that process
+    /// `index` holds now (0 while its metrics do not answer); `None` when it does not run.
+    pub async fn partitions_held(&mut self, index: usize, group: &str) -> Option<u64> {
+        let http = self.http.clone();
+        let process = self.process(index)?;
+        let held = process
+            .counter_by_label(&http, "switchboard_bus_partitions_held", "queue")
+            .await;
+        Some(
+            held.iter()
+                .find(|(queue, _)| queue.ends_with(group))
+                .map_or(0, |(_, count)| *count),
+        )
     }
 
     /// Takes process `index` out of rotation once its `/readyz` stops answering 200, as a

@@ -32,7 +32,7 @@ pub struct ScenarioReport {
 }
 
 impl ScenarioReport {
-    fn new(name: &'static str) -> Self {
+    pub(super) fn new(name: &'static str) -> Self {
         Self {
             name,
             lines: Vec::new(),
@@ -40,7 +40,7 @@ impl ScenarioReport {
         }
     }
 
-    fn line(&mut self, line: String) {
+    pub(super) fn line(&mut self, line: String) {
         eprintln!("{}: {line}", self.name);
         self.lines.push(line);
     }
@@ -61,7 +61,7 @@ impl ScenarioReport {
         text
     }
 
-    fn outcome(&mut self, load: &LoadReport, outcome: &Outcome, senders: usize) {
+    pub(super) fn outcome(&mut self, load: &LoadReport, outcome: &Outcome, senders: usize) {
         self.line(format!("load: {}", load.summary()));
         self.line(format!("stored: {}", outcome.summary()));
         if load.gave_up > 0 {
@@ -96,7 +96,7 @@ fn label() -> String {
 }
 
 /// `senders` × `per_sender` webhooks at up to `rate` req/s, with this run's label and time.
-fn traffic(senders: usize, per_sender: usize, rate: u32, give_up_after: Duration) -> Traffic {
+pub(super) fn traffic(senders: usize, per_sender: usize, rate: u32, give_up_after: Duration) -> Traffic {
     Traffic {
         senders,
         per_sender,
@@ -108,18 +108,21 @@ fn traffic(senders: usize, per_sender: usize, rate: u32, give_up_after: Duration
 }
 
 /// How long `traffic` takes at its rate.
-fn planned(traffic: &Traffic) -> Duration {
+pub(super) fn planned(traffic: &Traffic) -> Duration {
     Duration::from_secs_f64(traffic.total() as f64 / f64::from(traffic.rate))
 }
 
 /// Starts driving `traffic` at the rig's processes.
-fn start_load(traffic: &Traffic, rig: &Rig) -> tokio::task::JoinHandle<anyhow::Result<LoadReport>> {
+pub(super) fn start_load(
+    traffic: &Traffic,
+    rig: &Rig,
+) -> tokio::task::JoinHandle<anyhow::Result<LoadReport>> {
     let (traffic, targets) = (traffic.clone(), rig.targets.clone());
     tokio::spawn(async move { load::drive(&traffic, &targets).await })
 }
 
 /// How long the pipeline may take to settle after the load.
-const SETTLE: Duration = Duration::from_secs(240);
+pub(super) const SETTLE: Duration = Duration::from_secs(240);
 
 /// 1. Broker outage under load: RabbitMQ's application stopped and started again while signed
 ///    webhooks arrive. Every accepted webhook ends as exactly one message in routing's history,

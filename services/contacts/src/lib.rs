@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_postgres::CachedStatements as _;
 
-use switchboard_messaging::Bus;
+use switchboard_messaging::{Bus, SeatWatch};
 use switchboard_postgres::{Migration, MigrationSet, Pool};
 use switchboard_server::{BoxError, ComponentParts};
 use tokio_util::sync::CancellationToken;
@@ -76,6 +76,8 @@ pub struct ContactsDependencies<'a> {
     pub pool: Pool,
     /// The bus.
     pub bus: Bus,
+    /// This replica's seat among the component's live replicas: the partitions it consumes.
+    pub seat: SeatWatch,
     /// Where its metrics go.
     pub metrics: Arc<ContactsMetrics>,
     /// Largest gRPC message accepted or sent.
@@ -91,6 +93,7 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
         config,
         pool,
         bus,
+        seat,
         metrics,
         grpc_max_message_bytes,
         shutdown,
@@ -137,13 +140,15 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
     );
     let assignment_queues =
         bus.partitioned_queues(assignment::ASSIGNMENT_CONSUMER, assignment::ASSIGNMENT_FAMILY);
-    let (assignment_bus, assignment_shutdown) = (bus.clone(), shutdown.clone());
+    let (assignment_bus, assignment_seat, assignment_shutdown) =
+        (bus.clone(), seat.clone(), shutdown.clone());
     let assignments = Arc::new(assignment::AssignmentSync::new(pool.clone()));
     parts.spawn("contacts assignment sync", async move {
         switchboard_messaging::run_partitioned_consumers(
             assignment_bus,
             assignment_queues,
             assignments,
+            assignment_seat,
             assignment_shutdown,
         )
         .await?;
@@ -155,7 +160,8 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
     );
     let consumer_shutdown = shutdown.clone();
     parts.spawn("contacts resolver", async move {
-        switchboard_messaging::run_partitioned_consumers(bus, queues, resolver, consumer_shutdown).await?;
+        switchboard_messaging::run_partitioned_consumers(bus, queues, resolver, seat, consumer_shutdown)
+            .await?;
         Ok(())
     });
     parts.spawn("contacts month-end reset", {

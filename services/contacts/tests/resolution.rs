@@ -82,6 +82,7 @@ impl Harness {
             bus.clone(),
             topology.queues().to_vec(),
             routing.clone(),
+            switchboard_messaging::fixed_seat(switchboard_messaging::Seat::ALONE),
             shutdown.clone(),
         ));
         Self {

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use switchboard_egress::{EgressClient, EgressConfig};
-use switchboard_messaging::{Bus, ProducerQueues};
+use switchboard_messaging::{Bus, ProducerQueues, SeatWatch};
 use switchboard_postgres::{Migration, MigrationSet, Pool};
 use switchboard_server::{ComponentParts, GrpcClientConfig};
 use tokio_util::sync::CancellationToken;
@@ -80,6 +80,8 @@ pub struct DeliveryDependencies<'a> {
     pub pool: Pool,
     /// The bus.
     pub bus: Bus,
+    /// This replica's seat among the component's live replicas: the partitions it consumes.
+    pub seat: SeatWatch,
     /// Counters.
     pub metrics: Arc<DeliveryMetrics>,
     /// Largest gRPC message.
@@ -100,6 +102,7 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         internal_token,
         pool,
         bus,
+        seat,
         metrics,
         grpc_max_message_bytes,
         webchat_endpoint,
@@ -189,13 +192,18 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         .run(shutdown.clone()),
     );
     let in_flight = config.sends_in_flight;
-    for queue in bus.partitioned_queues(CONSUMER, store::SEND_FAMILY) {
-        let (bus, sender, shutdown) = (bus.clone(), sender.clone(), shutdown.clone());
-        parts.spawn("delivery sender", async move {
-            switchboard_messaging::run_consumer(bus, queue, in_flight, sender, shutdown).await?;
-            Ok(())
-        });
-    }
+    let sends = switchboard_messaging::PartitionedConsumers {
+        bus: bus.clone(),
+        queues: bus.partitioned_queues(CONSUMER, store::SEND_FAMILY),
+        handler: sender,
+        seat: seat.clone(),
+        concurrency: in_flight,
+    };
+    let sends_shutdown = shutdown.clone();
+    parts.spawn("delivery sender", async move {
+        sends.run(sends_shutdown).await?;
+        Ok(())
+    });
     let receipts = Arc::new(receipts::Receipts {
         pool,
         partitions,
@@ -204,12 +212,13 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
     });
     let receipt_queues =
         bus.partitioned_queues_matching(CONSUMER, receipts::RECEIPTS_FAMILY, receipts::RECEIPT_EVENTS);
-    let (receipt_bus, receipt_shutdown) = (bus.clone(), shutdown.clone());
+    let (receipt_bus, receipt_seat, receipt_shutdown) = (bus.clone(), seat.clone(), shutdown.clone());
     parts.spawn("delivery receipts", async move {
         switchboard_messaging::run_partitioned_consumers(
             receipt_bus,
             receipt_queues,
             receipts,
+            receipt_seat,
             receipt_shutdown,
         )
         .await?;
@@ -218,8 +227,14 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
     let auto_replies = Arc::new(auto_reply::AutoReplies { acceptor });
     let auto_reply_queues = bus.partitioned_queues(CONSUMER, "autoreply");
     parts.spawn("delivery automatic replies", async move {
-        switchboard_messaging::run_partitioned_consumers(bus, auto_reply_queues, auto_replies, shutdown)
-            .await?;
+        switchboard_messaging::run_partitioned_consumers(
+            bus,
+            auto_reply_queues,
+            auto_replies,
+            seat,
+            shutdown,
+        )
+        .await?;
         Ok(())
     });
     Ok(parts)

@@ -31,7 +31,7 @@ mod store;
 
 use std::sync::Arc;
 
-use switchboard_messaging::{Bus, ProducerQueues};
+use switchboard_messaging::{Bus, ProducerQueues, SeatWatch};
 use switchboard_postgres::{DatabaseConfig, Migration, MigrationSet, Pool};
 use switchboard_server::ComponentParts;
 use tokio_util::sync::CancellationToken;
@@ -79,6 +79,8 @@ pub struct RoutingDependencies<'a> {
     pub pool: Pool,
     /// The bus.
     pub bus: Bus,
+    /// This replica's seat among the component's live replicas: the partitions it consumes.
+    pub seat: SeatWatch,
     /// Cancelled when the process stops.
     pub shutdown: CancellationToken,
 }
@@ -91,6 +93,7 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
         database,
         pool,
         bus,
+        seat,
         shutdown,
     } = dependencies;
     let mut parts = ComponentParts::default();
@@ -178,13 +181,14 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
     });
     let history = Arc::new(History::new(pool, dispatcher));
     let outbound_queues = bus.partitioned_queues(history::CONTACT_CONSUMER, history::OUTBOUND_FAMILY);
-    let (outbound_bus, outbound_history, outbound_shutdown) =
-        (bus.clone(), history.clone(), shutdown.clone());
+    let (outbound_bus, outbound_history, outbound_seat, outbound_shutdown) =
+        (bus.clone(), history.clone(), seat.clone(), shutdown.clone());
     parts.spawn("routing outbound history", async move {
         switchboard_messaging::run_partitioned_consumers(
             outbound_bus,
             outbound_queues,
             outbound_history,
+            outbound_seat,
             outbound_shutdown,
         )
         .await?;
@@ -192,7 +196,7 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
     });
     let queues = bus.partitioned_queues(history::CONTACT_CONSUMER, history::CONTACT_FAMILY);
     parts.spawn("routing history", async move {
-        switchboard_messaging::run_partitioned_consumers(bus, queues, history, shutdown).await?;
+        switchboard_messaging::run_partitioned_consumers(bus, queues, history, seat, shutdown).await?;
         Ok(())
     });
     parts

@@ -98,22 +98,32 @@ impl Component {
             Self::Contacts => {
                 let metrics = Arc::new(switchboard_contacts::ContactsMetrics::default());
                 infra.metrics.register(|registry| metrics.register(registry));
-                switchboard_contacts::build(switchboard_contacts::ContactsDependencies {
+                let (seat, membership) = infra.membership("contacts");
+                let mut parts = switchboard_contacts::build(switchboard_contacts::ContactsDependencies {
                     config: &config.contacts,
                     pool: infra.pool.clone(),
                     bus: infra.bus.clone(),
+                    seat,
                     metrics,
                     grpc_max_message_bytes,
                     shutdown,
-                })
+                });
+                parts.spawn("contacts membership", membership);
+                parts
             }
-            Self::Routing => switchboard_routing::build(switchboard_routing::RoutingDependencies {
-                config: &config.routing,
-                database: &config.database,
-                pool: infra.pool.clone(),
-                bus: infra.bus.clone(),
-                shutdown,
-            }),
+            Self::Routing => {
+                let (seat, membership) = infra.membership("routing");
+                let mut parts = switchboard_routing::build(switchboard_routing::RoutingDependencies {
+                    config: &config.routing,
+                    database: &config.database,
+                    pool: infra.pool.clone(),
+                    bus: infra.bus.clone(),
+                    seat,
+                    shutdown,
+                });
+                parts.spawn("routing membership", membership);
+                parts
+            }
             Self::Delivery => {
                 let metrics = Arc::new(switchboard_delivery::DeliveryMetrics::default());
                 infra.metrics.register(|registry| metrics.register(registry));
@@ -122,18 +132,22 @@ impl Component {
                     .webchat_endpoint
                     .clone()
                     .unwrap_or_else(|| format!("http://127.0.0.1:{}", infra.http_port));
-                switchboard_delivery::build(switchboard_delivery::DeliveryDependencies {
+                let (seat, membership) = infra.membership("delivery");
+                let mut parts = switchboard_delivery::build(switchboard_delivery::DeliveryDependencies {
                     config: &config.delivery,
                     egress: &config.egress,
                     grpc_client: &infra.grpc_client,
                     internal_token: infra.internal_token(self.name())?,
                     pool: infra.pool.clone(),
                     bus: infra.bus.clone(),
+                    seat,
                     metrics,
                     grpc_max_message_bytes,
                     webchat_endpoint,
                     shutdown,
-                })?
+                })?;
+                parts.spawn("delivery membership", membership);
+                parts
             }
             Self::Webchat => {
                 let metrics = Arc::new(switchboard_webchat::WebchatMetrics::default());
@@ -174,6 +188,16 @@ impl Component {
 /// The migrations of the components `targets` enable, each schema once.
 pub(crate) fn migration_sets(targets: &Targets) -> Vec<MigrationSet> {
     let mut sets: Vec<MigrationSet> = Vec::new();
+    // The partitioned components share one table of leases.
+    let partitioned = Component::enabled_by(targets).iter().any(|component| {
+        matches!(
+            component,
+            Component::Contacts | Component::Routing | Component::Delivery
+        )
+    });
+    if partitioned {
+        sets.push(switchboard_membership::MIGRATIONS);
+    }
     for set in Component::enabled_by(targets).iter().map(Component::migrations) {
         if !sets.iter().any(|known| known.schema == set.schema) {
             sets.push(set);

@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use switchboard_messaging::Bus;
+use switchboard_membership::{LeaseTiming, Membership, MembershipMetrics};
 use switchboard_messaging::metrics::MessagingMetrics;
+use switchboard_messaging::{Bus, SeatWatch};
 use switchboard_postgres::{MigrationSet, Pool};
 use switchboard_server::auth::Authenticator;
 use switchboard_server::{BoxError, GrpcClientConfig, MetricsRegistry, Readiness, ReadinessCheck};
@@ -79,6 +80,10 @@ pub(crate) struct Infrastructure {
     pub keys: Arc<switchboard_tenancy::KeyAuthenticator>,
     /// The SMTP listener, until e-mail ingress takes it.
     pub smtp_listener: Option<TcpListener>,
+    /// Metrics of the partitioned components' memberships.
+    pub membership_metrics: Arc<MembershipMetrics>,
+    /// This process's member id among the replicas of each partitioned component.
+    pub member_id: String,
     /// Stops components' listeners and consumers.
     pub shutdown: CancellationToken,
 }
@@ -100,6 +105,8 @@ impl Infrastructure {
         let messaging_metrics = Arc::new(MessagingMetrics::default());
         metrics.register(|registry| messaging_metrics.register(registry));
         let bus = Bus::start(config.bus.clone(), messaging_metrics);
+        let membership_metrics = Arc::new(MembershipMetrics::default());
+        metrics.register(|registry| membership_metrics.register(registry));
         add_dependency_checks(&readiness, &config, targets, &pool, &bus);
 
         // In one process with tenancy, components ask this process's own gRPC port.
@@ -122,7 +129,37 @@ impl Infrastructure {
             readiness,
             grpc_client,
             keys,
+            membership_metrics,
+            member_id: switchboard_membership::process_member_id(),
             shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The membership of `component` (a partitioned one) for this process: its seat, and the
+    /// task that renews its lease (run it beside the component's consumers).
+    pub fn membership(
+        &self,
+        component: &'static str,
+    ) -> (
+        SeatWatch,
+        impl Future<Output = Result<(), BoxError>> + Send + 'static,
+    ) {
+        let timing = LeaseTiming {
+            heartbeat: self.config.bus.partition_heartbeat,
+            lease: self.config.bus.partition_lease,
+        };
+        let membership = Membership::new(
+            self.pool.clone(),
+            component,
+            self.member_id.clone(),
+            timing,
+            self.membership_metrics.clone(),
+        );
+        let seat = membership.seat();
+        let shutdown = self.shutdown.clone();
+        (seat, async move {
+            membership.run(shutdown).await?;
+            Ok(())
         })
     }
 

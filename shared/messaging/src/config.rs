@@ -37,6 +37,14 @@ pub struct BusConfig {
     /// Number of partitions of every partitioned event family. Publishers and consumers of one
     /// installation must agree; changing it re-maps keys to partitions (drain queues first).
     pub partitions: u16,
+    /// How often each replica of a partitioned component renews its membership lease (the
+    /// live replicas split the partitions between them; see docs/architecture.md).
+    #[serde(with = "humantime_serde")]
+    pub partition_heartbeat: Duration,
+    /// How long a lease lasts: a replica killed without a goodbye loses its partitions to the
+    /// others at most this plus one heartbeat later.
+    #[serde(with = "humantime_serde")]
+    pub partition_lease: Duration,
     /// Unacknowledged messages the broker may push to one consumer (`basic.qos` prefetch).
     pub prefetch: u16,
     /// Handler attempts per delivery before a message goes to its dead-letter queue.
@@ -67,6 +75,8 @@ impl Default for BusConfig {
             recovery_timeout: Duration::from_secs(30),
             reconnect_max_backoff: Duration::from_secs(10),
             partitions: 8,
+            partition_heartbeat: Duration::from_secs(2),
+            partition_lease: Duration::from_secs(6),
             prefetch: 16,
             max_attempts: 5,
             retry_initial_backoff: Duration::from_millis(200),
@@ -88,6 +98,12 @@ impl BusConfig {
             return Err(format!(
                 "bus.partitions must be between 1 and 256, got {}",
                 self.partitions
+            ));
+        }
+        if self.partition_heartbeat.is_zero() || self.partition_lease < self.partition_heartbeat * 2 {
+            return Err(format!(
+                "bus.partition_lease ({:?}) must be at least twice bus.partition_heartbeat ({:?}), which must be above zero",
+                self.partition_lease, self.partition_heartbeat
             ));
         }
         if self.prefetch == 0 {

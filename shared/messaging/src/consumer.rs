@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -6,51 +5,20 @@ use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::connection::sleep_or_cancel;
+use crate::connection::{FirstSubscription, sleep_or_cancel};
 use crate::headers::HeaderExtractor;
+use crate::keyed_order::{KeyedOrder, Settled};
 use crate::message::text_value;
 use crate::metrics::{QueueLabels, queue_group};
 use crate::{
     Bus, HEADER_ATTEMPTS, HEADER_DEAD_LETTER_REASON, HEADER_ORIGINAL_QUEUE, HEADER_ORIGINAL_ROUTING_KEY,
     Handler, HandlerError, Incoming, MessagingError, Outgoing, Publisher, QueueSpec,
 };
-
-/// Consumes every partition queue of a family, each in order (one message at a time), until
-/// shutdown. Each partition queue has single-active-consumer, so when several replicas run
-/// this, one of them is active per partition and another takes over when it goes away.
-pub async fn run_partitioned_consumers<H: Handler>(
-    bus: Bus,
-    queues: Vec<QueueSpec>,
-    handler: Arc<H>,
-    shutdown: CancellationToken,
-) -> Result<(), MessagingError> {
-    let mut tasks = JoinSet::new();
-    for queue in queues {
-        tasks.spawn(run_consumer(
-            bus.clone(),
-            queue,
-            1,
-            handler.clone(),
-            shutdown.clone(),
-        ));
-    }
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => return Err(error),
-            Err(join_error) => {
-                tracing::error!(error = %join_error, "partition consumer task failed");
-                return Err(MessagingError::NotConnected);
-            }
-        }
-    }
-    Ok(())
-}
 
 /// Consumes `queue` until shutdown, running at most `concurrency` handlers at once
 /// (1 = strictly in order; messages of one [`Handler::order_key`] are always handled one
@@ -64,69 +32,121 @@ pub async fn run_consumer<H: Handler>(
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) -> Result<(), MessagingError> {
-    let publisher = bus.publisher();
-    let mut first_subscription = bus.consumer_started();
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        if shutdown.is_cancelled() {
-            return Ok(());
-        }
-        let connection = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            connection = bus.connection(Duration::from_secs(30)) => match connection {
-                Ok(connection) => connection,
-                Err(_) => continue,
-            },
-        };
-        // Taken before subscribing (and after the connection, whose generation is already
-        // counted): a recovery that lands while we subscribe makes us subscribe once more.
-        let mut generation = bus.connection_generation();
-        generation.borrow_and_update();
-        // Running `concurrency` handlers at once needs at least that many unacked messages.
-        let prefetch = bus
-            .config()
-            .prefetch
-            .max(u16::try_from(concurrency).unwrap_or(u16::MAX));
-        // Bounded: on a connection whose recovery stalled, opening a channel or subscribing
-        // may never complete; the next try waits for a working connection.
-        let limit = bus.config().connect_timeout;
-        let subscribed = tokio::time::timeout(limit, subscribe(&connection, &queue, prefetch))
-            .await
-            .unwrap_or(Err(MessagingError::Stalled {
-                operation: "subscribe",
-                after: limit,
-            }));
-        let (channel, consumer) = match subscribed {
-            Ok(subscription) => subscription,
-            Err(error) => {
-                tracing::warn!(queue = %queue.name, error = %error, retry_in = ?backoff, "cannot subscribe");
-                if sleep_or_cancel(backoff, &shutdown).await {
-                    return Ok(());
-                }
-                backoff = (backoff * 2).min(bus.config().reconnect_max_backoff);
-                continue;
+    let readiness = bus.consumer_started();
+    Subscription {
+        bus,
+        queue,
+        concurrency,
+        handler,
+    }
+    .consume(shutdown, FirstSubscribe::Readiness(readiness))
+    .await
+}
+
+/// What the first successful subscribe of a [`Subscription`] reports.
+pub(crate) enum FirstSubscribe {
+    /// Readiness waits for it.
+    Readiness(FirstSubscription),
+    /// A partition given at `given`: its takeover time is recorded.
+    Partition {
+        /// When the seat gave the partition to this replica.
+        given: Instant,
+    },
+    /// Reported already.
+    Done,
+}
+
+/// One queue consumed by one replica.
+pub(crate) struct Subscription<H> {
+    pub(crate) bus: Bus,
+    pub(crate) queue: QueueSpec,
+    pub(crate) concurrency: usize,
+    pub(crate) handler: Arc<H>,
+}
+
+impl<H: Handler> Subscription<H> {
+    /// Subscribes (again after every broker outage) and handles deliveries until `shutdown`.
+    pub(crate) async fn consume(
+        &self,
+        shutdown: CancellationToken,
+        mut first: FirstSubscribe,
+    ) -> Result<(), MessagingError> {
+        let Self {
+            bus,
+            queue,
+            concurrency,
+            handler,
+        } = self;
+        let concurrency = *concurrency;
+        let publisher = bus.publisher();
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(());
             }
-        };
-        backoff = Duration::from_millis(200);
-        first_subscription.subscribed();
-        tracing::debug!(queue = %queue.name, "consuming");
-        let context = ConsumeContext {
-            bus: bus.clone(),
-            publisher: publisher.clone(),
-            queue: queue.clone(),
-            shutdown: shutdown.clone(),
-        };
-        consume(
-            channel,
-            consumer,
-            generation,
-            concurrency.max(1),
-            handler.clone(),
-            context,
-        )
-        .await;
-        if !shutdown.is_cancelled() {
-            tracing::warn!(queue = %queue.name, "consumer interrupted; re-subscribing");
+            let connection = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                connection = bus.connection(Duration::from_secs(30)) => match connection {
+                    Ok(connection) => connection,
+                    Err(_) => continue,
+                },
+            };
+            // Taken before subscribing (and after the connection, whose generation is already
+            // counted): a recovery that lands while we subscribe makes us subscribe once more.
+            let mut generation = bus.connection_generation();
+            generation.borrow_and_update();
+            // Running `concurrency` handlers at once needs at least that many unacked messages.
+            let prefetch = bus
+                .config()
+                .prefetch
+                .max(u16::try_from(concurrency).unwrap_or(u16::MAX));
+            // Bounded: on a connection whose recovery stalled, opening a channel or subscribing
+            // may never complete; the next try waits for a working connection.
+            let limit = bus.config().connect_timeout;
+            let subscribed = tokio::time::timeout(limit, subscribe(&connection, queue, prefetch))
+                .await
+                .unwrap_or(Err(MessagingError::Stalled {
+                    operation: "subscribe",
+                    after: limit,
+                }));
+            let (channel, consumer) = match subscribed {
+                Ok(subscription) => subscription,
+                Err(error) => {
+                    tracing::warn!(queue = %queue.name, error = %error, retry_in = ?backoff, "cannot subscribe");
+                    if sleep_or_cancel(backoff, &shutdown).await {
+                        return Ok(());
+                    }
+                    backoff = (backoff * 2).min(bus.config().reconnect_max_backoff);
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(200);
+            match std::mem::replace(&mut first, FirstSubscribe::Done) {
+                FirstSubscribe::Readiness(mut readiness) => readiness.subscribed(),
+                FirstSubscribe::Partition { given } => bus
+                    .metrics()
+                    .partition_taken_over(&queue.name, given.elapsed().as_secs_f64()),
+                FirstSubscribe::Done => {}
+            }
+            tracing::debug!(queue = %queue.name, "consuming");
+            let context = ConsumeContext {
+                bus: bus.clone(),
+                publisher: publisher.clone(),
+                queue: queue.clone(),
+                shutdown: shutdown.clone(),
+            };
+            consume(
+                channel,
+                consumer,
+                generation,
+                concurrency.max(1),
+                handler.clone(),
+                context,
+            )
+            .await;
+            if !shutdown.is_cancelled() {
+                tracing::warn!(queue = %queue.name, "consumer interrupted; re-subscribing");
+            }
         }
     }
 }
@@ -155,77 +175,6 @@ async fn subscribe(
         .await
         .map_err(MessagingError::amqp("consume"))?;
     Ok((channel, consumer))
-}
-
-/// Chains the deliveries of each [`Handler::order_key`]: each waits until the one before it
-/// with the same key is done, then is handled if that one was (acked or dead-lettered), or
-/// goes back to the queue behind it if that one went back.
-#[derive(Default)]
-struct KeyedOrder {
-    /// Per key, the signal of its latest delivery: closed when that delivery is done.
-    last: HashMap<String, oneshot::Receiver<()>>,
-}
-
-/// A delivery's place in its key's chain.
-struct OrderTurn {
-    /// Resolves when the delivery before it with the same key is done: with `()` if it was
-    /// handled (acked or dead-lettered), closed if it went back to the queue.
-    previous: Option<oneshot::Receiver<()>>,
-    /// Tells the next delivery of the key how this one ended.
-    done: Option<oneshot::Sender<()>>,
-}
-
-impl KeyedOrder {
-    /// How many keys are remembered before finished chains are forgotten.
-    const PRUNE_ABOVE: usize = 1024;
-
-    /// Places `incoming` behind the latest delivery of its key (call in delivery order).
-    fn turn<H: Handler>(&mut self, handler: &H, incoming: &Incoming) -> OrderTurn {
-        let Some(key) = handler.order_key(incoming) else {
-            return OrderTurn {
-                previous: None,
-                done: None,
-            };
-        };
-        if self.last.len() > Self::PRUNE_ABOVE {
-            // A chain whose latest delivery is done needs no entry.
-            self.last
-                .retain(|_, latest| matches!(latest.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
-        }
-        let (done, signal) = oneshot::channel();
-        OrderTurn {
-            previous: self.last.insert(key, signal),
-            done: Some(done),
-        }
-    }
-}
-
-impl OrderTurn {
-    /// Waits until the previous delivery of the key is done; true if it was handled (or
-    /// there is none), false if it went back to the queue.
-    async fn previous_handled(&mut self) -> bool {
-        match self.previous.take() {
-            Some(previous) => previous.await.is_ok(),
-            None => true,
-        }
-    }
-
-    /// Lets the next delivery of the key go: handled after this one, or back to the queue
-    /// behind it when this one went back (or its task died).
-    fn finish(mut self, settled: Settled) {
-        if let (Some(done), Settled::Handled) = (self.done.take(), settled) {
-            let _ = done.send(());
-        }
-    }
-}
-
-/// How the consumer left a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Settled {
-    /// Acked (handled) or dead-lettered.
-    Handled,
-    /// Returned to its queue (shutdown, or a dead letter not confirmed).
-    Returned,
 }
 
 #[derive(Clone)]
@@ -490,59 +439,4 @@ fn jittered(backoff: Duration) -> Duration {
 
 fn truncate(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Orders by the routing key; `-` means no key.
-    struct ByRoutingKey;
-
-    impl Handler for ByRoutingKey {
-        async fn handle(&self, _message: &Incoming) -> Result<(), HandlerError> {
-            Ok(())
-        }
-
-        fn order_key(&self, message: &Incoming) -> Option<String> {
-            (message.routing_key != "-").then(|| message.routing_key.clone())
-        }
-    }
-
-    fn message(key: &str) -> Incoming {
-        Incoming {
-            queue: "q".to_owned(),
-            routing_key: key.to_owned(),
-            payload: Vec::new(),
-            message_id: None,
-            message_type: None,
-            headers: FieldTable::default(),
-            redelivered: false,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_key_waits_for_its_predecessor_and_follows_it_back_to_the_queue() {
-        let mut order = KeyedOrder::default();
-        let mut first = order.turn(&ByRoutingKey, &message("a"));
-        let mut second = order.turn(&ByRoutingKey, &message("a"));
-        let mut third = order.turn(&ByRoutingKey, &message("a"));
-        let mut other = order.turn(&ByRoutingKey, &message("b"));
-        let mut unkeyed = order.turn(&ByRoutingKey, &message("-"));
-        assert!(first.previous_handled().await, "first of its key");
-        assert!(other.previous_handled().await, "another key does not wait");
-        assert!(unkeyed.previous_handled().await, "no key, no wait");
-
-        let waiting = tokio::spawn(async move { second.previous_handled().await.then_some(second) });
-        tokio::task::yield_now().await;
-        assert!(!waiting.is_finished(), "the second waits for the first");
-        first.finish(Settled::Handled);
-        let second = waiting.await.unwrap().expect("the first was handled");
-
-        second.finish(Settled::Returned);
-        assert!(
-            !third.previous_handled().await,
-            "behind a message that went back to the queue, the next goes back too"
-        );
-    }
 }

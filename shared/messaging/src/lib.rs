@@ -1,7 +1,8 @@
 //! RabbitMQ kit (lapin): a supervised connection that rebuilds itself, topology declared
 //! idempotently with every queue argument explicit, a publisher that awaits broker confirms,
 //! a consumer runner that acks only after the handler's effects, and partitioned queues with
-//! single-active-consumer for per-key ordering across replicas.
+//! single-active-consumer for per-key ordering across replicas, each replica consuming the
+//! partitions its [`Seat`] gives it.
 //!
 //! Trace context travels in AMQP headers (`traceparent`, `tracestate`). This crate knows no
 //! service and no HTTP or gRPC; it depends on the domain, the proto messages and telemetry.
@@ -13,22 +14,27 @@ pub mod dead_letters;
 mod error;
 mod handler;
 mod headers;
+mod keyed_order;
 mod message;
 pub mod metrics;
 mod partition;
+mod partitioned;
 mod producer_queues;
 mod publisher;
+mod seat;
 mod topology;
 
 pub use config::BusConfig;
 pub use connection::Bus;
-pub use consumer::{run_consumer, run_partitioned_consumers};
+pub use consumer::run_consumer;
 pub use error::{MessagingError, PublishError};
 pub use handler::{Failure, Handler, HandlerError};
 pub use message::{Incoming, Outgoing};
 pub use partition::partition_for;
+pub use partitioned::{PartitionedConsumers, run_partitioned_consumers};
 pub use producer_queues::ProducerQueues;
 pub use publisher::Publisher;
+pub use seat::{Seat, SeatWatch, fixed_seat};
 pub use topology::QueueSpec;
 
 /// Re-exported so callers use the same lapin version.

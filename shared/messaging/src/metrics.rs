@@ -32,6 +32,16 @@ pub struct QueueLabels {
     pub queue: String,
 }
 
+/// Labels of partition hand-over counts.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HandoverLabels {
+    /// Queue group (partition suffix removed).
+    pub queue: String,
+    /// `acquired` (this replica started consuming a partition) or `released` (it drained and
+    /// closed one).
+    pub change: &'static str,
+}
+
 /// Every messaging metric, registered once per process.
 #[derive(Debug)]
 pub struct MessagingMetrics {
@@ -42,6 +52,9 @@ pub struct MessagingMetrics {
     pub(crate) connected: Gauge,
     pub(crate) connections_opened: Counter,
     pub(crate) connections_wedged: Counter,
+    pub(crate) partitions_held: Family<QueueLabels, Gauge>,
+    pub(crate) partition_handovers: Family<HandoverLabels, Counter>,
+    pub(crate) partition_takeover_seconds: Family<QueueLabels, Histogram>,
 }
 
 impl Default for MessagingMetrics {
@@ -56,6 +69,11 @@ impl Default for MessagingMetrics {
             connected: Gauge::default(),
             connections_opened: Counter::default(),
             connections_wedged: Counter::default(),
+            partitions_held: Family::default(),
+            partition_handovers: Family::default(),
+            partition_takeover_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.005, 2.0, 14))
+            }),
         }
     }
 }
@@ -91,6 +109,21 @@ impl MessagingMetrics {
             "Connections abandoned because they said they were up but answered no probe",
             self.connections_wedged.clone(),
         );
+        bus.register(
+            "partitions_held",
+            "Partitions of a queue group this replica holds (its seat among live replicas)",
+            self.partitions_held.clone(),
+        );
+        bus.register(
+            "partition_handovers",
+            "Partitions this replica acquired or released as replicas joined and left",
+            self.partition_handovers.clone(),
+        );
+        bus.register(
+            "partition_takeover_seconds",
+            "Time from this replica's seat giving it a partition to its consumer subscribing",
+            self.partition_takeover_seconds.clone(),
+        );
     }
 
     pub(crate) fn published(&self, outcome: &'static str) {
@@ -104,6 +137,43 @@ impl MessagingMetrics {
                 outcome,
             })
             .inc();
+    }
+
+    /// Counts a partition of `queue`'s group acquired (`held` true) or released.
+    pub(crate) fn partition_changed(&self, queue: &str, held: bool) {
+        let group = queue_group(queue);
+        let gauge = self
+            .partitions_held
+            .get_or_create(&QueueLabels { queue: group.clone() });
+        if held {
+            gauge.inc();
+        } else {
+            gauge.dec();
+        }
+        self.partition_handovers
+            .get_or_create(&HandoverLabels {
+                queue: group,
+                change: if held { "acquired" } else { "released" },
+            })
+            .inc();
+    }
+
+    /// Records how long a partition of `queue`'s group took from being given to subscribed.
+    pub(crate) fn partition_taken_over(&self, queue: &str, seconds: f64) {
+        self.partition_takeover_seconds
+            .get_or_create(&QueueLabels {
+                queue: queue_group(queue),
+            })
+            .observe(seconds);
+    }
+
+    /// Partitions of `queue`'s group this replica holds now.
+    pub fn partitions_held(&self, queue: &str) -> i64 {
+        self.partitions_held
+            .get_or_create(&QueueLabels {
+                queue: queue_group(queue),
+            })
+            .get()
     }
 
     /// How many messages of `queue`'s group ended with `outcome` so far.

@@ -6,4 +6,5 @@ mod helpers;
 mod ordering;
 mod partitions;
 mod publish_consume;
+mod seats;
 mod shutdown;

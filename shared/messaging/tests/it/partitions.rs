@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchboard_messaging::{
-    Handler, HandlerError, Incoming, QueueSpec, partition_for, run_partitioned_consumers,
+    Handler, HandlerError, Incoming, QueueSpec, Seat, fixed_seat, partition_for, run_partitioned_consumers,
 };
 use switchboard_testkit::eventually;
 
@@ -93,6 +93,7 @@ async fn two_replicas_keep_per_key_order_and_the_survivor_takes_over_without_los
             replica: "a",
             log: log.clone(),
         }),
+        fixed_seat(Seat::ALONE),
         replica_a.shutdown.clone(),
     ));
     // Replica a subscribes first everywhere, so it is the active consumer of every partition
@@ -105,6 +106,7 @@ async fn two_replicas_keep_per_key_order_and_the_survivor_takes_over_without_los
             replica: "b",
             log: log.clone(),
         }),
+        fixed_seat(Seat::ALONE),
         replica_b.shutdown.clone(),
     ));
 
@@ -255,6 +257,7 @@ async fn a_replica_stopping_mid_work_hands_over_only_after_its_running_handlers_
             replica: "a",
             log: log.clone(),
         }),
+        fixed_seat(Seat::ALONE),
         replica_a.shutdown.clone(),
     ));
     subscribed_everywhere(&replica_a, &queues).await;
@@ -265,6 +268,7 @@ async fn a_replica_stopping_mid_work_hands_over_only_after_its_running_handlers_
             replica: "b",
             log: log.clone(),
         }),
+        fixed_seat(Seat::ALONE),
         replica_b.shutdown.clone(),
     ));
     // The broker counts only the active consumer of a single-active-consumer queue: ask it
