@@ -76,13 +76,14 @@ browser: ## Install what the web chat browser test needs (Chromium, Node.js, pla
 	@scripts/ensure-browser.sh
 
 .PHONY: bench
-bench: services ## Confirmed publishes/s, signed webhooks/s, idle RSS, contact resolutions/s and list latency, routing events/s and WatchEvents latency, delivery sends/s, rate-limit accuracy and latency (each next to its floor)
+bench: services ## Confirmed publishes/s, signed webhooks/s, idle RSS, contact resolutions/s and list latency, routing events/s and WatchEvents latency, delivery sends/s, rate-limit accuracy and latency, the whole inbound pipeline per layout (each next to its floor)
 	$(CARGO) build --locked --release -p switchboard -p switchboard-provider-sim -p switchboard-load-tests
 	$(RELEASE_BIN)/bench-publish --messages 50000 --in-flight 256
 	$(RELEASE_BIN)/bench-ingress --binary $(RELEASE_BIN)/switchboard --requests 30000 --concurrency 64
 	$(RELEASE_BIN)/bench-contacts --binary $(RELEASE_BIN)/switchboard --events 40000 --contacts 1000000
 	$(RELEASE_BIN)/bench-routing --binary $(RELEASE_BIN)/switchboard --events 20000 --contacts 2000
 	$(RELEASE_BIN)/bench-delivery --binary $(RELEASE_BIN)/switchboard --messages 5000 --limit 80
+	$(RELEASE_BIN)/bench-pipeline --binary $(RELEASE_BIN)/switchboard --senders 10000 --messages 30000
 	scripts/idle-rss.sh $(RELEASE_BIN)/switchboard
 	$(RELEASE_BIN)/bench-namespace check
 
@@ -102,6 +103,7 @@ bench-smoke: services ## Every bench at a tiny size on the debug build (runs end
 	$(SMOKE)/bench-contacts --binary $(SMOKE)/switchboard --events 200 --senders 100 --contacts 1000 --requests 5 --warmup 1 --inserts 200 --in-flight 32
 	$(SMOKE)/bench-routing --binary $(SMOKE)/switchboard --events 200 --contacts 20 --watched 20 --watch-rate 50 --inserts 200 --in-flight 32
 	$(SMOKE)/bench-delivery --binary $(SMOKE)/switchboard --recipients 5 --messages 20 --concurrency 8 --limit 1000 --limited-messages 20 --latency-messages 10 --account-cache-wait 0s --inserts 200
+	$(SMOKE)/bench-pipeline --binary $(SMOKE)/switchboard --senders 50 --messages 100 --concurrency 8 --fixed-seconds 1 --latency-rate 20 --floor-messages 200 --floor-rows 2000 --layouts all,split-2
 	scripts/idle-rss.sh $(SMOKE)/switchboard 2
 	$(SMOKE)/bench-namespace check
 

@@ -90,3 +90,63 @@ pub async fn insert_floor(
     }
     Ok(inserts as f64 / started.elapsed().as_secs_f64())
 }
+
+/// Rows per statement of the batch-insert floor.
+const BATCH_ROWS: usize = 1_000;
+/// Connections of the batch-insert floor.
+const BATCH_CONNECTIONS: usize = 4;
+
+/// `rows` rows inserted `BATCH_ROWS` per statement (`unnest` of arrays) over 4 connections
+/// into a fresh table `table`; returns rows per second.
+pub async fn batch_insert_floor(database_url: &str, table: &str, rows: u64) -> anyhow::Result<f64> {
+    let mut clients = Vec::new();
+    for _ in 0..BATCH_CONNECTIONS {
+        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        clients.push(client);
+    }
+    if let Some(first) = clients.first() {
+        first
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, workspace_id text, payload text)"
+            ))
+            .await?;
+    }
+    let batches = rows.div_ceil(BATCH_ROWS as u64);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for client in clients {
+        let (next, table) = (next.clone(), table.to_owned());
+        workers.spawn(async move {
+            let statement = client
+                .prepare(&format!(
+                    "INSERT INTO {table} (id, workspace_id, payload)
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])"
+                ))
+                .await?;
+            loop {
+                let batch = next.fetch_add(1, Ordering::Relaxed);
+                if batch >= batches {
+                    return Ok::<(), tokio_postgres::Error>(());
+                }
+                let first = batch * BATCH_ROWS as u64;
+                let ids: Vec<i64> = (first..(first + BATCH_ROWS as u64).min(rows))
+                    .map(|id| i64::try_from(id).unwrap_or(i64::MAX))
+                    .collect();
+                let workspaces = vec!["ws_floor"; ids.len()];
+                let payloads: Vec<String> = ids
+                    .iter()
+                    .map(|id| format!("floor row {id} with about sixty bytes of text in it ......"))
+                    .collect();
+                client
+                    .execute(&statement, &[&ids, &workspaces, &payloads])
+                    .await?;
+            }
+        });
+    }
+    while let Some(joined) = workers.join_next().await {
+        joined??;
+    }
+    Ok(rows as f64 / started.elapsed().as_secs_f64())
+}

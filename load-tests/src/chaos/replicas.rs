@@ -33,7 +33,7 @@ pub async fn replicas_split(setup: &Setup, scale: Scale) -> anyhow::Result<Scena
         rig.start_process_as(index, "contacts").await?;
     }
     let partitions = u64::from(rig.partitions());
-    let took = wait_for_split(&mut rig, &[1, 2, 3], partitions).await;
+    let took = wait_for_split(&mut rig, GROUP, &[1, 2, 3], partitions).await;
     check_split(&mut report, "three replicas started", took);
 
     let traffic = traffic(senders, per_sender, rate, Duration::from_secs(120));
@@ -47,12 +47,12 @@ pub async fn replicas_split(setup: &Setup, scale: Scale) -> anyhow::Result<Scena
 
     tokio::time::sleep(quarter).await;
     rig.kill(3).await?;
-    let took = wait_for_split(&mut rig, &[1, 2], partitions).await;
+    let took = wait_for_split(&mut rig, GROUP, &[1, 2], partitions).await;
     check_split(&mut report, "one of three SIGKILLed", took);
 
     tokio::time::sleep(quarter.saturating_sub(took.unwrap_or_default())).await;
     rig.start_process_as(3, "contacts").await?;
-    let took = wait_for_split(&mut rig, &[1, 2, 3], partitions).await;
+    let took = wait_for_split(&mut rig, GROUP, &[1, 2, 3], partitions).await;
     check_split(&mut report, "a third joined", took);
 
     tokio::time::sleep(quarter.saturating_sub(took.unwrap_or_default())).await;
@@ -62,7 +62,7 @@ pub async fn replicas_split(setup: &Setup, scale: Scale) -> anyhow::Result<Scena
             .failures
             .push(format!("a replica stopping gracefully exited with {status}"));
     }
-    let took = wait_for_split(&mut rig, &[2, 3], partitions).await;
+    let took = wait_for_split(&mut rig, GROUP, &[2, 3], partitions).await;
     check_split(&mut report, "one of three stopped gracefully", took);
 
     let load = driving.await.context("the load generator")??;
@@ -72,14 +72,20 @@ pub async fn replicas_split(setup: &Setup, scale: Scale) -> anyhow::Result<Scena
     Ok(report)
 }
 
-/// Waits until processes `replicas` together hold all `partitions` with at most one apart;
-/// returns how long that took, or `None` when it did not happen within twice the bound.
-async fn wait_for_split(rig: &mut Rig, replicas: &[usize], partitions: u64) -> Option<Duration> {
+/// Waits until processes `replicas` together hold all `partitions` of the queue group ending
+/// in `group` with at most one apart; returns how long that took, or `None` when it did not
+/// happen within twice the bound.
+pub async fn wait_for_split(
+    rig: &mut Rig,
+    group: &str,
+    replicas: &[usize],
+    partitions: u64,
+) -> Option<Duration> {
     let started = Instant::now();
     while started.elapsed() < SPLIT_BOUND * 2 {
         let mut held = Vec::new();
         for index in replicas {
-            held.push(rig.partitions_held(*index, GROUP).await.unwrap_or(0));
+            held.push(rig.partitions_held(*index, group).await.unwrap_or(0));
         }
         let (max, min) = (held.iter().max(), held.iter().min());
         if held.iter().sum::<u64>() == partitions && max.zip(min).is_some_and(|(max, min)| max - min <= 1) {
