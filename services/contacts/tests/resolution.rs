@@ -13,7 +13,7 @@ use switchboard_contacts::topology::routing_queues;
 use switchboard_contacts::{ContactsMetrics, Resolver};
 use switchboard_domain::Channel;
 use switchboard_messaging::lapin::types::FieldTable;
-use switchboard_messaging::{Bus, Handler, HandlerError, Incoming, MessagingError, Outgoing};
+use switchboard_messaging::{Batched, Bus, Handler, HandlerError, Incoming, MessagingError, Outgoing};
 use switchboard_postgres::Pool;
 use switchboard_proto::common::v1::SenderIdentity;
 use switchboard_proto::events::v1::{
@@ -654,5 +654,127 @@ async fn receipts_about_unknown_senders_create_nothing_and_old_events_do_not_res
     harness.handle(&first).await;
     assert_eq!(harness.sql_i64("SELECT count(*) FROM contacts.contacts").await, 0);
     assert_eq!(harness.metrics.resolutions(Channel::Whatsapp, "erased"), 1);
+    harness.stop().await;
+}
+
+fn batch_of(envelopes: &[Envelope]) -> Vec<Batched> {
+    envelopes
+        .iter()
+        .map(|envelope| Batched {
+            message: incoming(envelope),
+            span: tracing::Span::none(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_resolves_as_one_by_one_would_and_sends_back_an_event_that_needs_its_own_transaction() {
+    let harness = Harness::start().await;
+    // Ten senders, three messages each, interleaved as a partition delivers them, and a
+    // redelivery of the first event inside the same batch.
+    let mut envelopes = Vec::new();
+    for n in 0..3 {
+        for sender in 0..10 {
+            envelopes
+                .push(Event::whatsapp(&format!("1650555{sender:04}"), &format!("b-{sender}-{n}")).envelope());
+        }
+    }
+    envelopes.push(envelopes[0].clone());
+    harness
+        .resolver
+        .handle_batch(&batch_of(&envelopes))
+        .await
+        .unwrap();
+    assert_eq!(
+        harness.sql_i64("SELECT count(*) FROM contacts.contacts").await,
+        10
+    );
+    assert_eq!(
+        harness.sql_i64("SELECT count(*) FROM contacts.identities").await,
+        10
+    );
+    assert_eq!(
+        harness
+            .sql_i64("SELECT count(*) FROM contacts.processed_events")
+            .await,
+        30
+    );
+    assert_eq!(
+        harness
+            .sql_i64("SELECT sum(contacts)::bigint FROM contacts.monthly_usage")
+            .await,
+        10,
+        "each new contact counted once"
+    );
+    let routed = harness.routed_all().await;
+    let mut per_contact: HashMap<String, Vec<String>> = HashMap::new();
+    let mut new_contacts = HashSet::new();
+    for envelope in &routed {
+        if let Some((contact, new_contact)) = resolved(envelope) {
+            per_contact
+                .entry(contact.clone())
+                .or_default()
+                .push(envelope.event_id.clone());
+            if new_contact {
+                new_contacts.insert(contact);
+            }
+        }
+    }
+    assert_eq!(per_contact.len(), 10);
+    assert_eq!(new_contacts.len(), 10);
+    for (contact, forwarded) in per_contact {
+        // A redelivery is forwarded again with the same id (routing dedupes): count each once.
+        let mut ids: Vec<String> = Vec::new();
+        for id in forwarded {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let sender = ids[0]
+            .trim_start_matches("evt_b-")
+            .split('-')
+            .next()
+            .unwrap()
+            .to_owned();
+        let expected: Vec<String> = (0..3).map(|n| format!("evt_b-{sender}-{n}")).collect();
+        assert_eq!(
+            ids, expected,
+            "{contact}: each sender's events in order, each once"
+        );
+    }
+
+    // A new sender over the monthly quota needs a transaction of its own: the batch fails whole,
+    // leaving nothing, and the consumer hands its events over one by one.
+    harness
+        .execute(&format!(
+            "INSERT INTO contacts.quotas (workspace_id, channel, monthly_limit) VALUES ('{WORKSPACE}', 'whatsapp', 10)"
+        ))
+        .await;
+    let second = [
+        Event::whatsapp("16505550000", "known-again").envelope(),
+        Event::whatsapp("16505559999", "over-quota").envelope(),
+    ];
+    assert!(harness.resolver.handle_batch(&batch_of(&second)).await.is_err());
+    assert_eq!(
+        harness
+            .sql_i64("SELECT count(*) FROM contacts.processed_events")
+            .await,
+        30
+    );
+    for envelope in &second {
+        harness.handle(envelope).await;
+    }
+    assert_eq!(
+        harness
+            .sql_i64("SELECT count(*) FROM contacts.processed_events")
+            .await,
+        32
+    );
+    assert_eq!(
+        harness
+            .sql_i64("SELECT count(*) FROM contacts.held_events WHERE reason = 'quota_exceeded'")
+            .await,
+        1
+    );
     harness.stop().await;
 }

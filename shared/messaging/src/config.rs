@@ -47,6 +47,9 @@ pub struct BusConfig {
     pub partition_lease: Duration,
     /// Unacknowledged messages the broker may push to one consumer (`basic.qos` prefetch).
     pub prefetch: u16,
+    /// Most deliveries of one partition a batching consumer (identity resolution) handles in
+    /// one transaction; its prefetch is raised to this. 1 turns batching off.
+    pub batch_size: u16,
     /// Handler attempts per delivery before a message goes to its dead-letter queue.
     pub max_attempts: u32,
     /// First retry pause after a failed handler attempt (doubles each time, with jitter).
@@ -78,6 +81,7 @@ impl Default for BusConfig {
             partition_heartbeat: Duration::from_secs(2),
             partition_lease: Duration::from_secs(6),
             prefetch: 16,
+            batch_size: 64,
             max_attempts: 5,
             retry_initial_backoff: Duration::from_millis(200),
             retry_max_backoff: Duration::from_secs(10),
@@ -104,6 +108,12 @@ impl BusConfig {
             return Err(format!(
                 "bus.partition_lease ({:?}) must be at least twice bus.partition_heartbeat ({:?}), which must be above zero",
                 self.partition_lease, self.partition_heartbeat
+            ));
+        }
+        if self.batch_size == 0 || self.batch_size > 1_000 {
+            return Err(format!(
+                "bus.batch_size must be between 1 and 1000, got {}",
+                self.batch_size
             ));
         }
         if self.prefetch == 0 {

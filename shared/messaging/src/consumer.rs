@@ -96,10 +96,11 @@ impl<H: Handler> Subscription<H> {
             let mut generation = bus.connection_generation();
             generation.borrow_and_update();
             // Running `concurrency` handlers at once needs at least that many unacked messages.
+            let batch = if concurrency <= 1 { handler.max_batch() } else { 1 };
             let prefetch = bus
                 .config()
                 .prefetch
-                .max(u16::try_from(concurrency).unwrap_or(u16::MAX));
+                .max(u16::try_from(concurrency.max(batch)).unwrap_or(u16::MAX));
             // Bounded: on a connection whose recovery stalled, opening a channel or subscribing
             // may never complete; the next try waits for a working connection.
             let limit = bus.config().connect_timeout;
@@ -135,15 +136,20 @@ impl<H: Handler> Subscription<H> {
                 queue: queue.clone(),
                 shutdown: shutdown.clone(),
             };
-            consume(
-                channel,
-                consumer,
-                generation,
-                concurrency.max(1),
-                handler.clone(),
-                context,
-            )
-            .await;
+            if batch > 1 {
+                crate::batch::consume_batches(channel, consumer, generation, batch, handler.clone(), context)
+                    .await;
+            } else {
+                consume(
+                    channel,
+                    consumer,
+                    generation,
+                    concurrency.max(1),
+                    handler.clone(),
+                    context,
+                )
+                .await;
+            }
             if !shutdown.is_cancelled() {
                 tracing::warn!(queue = %queue.name, "consumer interrupted; re-subscribing");
             }
@@ -178,11 +184,11 @@ async fn subscribe(
 }
 
 #[derive(Clone)]
-struct ConsumeContext {
-    bus: Bus,
-    publisher: Publisher,
-    queue: QueueSpec,
-    shutdown: CancellationToken,
+pub(crate) struct ConsumeContext {
+    pub(crate) bus: Bus,
+    pub(crate) publisher: Publisher,
+    pub(crate) queue: QueueSpec,
+    pub(crate) shutdown: CancellationToken,
 }
 
 /// Runs deliveries through the handler until the consumer breaks, the connection is
@@ -275,7 +281,7 @@ async fn consume<H: Handler>(
 
 /// How long an ack, nack, cancel or close may take. On a connection whose recovery stalled
 /// they would wait for good; an unsettled message is redelivered when the channel goes.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Acks `delivery`, giving up after [`SETTLE_TIMEOUT`].
 async fn ack(delivery: &lapin::message::Delivery) -> Result<(), MessagingError> {
@@ -300,23 +306,13 @@ async fn requeue(delivery: &lapin::message::Delivery) -> Result<(), MessagingErr
 }
 
 /// Runs one delivery through the handler with retries, then acks or dead-letters it.
-async fn process<H: Handler>(
+pub(crate) async fn process<H: Handler>(
     delivery: lapin::message::Delivery,
     incoming: Incoming,
     handler: &H,
     context: &ConsumeContext,
 ) -> Settled {
-    let span = tracing::info_span!(
-        "bus consume",
-        otel.kind = "consumer",
-        messaging.system = "rabbitmq",
-        messaging.operation.type = "process",
-        messaging.destination.name = %context.queue.name,
-        messaging.rabbitmq.destination.routing_key = %incoming.routing_key,
-        messaging.message.id = incoming.message_id.as_deref().unwrap_or(""),
-        messaging.message.delivery_count = incoming.previous_deliveries(),
-    );
-    switchboard_telemetry::propagation::set_remote_parent(&span, &HeaderExtractor(&incoming.headers));
+    let span = consume_span(&context.queue.name, &incoming);
     async {
         let config = context.bus.config();
         let metrics = context.bus.metrics();
@@ -377,6 +373,22 @@ async fn process<H: Handler>(
     }
     .instrument(span)
     .await
+}
+
+/// The span one delivery is handled in, continuing the trace its headers carry.
+pub(crate) fn consume_span(queue: &str, incoming: &Incoming) -> tracing::Span {
+    let span = tracing::info_span!(
+        "bus consume",
+        otel.kind = "consumer",
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "process",
+        messaging.destination.name = %queue,
+        messaging.rabbitmq.destination.routing_key = %incoming.routing_key,
+        messaging.message.id = incoming.message_id.as_deref().unwrap_or(""),
+        messaging.message.delivery_count = incoming.previous_deliveries(),
+    );
+    switchboard_telemetry::propagation::set_remote_parent(&span, &HeaderExtractor(&incoming.headers));
+    span
 }
 
 /// Publishes the message to the queue's dead-letter queue with the reason, then acks it.

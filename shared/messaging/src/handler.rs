@@ -72,4 +72,35 @@ pub trait Handler: Send + Sync + 'static {
     fn order_key(&self, _message: &Incoming) -> Option<String> {
         None
     }
+
+    /// Most deliveries of one partition handed to [`handle_batch`](Self::handle_batch) at
+    /// once; 1 (the default) handles each on its own. Only partitions consumed one message at
+    /// a time batch.
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    /// Handles deliveries of one partition together, in queue order, each with the span its
+    /// trace continues in. `Ok` means every one's effects are durable (committed together),
+    /// and they are acked at once. On any error the consumer hands them to
+    /// [`handle`](Self::handle) one by one, with the usual retries and dead-lettering, so a
+    /// batch must leave no partial effect a second handling could not take (handlers are
+    /// idempotent anyway). The default handles each in turn.
+    fn handle_batch(&self, batch: &[Batched]) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        async move {
+            for item in batch {
+                self.handle(&item.message).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One delivery of a batch (see [`Handler::handle_batch`]).
+pub struct Batched {
+    /// The delivery.
+    pub message: Incoming,
+    /// The span its handling belongs to: a child of the trace context its headers carry.
+    /// Enter it (or instrument with it) for the work and publishes of this message.
+    pub span: tracing::Span,
 }

@@ -7,6 +7,7 @@
 //! Trace context travels in AMQP headers (`traceparent`, `tracestate`). This crate knows no
 //! service and no HTTP or gRPC; it depends on the domain, the proto messages and telemetry.
 
+mod batch;
 mod config;
 mod connection;
 mod consumer;
@@ -28,7 +29,7 @@ pub use config::BusConfig;
 pub use connection::Bus;
 pub use consumer::run_consumer;
 pub use error::{MessagingError, PublishError};
-pub use handler::{Failure, Handler, HandlerError};
+pub use handler::{Batched, Failure, Handler, HandlerError};
 pub use message::{Incoming, Outgoing};
 pub use partition::partition_for;
 pub use partitioned::{PartitionedConsumers, run_partitioned_consumers};

@@ -21,7 +21,8 @@ pub struct ConsumeLabels {
     /// Queue group (partition suffix removed).
     pub queue: String,
     /// `acked`, `retried`, `dependency_unavailable` (a wait for the database or another
-    /// component, not counted against the message), `dead_lettered`, `requeued`.
+    /// component, not counted against the message), `dead_lettered`, `requeued`,
+    /// `batch_failed` (a batch handed back to be handled one by one; counted once per batch).
     pub outcome: &'static str,
 }
 
