@@ -130,6 +130,8 @@ impl Rig {
         process.wait_ready(&self.http, READY_TIMEOUT).await?;
         if index >= self.processes.len() {
             self.processes.resize_with(index + 1, || None);
+        }
+        if index >= self.process_targets.len() {
             self.process_targets.resize_with(index + 1, String::new);
         }
         self.processes[index] = Some(process);

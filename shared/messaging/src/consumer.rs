@@ -257,8 +257,13 @@ async fn consume<H: Handler>(
                 turn.finish(settled);
             } else {
                 // The delivery before it with the same key went back to the queue: this one
-                // goes back too, to stay behind it (and so do the ones after it).
-                let _ = requeue(&delivery).await;
+                // goes back too, behind it (and so do the ones after it). On a stop it is left
+                // for the channel's close (see `leave_for_close`); otherwise it is requeued.
+                if context.shutdown.is_cancelled() {
+                    leave_for_close(delivery);
+                } else {
+                    let _ = requeue(&delivery).await;
+                }
                 context.bus.metrics().consumed(&context.queue.name, "requeued");
             }
             drop(permit);
@@ -290,6 +295,15 @@ async fn ack(delivery: &lapin::message::Delivery) -> Result<(), MessagingError> 
         .map_err(|_| MessagingError::NotConnected)?
         .map(|_| ())
         .map_err(MessagingError::amqp("ack"))
+}
+
+/// Leaves `delivery` unacked when its consumer stops (shutdown, or its partition moving
+/// away): the consumer closes its channel next, which returns every unacked delivery to the
+/// queue in queue order. A `basic.nack` with requeue would not keep that order on every broker
+/// version (RabbitMQ 3.10's quorum queues were seen to deliver such a message after later
+/// ones), so per-key order would break across the stop.
+fn leave_for_close(delivery: lapin::message::Delivery) {
+    drop(delivery);
 }
 
 /// Returns `delivery` to its queue, giving up after [`SETTLE_TIMEOUT`].
@@ -347,7 +361,7 @@ pub(crate) async fn process<H: Handler>(
                     tracing::warn!(error = %error, retry_in = ?outage_backoff, "a dependency is unavailable; waiting");
                     metrics.consumed(&context.queue.name, "dependency_unavailable");
                     if sleep_or_cancel(jittered(outage_backoff), &context.shutdown).await {
-                        let _ = requeue(&delivery).await;
+                        leave_for_close(delivery);
                         metrics.consumed(&context.queue.name, "requeued");
                         return Settled::Returned;
                     }
@@ -360,7 +374,7 @@ pub(crate) async fn process<H: Handler>(
                     tracing::warn!(attempt, error = %error, retry_in = ?backoff, "handler failed; retrying");
                     metrics.consumed(&context.queue.name, "retried");
                     if sleep_or_cancel(jittered(backoff), &context.shutdown).await {
-                        let _ = requeue(&delivery).await;
+                        leave_for_close(delivery);
                         metrics.consumed(&context.queue.name, "requeued");
                         return Settled::Returned;
                     }
