@@ -56,12 +56,9 @@ pub async fn insert_floor(
     table: &str,
     inserts: u64,
 ) -> anyhow::Result<f64> {
-    let mut clients = Vec::new();
-    for _ in 0..INSERT_CONNECTIONS {
-        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
+    let clients = connect_all(database_url, INSERT_CONNECTIONS as usize).await?;
+    for client in &clients {
         client.batch_execute(create).await?;
-        clients.push(client);
     }
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -99,12 +96,7 @@ const BATCH_CONNECTIONS: usize = 4;
 /// `rows` rows inserted `BATCH_ROWS` per statement (`unnest` of arrays) over 4 connections
 /// into a fresh table `table`; returns rows per second.
 pub async fn batch_insert_floor(database_url: &str, table: &str, rows: u64) -> anyhow::Result<f64> {
-    let mut clients = Vec::new();
-    for _ in 0..BATCH_CONNECTIONS {
-        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        clients.push(client);
-    }
+    let clients = connect_all(database_url, BATCH_CONNECTIONS).await?;
     if let Some(first) = clients.first() {
         first
             .batch_execute(&format!(
@@ -149,4 +141,15 @@ pub async fn batch_insert_floor(database_url: &str, table: &str, rows: u64) -> a
         joined??;
     }
     Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `count` connections to `database_url`, their driver tasks spawned.
+async fn connect_all(database_url: &str, count: usize) -> anyhow::Result<Vec<tokio_postgres::Client>> {
+    let mut clients = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        clients.push(client);
+    }
+    Ok(clients)
 }

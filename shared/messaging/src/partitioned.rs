@@ -11,7 +11,7 @@ use crate::connection::sleep_or_cancel;
 use crate::consumer::{FirstSubscribe, Subscription};
 use crate::metrics::queue_group;
 use crate::seat::SeatWatch;
-use crate::{Bus, Handler, MessagingError, QueueSpec};
+use crate::{Bus, Handler, MessagingError, ProducerQueues, QueueSpec};
 
 /// Consumes the partition queues of a family that this replica's [`Seat`](crate::Seat) gives it, each in
 /// order, until shutdown; see [`PartitionedConsumers`]. One message at a time per partition.
@@ -99,12 +99,14 @@ impl<H: Handler> PartitionedConsumers<H> {
 
 /// Declares `queues` (with backoff while the broker is away); false on shutdown.
 async fn declare_until_done(bus: &Bus, queues: &[QueueSpec], shutdown: &CancellationToken) -> bool {
+    // The same declaration a producer makes of the queues it publishes to.
+    let producer_queues = ProducerQueues::new(bus.clone(), queues.to_vec());
     let mut backoff = Duration::from_millis(200);
     loop {
         let limit = bus.config().connect_timeout;
         let declared = tokio::select! {
             () = shutdown.cancelled() => return false,
-            declared = tokio::time::timeout(limit, declare_all(bus, queues)) => declared.unwrap_or(Err(
+            declared = tokio::time::timeout(limit, producer_queues.declare()) => declared.unwrap_or(Err(
                 MessagingError::Stalled { operation: "declare", after: limit },
             )),
         };
@@ -123,19 +125,6 @@ async fn declare_until_done(bus: &Bus, queues: &[QueueSpec], shutdown: &Cancella
             }
         }
     }
-}
-
-async fn declare_all(bus: &Bus, queues: &[QueueSpec]) -> Result<(), MessagingError> {
-    let connection = bus.connection(bus.config().connect_timeout).await?;
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(MessagingError::amqp("open channel"))?;
-    for queue in queues {
-        queue.declare(&channel).await?;
-    }
-    let _ = channel.close(200, "declared".into()).await;
-    Ok(())
 }
 
 /// Consumes `partition` whenever `seat` holds it, until shutdown.
