@@ -17,6 +17,7 @@ use switchboard_postgres::CachedStatements as _;
 use chrono::{DateTime, Utc};
 use switchboard_postgres::{GenericClient, Transaction};
 use tokio::sync::broadcast;
+use tracing::Instrument as _;
 
 use switchboard_domain::{ContactId, ConversationId, WorkspaceId};
 use switchboard_proto::events::v1::{Envelope, RoutingEvent, envelope::Payload};
@@ -69,6 +70,9 @@ pub struct Event {
     pub event_type: &'static str,
     /// Event-specific fields.
     pub payload: serde_json::Value,
+    /// The span of the work that made it: its bus event continues that trace (in a batch,
+    /// each message's own).
+    pub trace: tracing::Span,
 }
 
 impl Event {
@@ -84,6 +88,7 @@ impl Event {
             contact_id: Some(contact_id.clone()),
             event_type,
             payload,
+            trace: tracing::Span::current(),
         }
     }
 }
@@ -177,19 +182,23 @@ pub async fn append(
         .await
         .map_err(RoutingError::from)
     };
-    let published = futures_util::future::try_join_all(envelopes.iter().map(|envelope| async move {
-        OUTBOX
-            .record_optional(tx, envelope, partitions)
-            .await
-            .map_err(RoutingError::from)
-    }));
+    let published =
+        futures_util::future::try_join_all(envelopes.iter().zip(events).map(|(envelope, event)| {
+            OUTBOX
+                .record_optional(tx, envelope, partitions)
+                .instrument(event.trace.clone())
+        }));
     let notified = async {
         let statement = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
         tx.execute(&statement, &[&NOTIFY_CHANNEL, &workspace])
             .await
             .map_err(RoutingError::from)
     };
-    futures_util::try_join!(logged, published, notified)?;
+    futures_util::try_join!(
+        logged,
+        async { published.await.map_err(RoutingError::from) },
+        notified
+    )?;
     Ok(())
 }
 

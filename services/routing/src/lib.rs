@@ -179,7 +179,8 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
             }
         }
     });
-    let history = Arc::new(History::new(pool, dispatcher));
+    let history =
+        Arc::new(History::new(pool, dispatcher).with_batch_size(usize::from(bus.config().batch_size)));
     let outbound_queues = bus.partitioned_queues(history::CONTACT_CONSUMER, history::OUTBOUND_FAMILY);
     let (outbound_bus, outbound_history, outbound_seat, outbound_shutdown) =
         (bus.clone(), history.clone(), seat.clone(), shutdown.clone());

@@ -104,3 +104,35 @@ pub struct Batched {
     /// Enter it (or instrument with it) for the work and publishes of this message.
     pub span: tracing::Span,
 }
+
+/// The positions of a batch's items grouped by key: each group in batch order, the groups in
+/// the order their keys first appear. One key's items must run in order; different keys' may
+/// run side by side.
+pub fn groups_by_key<K: Eq + std::hash::Hash>(
+    keyed: impl IntoIterator<Item = (usize, K)>,
+) -> Vec<Vec<usize>> {
+    let mut positions: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (index, key) in keyed {
+        let group = *positions.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[group].push(index);
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::groups_by_key;
+
+    #[test]
+    fn groups_keep_batch_order_within_a_key_and_first_appearance_across_keys() {
+        let keys = ["b", "a", "b", "c", "a", "b"];
+        assert_eq!(
+            groups_by_key(keys.iter().copied().enumerate()),
+            vec![vec![0, 2, 5], vec![1, 4], vec![3]]
+        );
+    }
+}

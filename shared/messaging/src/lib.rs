@@ -29,7 +29,7 @@ pub use config::BusConfig;
 pub use connection::Bus;
 pub use consumer::run_consumer;
 pub use error::{MessagingError, PublishError};
-pub use handler::{Batched, Failure, Handler, HandlerError};
+pub use handler::{Batched, Failure, Handler, HandlerError, groups_by_key};
 pub use message::{Incoming, Outgoing};
 pub use partition::partition_for;
 pub use partitioned::{PartitionedConsumers, run_partitioned_consumers};

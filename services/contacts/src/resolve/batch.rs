@@ -4,11 +4,10 @@
 //! a transaction of its own (a new contact over the quota, a race with another consumer) sends
 //! the whole batch back to be handled one by one.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use futures_util::future::try_join_all;
-use switchboard_messaging::{Batched, HandlerError};
+use switchboard_messaging::{Batched, HandlerError, groups_by_key};
 use tracing::Instrument as _;
 
 use super::{Applied, Decoded, Outcome, Resolver, apply, forwarded, label};
@@ -66,16 +65,12 @@ impl Resolver {
         spans: &[tracing::Span],
     ) -> Result<Option<Vec<Outcome>>, ContactsError> {
         // Events of one sender in order; different senders side by side.
-        let mut senders: HashMap<(&str, &str), usize> = HashMap::new();
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        for (index, event) in decoded.iter().enumerate() {
-            let key = (event.account.as_str(), event.sender().channel_user_id.as_str());
-            let group = *senders.entry(key).or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            });
-            groups[group].push(index);
-        }
+        let groups = groups_by_key(decoded.iter().enumerate().map(|(index, event)| {
+            (
+                index,
+                (event.account.as_str(), event.sender().channel_user_id.as_str()),
+            )
+        }));
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let applied = try_join_all(groups.iter().map(|group| {
