@@ -408,9 +408,11 @@ pub(super) async fn touch_identity(
     Ok(())
 }
 
-/// Shards of a month's usage counter: activity increments spread over them, so concurrent
-/// consumers do not queue on one row.
-const USAGE_SHARDS: u16 = 16;
+/// Shards of a month's usage counter: each connection increments the shard of its backend
+/// (`pg_backend_pid() % USAGE_SHARDS`), so concurrent consumers, whose transactions hold an
+/// increment until they commit (a whole batch of events), rarely queue on one row, and a
+/// transaction never locks two shards (no deadlock). Readers sum the shards.
+const USAGE_SHARDS: i32 = 32;
 
 /// True when the channel's monthly quota has no room for one more new contact. Locks the
 /// quota's row, so new senders are admitted one at a time and the count is exact at the
@@ -452,11 +454,6 @@ pub(super) async fn count_activity(
     contact_id: &ContactId,
     at: DateTime<Utc>,
 ) -> Result<(), ContactsError> {
-    let shard = i16::try_from(switchboard_messaging::partition_for(
-        contact_id.as_str(),
-        USAGE_SHARDS,
-    ))
-    .unwrap_or(0);
     tx.execute(
         &tx.prepare_cached(
             "WITH first_this_month AS (
@@ -464,7 +461,7 @@ pub(super) async fn count_activity(
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1
          )
          INSERT INTO contacts.monthly_usage (workspace_id, channel, month, shard, contacts)
-         SELECT $1, $2, $3, $5, 1 FROM first_this_month
+         SELECT $1, $2, $3, (pg_backend_pid() % $5)::smallint, 1 FROM first_this_month
          ON CONFLICT (workspace_id, channel, month, shard)
          DO UPDATE SET contacts = contacts.monthly_usage.contacts + 1",
         )
@@ -474,7 +471,7 @@ pub(super) async fn count_activity(
             &channel.as_str(),
             &month_of(at),
             &contact_id.as_str(),
-            &shard,
+            &USAGE_SHARDS,
         ],
     )
     .await?;

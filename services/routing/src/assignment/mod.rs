@@ -357,12 +357,14 @@ pub async fn route_new(
         tx.query_opt_cached(
             "SELECT c.assignee_id FROM routing.conversations c
              JOIN routing.agents a ON a.id = c.assignee_id
-             WHERE c.contact_id = $1 AND c.channel_account_id = $2 AND c.id <> $3 AND c.status = 'closed'
+             WHERE c.workspace_id = $4 AND c.contact_id = $1 AND c.channel_account_id = $2 AND c.id <> $3
+               AND c.status = 'closed'
              ORDER BY c.closed_at DESC NULLS LAST LIMIT 1",
             &[
                 &conversation.contact_id.as_str(),
                 &channel_account_id,
                 &conversation.id.as_str(),
+                &conversation.workspace_id.as_str(),
             ],
         )
         .await?
