@@ -103,7 +103,7 @@ bench-smoke: services ## Every bench at a tiny size on the debug build (runs end
 	$(SMOKE)/bench-contacts --binary $(SMOKE)/switchboard --events 200 --senders 100 --contacts 1000 --requests 5 --warmup 1 --inserts 200 --in-flight 32
 	$(SMOKE)/bench-routing --binary $(SMOKE)/switchboard --events 200 --contacts 20 --watched 20 --watch-rate 50 --inserts 200 --in-flight 32
 	$(SMOKE)/bench-delivery --binary $(SMOKE)/switchboard --recipients 5 --messages 20 --concurrency 8 --limit 1000 --limited-messages 20 --latency-messages 10 --account-cache-wait 0s --inserts 200
-	$(SMOKE)/bench-pipeline --binary $(SMOKE)/switchboard --senders 50 --messages 100 --concurrency 8 --fixed-seconds 1 --latency-rate 20 --floor-messages 200 --floor-rows 2000 --layouts all,split-2
+	$(SMOKE)/bench-pipeline --binary $(SMOKE)/switchboard --senders 50 --messages 100 --concurrency 8 --fixed-seconds 1 --latency-rate 20 --round-trips 50 --floor-messages 200 --floor-rows 2000 --layouts all,split-2
 	scripts/idle-rss.sh $(SMOKE)/switchboard 2
 	$(SMOKE)/bench-namespace check
 

@@ -9,6 +9,7 @@
 
 pub mod chaos;
 pub mod floors;
+pub mod pipeline;
 pub mod process;
 
 use std::time::{Duration, Instant};

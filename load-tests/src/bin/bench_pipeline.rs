@@ -8,12 +8,16 @@
 //! For each layout: messages per second (first webhook sent → last event out) with a closed
 //! loop of `--concurrency` requests; then latency (webhook answered 2xx → event out) at a fixed
 //! rate of half that, and at `--latency-rate`; and the mean handler time per consumer stage.
+//! Then the round trip: the provider simulator answers sends and posts sent, delivered and read
+//! receipts back through ingress, and a stand-in agent (routing's `WatchEvents` stream) answers
+//! every inbound message with a `Send`; round trips per second (one message per sender, closed
+//! loop) and p50/p99 of webhook 2xx → reply read in the history, at half that rate.
 //!
 //! Usage: `bench-pipeline --binary target/release/switchboard` (see `make bench`). Loopback only.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -24,13 +28,18 @@ use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions}
 use lapin::types::FieldTable;
 use prost::Message as _;
 use switchboard_load_tests::chaos::load::Traffic;
+use switchboard_load_tests::chaos::load::{ACCESS_TOKEN, ACCOUNT, APP_SECRET, PHONE_NUMBER_ID};
 use switchboard_load_tests::chaos::replicas::wait_for_split;
 use switchboard_load_tests::chaos::{Rig, Setup};
 use switchboard_load_tests::floors::{batch_insert_floor, consume_floor};
+use switchboard_load_tests::pipeline::{Agent, Arrivals};
 use switchboard_load_tests::{Run, publish_all, until_interrupted};
 use switchboard_messaging::Outgoing;
 use switchboard_proto::events::v1::Envelope;
 use switchboard_proto::events::v1::envelope::Payload;
+use switchboard_provider_sim::{
+    AccountConfig, Limits, Provider, ReceiptStatus, SimulatorClient, SimulatorProcess,
+};
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -59,6 +68,13 @@ struct Args {
     /// Layouts to measure, comma-separated: all, split, split-2.
     #[arg(long, default_value = "all,split,split-2", value_delimiter = ',')]
     layouts: Vec<String>,
+    /// Round trips of the closed-loop round-trip phase (one inbound message per sender, each
+    /// answered by the stand-in agent until its reply is read); 0 skips the round trips.
+    #[arg(long, default_value_t = 5_000)]
+    round_trips: usize,
+    /// Sends the stand-in agent has in flight at once.
+    #[arg(long, default_value_t = 256)]
+    agent_sends: usize,
     /// Messages of the consume + ack floor.
     #[arg(long, default_value_t = 30_000)]
     floor_messages: u64,
@@ -91,14 +107,13 @@ fn layout(name: &str) -> anyhow::Result<Vec<&'static str>> {
 }
 
 /// The consumer stages whose handler times are reported, by queue group suffix.
-const STAGES: [&str; 2] = ["contacts.inbound", "routing.contact"];
-
-/// Per inbound message id (routing's), when its `routing.message.added` event arrived.
-#[derive(Default)]
-struct Arrivals {
-    at: Mutex<HashMap<String, Instant>>,
-    count: AtomicUsize,
-}
+const STAGES: [&str; 5] = [
+    "contacts.inbound",
+    "routing.contact",
+    "delivery.send",
+    "delivery.receipts",
+    "routing.outbound",
+];
 
 /// Subscribes a transient queue to `routing.message.added` events of the namespace.
 async fn observe(amqp_url: &str, namespace: &str) -> anyhow::Result<(Arc<Arrivals>, lapin::Connection)> {
@@ -150,38 +165,12 @@ async fn observe(amqp_url: &str, namespace: &str) -> anyhow::Result<(Arc<Arrival
             if payload["direction"] != "inbound" {
                 continue;
             }
-            if let (Some(id), Ok(mut at)) = (payload["message_id"].as_str(), recording.at.lock()) {
-                at.insert(id.to_owned(), arrived);
-                recording.count.fetch_add(1, Ordering::Relaxed);
+            if let Some(id) = payload["message_id"].as_str() {
+                recording.record(id.to_owned(), arrived);
             }
         }
     });
     Ok((arrivals, connection))
-}
-
-impl Arrivals {
-    /// Forgets what arrived so far (between phases).
-    fn reset(&self) {
-        if let Ok(mut at) = self.at.lock() {
-            at.clear();
-        }
-        self.count.store(0, Ordering::Relaxed);
-    }
-
-    /// Waits until `expected` events arrived (or `timeout` passes); returns the last arrival.
-    async fn wait_for(&self, expected: usize, timeout: Duration) -> anyhow::Result<Instant> {
-        let deadline = Instant::now() + timeout;
-        while self.count.load(Ordering::Relaxed) < expected {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "only {} of {expected} messages stored within {timeout:?}",
-                self.count.load(Ordering::Relaxed)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let at = self.at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        at.values().max().copied().context("no arrival")
-    }
 }
 
 /// Sends `traffic`'s message `index` (sender `index % senders`, its message `index / senders`);
@@ -340,6 +329,17 @@ async fn latency(
     ))
 }
 
+/// Prints the mean handler time of each stage that handled messages so far.
+async fn print_stage_times(http: &reqwest::Client, admins: &[String], name: &str, phases: &str) {
+    for (stage, mean_ms, count) in stage_times(http, admins).await {
+        if count > 0.0 {
+            println!(
+                "{name:<8} stage {stage:<18} mean handler {mean_ms:>6.2} ms over {count:.0} messages ({phases})"
+            );
+        }
+    }
+}
+
 /// Mean handler time (ms) and count per stage, summed over the processes' metrics.
 async fn stage_times(http: &reqwest::Client, admins: &[String]) -> Vec<(String, f64, f64)> {
     let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
@@ -385,10 +385,17 @@ struct LayoutFigures {
     rate: f64,
     half: (f64, f64),
     fixed: Option<(f64, f64)>,
+    /// Round trips per second and p50/p99 at half that rate.
+    round_trip: Option<(f64, (f64, f64))>,
 }
 
 /// Starts `name`'s processes on a fresh database and namespace and measures them.
-async fn measure_layout(args: &Args, name: &str) -> anyhow::Result<LayoutFigures> {
+async fn measure_layout(
+    args: &Args,
+    sim: &SimulatorClient,
+    sim_url: &str,
+    name: &str,
+) -> anyhow::Result<LayoutFigures> {
     let setup = Setup {
         binary: args.binary.clone(),
         amqp_url: args.amqp_url.clone(),
@@ -399,14 +406,36 @@ async fn measure_layout(args: &Args, name: &str) -> anyhow::Result<LayoutFigures
                 "SWITCHBOARD__BUS__PARTITIONS".to_owned(),
                 args.partitions.to_string(),
             ),
+            // The round trip measures the path, not the account's provider limit.
+            (
+                "SWITCHBOARD__DELIVERY__WHATSAPP_PER_SECOND".to_owned(),
+                "100000".to_owned(),
+            ),
         ],
-        provider: None,
+        provider: Some(sim_url.to_owned()),
     };
     let mut rig = Rig::start(setup, "bench-pipeline", 0).await?;
     let result = async {
         let targets = layout(name)?;
         for (index, target) in targets.iter().enumerate() {
-            rig.start_process_as(index, target).await?;
+            // Delivery calls contacts and routing (Send): their first processes, started before.
+            let grpc_of = |rig: &mut Rig, component: &str| {
+                let index = targets.iter().position(|target| *target == component)?;
+                rig.process(index).map(|process| process.grpc.clone())
+            };
+            let endpoints: Vec<(&str, String)> = if *target == "delivery" {
+                [
+                    ("SWITCHBOARD__DELIVERY__CONTACTS_ENDPOINT", "contacts"),
+                    ("SWITCHBOARD__DELIVERY__ROUTING_ENDPOINT", "routing"),
+                ]
+                .into_iter()
+                .filter_map(|(key, component)| Some((key, grpc_of(&mut rig, component)?)))
+                .collect()
+            } else {
+                Vec::new()
+            };
+            let extra: Vec<(&str, &str)> = endpoints.iter().map(|(key, url)| (*key, url.as_str())).collect();
+            rig.start_process_with(index, target, &extra).await?;
         }
         let partitions = u64::from(args.partitions);
         for (group, target) in [("contacts.inbound", "contacts"), ("routing.contact", "routing")] {
@@ -459,15 +488,94 @@ async fn measure_layout(args: &Args, name: &str) -> anyhow::Result<LayoutFigures
         let admins: Vec<String> = (0..targets.len())
             .filter_map(|index| rig.process(index).map(|process| process.admin.clone()))
             .collect();
-        for (stage, mean_ms, count) in stage_times(&rig.http, &admins).await {
-            println!("{name:<8} stage {stage:<18} mean handler {mean_ms:>6.2} ms over {count:.0} messages");
-        }
+        print_stage_times(&rig.http, &admins, name, "inbound phases").await;
+        let round_trip = if args.round_trips > 0 {
+            let figures = round_trips(args, &mut rig, &targets, sim, &url, &arrivals, name).await?;
+            print_stage_times(&rig.http, &admins, name, "all phases").await;
+            Some(figures)
+        } else {
+            None
+        };
         let _ = observer.close(200, "done".into()).await;
-        Ok(LayoutFigures { rate, half, fixed })
+        Ok(LayoutFigures {
+            rate,
+            half,
+            fixed,
+            round_trip,
+        })
     }
     .await;
     rig.finish().await?;
     result
+}
+
+/// The round trips of a layout: the simulator answers sends of the bench's number and posts
+/// sent, delivered and read receipts to `url` (the layout's webhook endpoint); the stand-in agent
+/// answers each inbound message. Closed loop of `--round-trips` (one per sender), then p50/p99 of
+/// webhook 2xx → reply read at half that rate.
+async fn round_trips(
+    args: &Args,
+    rig: &mut Rig,
+    targets: &[&str],
+    sim: &SimulatorClient,
+    url: &str,
+    arrivals: &Arrivals,
+    name: &str,
+) -> anyhow::Result<(f64, (f64, f64))> {
+    sim.configure_account(
+        Provider::Whatsapp,
+        PHONE_NUMBER_ID,
+        &AccountConfig {
+            limits: Limits {
+                per_second: Some(0),
+                per_recipient_per_second: Some(0),
+                per_recipient_per_minute: Some(0),
+                per_group_per_minute: Some(0),
+            },
+            webhook_url: Some(url.to_owned()),
+            webhook_secret: Some(APP_SECRET.to_owned()),
+            receipts: vec![ReceiptStatus::Sent, ReceiptStatus::Delivered, ReceiptStatus::Read],
+            ..AccountConfig::new(ACCESS_TOKEN)
+        },
+    )
+    .await
+    .map_err(|error| anyhow::anyhow!("configure the simulated number: {error}"))?;
+    debug_assert!(url.ends_with(&format!("/webhooks/whatsapp/{ACCOUNT}")));
+    let mut grpc_of = |component: &str| -> anyhow::Result<String> {
+        let index = (0..targets.len())
+            .find(|index| targets[*index] == component || targets[*index] == "all")
+            .with_context(|| format!("no {component} process"))?;
+        Ok(rig.process(index).context("process down")?.grpc.clone())
+    };
+    let (routing_grpc, delivery_grpc) = (grpc_of("routing")?, grpc_of("delivery")?);
+    let key = rig.workspace_admin_key().await?;
+    let agent = Agent::start(&routing_grpc, &delivery_grpc, &key, args.agent_sends).await?;
+    agent.reply(true);
+    let count = args.round_trips.min(args.senders);
+    let rate = throughput(url, &agent.reads, args.senders, count, args.concurrency).await?;
+    println!("{name:<8} round trip {rate:>6.0} /s (webhook → reply read in history)");
+    let half_rate = ((rate / 2.0) as u64).max(1);
+    let half = latency(
+        url,
+        &agent.reads,
+        rig.database_url(),
+        args.senders,
+        half_rate,
+        args.fixed_seconds,
+    )
+    .await?;
+    println!(
+        "{name:<8} round trip at {half_rate:>5}/s: p50 {:>7.1} ms  p99 {:>7.1} ms",
+        half.0, half.1
+    );
+    agent.reply(false);
+    println!(
+        "{name:<8} round trip: a Send took {:.1} ms on average (call → accepted)",
+        agent.mean_send_ms()
+    );
+    anyhow::ensure!(agent.failed() == 0, "{} Sends refused for good", agent.failed());
+    arrivals.reset();
+    Ok((rate, half))
 }
 
 /// The consume + ack and batch-insert floors, on their own database and namespace.
@@ -508,24 +616,40 @@ async fn main() -> anyhow::Result<()> {
         layout(name)?;
     }
     let (consume, insert) = until_interrupted(floors(&args)).await?;
+    // The simulator runs as its own process, so its stamps never wait on this load generator.
+    let simulator = SimulatorProcess::start(&SimulatorProcess::beside(std::path::Path::new(&args.binary)))
+        .await
+        .map_err(|error| anyhow::anyhow!("provider-sim starts: {error}"))?;
+    let sim = SimulatorClient::new(simulator.base_url());
     println!("floor: consume + ack {consume:.0} msg/s; PostgreSQL batch insert {insert:.0} rows/s");
     let mut table = Vec::new();
     for name in &args.layouts {
-        let figures = until_interrupted(measure_layout(&args, name)).await?;
-        table.push((name.clone(), figures));
+        let figures = until_interrupted(measure_layout(&args, &sim, simulator.base_url(), name)).await;
+        match figures {
+            Ok(figures) => table.push((name.clone(), figures)),
+            Err(error) => {
+                simulator.stop().await;
+                return Err(error);
+            }
+        }
     }
+    simulator.stop().await;
     println!();
     println!(
-        "| layout | inbound msg/s | ÷ consume floor | ÷ batch-insert floor | p50 / p99 at half rate | p50 / p99 at {} msg/s |",
+        "| layout | inbound msg/s | ÷ consume floor | ÷ batch-insert floor | p50 / p99 at half rate | p50 / p99 at {} msg/s | round trips/s | round trip p50 / p99 at half rate |",
         args.latency_rate
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for (name, figures) in &table {
         let fixed = figures
             .fixed
             .map_or_else(|| "–".to_owned(), |(p50, p99)| format!("{p50:.0} / {p99:.0} ms"));
+        let (round_trips, round_trip_latency) = figures.round_trip.map_or_else(
+            || ("–".to_owned(), "–".to_owned()),
+            |(rate, (p50, p99))| (format!("{rate:.0}"), format!("{p50:.0} / {p99:.0} ms")),
+        );
         println!(
-            "| {name} | {:.0} | {:.3} | {:.4} | {:.0} / {:.0} ms | {fixed} |",
+            "| {name} | {:.0} | {:.3} | {:.4} | {:.0} / {:.0} ms | {fixed} | {round_trips} | {round_trip_latency} |",
             figures.rate,
             figures.rate / consume,
             figures.rate / insert,

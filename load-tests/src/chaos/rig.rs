@@ -95,6 +95,17 @@ impl Rig {
     /// Starts process `index` (again) with `--target targets` and waits until it is ready. The
     /// load reaches it when it runs ingress; other components reach the first process's gRPC.
     pub async fn start_process_as(&mut self, index: usize, targets: &str) -> anyhow::Result<()> {
+        self.start_process_with(index, targets, &[]).await
+    }
+
+    /// Like [`Rig::start_process_as`], with `extra` settings for this process only (after the
+    /// setup's, so they win).
+    pub async fn start_process_with(
+        &mut self,
+        index: usize,
+        targets: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
         let channels = self.channels_file.0.to_string_lossy().into_owned();
         let mut env: Vec<(&str, &str)> = vec![
             ("SWITCHBOARD_CHANNELS_FILE", channels.as_str()),
@@ -118,6 +129,7 @@ impl Rig {
                 .iter()
                 .map(|(key, value)| (key.as_str(), value.as_str())),
         );
+        env.extend_from_slice(extra);
         let launch = Launch {
             binary: &self.setup.binary,
             database_url: &self.run.database_url,
