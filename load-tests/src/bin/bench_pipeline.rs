@@ -72,6 +72,10 @@ struct Args {
     /// answered by the stand-in agent until its reply is read); 0 skips the round trips.
     #[arg(long, default_value_t = 5_000)]
     round_trips: usize,
+    /// More settings for every process, as `KEY=VALUE` (e.g.
+    /// `SWITCHBOARD__DATABASE__MAX_CONNECTIONS=32`); repeatable.
+    #[arg(long = "setting", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
     /// Sends the stand-in agent has in flight at once.
     #[arg(long, default_value_t = 256)]
     agent_sends: usize,
@@ -91,6 +95,14 @@ struct Args {
     /// PostgreSQL server (loopback only); fresh databases are created on it.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     database_server: String,
+}
+
+/// Parses a `KEY=VALUE` setting.
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    Ok((key.to_owned(), value.to_owned()))
 }
 
 /// The processes of a layout: `--target` per process, in start order (the first serves gRPC
@@ -411,7 +423,10 @@ async fn measure_layout(
                 "SWITCHBOARD__DELIVERY__WHATSAPP_PER_SECOND".to_owned(),
                 "100000".to_owned(),
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(args.settings.iter().cloned())
+        .collect(),
         provider: Some(sim_url.to_owned()),
     };
     let mut rig = Rig::start(setup, "bench-pipeline", 0).await?;
