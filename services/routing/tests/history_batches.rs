@@ -1,6 +1,7 @@
-//! A partition's inbound messages appended as one batch against real PostgreSQL: the same
-//! history, event log and outbox as one by one, replays and copies inside the batch kept once,
-//! and a batch holding a reaction handled one by one.
+//! A partition's events handled as one batch against real PostgreSQL: inbound messages give the
+//! same history, event log and outbox as one by one, replays and copies inside the batch kept
+//! once; a batch holding a reaction is handled one by one; outbound statuses apply in runs, in
+//! queue order, between outbound messages.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,10 +10,10 @@ use std::sync::Arc;
 use prost::Message as _;
 use switchboard_messaging::lapin::types::FieldTable;
 use switchboard_messaging::{Batched, Handler, Incoming};
-use switchboard_proto::common::v1::{Channel, SenderIdentity};
+use switchboard_proto::common::v1::{Channel, DeliveryStatus, SenderIdentity};
 use switchboard_proto::events::v1::{
-    ContactResolvedInbound, Envelope, InboundEvent, InboundMessage, Reaction, envelope::Payload,
-    inbound_event::Kind,
+    ContactResolvedInbound, Envelope, InboundEvent, InboundMessage, OutboundMessage, OutboundStatus,
+    Reaction, envelope::Payload, inbound_event::Kind,
 };
 use switchboard_routing::{Dispatcher, History};
 use switchboard_testkit::TestDatabase;
@@ -199,5 +200,120 @@ async fn a_batch_with_a_reaction_is_handled_one_by_one_in_order() {
         )
         .await,
         ["message.added", "message.updated", "message.added"]
+    );
+}
+
+fn outbound_message(contact: &str, message_id: &str) -> Envelope {
+    let outbound = OutboundMessage {
+        message_id: message_id.to_owned(),
+        contact_id: contact.to_owned(),
+        channel_account_id: ACCOUNT.to_owned(),
+        channel: Channel::Whatsapp as i32,
+        author_kind: "api".to_owned(),
+        status: DeliveryStatus::Queued as i32,
+        ..OutboundMessage::default()
+    };
+    Envelope {
+        event_id: format!("evt_{message_id}"),
+        event_type: "outbound.message".to_owned(),
+        workspace_id: WORKSPACE.to_owned(),
+        partition_key: contact.to_owned(),
+        payload: Some(Payload::OutboundMessage(outbound)),
+        ..Envelope::default()
+    }
+}
+
+fn outbound_status(contact: &str, message_id: &str, status: DeliveryStatus) -> Envelope {
+    let status = OutboundStatus {
+        message_id: message_id.to_owned(),
+        contact_id: contact.to_owned(),
+        status: status as i32,
+        provider_message_id: format!("wamid.out-{message_id}"),
+        error: None,
+    };
+    Envelope {
+        event_id: format!("evt_status_{message_id}_{}", status.status),
+        event_type: "outbound.status".to_owned(),
+        workspace_id: WORKSPACE.to_owned(),
+        partition_key: contact.to_owned(),
+        payload: Some(Payload::OutboundStatus(status)),
+        ..Envelope::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_statuses_apply_together_in_queue_order_between_outbound_messages() {
+    use DeliveryStatus::{Delivered, Read, Sent};
+    let (_database, pool, history) = history().await;
+    let inbound: Vec<Envelope> = (0..3)
+        .map(|contact| {
+            message(
+                &format!("ct_s{contact}"),
+                &format!("wamid.s{contact}"),
+                1_800_000_000,
+            )
+        })
+        .collect();
+    history.handle_batch(&batch_of(&inbound)).await.unwrap();
+    // As a partition delivers them: a reply, its statuses, a second reply in the middle of a
+    // run, a status that comes late (delivered after read), one repeated, one for an unknown
+    // message.
+    let events = vec![
+        outbound_message("ct_s0", "msg_s0"),
+        outbound_message("ct_s1", "msg_s1"),
+        outbound_status("ct_s0", "msg_s0", Sent),
+        outbound_status("ct_s1", "msg_s1", Sent),
+        outbound_status("ct_s0", "msg_s0", Read),
+        outbound_message("ct_s2", "msg_s2"),
+        outbound_status("ct_s0", "msg_s0", Delivered),
+        outbound_status("ct_s1", "msg_s1", Delivered),
+        outbound_status("ct_s1", "msg_s1", Delivered),
+        outbound_status("ct_s2", "msg_s2", Sent),
+        outbound_status("ct_s9", "msg_unknown", Read),
+    ];
+    history.handle_batch(&batch_of(&events)).await.unwrap();
+    assert_eq!(
+        rows(
+            &pool,
+            "SELECT id || ':' || status FROM routing.messages WHERE direction = 'outbound' ORDER BY id"
+        )
+        .await,
+        ["msg_s0:read", "msg_s1:delivered", "msg_s2:sent"]
+    );
+    // Each step forward logged once, in queue order; the late and repeated ones not at all.
+    assert_eq!(
+        rows(
+            &pool,
+            "SELECT (payload->>'message_id') || ':' || (payload->>'status') FROM routing.event_log
+             WHERE event_type = 'message.status_changed' ORDER BY tx, seq"
+        )
+        .await,
+        [
+            "msg_s0:sent",
+            "msg_s1:sent",
+            "msg_s0:read",
+            "msg_s1:delivered",
+            "msg_s2:sent"
+        ]
+    );
+    // Two runs, so two transactions: before and after the second reply.
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(DISTINCT tx) FROM routing.event_log WHERE event_type = 'message.status_changed'"
+        )
+        .await,
+        2
+    );
+    // The second reply was recorded between the runs: its status found it.
+    assert_eq!(
+        rows(
+            &pool,
+            "SELECT event_type FROM routing.event_log WHERE conversation_id =
+                 (SELECT conversation_id FROM routing.messages WHERE id = 'msg_s2')
+               AND event_type LIKE 'message.%' ORDER BY tx, seq"
+        )
+        .await,
+        ["message.added", "message.added", "message.status_changed"]
     );
 }

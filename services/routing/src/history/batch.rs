@@ -7,8 +7,9 @@
 //! order, so the event log reads as it would one by one. Duplicates are found before anything
 //! is written (replays of stored messages, and a second copy inside the batch); an insert that
 //! still meets a stored copy sends the whole batch back to be handled one by one, where such a
-//! copy rolls back alone. A batch holding anything but new messages (a reaction, an edit, an
-//! erasure, an outbound event) is handled one by one, in order.
+//! copy rolls back alone. A batch holding anything but new inbound messages (a reaction, an
+//! edit, an erasure, an outbound event) is handled in queue order by `status_runs`: each run of
+//! outbound statuses in one transaction, everything else one by one.
 
 use std::collections::{HashMap, HashSet};
 
@@ -35,10 +36,16 @@ impl History {
             .iter()
             .map(|item| item.message.decode_envelope().map_err(HandlerError::permanent))
             .collect::<Result<Vec<Envelope>, _>>()?;
+        if envelopes
+            .iter()
+            .any(|envelope| !matches!(envelope.payload, Some(Payload::ContactInbound(_))))
+        {
+            return self.status_runs(batch, &envelopes).await;
+        }
         let mut news = Vec::with_capacity(envelopes.len());
         for (index, envelope) in envelopes.iter().enumerate() {
             let Some(Payload::ContactInbound(resolved)) = &envelope.payload else {
-                return self.one_by_one(batch).await;
+                continue;
             };
             let inbound = Inbound::of(envelope, resolved)
                 .map_err(|error| HandlerError::classified(error.failure(), error))?;
@@ -67,6 +74,29 @@ impl History {
     async fn one_by_one(&self, batch: &[Batched]) -> Result<(), HandlerError> {
         for item in batch {
             self.handle(&item.message).instrument(item.span.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes each workspace's event log in `transaction`, commits, then runs what follows
+    /// the commit (outbox relay wake-up, hand-outs).
+    pub(super) async fn commit_changes(
+        &self,
+        transaction: Transaction<'_>,
+        changes: WorkspaceChanges<'_>,
+    ) -> Result<(), RoutingError> {
+        for (workspace, workspace_changes) in &changes.0 {
+            event_log::append(
+                &transaction,
+                workspace,
+                &workspace_changes.events,
+                self.dispatcher.partitions(),
+            )
+            .await?;
+        }
+        transaction.commit().await?;
+        for (_, workspace_changes) in &changes.0 {
+            self.dispatcher.after_commit(workspace_changes).await;
         }
         Ok(())
     }
@@ -119,44 +149,16 @@ impl History {
             }
         }
         // What follows each message, in queue order; one set of changes per workspace.
-        let mut changes: Vec<(&WorkspaceId, Changes)> = Vec::new();
+        let mut changes = WorkspaceChanges::default();
         for (index, (new, stored)) in news.iter().zip(&by_index).enumerate() {
             let Some(stored) = stored else { continue };
-            let position = match changes
-                .iter()
-                .position(|(workspace, _)| *workspace == &new.ids.workspace)
-            {
-                Some(position) => position,
-                None => {
-                    changes.push((&new.ids.workspace, Changes::default()));
-                    changes.len() - 1
-                }
-            };
             let policy = &policies[&new.ids.workspace];
-            inbound::after_stored(
-                tx,
-                &self.dispatcher,
-                new,
-                stored,
-                policy,
-                &mut changes[position].1,
-            )
-            .instrument(spans[index].clone())
-            .await?;
+            let of_workspace = changes.of(&new.ids.workspace);
+            inbound::after_stored(tx, &self.dispatcher, new, stored, policy, of_workspace)
+                .instrument(spans[index].clone())
+                .await?;
         }
-        for (workspace, workspace_changes) in &changes {
-            event_log::append(
-                tx,
-                workspace,
-                &workspace_changes.events,
-                self.dispatcher.partitions(),
-            )
-            .await?;
-        }
-        transaction.commit().await?;
-        for (_, workspace_changes) in &changes {
-            self.dispatcher.after_commit(workspace_changes).await;
-        }
+        self.commit_changes(transaction, changes).await?;
         Ok(Some(
             by_index
                 .into_iter()
@@ -196,4 +198,23 @@ async fn fresh(tx: &Transaction<'_>, news: &[NewMessage<'_>]) -> Result<Vec<bool
         .zip(&provider_ids)
         .map(|(account, id)| seen.insert(((*account).to_owned(), (*id).to_owned())))
         .collect())
+}
+
+/// The changes of one batch transaction, per workspace (each workspace has its own event log),
+/// in the order the workspaces first appear.
+#[derive(Default)]
+pub(super) struct WorkspaceChanges<'w>(Vec<(&'w WorkspaceId, Changes)>);
+
+impl<'w> WorkspaceChanges<'w> {
+    /// The changes of `workspace`, started empty when it first appears.
+    pub(super) fn of(&mut self, workspace: &'w WorkspaceId) -> &mut Changes {
+        let position = match self.0.iter().position(|(known, _)| *known == workspace) {
+            Some(position) => position,
+            None => {
+                self.0.push((workspace, Changes::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[position].1
+    }
 }

@@ -11,6 +11,7 @@ mod batch;
 mod inbound;
 mod outbound;
 mod snapshot;
+mod status_runs;
 mod updates;
 
 use switchboard_domain::{AgentId, ChannelAccountId, ContactId, ConversationId, MessageId, WorkspaceId};

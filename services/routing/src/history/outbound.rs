@@ -6,6 +6,7 @@
 use prost::Message as _;
 use switchboard_domain::{AgentId, ChannelAccountId, ContactId, ConversationId, MessageId, WorkspaceId};
 use switchboard_postgres::CachedStatements as _;
+use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{Envelope, InboundMessage, OutboundMessage, OutboundStatus};
 
 use super::{Appended, History};
@@ -202,6 +203,45 @@ impl History {
         envelope: &Envelope,
         status: &OutboundStatus,
     ) -> Result<Appended, RoutingError> {
+        let Some(change) = StatusChange::of(envelope, status)? else {
+            return Ok(Appended::Duplicate);
+        };
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(event) = change.apply(&tx).await? else {
+            // Unknown, or not a step forward (a late or repeated receipt).
+            tx.rollback().await?;
+            return Ok(Appended::Duplicate);
+        };
+        let changes = Changes {
+            events: vec![event],
+            ..Changes::default()
+        };
+        changes
+            .commit(tx, &change.workspace, self.dispatcher.partitions())
+            .await?;
+        self.dispatcher.after_commit(&changes).await;
+        Ok(Appended::Updated {
+            message_id: change.message_id,
+        })
+    }
+}
+
+/// A status of an outbound message, parsed where it comes off the bus.
+pub(crate) struct StatusChange<'a> {
+    /// The message's workspace.
+    pub(crate) workspace: WorkspaceId,
+    /// The message.
+    pub(crate) message_id: MessageId,
+    /// The stored status name.
+    name: &'static str,
+    status: &'a OutboundStatus,
+}
+
+impl<'a> StatusChange<'a> {
+    /// Reads `status` (the payload of `envelope`); `None` for a malformed id, which no stored
+    /// message can match (like an unknown message).
+    pub(crate) fn of(envelope: &Envelope, status: &'a OutboundStatus) -> Result<Option<Self>, RoutingError> {
         let Some(name) = delivery_status::stored(status.status) else {
             return Err(RoutingError::Corrupt(
                 "outbound status without a status".to_owned(),
@@ -209,18 +249,25 @@ impl History {
         };
         let ids = WorkspaceId::parse(&envelope.workspace_id)
             .and_then(|workspace| Ok((workspace, MessageId::parse(&status.message_id)?)));
-        let (workspace, message_id) = match ids {
-            Ok(ids) => ids,
-            // No stored message can match it: like an unknown message.
+        match ids {
+            Ok((workspace, message_id)) => Ok(Some(Self {
+                workspace,
+                message_id,
+                name,
+                status,
+            })),
             Err(error) => {
                 tracing::debug!(error = %error, "outbound status with a malformed id; ignored");
-                return Ok(Appended::Duplicate);
+                Ok(None)
             }
-        };
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        }
+    }
+
+    /// Moves the message's status forward in `tx`; the event to log, or `None` when the
+    /// message is unknown or this is not a step forward (a late or repeated receipt).
+    pub(crate) async fn apply(&self, tx: &Transaction<'_>) -> Result<Option<Event>, RoutingError> {
         let provider_id =
-            (!status.provider_message_id.is_empty()).then_some(status.provider_message_id.as_str());
+            (!self.status.provider_message_id.is_empty()).then_some(self.status.provider_message_id.as_str());
         let row = tx
             .query_opt_cached(
                 &format!(
@@ -233,33 +280,28 @@ impl History {
                     delivery_status::rank_sql("coalesce(status, '')"),
                     delivery_status::rank_sql("$2")
                 ),
-                &[&message_id.as_str(), &name, &provider_id, &workspace.as_str()],
+                &[
+                    &self.message_id.as_str(),
+                    &self.name,
+                    &provider_id,
+                    &self.workspace.as_str(),
+                ],
             )
             .await?;
         let Some(row) = row else {
-            // Unknown, or not a step forward (a late or repeated receipt).
-            tx.rollback().await?;
-            return Ok(Appended::Duplicate);
+            return Ok(None);
         };
         let conversation_id: ConversationId = stored_id("message conversation_id", row.get(0))?;
         let contact_id: ContactId = stored_id("message contact_id", row.get(1))?;
-        let changes = Changes {
-            events: vec![Event::conversation(
-                &conversation_id,
-                &contact_id,
-                "message.status_changed",
-                serde_json::json!({
-                    "message_id": status.message_id,
-                    "status": name,
-                    "error_code": status.error.as_ref().map(|error| error.code.clone()),
-                }),
-            )],
-            ..Changes::default()
-        };
-        changes
-            .commit(tx, &workspace, self.dispatcher.partitions())
-            .await?;
-        self.dispatcher.after_commit(&changes).await;
-        Ok(Appended::Updated { message_id })
+        Ok(Some(Event::conversation(
+            &conversation_id,
+            &contact_id,
+            "message.status_changed",
+            serde_json::json!({
+                "message_id": self.status.message_id,
+                "status": self.name,
+                "error_code": self.status.error.as_ref().map(|error| error.code.clone()),
+            }),
+        )))
     }
 }
