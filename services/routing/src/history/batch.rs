@@ -29,8 +29,8 @@ use crate::event_log;
 use crate::policy::WorkspacePolicy;
 
 impl History {
-    /// Appends `batch` in one transaction when it holds only new inbound messages; else
-    /// handles its deliveries one by one, in order.
+    /// Appends `batch` in one transaction when it holds only inbound messages; else handles
+    /// it in queue order, runs of outbound statuses together and the rest one by one.
     pub(super) async fn append_batch(&self, batch: &[Batched]) -> Result<(), HandlerError> {
         let envelopes = batch
             .iter()
@@ -54,6 +54,10 @@ impl History {
                 Inbound::Ignored => {}
                 Inbound::Update(..) => return self.one_by_one(batch).await,
             }
+        }
+        if news.is_empty() {
+            // Only events routing does not keep (receipts, echoes): nothing to write.
+            return Ok(());
         }
         let spans: Vec<tracing::Span> = news.iter().map(|(index, _)| batch[*index].span.clone()).collect();
         let news: Vec<NewMessage<'_>> = news.into_iter().map(|(_, new)| new).collect();
