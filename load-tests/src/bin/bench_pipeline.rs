@@ -352,6 +352,27 @@ async fn print_stage_times(http: &reqwest::Client, admins: &[String], name: &str
     }
 }
 
+/// The latency phase at half of a measured `rate`: that rate, and the p50/p99 (ms).
+async fn at_half(
+    args: &Args,
+    url: &str,
+    arrivals: &Arrivals,
+    database_url: &str,
+    rate: f64,
+) -> anyhow::Result<(u64, (f64, f64))> {
+    let half_rate = ((rate / 2.0) as u64).max(1);
+    let figures = latency(
+        url,
+        arrivals,
+        database_url,
+        args.senders,
+        half_rate,
+        args.fixed_seconds,
+    )
+    .await?;
+    Ok((half_rate, figures))
+}
+
 /// Mean handler time (ms) and count per stage, summed over the processes' metrics.
 async fn stage_times(http: &reqwest::Client, admins: &[String]) -> Vec<(String, f64, f64)> {
     let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
@@ -468,16 +489,7 @@ async fn measure_layout(
         throughput(&url, &arrivals, args.senders, args.senders, args.concurrency).await?;
         let rate = throughput(&url, &arrivals, args.senders, args.messages, args.concurrency).await?;
         println!("{name:<8} inbound {rate:>8.0} msg/s (webhook → routing.message.added out)");
-        let half_rate = ((rate / 2.0) as u64).max(1);
-        let half = latency(
-            &url,
-            &arrivals,
-            rig.database_url(),
-            args.senders,
-            half_rate,
-            args.fixed_seconds,
-        )
-        .await?;
+        let (half_rate, half) = at_half(args, &url, &arrivals, rig.database_url(), rate).await?;
         println!(
             "{name:<8} at {half_rate:>5} msg/s: p50 {:>7.1} ms  p99 {:>7.1} ms",
             half.0, half.1
@@ -569,16 +581,7 @@ async fn round_trips(
     let count = args.round_trips.min(args.senders);
     let rate = throughput(url, &agent.reads, args.senders, count, args.concurrency).await?;
     println!("{name:<8} round trip {rate:>6.0} /s (webhook → reply read in history)");
-    let half_rate = ((rate / 2.0) as u64).max(1);
-    let half = latency(
-        url,
-        &agent.reads,
-        rig.database_url(),
-        args.senders,
-        half_rate,
-        args.fixed_seconds,
-    )
-    .await?;
+    let (half_rate, half) = at_half(args, url, &agent.reads, rig.database_url(), rate).await?;
     println!(
         "{name:<8} round trip at {half_rate:>5}/s: p50 {:>7.1} ms  p99 {:>7.1} ms",
         half.0, half.1

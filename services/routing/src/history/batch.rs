@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures_util::future::try_join_all;
 use switchboard_domain::WorkspaceId;
-use switchboard_messaging::{Batched, Handler as _, HandlerError, groups_by_key};
+use switchboard_messaging::{Batched, HandlerError, groups_by_key};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{Envelope, envelope::Payload};
@@ -52,7 +52,7 @@ impl History {
             match inbound {
                 Inbound::Message(new) => news.push((index, new)),
                 Inbound::Ignored => {}
-                Inbound::Update(..) => return self.one_by_one(batch).await,
+                Inbound::Update(..) => return self.status_runs(batch, &envelopes).await,
             }
         }
         if news.is_empty() {
@@ -70,14 +70,6 @@ impl History {
             span.in_scope(|| {
                 tracing::debug!(provider_message_id = %new.message.provider_message_id, ?appended, "inbound event appended");
             });
-        }
-        Ok(())
-    }
-
-    /// Handles each delivery of `batch` on its own, in order.
-    async fn one_by_one(&self, batch: &[Batched]) -> Result<(), HandlerError> {
-        for item in batch {
-            self.handle(&item.message).instrument(item.span.clone()).await?;
         }
         Ok(())
     }
