@@ -253,12 +253,18 @@ impl Acceptor {
         let inserted = tx
             .query_opt_cached(
                 &format!(
-                    "INSERT INTO delivery.messages (id, workspace_id, channel_account_id, channel, contact_id,
-                         conversation_id, recipient, author_kind, author_id, content, reply_to_provider_message_id,
-                         human_agent_tag, priority, idempotency_key, payload_hash, resend_of)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-                     ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                     RETURNING {MESSAGE_COLUMNS}"
+                    "WITH inserted AS (
+                         INSERT INTO delivery.messages (id, workspace_id, channel_account_id, channel, contact_id,
+                             conversation_id, recipient, author_kind, author_id, content, reply_to_provider_message_id,
+                             human_agent_tag, priority, idempotency_key, payload_hash, resend_of)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                         ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                         RETURNING {MESSAGE_COLUMNS}
+                     ), recorded AS (
+                         INSERT INTO delivery.status_history (message_id, status, source, provider_status)
+                         SELECT id, 'queued', 'accepted', '' FROM inserted
+                     )
+                     SELECT {MESSAGE_COLUMNS} FROM inserted"
                 ),
                 &[
                     &id,
@@ -290,9 +296,12 @@ impl Acceptor {
             return replay(existing, &hash, key);
         };
         let row = MessageRow::from_row(&row)?;
-        store::record_history(&tx, &row.id, "queued", "accepted", "").await?;
-        store::queue_send(&tx, self.partitions, &row, 1).await?;
-        store::publish_accepted(&tx, self.partitions, &row).await?;
+        // The message and its history entry went in with one statement; its first send job
+        // and its `outbound.message` event go in with one more.
+        let (job, accepted) = (store::send_job(&row, 1), store::accepted_event(&row));
+        store::OUTBOX
+            .record_all(&tx, &[&job, &accepted], self.partitions)
+            .await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
         tracing::info!(message_id = %row.id, channel = channel.as_str(), account = %row.channel_account_id, author, "message accepted");

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use switchboard_domain::MessageId;
+use switchboard_domain::{ChannelAccountId, MessageId};
 use switchboard_messaging::{Handler, HandlerError, Incoming};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Pool;
 use switchboard_proto::common::v1::ProviderError;
+use switchboard_proto::events::v1::SendRequested;
 use switchboard_proto::events::v1::envelope::Payload;
 use tokio::sync::Notify;
 use tracing::Instrument as _;
@@ -64,54 +65,64 @@ impl Handler for Sender {
             return Err(HandlerError::permanent("not a send job"));
         };
         let message_id = MessageId::parse(&job.message_id).map_err(HandlerError::permanent)?;
-        self.send(&job_id, &message_id, job.attempt)
+        let account_id = ChannelAccountId::parse(&job.channel_account_id).map_err(HandlerError::permanent)?;
+        self.send(&job_id, &message_id, &account_id, &job)
             .await
             .map_err(|error| HandlerError::classified(error.failure(), error))
     }
 }
 
 impl Sender {
-    async fn send(&self, job_id: &str, message_id: &MessageId, attempt: u32) -> Result<(), DeliveryError> {
-        let client = self.pool.get().await?;
-        let Some(row) = client
-            .query_opt_cached(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM delivery.messages WHERE id = $1"),
-                &[&message_id.as_str()],
-            )
-            .await?
-        else {
-            return Ok(());
+    async fn send(
+        &self,
+        job_id: &str,
+        message_id: &MessageId,
+        account_id: &ChannelAccountId,
+        job: &SendRequested,
+    ) -> Result<(), DeliveryError> {
+        let previous = i32::try_from(job.attempt).unwrap_or(i32::MAX) - 1;
+        // The job names its recipient, so the lane is passed before the database is touched;
+        // a job queued by an earlier version does not, and the message is read first.
+        let (recipient, live) = if job.recipient.is_empty() {
+            match self.still_queued(message_id, previous).await? {
+                Some(row) => (row.recipient, row.priority == 0),
+                None => {
+                    tracing::debug!(job_id, %message_id, attempt = job.attempt, "stale send job skipped");
+                    return Ok(());
+                }
+            }
+        } else {
+            (job.recipient.clone(), job.live)
         };
-        drop(client);
-        let row = MessageRow::from_row(&row)?;
-        let previous = i32::try_from(attempt).unwrap_or(i32::MAX) - 1;
-        if row.status != "queued"
-            || row.attempts != previous
-            || row.next_attempt_at.is_some()
-            || row.deleted_at.is_some()
-        {
-            tracing::debug!(job_id, %message_id, status = %row.status, attempts = row.attempts, attempt, "stale send job skipped");
-            return Ok(());
-        }
-        let account = self.lookups.account(&row.channel_account_id).await?;
-        let admission = match self.lanes.admit(&account, &row.recipient, row.priority == 0) {
+        let account = self.lookups.account(account_id).await?;
+        let admission = match self.lanes.admit(&account, &recipient, live) {
             Ok(admission) => admission,
-            Err(Deferred(wait)) => return self.defer(&row, previous, wait).await,
+            Err(Deferred(wait)) => {
+                return self
+                    .defer(message_id, account.channel.as_str(), previous, wait)
+                    .await;
+            }
         };
         let cleared = admission.clear().await;
+        // Claiming the attempt reads the message too: a job whose attempt is no longer the
+        // next (sent, retried, deleted, claimed by a copy of the job) claims nothing.
         let client = self.pool.get().await?;
         let claimed = client
-            .execute_cached(
-                "UPDATE delivery.messages SET attempts = attempts + 1, status = 'sending', updated_at = now()
-                 WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL",
-                &[&row.id.as_str(), &previous],
+            .query_opt_cached(
+                &format!(
+                    "UPDATE delivery.messages SET attempts = attempts + 1, status = 'sending', updated_at = now()
+                     WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL
+                     RETURNING {MESSAGE_COLUMNS}"
+                ),
+                &[&message_id.as_str(), &previous],
             )
             .await?;
         drop(client);
-        if claimed == 0 {
-            tracing::debug!(job_id, %message_id, "another job claimed this attempt");
+        let Some(row) = claimed else {
+            tracing::debug!(job_id, %message_id, attempt = job.attempt, "stale send job skipped: its attempt is not the next");
             return Ok(());
-        }
+        };
+        let row = MessageRow::from_row(&row)?;
         let number = previous + 1;
         let span = tracing::info_span!(
             "provider.send",
@@ -153,19 +164,44 @@ impl Sender {
         }
     }
 
+    /// The message of a job that names no recipient, if the job's attempt is still its next.
+    async fn still_queued(
+        &self,
+        message_id: &MessageId,
+        previous: i32,
+    ) -> Result<Option<MessageRow>, DeliveryError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt_cached(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM delivery.messages
+                     WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL"
+                ),
+                &[&message_id.as_str(), &previous],
+            )
+            .await?;
+        row.as_ref().map(MessageRow::from_row).transpose()
+    }
+
     /// Leaves a broadcast in the database for `wait`: the scheduler queues it again when due,
     /// with the same attempt number, and this job is acked.
-    async fn defer(&self, row: &MessageRow, previous: i32, wait: Duration) -> Result<(), DeliveryError> {
+    async fn defer(
+        &self,
+        message_id: &MessageId,
+        channel: &str,
+        previous: i32,
+        wait: Duration,
+    ) -> Result<(), DeliveryError> {
         let wait = wait.as_secs_f64();
         let client = self.pool.get().await?;
         client
             .execute_cached(
                 "UPDATE delivery.messages SET next_attempt_at = now() + make_interval(secs => $3), updated_at = now()
                  WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL",
-                &[&row.id.as_str(), &previous, &wait],
+                &[&message_id.as_str(), &previous, &wait],
             )
             .await?;
-        self.metrics.attempt(&row.channel, AttemptLabel::Deferred);
+        self.metrics.attempt(channel, AttemptLabel::Deferred);
         Ok(())
     }
 

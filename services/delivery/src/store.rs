@@ -267,23 +267,6 @@ pub async fn load_details(
     Ok(message)
 }
 
-/// Appends a status-history entry.
-pub async fn record_history(
-    tx: &Transaction<'_>,
-    message_id: &MessageId,
-    status: &str,
-    source: &str,
-    provider_status: &str,
-) -> Result<(), DeliveryError> {
-    tx.execute_cached(
-        "INSERT INTO delivery.status_history (message_id, status, source, provider_status)
-             VALUES ($1, $2, $3, $4)",
-        &[&message_id.as_str(), &status, &source, &provider_status],
-    )
-    .await?;
-    Ok(())
-}
-
 /// A status change to apply forward only.
 #[derive(Debug, Clone, Default)]
 pub struct StatusUpdate<'a> {
@@ -301,18 +284,25 @@ pub struct StatusUpdate<'a> {
 }
 
 /// [`advance`]'s statement, built once: the status rank it compares is spelled out in SQL.
+/// The history entry is written by the same statement, only when the status moved.
 static ADVANCE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE delivery.messages SET status = $2, outcome_unknown = false, updated_at = now(),
-             sent_at = CASE WHEN $2 IN ('sent', 'delivered', 'read') THEN COALESCE(sent_at, now()) ELSE sent_at END,
-             next_attempt_at = CASE WHEN $2 = 'failed' THEN NULL ELSE next_attempt_at END,
-             error_code = CASE WHEN $2 = 'failed' THEN $3 ELSE error_code END,
-             error_title = CASE WHEN $2 = 'failed' THEN $4 ELSE error_title END,
-             error_message = CASE WHEN $2 = 'failed' THEN $5 ELSE error_message END,
-             error_details = CASE WHEN $2 = 'failed' THEN $6 ELSE error_details END,
-             provider_message_id = COALESCE(provider_message_id, $7)
-         WHERE id = $1 AND {}
-         RETURNING workspace_id, contact_id, provider_message_id",
+        "WITH moved AS (
+             UPDATE delivery.messages SET status = $2, outcome_unknown = false, updated_at = now(),
+                 sent_at = CASE WHEN $2 IN ('sent', 'delivered', 'read') THEN COALESCE(sent_at, now()) ELSE sent_at END,
+                 next_attempt_at = CASE WHEN $2 = 'failed' THEN NULL ELSE next_attempt_at END,
+                 error_code = CASE WHEN $2 = 'failed' THEN $3 ELSE error_code END,
+                 error_title = CASE WHEN $2 = 'failed' THEN $4 ELSE error_title END,
+                 error_message = CASE WHEN $2 = 'failed' THEN $5 ELSE error_message END,
+                 error_details = CASE WHEN $2 = 'failed' THEN $6 ELSE error_details END,
+                 provider_message_id = COALESCE(provider_message_id, $7)
+             WHERE id = $1 AND {}
+             RETURNING id, workspace_id, contact_id, provider_message_id
+         ), recorded AS (
+             INSERT INTO delivery.status_history (message_id, status, source, provider_status)
+             SELECT id, $2, $8, $9 FROM moved
+         )
+         SELECT workspace_id, contact_id, provider_message_id FROM moved",
         status::advances_sql("status", "$2")
     )
 });
@@ -339,6 +329,8 @@ pub async fn advance(
                 &error.message,
                 &error.details,
                 &update.provider_message_id,
+                &update.source,
+                &update.provider_status,
             ],
         )
         .await?
@@ -352,7 +344,6 @@ pub async fn advance(
         }
         return Ok(false);
     };
-    record_history(tx, id, update.status, update.source, update.provider_status).await?;
     let (workspace, contact, provider_id): (String, String, Option<String>) =
         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     let envelope = envelope(
@@ -371,18 +362,14 @@ pub async fn advance(
     Ok(true)
 }
 
-/// Publishes `outbound.message` for a newly accepted message (routing adds it to history).
-pub async fn publish_accepted(
-    tx: &Transaction<'_>,
-    partitions: u16,
-    row: &MessageRow,
-) -> Result<(), DeliveryError> {
+/// The `outbound.message` event of a newly accepted message (routing adds it to history).
+pub fn accepted_event(row: &MessageRow) -> Envelope {
     let parts = if row.content.parts.is_empty() {
         crate::content::history_parts(&row.content)
     } else {
         row.content.parts.clone()
     };
-    let envelope = envelope(
+    envelope(
         row.workspace_id.as_str(),
         row.contact_id.as_str(),
         "outbound.message",
@@ -399,9 +386,33 @@ pub async fn publish_accepted(
             provider_message_id: row.provider_message_id.clone().unwrap_or_default(),
             reply_to_message_id: String::new(),
         }),
+    )
+}
+
+/// The job of attempt `attempt` of `row`, for its account's partition.
+pub fn send_job(row: &MessageRow, attempt: i32) -> Envelope {
+    // Live replies and broadcasts share the account's partition, so its limiter lives in one
+    // process; the lane there sends live replies first.
+    let live = row.priority == 0;
+    let mut envelope = envelope(
+        row.workspace_id.as_str(),
+        row.channel_account_id.as_str(),
+        &format!("{SEND_FAMILY}.{}", row.channel),
+        Payload::SendRequested(SendRequested {
+            message_id: row.id.to_string(),
+            attempt: u32::try_from(attempt).unwrap_or_default(),
+            channel_account_id: row.channel_account_id.to_string(),
+            order_key: if live {
+                format!("{}/{}", row.channel_account_id, row.recipient)
+            } else {
+                String::new()
+            },
+            recipient: row.recipient.clone(),
+            live,
+        }),
     );
-    OUTBOX.record(tx, &envelope, partitions).await?;
-    Ok(())
+    envelope.correlation_id = row.id.to_string();
+    envelope
 }
 
 /// Queues attempt `attempt` of `row` on its account's partition.
@@ -411,25 +422,7 @@ pub async fn queue_send(
     row: &MessageRow,
     attempt: i32,
 ) -> Result<(), DeliveryError> {
-    // Live replies and broadcasts share the account's partition, so its limiter lives in one
-    // process; the lane there sends live replies first.
-    let mut envelope = envelope(
-        row.workspace_id.as_str(),
-        row.channel_account_id.as_str(),
-        &format!("{SEND_FAMILY}.{}", row.channel),
-        Payload::SendRequested(SendRequested {
-            message_id: row.id.to_string(),
-            attempt: u32::try_from(attempt).unwrap_or_default(),
-            channel_account_id: row.channel_account_id.to_string(),
-            order_key: if row.priority == 0 {
-                format!("{}/{}", row.channel_account_id, row.recipient)
-            } else {
-                String::new()
-            },
-        }),
-    );
-    envelope.correlation_id = row.id.to_string();
-    OUTBOX.record(tx, &envelope, partitions).await?;
+    OUTBOX.record(tx, &send_job(row, attempt), partitions).await?;
     Ok(())
 }
 
