@@ -18,9 +18,13 @@ impl ContactsApi {
         workspace: &WorkspaceId,
         contacts: &[Contact],
     ) -> Result<Vec<proto::Contact>, ContactsError> {
-        let types = store::field_types(&store::field_definitions(client, workspace).await?);
         let ids: Vec<ContactId> = contacts.iter().map(|contact| contact.id.clone()).collect();
-        let mut identities = store::identities(client, &ids).await?;
+        // Independent reads, pipelined on the connection: one round trip for both.
+        let (definitions, mut identities) = futures_util::try_join!(
+            store::field_definitions(client, workspace),
+            store::identities(client, &ids)
+        )?;
+        let types = store::field_types(&definitions);
         Ok(contacts
             .iter()
             .map(|contact| contact.to_proto(&types, identities.remove(&contact.id).unwrap_or_default()))
