@@ -4,7 +4,7 @@
 //! backoff and jitter never sooner than the provider's retry-after, `failed` with the
 //! provider's code, or an unknown outcome when the call timed out after the request went out.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -26,6 +26,31 @@ use crate::retry::{self, NextAttempt};
 use crate::store::{self, MESSAGE_COLUMNS, MessageRow, StatusUpdate};
 use crate::transport::Transport;
 use crate::{DeliveryConfig, DeliveryError, receipts};
+
+/// The condition under which a job's attempt (`$2` attempts made before it) is still the
+/// message's next: queued, not waiting for a retry or a deferral, not deleted.
+const ATTEMPT_IS_NEXT: &str =
+    "id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL";
+
+/// Claims a job's attempt and reads the message; built once.
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE delivery.messages SET attempts = attempts + 1, status = 'sending', updated_at = now()
+         WHERE {ATTEMPT_IS_NEXT} RETURNING {MESSAGE_COLUMNS}"
+    )
+});
+
+/// Reads the message of a job queued by an earlier version, while its attempt is the next.
+static STILL_QUEUED_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {MESSAGE_COLUMNS} FROM delivery.messages WHERE {ATTEMPT_IS_NEXT}"));
+
+/// Leaves a broadcast's attempt waiting in the database for `$3` seconds.
+static DEFER_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE delivery.messages SET next_attempt_at = now() + make_interval(secs => $3), updated_at = now()
+         WHERE {ATTEMPT_IS_NEXT}"
+    )
+});
 
 /// Sends jobs of the partitions this process consumes.
 pub struct Sender {
@@ -108,14 +133,7 @@ impl Sender {
         // next (sent, retried, deleted, claimed by a copy of the job) claims nothing.
         let client = self.pool.get().await?;
         let claimed = client
-            .query_opt_cached(
-                &format!(
-                    "UPDATE delivery.messages SET attempts = attempts + 1, status = 'sending', updated_at = now()
-                     WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL
-                     RETURNING {MESSAGE_COLUMNS}"
-                ),
-                &[&message_id.as_str(), &previous],
-            )
+            .query_opt_cached(&CLAIM_SQL, &[&message_id.as_str(), &previous])
             .await?;
         drop(client);
         let Some(row) = claimed else {
@@ -172,13 +190,7 @@ impl Sender {
     ) -> Result<Option<MessageRow>, DeliveryError> {
         let client = self.pool.get().await?;
         let row = client
-            .query_opt_cached(
-                &format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM delivery.messages
-                     WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL"
-                ),
-                &[&message_id.as_str(), &previous],
-            )
+            .query_opt_cached(&STILL_QUEUED_SQL, &[&message_id.as_str(), &previous])
             .await?;
         row.as_ref().map(MessageRow::from_row).transpose()
     }
@@ -195,11 +207,7 @@ impl Sender {
         let wait = wait.as_secs_f64();
         let client = self.pool.get().await?;
         client
-            .execute_cached(
-                "UPDATE delivery.messages SET next_attempt_at = now() + make_interval(secs => $3), updated_at = now()
-                 WHERE id = $1 AND status = 'queued' AND attempts = $2 AND next_attempt_at IS NULL AND deleted_at IS NULL",
-                &[&message_id.as_str(), &previous, &wait],
-            )
+            .execute_cached(&DEFER_SQL, &[&message_id.as_str(), &previous, &wait])
             .await?;
         self.metrics.attempt(channel, AttemptLabel::Deferred);
         Ok(())

@@ -152,9 +152,6 @@ impl Outbox {
         envelopes: &[&Envelope],
         partitions: u16,
     ) -> Result<(), StoreError> {
-        if let [envelope] = envelopes {
-            return self.record(tx, envelope, partitions).await;
-        }
         let mut carrier: HashMap<String, String> = HashMap::new();
         switchboard_telemetry::propagation::inject_span(&tracing::Span::current(), &mut carrier);
         let outgoing: Vec<Outgoing> = envelopes
