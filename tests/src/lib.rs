@@ -169,8 +169,15 @@ impl Switchboard {
                 .map(|(_, value)| value.clone())
         };
         let bus = setting("SWITCHBOARD__BUS__NAMESPACE").map(|namespace| {
-            let partitions = setting("SWITCHBOARD__BUS__PARTITIONS")
-                .and_then(|value| value.parse().ok())
+            // Every family's queues up to the largest count any family has.
+            let partitions = env
+                .iter()
+                .filter(|(key, _)| {
+                    key == "SWITCHBOARD__BUS__PARTITIONS"
+                        || key.starts_with("SWITCHBOARD__BUS__FAMILY_PARTITIONS__")
+                })
+                .filter_map(|(_, value)| value.parse().ok())
+                .max()
                 .unwrap_or(8);
             let amqp_url = setting("AMQP_URL").unwrap_or_else(switchboard_testkit::amqp_url);
             NamespaceGuard::new(&amqp_url, &namespace)

@@ -134,7 +134,7 @@ fn launch<'a>(args: &'a Args, environment: &'a Environment) -> Launch<'a> {
 /// Phase 1: floors, then the consumer over the published backlog.
 async fn resolution_phase(args: &Args, environment: &Environment, report: &mut Report) -> anyhow::Result<()> {
     let bus = &environment.bus;
-    let partitions = bus.config().partitions;
+    let partitions = bus.partitions().clone();
     let run = environment.token.as_str();
 
     // Floor: PostgreSQL single-row inserts, 16 connections (temp table as asked, and a
@@ -161,7 +161,7 @@ async fn resolution_phase(args: &Args, environment: &Environment, report: &mut R
                 partition_key: String::new(),
                 ..inbound_envelope(run, sequence, args.senders, "floor.whatsapp.message")
             },
-            partitions,
+            &partitions,
         )
     })
     .await;
@@ -176,7 +176,7 @@ async fn resolution_phase(args: &Args, environment: &Environment, report: &mut R
     let (elapsed, failed) = publish_all(bus, args.events, args.common.in_flight, |sequence| {
         Outgoing::envelope(
             &inbound_envelope(run, sequence, args.senders, "inbound.whatsapp.message"),
-            partitions,
+            &partitions,
         )
     })
     .await;
@@ -241,7 +241,8 @@ async fn resolution_phase(args: &Args, environment: &Environment, report: &mut R
         .collect::<Vec<_>>()
         .join(", ");
     report.line(format!(
-        "resolutions (--target contacts, {partitions} partitions): {rate:.0}/s over first->last resolution ({total} in {window:.1}s); {:.0}/s from process spawn ({:.1}s); split: {split}",
+        "resolutions (--target contacts, {} partitions): {rate:.0}/s over first->last resolution ({total} in {window:.1}s); {:.0}/s from process spawn ({:.1}s); split: {split}",
+        partitions.of_family("inbound"),
         total as f64 / done_at.duration_since(spawned).as_secs_f64(),
         done_at.duration_since(spawned).as_secs_f64()
     ));

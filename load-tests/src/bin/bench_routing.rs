@@ -24,7 +24,7 @@ use switchboard_load_tests::process::{Launch, Switchboard};
 use switchboard_load_tests::{
     CommonArgs, Report, Run, parse_duration, publish_all, timestamp, until_interrupted,
 };
-use switchboard_messaging::Outgoing;
+use switchboard_messaging::{Outgoing, Partitions};
 use switchboard_proto::common::v1::{Channel, ContentPart, SenderIdentity, TextPart, content_part::Part};
 use switchboard_proto::events::v1::envelope::Payload;
 use switchboard_proto::events::v1::inbound_event::Kind;
@@ -124,7 +124,10 @@ async fn throughput_phase(args: &Args, run: &Run, report: &mut Report) -> anyhow
     let inserts = insert_floor(&run.database_url, create, "floor_rows", args.common.inserts).await?;
     let floor_queue = run.bus.queue("bench", "floor");
     let (elapsed, failed) = publish_all(&run.bus, args.events, args.common.in_flight, |sequence| {
-        let mut outgoing = Outgoing::envelope(&resolved_envelope(&run.token, sequence, args.contacts), 1);
+        let mut outgoing = Outgoing::envelope(
+            &resolved_envelope(&run.token, sequence, args.contacts),
+            &Partitions::uniform(1),
+        );
         outgoing.routing_key = "floor.bench".to_owned();
         outgoing
     })
@@ -133,11 +136,11 @@ async fn throughput_phase(args: &Args, run: &Run, report: &mut Report) -> anyhow
     eprintln!("bench-routing: floor backlog published in {elapsed:.1?}");
     let consume = consume_floor(&args.common.amqp_url, &floor_queue.name, args.events).await?;
 
-    let partitions = run.bus.config().partitions;
+    let partitions = run.bus.partitions().clone();
     let (elapsed, failed) = publish_all(&run.bus, args.events, args.common.in_flight, |sequence| {
         Outgoing::envelope(
             &resolved_envelope(&run.token, sequence, args.contacts),
-            partitions,
+            &partitions,
         )
     })
     .await;
@@ -210,9 +213,10 @@ async fn throughput_phase(args: &Args, run: &Run, report: &mut Report) -> anyhow
         args.contacts
     );
     report.line(format!(
-        "inbound events through routing (--target tenancy,routing, {partitions} partitions): {rate:.0}/s stored \
+        "inbound events through routing (--target tenancy,routing, {} partitions): {rate:.0}/s stored \
          (first->last stored, {} messages in {window:.1}s); {:.0}/s from process spawn; {conversations} conversations, \
          {logged} event-log entries (each also published to the bus)",
+        partitions.of_family("contact"),
         args.events - counted,
         args.events as f64 / done.duration_since(spawned).as_secs_f64()
     ));
@@ -290,7 +294,7 @@ async fn watch_phase(
         .await?
         .into_inner();
 
-    let partitions = run.bus.config().partitions;
+    let partitions = run.bus.partitions().clone();
     let publisher = run.bus.publisher();
     let (token, contacts, watched, rate) = (
         run.token.clone(),
@@ -306,7 +310,7 @@ async fn watch_phase(
             // Known contacts: each message is one `message.added`.
             let envelope = resolved_envelope(&token, sequence, contacts);
             publisher
-                .publish(Outgoing::envelope(&envelope, partitions))
+                .publish(Outgoing::envelope(&envelope, &partitions))
                 .await
                 .map_err(|error| anyhow::anyhow!("publish: {error}"))?;
         }

@@ -32,7 +32,7 @@ pub async fn replicas_split(setup: &Setup, scale: Scale) -> anyhow::Result<Scena
     for index in 1..=3 {
         rig.start_process_as(index, "contacts").await?;
     }
-    let partitions = u64::from(rig.partitions());
+    let partitions = u64::from(rig.partitions().of_family("inbound"));
     let took = wait_for_split(&mut rig, GROUP, &[1, 2, 3], partitions).await;
     check_split(&mut report, "three replicas started", took);
 

@@ -281,9 +281,9 @@ impl Rig {
         Ok(())
     }
 
-    /// The bus's partition count.
-    pub fn partitions(&self) -> u16 {
-        self.run.bus.config().partitions
+    /// The bus's partition count of every event family.
+    pub fn partitions(&self) -> &switchboard_messaging::Partitions {
+        self.run.bus.partitions()
     }
 
     /// Runs a `switchboard` subcommand (e.g. `dead-letters list`) against the run's broker

@@ -493,13 +493,13 @@ pub async fn poison_message(setup: &Setup, scale: Scale) -> anyhow::Result<Scena
         traffic.total()
     ));
     let driving = start_load(&traffic, &rig);
-    let partitions = rig.partitions();
+    let partitions = rig.partitions().clone();
     for poison in 0..poisons {
         // Spread over the run, each on the partition of a sender of the load.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let sender = poison % senders;
         let partition_key = format!("{}:{}", load::ACCOUNT, Traffic::sender_id(sender));
-        rig.publish(poison_event(&traffic.label, poison, &partition_key, partitions))
+        rig.publish(poison_event(&traffic.label, poison, &partition_key, &partitions))
             .await?;
     }
     let load = driving.await.context("the load generator")??;
@@ -576,7 +576,7 @@ fn poison_event(
     label: &str,
     number: usize,
     partition_key: &str,
-    partitions: u16,
+    partitions: &switchboard_messaging::Partitions,
 ) -> switchboard_messaging::Outgoing {
     use switchboard_proto::events::v1 as events;
     let envelope = events::Envelope {

@@ -101,13 +101,13 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
     let mut parts = ComponentParts::default();
     let wake = Arc::new(tokio::sync::Notify::new());
     let jobs_wake = Arc::new(tokio::sync::Notify::new());
-    let partitions = bus.config().partitions;
+    let partitions = bus.partitions().clone();
     parts.add_grpc_service(
         grpc::contacts_server(grpc::ContactsApi {
             pool: pool.clone(),
             wake: wake.clone(),
             jobs_wake: jobs_wake.clone(),
-            partitions,
+            partitions: partitions.clone(),
         })
         .max_decoding_message_size(grpc_max_message_bytes)
         .max_encoding_message_size(grpc_max_message_bytes),
@@ -116,7 +116,7 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
         "contacts jobs",
         jobs::JobRunner {
             pool: pool.clone(),
-            partitions,
+            partitions: partitions.clone(),
             wake: jobs_wake,
             outbox_wake: wake.clone(),
             interval: Duration::from_secs(2),
@@ -168,7 +168,7 @@ pub fn build(dependencies: ContactsDependencies<'_>) -> ComponentParts {
         let (pool, shutdown, interval) = (pool.clone(), shutdown.clone(), config.reset_interval);
         async move {
             loop {
-                if let Err(error) = month_end_reset(&pool, partitions, chrono::Utc::now()).await {
+                if let Err(error) = month_end_reset(&pool, &partitions, chrono::Utc::now()).await {
                     tracing::warn!(error = %error, "month-end reset failed; trying again later");
                 }
                 tokio::select! {

@@ -2,6 +2,7 @@
 //! changing transaction.
 
 use switchboard_domain::{ContactId, WorkspaceId};
+use switchboard_messaging::Partitions;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{self as events, ContactChange, Envelope, envelope::Payload};
 
@@ -41,7 +42,7 @@ fn event_type(change: ContactChange) -> &'static str {
 /// Writes the event of a change in the changing transaction `tx`.
 pub(crate) async fn record(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     event: ChangeEvent<'_>,
 ) -> Result<(), ContactsError> {
     let event_type = event_type(event.change);

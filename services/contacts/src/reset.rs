@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use switchboard_domain::{ContactId, WorkspaceId};
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Pool;
 use switchboard_proto::events::v1::ContactChange;
@@ -17,7 +18,11 @@ use crate::{ContactsError, merge};
 const BATCH: i64 = 200;
 
 /// Runs the reset of every workspace due at `now`; returns how many contacts were erased.
-pub async fn month_end_reset(pool: &Pool, partitions: u16, now: DateTime<Utc>) -> Result<u64, ContactsError> {
+pub async fn month_end_reset(
+    pool: &Pool,
+    partitions: &Partitions,
+    now: DateTime<Utc>,
+) -> Result<u64, ContactsError> {
     let month = month_of(now);
     let mut erased = 0;
     let mut client = pool.get().await?;

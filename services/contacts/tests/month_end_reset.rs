@@ -5,6 +5,7 @@
 
 use chrono::{TimeZone, Utc};
 use switchboard_contacts::month_end_reset;
+use switchboard_messaging::Partitions;
 use switchboard_testkit::TestDatabase;
 
 #[tokio::test]
@@ -31,7 +32,12 @@ async fn the_reset_erases_only_tagged_contacts_once_a_month() {
         .await
         .unwrap();
     let november = Utc.with_ymd_and_hms(2026, 11, 1, 0, 5, 0).unwrap();
-    assert_eq!(month_end_reset(&pool, 1, november).await.unwrap(), 2);
+    assert_eq!(
+        month_end_reset(&pool, &Partitions::uniform(1), november)
+            .await
+            .unwrap(),
+        2
+    );
     let left: Vec<String> = client
         .query("SELECT id FROM contacts.contacts ORDER BY id", &[])
         .await
@@ -62,9 +68,19 @@ async fn the_reset_erases_only_tagged_contacts_once_a_month() {
         )
         .await
         .unwrap();
-    assert_eq!(month_end_reset(&pool, 1, november).await.unwrap(), 0);
+    assert_eq!(
+        month_end_reset(&pool, &Partitions::uniform(1), november)
+            .await
+            .unwrap(),
+        0
+    );
     let december = Utc.with_ymd_and_hms(2026, 12, 1, 0, 5, 0).unwrap();
-    assert_eq!(month_end_reset(&pool, 1, december).await.unwrap(), 2);
+    assert_eq!(
+        month_end_reset(&pool, &Partitions::uniform(1), december)
+            .await
+            .unwrap(),
+        2
+    );
     let left: i64 = client
         .query_one(
             "SELECT count(*) FROM contacts.contacts WHERE tags @> '{trial}'",

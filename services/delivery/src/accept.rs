@@ -3,6 +3,7 @@
 //! transaction. Idempotency keys make a retried Send return the first result.
 
 use std::sync::Arc;
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 
 use chrono::Utc;
@@ -37,7 +38,7 @@ pub struct Acceptor {
     /// The `[delivery]` section.
     pub config: Arc<DeliveryConfig>,
     /// Bus partitions.
-    pub partitions: u16,
+    pub partitions: Partitions,
     /// Wakes the outbox relay after a commit.
     pub outbox_wake: Arc<Notify>,
     /// Checks attachment bytes.
@@ -300,7 +301,7 @@ impl Acceptor {
         // and its `outbound.message` event go in with one more.
         let (job, accepted) = (store::send_job(&row, 1), store::accepted_event(&row));
         store::OUTBOX
-            .record_all(&tx, &[&job, &accepted], self.partitions)
+            .record_all(&tx, &[&job, &accepted], &self.partitions)
             .await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();

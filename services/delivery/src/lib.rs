@@ -109,7 +109,7 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         shutdown,
     } = dependencies;
     let config = Arc::new(config.clone());
-    let partitions = bus.config().partitions;
+    let partitions = bus.partitions().clone();
     let outbox_wake = Arc::new(tokio::sync::Notify::new());
     let lookups = lookup::Lookups::new(
         grpc_client,
@@ -129,7 +129,7 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         pool: pool.clone(),
         lookups: lookups.clone(),
         config: config.clone(),
-        partitions,
+        partitions: partitions.clone(),
         outbox_wake: outbox_wake.clone(),
         attachments: transport::AttachmentCheck::new(
             attachment_http.clone(),
@@ -150,7 +150,7 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         lanes: Arc::new(lanes::Lanes::new(config.clone())),
         transport: transport.clone(),
         config: config.clone(),
-        partitions,
+        partitions: partitions.clone(),
         outbox_wake: outbox_wake.clone(),
         metrics: metrics.clone(),
     });
@@ -185,7 +185,7 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         scheduler::Scheduler {
             pool: pool.clone(),
             config: config.clone(),
-            partitions,
+            partitions: partitions.clone(),
             outbox_wake: outbox_wake.clone(),
             metrics: metrics.clone(),
         }

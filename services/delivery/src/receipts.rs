@@ -6,6 +6,7 @@
 //! expire after `parked_receipt_ttl` and are counted.
 
 use std::sync::Arc;
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
@@ -32,7 +33,7 @@ pub struct Receipts {
     /// The `delivery` schema.
     pub pool: Pool,
     /// Bus partitions.
-    pub partitions: u16,
+    pub partitions: Partitions,
     /// Wakes the outbox relay.
     pub outbox_wake: Arc<Notify>,
     /// Counters.
@@ -98,7 +99,7 @@ impl Receipts {
                     .then_some(receipt.provider_message_id.as_str()),
                 ..update.clone()
             };
-            store::advance(&tx, self.partitions, &id, &update).await?;
+            store::advance(&tx, &self.partitions, &id, &update).await?;
             ReceiptOutcome::Applied
         } else if receipt.provider_message_id.is_empty() {
             ReceiptOutcome::Unidentified
@@ -113,7 +114,7 @@ impl Receipts {
             match found {
                 Some(row) => {
                     let id: MessageId = store::id_column(&row, 0)?;
-                    store::advance(&tx, self.partitions, &id, &update).await?;
+                    store::advance(&tx, &self.partitions, &id, &update).await?;
                     ReceiptOutcome::Applied
                 }
                 None => {
@@ -167,7 +168,7 @@ impl Receipts {
         let mut moved = 0;
         for row in rows {
             let id: MessageId = store::id_column(&row, 0)?;
-            if store::advance(tx, self.partitions, &id, update).await? {
+            if store::advance(tx, &self.partitions, &id, update).await? {
                 moved += 1;
             }
         }
@@ -220,7 +221,7 @@ async fn park(
 /// `id` carries it. The caller holds [`lock_provider_id`].
 pub async fn apply_parked(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     account: &ChannelAccountId,
     provider_message_id: &str,
     id: &MessageId,

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 
 use switchboard_postgres::Pool;
@@ -24,7 +25,7 @@ pub struct Scheduler {
     /// The `[delivery]` section.
     pub config: Arc<DeliveryConfig>,
     /// Bus partitions.
-    pub partitions: u16,
+    pub partitions: Partitions,
     /// Wakes the outbox relay.
     pub outbox_wake: Arc<Notify>,
     /// Counters.
@@ -65,7 +66,7 @@ impl Scheduler {
                 &[&row.id.as_str()],
             )
             .await?;
-            store::queue_send(&tx, self.partitions, &row, row.attempts + 1).await?;
+            store::queue_send(&tx, &self.partitions, &row, row.attempts + 1).await?;
         }
         let after = self.config.requeue_after.as_secs_f64();
         let orphans = tx
@@ -86,7 +87,7 @@ impl Scheduler {
                 &[&row.id.as_str()],
             )
             .await?;
-            store::queue_send(&tx, self.partitions, &row, row.attempts + 1).await?;
+            store::queue_send(&tx, &self.partitions, &row, row.attempts + 1).await?;
         }
         if !orphans.is_empty() {
             tracing::warn!(

@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+use switchboard_messaging::Partitions;
 
 use chrono::{DateTime, Utc};
 use switchboard_domain::{ChannelAccountId, MessageId};
@@ -65,7 +66,7 @@ pub struct Sender {
     /// The `[delivery]` section.
     pub config: Arc<DeliveryConfig>,
     /// Bus partitions.
-    pub partitions: u16,
+    pub partitions: Partitions,
     /// Wakes the outbox relay.
     pub outbox_wake: Arc<Notify>,
     /// Counters.
@@ -256,10 +257,10 @@ impl Sender {
                     provider_message_id: Some(provider_message_id),
                     ..StatusUpdate::default()
                 };
-                store::advance(&tx, self.partitions, &row.id, &update).await?;
+                store::advance(&tx, &self.partitions, &row.id, &update).await?;
                 receipts::apply_parked(
                     &tx,
-                    self.partitions,
+                    &self.partitions,
                     &row.channel_account_id,
                     provider_message_id,
                     &row.id,
@@ -292,7 +293,7 @@ impl Sender {
                         error: Some(error),
                         provider_message_id: None,
                     };
-                    store::advance(&tx, self.partitions, &row.id, &update).await?;
+                    store::advance(&tx, &self.partitions, &row.id, &update).await?;
                 }
             }
             Outcome::Fail { error } => {
@@ -303,7 +304,7 @@ impl Sender {
                     error: Some(error),
                     provider_message_id: None,
                 };
-                store::advance(&tx, self.partitions, &row.id, &update).await?;
+                store::advance(&tx, &self.partitions, &row.id, &update).await?;
             }
             Outcome::Unknown { .. } => {
                 tx.execute_cached(

@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 use std::sync::LazyLock;
+use switchboard_messaging::Partitions;
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
@@ -312,7 +313,7 @@ static ADVANCE_SQL: LazyLock<String> = LazyLock::new(|| {
 /// id in `update` is stored in the same statement (or on its own when the status stays).
 pub async fn advance(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     id: &MessageId,
     update: &StatusUpdate<'_>,
 ) -> Result<bool, DeliveryError> {
@@ -418,7 +419,7 @@ pub fn send_job(row: &MessageRow, attempt: i32) -> Envelope {
 /// Queues attempt `attempt` of `row` on its account's partition.
 pub async fn queue_send(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     row: &MessageRow,
     attempt: i32,
 ) -> Result<(), DeliveryError> {

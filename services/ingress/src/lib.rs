@@ -134,7 +134,7 @@ pub async fn build(
         topology: topology.clone(),
         pool,
         metrics: metrics.clone(),
-        partitions: bus.config().partitions,
+        partitions: bus.partitions().clone(),
         replays: replay::ReplayGuard::new(config.mailgun_max_age),
     });
     let mut parts = ComponentParts {

@@ -3,6 +3,7 @@
 //! spool; a validly signed payload that cannot be understood goes to the dead letters.
 
 use std::sync::Arc;
+use switchboard_messaging::Partitions;
 
 use switchboard_channels::{
     NormalizeError, Normalized, Verified, VerifyError, WebhookAdapter, WebhookRequest, adapter_for,
@@ -29,7 +30,7 @@ pub(crate) struct Ingress {
     pub topology: Arc<InboundTopology>,
     pub pool: Pool,
     pub metrics: Arc<IngressMetrics>,
-    pub partitions: u16,
+    pub partitions: Partitions,
     /// Replay keys already accepted (replays inside `mailgun_max_age` are dropped).
     pub replays: ReplayGuard,
 }
@@ -196,7 +197,7 @@ impl Ingress {
                     received.account,
                     event,
                     received.correlation_id,
-                    self.partitions,
+                    &self.partitions,
                 )
             })
             .collect();

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use switchboard_domain::TeamId;
 use switchboard_domain::time::to_timestamp;
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{AutoReplyRequested, Envelope, envelope::Payload};
@@ -35,7 +36,7 @@ struct Reply<'a> {
 /// Records a request once per (conversation, kind, period); returns whether it was new.
 async fn request(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     conversation: &Locked,
     reply: Reply<'_>,
     changes: &mut Changes,
@@ -87,7 +88,7 @@ async fn request(
 /// After an inbound message: the away message when the workspace is closed at `at`.
 pub async fn after_inbound(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     conversation: &Locked,
     channel: i32,
     at: DateTime<Utc>,
@@ -120,7 +121,7 @@ pub async fn after_inbound(
 /// the conversations waiting, this one included).
 pub async fn when_queued(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     conversation: &Locked,
     team: &TeamId,
     policy: &WorkspacePolicy,

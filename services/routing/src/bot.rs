@@ -4,6 +4,7 @@
 
 use switchboard_domain::time::to_timestamp;
 use switchboard_domain::{ConversationId, WorkspaceId};
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{BotTurn, Envelope, envelope::Payload};
@@ -22,7 +23,7 @@ pub const MAX_PAUSE_MINUTES: i32 = 1_440;
 /// Records `turn` for the bot runtime in the transaction that stores its message.
 pub async fn hand_over(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     workspace: &WorkspaceId,
     turn: BotTurn,
 ) -> Result<(), RoutingError> {

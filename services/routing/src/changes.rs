@@ -3,6 +3,7 @@
 //! the commit, whether the outbox relay needs waking).
 
 use switchboard_domain::{AgentId, ChannelAccountId, ContactId, ConversationId, TeamId, WorkspaceId};
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 
@@ -102,7 +103,7 @@ impl Changes {
         &self,
         tx: Transaction<'_>,
         workspace: &WorkspaceId,
-        partitions: u16,
+        partitions: &Partitions,
     ) -> Result<(), RoutingError> {
         event_log::append(&tx, workspace, &self.events, partitions).await?;
         tx.commit().await?;

@@ -12,6 +12,7 @@
 //! briefly while committed events wait behind one); other databases on the server do not.
 
 use std::time::Duration;
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
@@ -99,7 +100,7 @@ pub async fn append(
     tx: &Transaction<'_>,
     workspace: &WorkspaceId,
     events: &[Event],
-    partitions: u16,
+    partitions: &Partitions,
 ) -> Result<(), RoutingError> {
     if events.is_empty() {
         return Ok(());

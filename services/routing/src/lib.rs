@@ -101,7 +101,7 @@ pub fn build(dependencies: RoutingDependencies<'_>) -> ComponentParts {
     if let Some(start) = config.clock_start {
         tracing::warn!(%start, "routing.clock_start is set: business hours follow a shifted clock (a test setting)");
     }
-    let dispatcher = Dispatcher::new(pool.clone(), bus.config().partitions, outbox_wake.clone())
+    let dispatcher = Dispatcher::new(pool.clone(), bus.partitions().clone(), outbox_wake.clone())
         .with_clock(Clock::from_start(config.clock_start));
     let feed = event_log::EventFeed::new(1024);
     parts.add_grpc_service(grpc::routing_server(grpc::RoutingApi {

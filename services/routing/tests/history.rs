@@ -28,7 +28,11 @@ async fn history() -> (TestDatabase, switchboard_postgres::Pool, Arc<History>) {
     switchboard_postgres::migrate(&pool, &switchboard_routing::MIGRATIONS)
         .await
         .unwrap();
-    let dispatcher = Dispatcher::new(pool.clone(), 1, Arc::new(tokio::sync::Notify::new()));
+    let dispatcher = Dispatcher::new(
+        pool.clone(),
+        switchboard_messaging::Partitions::uniform(1),
+        Arc::new(tokio::sync::Notify::new()),
+    );
     let history = Arc::new(History::new(pool.clone(), dispatcher));
     (database, pool, history)
 }

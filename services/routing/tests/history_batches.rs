@@ -27,7 +27,11 @@ async fn history() -> (TestDatabase, switchboard_postgres::Pool, History) {
     switchboard_postgres::migrate(&pool, &switchboard_routing::MIGRATIONS)
         .await
         .unwrap();
-    let dispatcher = Dispatcher::new(pool.clone(), 1, Arc::new(tokio::sync::Notify::new()));
+    let dispatcher = Dispatcher::new(
+        pool.clone(),
+        switchboard_messaging::Partitions::uniform(1),
+        Arc::new(tokio::sync::Notify::new()),
+    );
     let history = History::new(pool.clone(), dispatcher).with_batch_size(64);
     (database, pool, history)
 }

@@ -133,11 +133,10 @@ pub fn build(dependencies: WebchatDependencies<'_>) -> Result<ComponentParts, We
     let per_minute = NonZeroU32::new(config.sessions_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
     let hub = Hub::new(bus.clone());
     let outbox_wake = Arc::new(Notify::new());
-    let partitions = bus.config().partitions;
     let webchat = Arc::new(Webchat {
         config: config.clone(),
         directory,
-        store: Store::new(pool.clone(), partitions),
+        store: Store::new(pool.clone(), bus.partitions().clone()),
         hub: hub.clone(),
         outbox_wake: outbox_wake.clone(),
         internal_token: internal_token.clone(),

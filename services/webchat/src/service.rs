@@ -212,7 +212,7 @@ impl Webchat {
     pub(crate) async fn visitor_typing(&self, account: &WebchatAccount, visitor: &Visitor, on: bool) {
         let envelope = events::visitor_typing(&account.resolved, visitor, on);
         let outgoing =
-            switchboard_messaging::Outgoing::envelope(&envelope, self.publisher.bus().config().partitions);
+            switchboard_messaging::Outgoing::envelope(&envelope, self.publisher.bus().partitions());
         if let Err(error) = self.publisher.publish_optional(outgoing).await {
             tracing::debug!(error = %error, "visitor typing not published");
         }

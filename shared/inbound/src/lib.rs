@@ -5,6 +5,7 @@
 
 use switchboard_directory::ResolvedAccount;
 use switchboard_domain::Channel;
+use switchboard_messaging::Partitions;
 use switchboard_messaging::{Bus, Outgoing, ProducerQueues};
 use switchboard_proto::events::v1::{Envelope, InboundEvent, envelope, inbound_event};
 
@@ -58,7 +59,7 @@ pub fn inbound_outgoing(
     account: &ResolvedAccount,
     event: InboundEvent,
     correlation_id: &str,
-    partitions: u16,
+    partitions: &Partitions,
 ) -> Outgoing {
     Outgoing::envelope(
         &inbound_envelope(channel, account, event, correlation_id),

@@ -1,7 +1,10 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+use crate::partition::Partitions;
 
 /// The `[bus]` config section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,9 +37,14 @@ pub struct BusConfig {
     /// Longest pause between two reconnection attempts (it grows exponentially up to this).
     #[serde(with = "humantime_serde")]
     pub reconnect_max_backoff: Duration,
-    /// Number of partitions of every partitioned event family. Publishers and consumers of one
-    /// installation must agree; changing it re-maps keys to partitions (drain queues first).
+    /// Number of partitions of every partitioned event family that `family_partitions` does not
+    /// name. Publishers and consumers of one installation must agree; changing it re-maps keys
+    /// to partitions (see docs/architecture.md for the procedure).
     pub partitions: u16,
+    /// Partition counts of single event families (`inbound`, `contact`, `outbound`, `send`,
+    /// `assignment`, `bot`, `autoreply`), overriding `partitions` for them, e.g.
+    /// `[bus.family_partitions] inbound = 32` or `SWITCHBOARD__BUS__FAMILY_PARTITIONS__INBOUND=32`.
+    pub family_partitions: BTreeMap<String, u16>,
     /// How often each replica of a partitioned component renews its membership lease (the
     /// live replicas split the partitions between them; see docs/architecture.md).
     #[serde(with = "humantime_serde")]
@@ -78,6 +86,7 @@ impl Default for BusConfig {
             recovery_timeout: Duration::from_secs(30),
             reconnect_max_backoff: Duration::from_secs(10),
             partitions: 8,
+            family_partitions: BTreeMap::new(),
             partition_heartbeat: Duration::from_secs(2),
             partition_lease: Duration::from_secs(6),
             prefetch: 16,
@@ -92,6 +101,11 @@ impl Default for BusConfig {
 }
 
 impl BusConfig {
+    /// The partition count of every event family, as publishers and consumers use it.
+    pub fn partition_counts(&self) -> Partitions {
+        Partitions::new(self.partitions, self.family_partitions.clone())
+    }
+
     /// Checks the values a person can get wrong; the message says which key and why.
     pub fn validate(&self) -> Result<(), String> {
         use secrecy::ExposeSecret;
@@ -103,6 +117,22 @@ impl BusConfig {
                 "bus.partitions must be between 1 and 256, got {}",
                 self.partitions
             ));
+        }
+        for (family, count) in &self.family_partitions {
+            if family.is_empty()
+                || !family
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+            {
+                return Err(format!(
+                    "bus.family_partitions names {family:?}, which is not an event family (a name like inbound or send)"
+                ));
+            }
+            if *count == 0 || *count > 256 {
+                return Err(format!(
+                    "bus.family_partitions.{family} must be between 1 and 256, got {count}"
+                ));
+            }
         }
         if self.partition_heartbeat.is_zero() || self.partition_lease < self.partition_heartbeat * 2 {
             return Err(format!(
@@ -155,4 +185,29 @@ impl BusConfig {
 fn expose<S: serde::Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
     use secrecy::ExposeSecret;
     serializer.serialize_str(secret.expose_secret())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_family(family: &str, count: u16) -> BusConfig {
+        BusConfig {
+            family_partitions: BTreeMap::from([(family.to_owned(), count)]),
+            ..BusConfig::default()
+        }
+    }
+
+    #[test]
+    fn family_partition_counts_are_validated_and_override_the_default() {
+        let config = with_family("inbound", 32);
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.partition_counts().of_family("inbound"), 32);
+        assert_eq!(config.partition_counts().of_family("contact"), 8);
+
+        let error = with_family("inbound", 0).validate().unwrap_err();
+        assert!(error.contains("bus.family_partitions.inbound"), "{error}");
+        let error = with_family("inbound.whatsapp", 4).validate().unwrap_err();
+        assert!(error.contains("not an event family"), "{error}");
+    }
 }

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::MessagingMetrics;
-use crate::{BusConfig, MessagingError, Publisher, QueueSpec};
+use crate::{BusConfig, MessagingError, Partitions, Publisher, QueueSpec};
 
 /// How often the supervisor looks at the connection's state.
 const SUPERVISE_INTERVAL: Duration = Duration::from_millis(250);
@@ -35,6 +35,8 @@ pub struct Bus {
 
 struct BusInner {
     config: BusConfig,
+    /// The partition count of every family, from `config`.
+    partitions: Partitions,
     closing: CancellationToken,
     supervisor: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     current: watch::Sender<Option<Arc<Connection>>>,
@@ -61,6 +63,7 @@ impl Bus {
         let closing = CancellationToken::new();
         let bus = Self {
             inner: Arc::new(BusInner {
+                partitions: config.partition_counts(),
                 config,
                 closing: closing.clone(),
                 supervisor: std::sync::Mutex::new(None),
@@ -89,6 +92,12 @@ impl Bus {
     /// The configuration the bus runs with.
     pub fn config(&self) -> &BusConfig {
         &self.inner.config
+    }
+
+    /// The partition count of every event family (publishers pass it to the outbox and to
+    /// [`crate::Outgoing::envelope`]).
+    pub fn partitions(&self) -> &Partitions {
+        &self.inner.partitions
     }
 
     /// The metrics the bus reports to.
@@ -195,7 +204,7 @@ impl Bus {
     /// The partitioned queues of `component` for `family`: one per partition, each bound to
     /// its partition's routing keys and consumed by one active consumer at a time.
     pub fn partitioned_queues(&self, component: &str, family: &str) -> Vec<QueueSpec> {
-        (0..self.inner.config.partitions)
+        (0..self.inner.partitions.of_family(family))
             .map(|index| {
                 let suffix = crate::partition::partition_suffix(index);
                 QueueSpec::new(
@@ -216,7 +225,7 @@ impl Bus {
         family: &str,
         pattern: &str,
     ) -> Vec<QueueSpec> {
-        (0..self.inner.config.partitions)
+        (0..self.inner.partitions.of_event(pattern))
             .map(|index| {
                 let suffix = crate::partition::partition_suffix(index);
                 QueueSpec::new(

@@ -190,7 +190,7 @@ async fn dead_letter_queues(bus: &Bus, family: &str) -> Result<Vec<(String, u32)
     let namespace = &bus.config().namespace;
     let family = family.strip_prefix(namespace.as_str()).unwrap_or(family);
     let family = family.strip_suffix(".dlq").unwrap_or(family);
-    let mut candidates: Vec<String> = (0..bus.config().partitions)
+    let mut candidates: Vec<String> = (0..bus.partitions().most())
         .map(|partition| format!("{namespace}{family}.{}.dlq", partition_suffix(partition)))
         .collect();
     candidates.push(format!("{namespace}{family}.dlq"));

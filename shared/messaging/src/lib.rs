@@ -31,7 +31,7 @@ pub use consumer::run_consumer;
 pub use error::{MessagingError, PublishError};
 pub use handler::{Batched, Failure, Handler, HandlerError, groups_by_key};
 pub use message::{Incoming, Outgoing};
-pub use partition::partition_for;
+pub use partition::{Partitions, partition_for};
 pub use partitioned::{PartitionedConsumers, run_partitioned_consumers};
 pub use producer_queues::ProducerQueues;
 pub use publisher::Publisher;

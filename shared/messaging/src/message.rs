@@ -3,7 +3,7 @@ use prost::Message as _;
 use switchboard_proto::events::v1::Envelope;
 
 use crate::headers::{header_str, header_u64};
-use crate::partition::{partition_for, partition_suffix};
+use crate::partition::{Partitions, partition_for, partition_suffix};
 
 /// Content type of every Switchboard bus message.
 pub const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
@@ -25,12 +25,13 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// Wraps an envelope: routing key from its event type, plus the partition of
-    /// `envelope.partition_key` when it is set and the family is partitioned.
-    pub fn envelope(envelope: &Envelope, partitions: u16) -> Self {
+    /// `envelope.partition_key` (among its family's `partitions`) when it is set.
+    pub fn envelope(envelope: &Envelope, partitions: &Partitions) -> Self {
         let routing_key = if envelope.partition_key.is_empty() {
             envelope.event_type.clone()
         } else {
-            let partition = partition_for(&envelope.partition_key, partitions);
+            let count = partitions.of_event(&envelope.event_type);
+            let partition = partition_for(&envelope.partition_key, count);
             format!("{}.{}", envelope.event_type, partition_suffix(partition))
         };
         Self {

@@ -1,3 +1,6 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 /// Returns the partition (0-based, below `partitions`) that `key` maps to.
 ///
 /// Stable across processes, platforms and releases: FNV-1a of the key's bytes, then Lamping &
@@ -33,6 +36,49 @@ fn jump_consistent_hash(mut key: u64, buckets: i64) -> i64 {
     bucket
 }
 
+/// How many partitions each event family has (the family is an event type's first segment:
+/// `inbound`, `contact`, `send`, …): the count `bus.family_partitions` names for it, else
+/// `bus.partitions`. Publishers and consumers of one installation must agree on it. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partitions {
+    default: u16,
+    families: Arc<BTreeMap<String, u16>>,
+}
+
+impl Partitions {
+    /// `default` partitions for every family except those `families` names.
+    pub fn new(default: u16, families: BTreeMap<String, u16>) -> Self {
+        Self {
+            default,
+            families: Arc::new(families),
+        }
+    }
+
+    /// The same count for every family.
+    pub fn uniform(count: u16) -> Self {
+        Self::new(count, BTreeMap::new())
+    }
+
+    /// The partition count of `family` (e.g. `inbound`).
+    pub fn of_family(&self, family: &str) -> u16 {
+        self.families.get(family).copied().unwrap_or(self.default)
+    }
+
+    /// The partition count of the family that `event_type` (or a routing key or binding
+    /// pattern, e.g. `inbound.*.status_received`) belongs to: its first segment's.
+    pub fn of_event(&self, event_type: &str) -> u16 {
+        let family = event_type
+            .split_once('.')
+            .map_or(event_type, |(family, _)| family);
+        self.of_family(family)
+    }
+
+    /// The largest count of any family (to look for every queue a family might have).
+    pub fn most(&self) -> u16 {
+        self.families.values().copied().fold(self.default, u16::max)
+    }
+}
+
 /// The routing-key suffix of partition `index`, e.g. `p03`.
 pub(crate) fn partition_suffix(index: u16) -> String {
     format!("p{index:02}")
@@ -41,6 +87,18 @@ pub(crate) fn partition_suffix(index: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn families_have_their_own_count_and_the_rest_the_default() {
+        let partitions = Partitions::new(8, BTreeMap::from([("inbound".to_owned(), 32)]));
+        assert_eq!(partitions.of_family("inbound"), 32);
+        assert_eq!(partitions.of_event("inbound.whatsapp.message_received"), 32);
+        assert_eq!(partitions.of_event("inbound.*.status_received"), 32);
+        assert_eq!(partitions.of_event("contact.message_received"), 8);
+        assert_eq!(partitions.of_family("send"), 8);
+        assert_eq!(partitions.most(), 32);
+        assert_eq!(Partitions::uniform(4).most(), 4);
+    }
 
     #[test]
     fn the_same_key_always_maps_to_the_same_partition() {

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_messaging::{Outgoing, ProducerQueues, PublishError, Publisher};
+use switchboard_messaging::{Outgoing, Partitions, ProducerQueues, PublishError, Publisher};
 use switchboard_postgres::{Pool, StoreError, Transaction};
 use switchboard_proto::events::v1::Envelope;
 use tokio::sync::Notify;
@@ -139,7 +139,7 @@ impl Outbox {
         &self,
         tx: &Transaction<'_>,
         envelope: &Envelope,
-        partitions: u16,
+        partitions: &Partitions,
     ) -> Result<(), StoreError> {
         self.write(tx, envelope, partitions, true).await
     }
@@ -150,7 +150,7 @@ impl Outbox {
         &self,
         tx: &Transaction<'_>,
         envelopes: &[&Envelope],
-        partitions: u16,
+        partitions: &Partitions,
     ) -> Result<(), StoreError> {
         let mut carrier: HashMap<String, String> = HashMap::new();
         switchboard_telemetry::propagation::inject_span(&tracing::Span::current(), &mut carrier);
@@ -193,7 +193,7 @@ impl Outbox {
         &self,
         tx: &Transaction<'_>,
         envelope: &Envelope,
-        partitions: u16,
+        partitions: &Partitions,
     ) -> Result<(), StoreError> {
         self.write(tx, envelope, partitions, false).await
     }
@@ -291,7 +291,7 @@ impl Outbox {
         &self,
         tx: &Transaction<'_>,
         envelope: &Envelope,
-        partitions: u16,
+        partitions: &Partitions,
         mandatory: bool,
     ) -> Result<(), StoreError> {
         self.record_outgoing(tx, &Outgoing::envelope(envelope, partitions), mandatory)

@@ -16,6 +16,10 @@ async fn bad_configuration_fails_start_with_exit_code_64_and_a_message_naming_th
             with(env.clone(), "SWITCHBOARD__BUS__PARTITIONS", "0"),
             "bus.partitions",
         ),
+        (
+            with(env.clone(), "SWITCHBOARD__BUS__FAMILY_PARTITIONS__INBOUND", "300"),
+            "bus.family_partitions.inbound",
+        ),
         (with(env.clone(), "DATABASE_URL", "mysql://nope"), "database.url"),
         (
             with(env.clone(), "SWITCHBOARD_HTTP_ADDR", "not-an-address"),

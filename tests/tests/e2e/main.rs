@@ -11,6 +11,7 @@ mod conversation_work;
 mod delivery;
 mod lifecycle;
 mod migrate;
+mod partitions;
 mod routing;
 mod routing_isolation;
 mod trace_context;

@@ -95,7 +95,7 @@ impl ContactsApi {
         for erased_id in &erased {
             outbox::record(
                 &tx,
-                self.partitions,
+                &self.partitions,
                 ChangeEvent {
                     workspace_id: &workspace,
                     change: ContactChange::Erased,

@@ -72,7 +72,7 @@ impl ContactsApi {
                 let rendered = self.render_one(&tx, workspace, &changed.contact).await?;
                 outbox::record(
                     &tx,
-                    self.partitions,
+                    &self.partitions,
                     ChangeEvent {
                         workspace_id: workspace,
                         change: changed.kind,
@@ -106,7 +106,7 @@ impl ContactsApi {
     ) -> Result<(), ContactsError> {
         outbox::record(
             tx,
-            self.partitions,
+            &self.partitions,
             ChangeEvent {
                 workspace_id: &contact.workspace_id,
                 change,

@@ -42,7 +42,7 @@ impl ContactsApi {
         let rendered = self.render_one(&tx, &workspace, &created).await?;
         outbox::record(
             &tx,
-            self.partitions,
+            &self.partitions,
             ChangeEvent {
                 workspace_id: &workspace,
                 change: ContactChange::Created,
@@ -121,7 +121,7 @@ impl ContactsApi {
             let rendered = self.render_one(&tx, &workspace, &updated).await?;
             outbox::record(
                 &tx,
-                self.partitions,
+                &self.partitions,
                 ChangeEvent {
                     workspace_id: &workspace,
                     change: if only_tags {

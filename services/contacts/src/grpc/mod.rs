@@ -10,6 +10,7 @@ mod selection;
 mod workspace;
 
 use std::sync::Arc;
+use switchboard_messaging::Partitions;
 
 use switchboard_domain::{ContactId, WorkspaceId};
 use switchboard_postgres::Pool;
@@ -33,7 +34,7 @@ pub(crate) struct ContactsApi {
     pub(crate) wake: Arc<Notify>,
     /// Wakes the job runner after a job was started.
     pub(crate) jobs_wake: Arc<Notify>,
-    pub(crate) partitions: u16,
+    pub(crate) partitions: Partitions,
 }
 
 /// The caller's workspace (platform keys act on no workspace's contacts).

@@ -8,6 +8,7 @@ mod import;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
@@ -192,7 +193,7 @@ pub(crate) async fn get(
 /// Runs pending jobs until shutdown.
 pub(crate) struct JobRunner {
     pub(crate) pool: Pool,
-    pub(crate) partitions: u16,
+    pub(crate) partitions: Partitions,
     /// Woken when a job is started.
     pub(crate) wake: Arc<Notify>,
     /// Wakes the outbox relay after a batch.
@@ -397,7 +398,7 @@ impl JobRunner {
     ) -> Result<(), ContactsError> {
         outbox::record(
             tx,
-            self.partitions,
+            &self.partitions,
             ChangeEvent {
                 workspace_id: workspace,
                 change,

@@ -39,7 +39,13 @@ impl Resolver {
             span.record("outcome", label(outcome));
             if let Outcome::Forward { contact, created, .. } = outcome {
                 span.record("contact_id", contact.id.as_str());
-                for message in forwarded(&event.envelope, event.event(), contact, *created, self.partitions) {
+                for message in forwarded(
+                    &event.envelope,
+                    event.event(),
+                    contact,
+                    *created,
+                    &self.partitions,
+                ) {
                     messages.push((message, true, span.clone()));
                 }
             }

@@ -14,6 +14,7 @@ mod statements;
 
 use std::sync::Arc;
 use std::time::Instant;
+use switchboard_messaging::Partitions;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use prost::Message as _;
@@ -44,7 +45,7 @@ pub struct Resolver {
     publisher: Publisher,
     topology: Arc<ProducerQueues>,
     metrics: Arc<ContactsMetrics>,
-    partitions: u16,
+    partitions: Partitions,
     /// Most events of one partition resolved in one transaction (`bus.batch_size`).
     batch_size: usize,
 }
@@ -57,7 +58,7 @@ impl Resolver {
             publisher: bus.publisher(),
             topology: Arc::new(crate::topology::routing_queues(bus)),
             metrics,
-            partitions: bus.config().partitions,
+            partitions: bus.partitions().clone(),
             batch_size: usize::from(bus.config().batch_size),
         }
     }
@@ -223,7 +224,7 @@ impl Handler for Resolver {
                 decoded.event(),
                 contact,
                 *created,
-                self.partitions,
+                &self.partitions,
             );
             let publishing = async {
                 for message in messages {
@@ -257,7 +258,7 @@ fn forwarded(
     event: &InboundEvent,
     contact: &Contact,
     created: bool,
-    partitions: u16,
+    partitions: &Partitions,
 ) -> Vec<Outgoing> {
     let snapshot = contact.to_proto(&Default::default(), Vec::new());
     let kind = envelope

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 
 use switchboard_domain::{AgentId, TeamId, WorkspaceId};
@@ -23,14 +24,14 @@ use crate::event_log::Event;
 #[derive(Clone)]
 pub struct Dispatcher {
     pool: Pool,
-    partitions: u16,
+    partitions: Partitions,
     outbox_wake: Arc<Notify>,
     clock: Clock,
 }
 
 impl Dispatcher {
     /// A dispatcher on `pool`, publishing with `partitions`, on the system clock.
-    pub fn new(pool: Pool, partitions: u16, outbox_wake: Arc<Notify>) -> Self {
+    pub fn new(pool: Pool, partitions: Partitions, outbox_wake: Arc<Notify>) -> Self {
         Self {
             pool,
             partitions,
@@ -56,8 +57,8 @@ impl Dispatcher {
     }
 
     /// Bus partitions events are spread over.
-    pub fn partitions(&self) -> u16 {
-        self.partitions
+    pub fn partitions(&self) -> &Partitions {
+        &self.partitions
     }
 
     /// After a commit: wakes the relay and drains what the change made eligible. Failures
@@ -163,7 +164,7 @@ impl Dispatcher {
         let mut changes = Changes::default();
         announce(
             &tx,
-            self.partitions,
+            &self.partitions,
             &conversation,
             Some(&agent),
             Some(team),
@@ -182,7 +183,7 @@ impl Dispatcher {
                 "mode": mode.as_str(),
             }),
         ));
-        changes.commit(tx, &workspace, self.partitions).await?;
+        changes.commit(tx, &workspace, &self.partitions).await?;
         Ok(true)
     }
 

@@ -20,6 +20,7 @@ pub use dispatcher::Dispatcher;
 use chrono::{DateTime, Utc};
 use switchboard_domain::time::to_timestamp;
 use switchboard_domain::{AgentId, TeamId};
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Transaction;
 use switchboard_proto::events::v1::{AssignmentChanged, Envelope, envelope::Payload};
@@ -79,7 +80,7 @@ impl Mode {
 /// Records `assignment.changed` for `conversation` in the outbox.
 pub(crate) async fn announce(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     conversation: &Locked,
     assignee: Option<&AgentId>,
     team: Option<&TeamId>,
@@ -131,7 +132,7 @@ async fn take(tx: &Transaction<'_>, agent: &AgentId) -> Result<(), RoutingError>
 /// the contact's previous agent keeps it). `automatic` is recorded in the event.
 pub async fn assign(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     conversation: &Locked,
     agent: &AgentId,
     automatic: bool,
@@ -204,7 +205,7 @@ pub async fn assign(
 /// Leaves the locked conversation unassigned and out of any queue.
 pub async fn unassign(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     conversation: &Locked,
     changes: &mut Changes,
 ) -> Result<(), RoutingError> {
@@ -241,7 +242,7 @@ pub async fn unassign(
 /// workspace's `policy` (the at-capacity reply, decided at `now`).
 pub async fn enqueue(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     conversation: &Locked,
     team_id: &TeamId,
     policy: &WorkspacePolicy,
@@ -288,7 +289,7 @@ pub async fn enqueue(
 /// `unassign` (the workspace's unassign-on-close) it is also unassigned.
 pub async fn on_close(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     conversation: &Locked,
     unassign_on_close: bool,
     changes: &mut Changes,
@@ -344,7 +345,7 @@ pub async fn on_reopen(
 /// the workspace unassigns on close), else into the queue of the account's team.
 pub async fn route_new(
     tx: &Transaction<'_>,
-    partitions: u16,
+    partitions: &Partitions,
     conversation: &Locked,
     policy: &WorkspacePolicy,
     now: DateTime<Utc>,

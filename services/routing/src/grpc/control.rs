@@ -21,7 +21,7 @@ impl RoutingApi {
     where
         F: for<'t, 'c> FnOnce(
             &'t switchboard_postgres::Transaction<'c>,
-            u16,
+            &'t switchboard_messaging::Partitions,
             &'t Locked,
             &'t mut Changes,
         ) -> Apply<'t>,

@@ -20,6 +20,7 @@ mod watch;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use switchboard_messaging::Partitions;
 
 use switchboard_domain::{ConversationId, InvalidId, WorkspaceId};
 use switchboard_postgres::{Pool, Transaction};
@@ -236,7 +237,7 @@ pub(crate) async fn change<F>(
     apply: F,
 ) -> Result<proto::Conversation, RoutingError>
 where
-    F: for<'t, 'c> FnOnce(&'t Transaction<'c>, u16, &'t Locked, &'t mut Changes) -> Apply<'t>,
+    F: for<'t, 'c> FnOnce(&'t Transaction<'c>, &'t Partitions, &'t Locked, &'t mut Changes) -> Apply<'t>,
 {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;

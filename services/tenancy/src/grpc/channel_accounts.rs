@@ -59,7 +59,7 @@ impl ChangeNotifier {
             )),
             ..events::Envelope::default()
         };
-        let message = Outgoing::envelope(&envelope, self.publisher.bus().config().partitions);
+        let message = Outgoing::envelope(&envelope, self.publisher.bus().partitions());
         if let Err(error) = self.publisher.publish_optional(message).await {
             tracing::warn!(error = %error, channel_account_id = %account.id, "channel account change not announced");
         }

@@ -8,6 +8,7 @@ mod thread;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use switchboard_domain::ChannelAccountId;
+use switchboard_messaging::Partitions;
 use switchboard_postgres::{Pool, StoreError};
 use switchboard_proto::events::v1::Envelope;
 
@@ -160,12 +161,12 @@ pub enum Watermark {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
-    partitions: u16,
+    partitions: Partitions,
 }
 
 impl Store {
     /// The store on `pool`; outbox events are partitioned into `partitions`.
-    pub fn new(pool: Pool, partitions: u16) -> Self {
+    pub fn new(pool: Pool, partitions: Partitions) -> Self {
         Self { pool, partitions }
     }
 

@@ -127,7 +127,7 @@ impl Store {
             .await?;
         let stored = StoredMessage::from_row(&row);
         for envelope in events(&updated, &stored) {
-            OUTBOX.record(&tx, &envelope, self.partitions).await?;
+            OUTBOX.record(&tx, &envelope, &self.partitions).await?;
         }
         tx.commit().await?;
         Ok(Some(stored))
@@ -210,7 +210,7 @@ impl Store {
             .await?;
         for row in &passed {
             let envelope = receipt(&current, &StoredMessage::from_row(row));
-            OUTBOX.record(&tx, &envelope, self.partitions).await?;
+            OUTBOX.record(&tx, &envelope, &self.partitions).await?;
         }
         tx.commit().await?;
         Ok(Some(target))

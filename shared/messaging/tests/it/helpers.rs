@@ -113,7 +113,7 @@ pub fn envelope(event_type: &str, id: &str, key: &str) -> Envelope {
 }
 
 pub fn outgoing(bus: &Bus, event_type: &str, id: &str, key: &str) -> Outgoing {
-    Outgoing::envelope(&envelope(event_type, id, key), bus.config().partitions)
+    Outgoing::envelope(&envelope(event_type, id, key), bus.partitions())
 }
 
 /// Records every message it sees.
