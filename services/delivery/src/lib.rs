@@ -209,6 +209,7 @@ pub fn build(dependencies: DeliveryDependencies<'_>) -> Result<ComponentParts, S
         partitions,
         outbox_wake,
         metrics,
+        batch_size: usize::from(bus.config().batch_size),
     });
     let receipt_queues =
         bus.partitioned_queues_matching(CONSUMER, receipts::RECEIPTS_FAMILY, receipts::RECEIPT_EVENTS);

@@ -3,20 +3,22 @@
 //! arrive in. Messenger watermarks raise every earlier message to the recipient. A receipt for
 //! a provider id no message carries yet is parked and applied when the send records the id
 //! (both sides take the same advisory lock, so neither misses the other); parked receipts
-//! expire after `parked_receipt_ttl` and are counted.
+//! expire after `parked_receipt_ttl` and are counted. A partition's prefetched receipts are
+//! applied in one transaction (one commit per batch, up to `bus.batch_size`).
 
 use std::sync::Arc;
-use switchboard_messaging::Partitions;
-use switchboard_postgres::CachedStatements as _;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::try_join_all;
 use switchboard_domain::time::from_timestamp;
 use switchboard_domain::{ChannelAccountId, MessageId};
-use switchboard_messaging::{Handler, HandlerError, Incoming};
+use switchboard_messaging::{Batched, Handler, HandlerError, Incoming, Partitions, groups_by_key};
+use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::{Pool, Transaction};
 use switchboard_proto::common::v1::ProviderError;
 use switchboard_proto::events::v1::{StatusReceipt, envelope::Payload, inbound_event::Kind};
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use crate::DeliveryError;
 use crate::metrics::{DeliveryMetrics, ReceiptOutcome};
@@ -38,16 +40,26 @@ pub struct Receipts {
     pub outbox_wake: Arc<Notify>,
     /// Counters.
     pub metrics: Arc<DeliveryMetrics>,
+    /// Most receipts of one partition applied in one transaction (`bus.batch_size`).
+    pub batch_size: usize,
 }
 
-impl Handler for Receipts {
-    async fn handle(&self, incoming: &Incoming) -> Result<(), HandlerError> {
+/// A status receipt, decoded: the message it is about was sent through `account` to `recipient`.
+struct Receipt {
+    account: ChannelAccountId,
+    recipient: String,
+    receipt: StatusReceipt,
+}
+
+impl Receipt {
+    /// The receipt `incoming` carries; `None` for any other event (nothing to do).
+    fn of(incoming: &Incoming) -> Result<Option<Self>, HandlerError> {
         let envelope = incoming.decode_envelope().map_err(HandlerError::permanent)?;
         let Some(Payload::Inbound(event)) = envelope.payload else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(Kind::Status(receipt)) = event.kind else {
-            return Ok(());
+            return Ok(None);
         };
         let recipient = event
             .sender
@@ -55,22 +67,95 @@ impl Handler for Receipts {
             .map(|sender| sender.channel_user_id.clone())
             .unwrap_or_default();
         let account = ChannelAccountId::parse(&event.channel_account_id).map_err(HandlerError::permanent)?;
-        self.apply(&account, &recipient, &receipt)
+        Ok(Some(Self {
+            account,
+            recipient,
+            receipt,
+        }))
+    }
+}
+
+impl Handler for Receipts {
+    async fn handle(&self, incoming: &Incoming) -> Result<(), HandlerError> {
+        let Some(receipt) = Receipt::of(incoming)? else {
+            return Ok(());
+        };
+        self.apply_all(&[receipt], &[tracing::Span::current()])
+            .await
+            .map_err(|error| HandlerError::classified(error.failure(), error))
+    }
+
+    fn max_batch(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Applies a partition's prefetched receipts in one transaction: one commit for all.
+    async fn handle_batch(&self, batch: &[Batched]) -> Result<(), HandlerError> {
+        let mut receipts = Vec::with_capacity(batch.len());
+        let mut spans = Vec::with_capacity(batch.len());
+        for item in batch {
+            if let Some(receipt) = Receipt::of(&item.message)? {
+                receipts.push(receipt);
+                spans.push(item.span.clone());
+            }
+        }
+        self.apply_all(&receipts, &spans)
             .await
             .map_err(|error| HandlerError::classified(error.failure(), error))
     }
 }
 
 impl Receipts {
-    /// Applies one receipt about a message sent through `account` to `recipient`.
-    pub async fn apply(
+    /// Applies `receipts` (each in its span) in one transaction. One recipient's receipts go in
+    /// order; different recipients' side by side, pipelined on the transaction's connection
+    /// (they touch different messages: a message has one recipient).
+    async fn apply_all(&self, receipts: &[Receipt], spans: &[tracing::Span]) -> Result<(), DeliveryError> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let groups = groups_by_key(
+            receipts
+                .iter()
+                .enumerate()
+                .map(|(index, one)| (index, (one.account.as_str(), one.recipient.as_str()))),
+        );
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let outcomes = try_join_all(groups.iter().map(|group| {
+            let tx = &tx;
+            async move {
+                let mut outcomes = Vec::with_capacity(group.len());
+                for &index in group {
+                    let one = &receipts[index];
+                    let outcome = self
+                        .apply(tx, &one.account, &one.recipient, &one.receipt)
+                        .instrument(spans[index].clone())
+                        .await?;
+                    outcomes.extend(outcome);
+                }
+                Ok::<_, DeliveryError>(outcomes)
+            }
+        }))
+        .await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        for outcome in outcomes.into_iter().flatten() {
+            self.metrics.receipt(outcome);
+        }
+        Ok(())
+    }
+
+    /// Applies one receipt about a message sent through `account` to `recipient` in `tx`;
+    /// `None` when its status is not one delivery keeps.
+    async fn apply(
         &self,
+        tx: &Transaction<'_>,
         account: &ChannelAccountId,
         recipient: &str,
         receipt: &StatusReceipt,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<Option<ReceiptOutcome>, DeliveryError> {
         let Some(target) = status::stored(receipt.status) else {
-            return Ok(());
+            return Ok(None);
         };
         let update = StatusUpdate {
             status: target,
@@ -79,19 +164,15 @@ impl Receipts {
             error: receipt.error.as_ref(),
             provider_message_id: None,
         };
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
         let outcome = if let Some(watermark) = receipt.watermark.as_ref().and_then(from_timestamp) {
-            let moved = self
-                .watermark(&tx, account, recipient, watermark, &update)
-                .await?;
+            let moved = self.watermark(tx, account, recipient, watermark, &update).await?;
             if moved == 0 {
                 ReceiptOutcome::WatermarkNone
             } else {
                 ReceiptOutcome::Watermark
             }
         } else if let Some(id) = self
-            .by_our_id(&tx, account, &receipt.switchboard_message_id)
+            .by_our_id(tx, account, &receipt.switchboard_message_id)
             .await?
         {
             let update = StatusUpdate {
@@ -99,12 +180,12 @@ impl Receipts {
                     .then_some(receipt.provider_message_id.as_str()),
                 ..update.clone()
             };
-            store::advance(&tx, &self.partitions, &id, &update).await?;
+            store::advance(tx, &self.partitions, &id, &update).await?;
             ReceiptOutcome::Applied
         } else if receipt.provider_message_id.is_empty() {
             ReceiptOutcome::Unidentified
         } else {
-            lock_provider_id(&tx, account, &receipt.provider_message_id).await?;
+            lock_provider_id(tx, account, &receipt.provider_message_id).await?;
             let found = tx
                 .query_opt_cached(
                     "SELECT id FROM delivery.messages WHERE channel_account_id = $1 AND provider_message_id = $2",
@@ -114,19 +195,16 @@ impl Receipts {
             match found {
                 Some(row) => {
                     let id: MessageId = store::id_column(&row, 0)?;
-                    store::advance(&tx, &self.partitions, &id, &update).await?;
+                    store::advance(tx, &self.partitions, &id, &update).await?;
                     ReceiptOutcome::Applied
                 }
                 None => {
-                    park(&tx, account, &receipt.provider_message_id, &update).await?;
+                    park(tx, account, &receipt.provider_message_id, &update).await?;
                     ReceiptOutcome::Parked
                 }
             }
         };
-        tx.commit().await?;
-        self.outbox_wake.notify_one();
-        self.metrics.receipt(outcome);
-        Ok(())
+        Ok(Some(outcome))
     }
 
     /// The message `id` (as the receipt carries it, possibly empty) sent through `account`.

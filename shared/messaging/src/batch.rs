@@ -72,6 +72,14 @@ async fn handle<H: Handler>(
     context: &ConsumeContext,
 ) -> bool {
     let name = &context.queue.name;
+    context
+        .bus
+        .metrics()
+        .batch_messages
+        .get_or_create(&QueueLabels {
+            queue: queue_group(name),
+        })
+        .observe(deliveries.len() as f64);
     let incoming: Vec<Incoming> = deliveries
         .iter()
         .map(|delivery| Incoming::from_delivery(name, delivery))

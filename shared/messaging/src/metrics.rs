@@ -50,6 +50,7 @@ pub struct MessagingMetrics {
     pub(crate) publish_seconds: Histogram,
     pub(crate) consumed: Family<ConsumeLabels, Counter>,
     pub(crate) handler_seconds: Family<QueueLabels, Histogram>,
+    pub(crate) batch_messages: Family<QueueLabels, Histogram>,
     pub(crate) connected: Gauge,
     pub(crate) connections_opened: Counter,
     pub(crate) connections_wedged: Counter,
@@ -66,6 +67,9 @@ impl Default for MessagingMetrics {
             consumed: Family::default(),
             handler_seconds: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+            }),
+            batch_messages: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(1.0, 2.0, 11))
             }),
             connected: Gauge::default(),
             connections_opened: Counter::default(),
@@ -94,6 +98,11 @@ impl MessagingMetrics {
             "handler_duration_seconds",
             "Time a consumer handler took per attempt",
             self.handler_seconds.clone(),
+        );
+        bus.register(
+            "batch_messages",
+            "Deliveries a batching consumer took at once (what was prefetched, up to bus.batch_size)",
+            self.batch_messages.clone(),
         );
         bus.register(
             "connected",

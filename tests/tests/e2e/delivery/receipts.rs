@@ -59,6 +59,87 @@ async fn receipts_in_every_order_and_before_the_send_answer_end_in_read() {
 }
 
 #[tokio::test]
+async fn a_burst_of_receipts_is_applied_in_batches_and_every_message_ends_read() {
+    const CUSTOMER: &str = "16505550402";
+    const MESSAGES: usize = 30;
+    let rig = Rig::start(&[]).await;
+    rig.whatsapp_account(AccountConfig {
+        receipts: Vec::new(),
+        ..AccountConfig::default()
+    })
+    .await;
+    let (_, conversation) = rig.whatsapp_customer(CUSTOMER, 1).await;
+    let mut sent = Vec::new();
+    for index in 0..MESSAGES {
+        let message = rig
+            .send_ok(send(
+                &conversation,
+                text(&format!("burst {index}")),
+                delivery::AuthorKind::Agent,
+            ))
+            .await;
+        sent.push(message.id);
+    }
+    let mut statuses = Vec::new();
+    for id in &sent {
+        let message = rig.wait_status(id, DeliveryStatus::Sent).await;
+        for status in ["delivered", "read"] {
+            statuses.push(serde_json::json!({
+                "id": message.provider_message_id,
+                "status": status,
+                "timestamp": Utc::now().timestamp().to_string(),
+                "recipient_id": CUSTOMER,
+            }));
+        }
+    }
+    // One webhook with every status: ingress publishes them at once, so the receipts
+    // consumer finds a backlog and takes it in batches.
+    let body = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": WHATSAPP.2},
+            "statuses": statuses
+        }}]}]
+    });
+    let body = serde_json::to_vec(&body).unwrap();
+    assert_eq!(rig.hooks.post_whatsapp(&body, None).await.status(), 200);
+    for id in &sent {
+        let message = rig.wait_status(id, DeliveryStatus::Read).await;
+        let ranks: Vec<i32> = message.history.iter().map(|change| change.status).collect();
+        assert!(
+            ranks.windows(2).all(|pair| pair[0] < pair[1]),
+            "{id} never went backwards: {ranks:?}"
+        );
+    }
+    let queue = format!("{}delivery.receipts", rig.hooks.namespace);
+    let taken = rig
+        .hooks
+        .metric(&format!(
+            "switchboard_bus_batch_messages_sum{{queue=\"{queue}\"}}"
+        ))
+        .await;
+    let batches = rig
+        .hooks
+        .metric(&format!(
+            "switchboard_bus_batch_messages_count{{queue=\"{queue}\"}}"
+        ))
+        .await;
+    assert_eq!(taken as usize, 2 * MESSAGES, "every receipt was taken once");
+    assert!(
+        batches < taken,
+        "some batch held more than one receipt: {taken} receipts in {batches} batches"
+    );
+    let failed = rig
+        .hooks
+        .metric(&format!(
+            "switchboard_bus_consumed_total{{queue=\"{queue}\",outcome=\"batch_failed\"}}"
+        ))
+        .await;
+    assert_eq!(failed, 0.0, "no batch was handed back");
+}
+
+#[tokio::test]
 async fn telegram_holds_one_message_per_second_per_chat_and_deletes_only_within_48_hours() {
     let rig = Rig::start(&[]).await;
     let (_, conversation) = rig.telegram_customer(123_456_001).await;
