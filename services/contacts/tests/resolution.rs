@@ -125,7 +125,7 @@ impl Harness {
     /// was published before them has been handled.
     async fn routed_all(&self) -> Vec<Envelope> {
         let publisher = self.bus.publisher();
-        let partitions = self.bus.config().partitions;
+        let partitions = self.bus.partitions().of_family("contact");
         for partition in 0..partitions {
             let sentinel = Envelope {
                 event_id: format!("evt_sentinel{partition}"),
@@ -631,21 +631,39 @@ async fn the_same_phone_on_another_channel_links_only_by_rule_and_is_suggested_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn receipts_about_unknown_senders_create_nothing_and_old_events_do_not_resurrect_an_erased_contact() {
+async fn receipts_are_left_to_delivery_and_old_events_do_not_resurrect_an_erased_contact() {
     let harness = Harness::start().await;
-    let receipt = Event::whatsapp("16505550999", "r1").kind(Kind::Status(StatusReceipt {
-        provider_message_id: "wamid-out".to_owned(),
-        ..StatusReceipt::default()
-    }));
-    harness.handle(&receipt.envelope()).await;
+    let receipt = |sender: &str, id: &str| {
+        Event::whatsapp(sender, id)
+            .kind(Kind::Status(StatusReceipt {
+                provider_message_id: format!("wamid-out-{id}"),
+                ..StatusReceipt::default()
+            }))
+            .envelope()
+    };
+    // About a sender nobody knows: no contact.
+    harness.handle(&receipt("16505550999", "r1")).await;
     assert_eq!(harness.sql_i64("SELECT count(*) FROM contacts.contacts").await, 0);
-    assert_eq!(
-        harness.metrics.resolutions(Channel::Whatsapp, "unknown_sender"),
-        1
-    );
 
     let first = Event::whatsapp("16505550998", "m1").envelope();
     harness.handle(&first).await;
+    // About a known contact: counted, not passed on (delivery applies receipts; routing
+    // keeps none), and nothing recorded.
+    harness.handle(&receipt("16505550998", "r2")).await;
+    let routed = harness.routed_all().await;
+    assert_eq!(
+        routed.iter().filter_map(resolved).count(),
+        1,
+        "only the message went on to routing: {routed:?}"
+    );
+    assert_eq!(harness.metrics.resolutions(Channel::Whatsapp, "receipt"), 2);
+    assert_eq!(
+        harness
+            .sql_i64("SELECT count(*) FROM contacts.processed_events WHERE event_id LIKE 'evt_r%'")
+            .await,
+        0
+    );
+
     let contact = harness.contact_of(WHATSAPP_ACCOUNT, "16505550998").await.unwrap();
     harness
         .execute(&format!("DELETE FROM contacts.contacts WHERE id = '{contact}'"))

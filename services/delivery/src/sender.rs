@@ -6,11 +6,10 @@
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
-use switchboard_messaging::Partitions;
 
 use chrono::{DateTime, Utc};
 use switchboard_domain::{ChannelAccountId, MessageId};
-use switchboard_messaging::{Handler, HandlerError, Incoming};
+use switchboard_messaging::{Handler, HandlerError, Incoming, Partitions};
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::Pool;
 use switchboard_proto::common::v1::ProviderError;

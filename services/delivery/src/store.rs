@@ -3,12 +3,12 @@
 
 use std::str::FromStr;
 use std::sync::LazyLock;
-use switchboard_messaging::Partitions;
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 use switchboard_domain::time::to_timestamp;
 use switchboard_domain::{ChannelAccountId, ContactId, ConversationId, InvalidId, MessageId, WorkspaceId};
+use switchboard_messaging::Partitions;
 use switchboard_postgres::CachedStatements as _;
 use switchboard_postgres::{GenericClient, Transaction};
 use switchboard_proto::common::v1::ProviderError;

@@ -3,7 +3,6 @@
 //! spool; a validly signed payload that cannot be understood goes to the dead letters.
 
 use std::sync::Arc;
-use switchboard_messaging::Partitions;
 
 use switchboard_channels::{
     NormalizeError, Normalized, Verified, VerifyError, WebhookAdapter, WebhookRequest, adapter_for,
@@ -11,7 +10,7 @@ use switchboard_channels::{
 use switchboard_directory::{AccountDirectory, DirectoryError, ResolvedAccount};
 use switchboard_domain::{Channel, ChannelAccountId, ErrorCode};
 use switchboard_inbound::InboundTopology;
-use switchboard_messaging::{Outgoing, Publisher};
+use switchboard_messaging::{Outgoing, Partitions, Publisher};
 use switchboard_postgres::Pool;
 
 use crate::IngressConfig;

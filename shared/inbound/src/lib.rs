@@ -5,8 +5,7 @@
 
 use switchboard_directory::ResolvedAccount;
 use switchboard_domain::Channel;
-use switchboard_messaging::Partitions;
-use switchboard_messaging::{Bus, Outgoing, ProducerQueues};
+use switchboard_messaging::{Bus, Outgoing, Partitions, ProducerQueues};
 use switchboard_proto::events::v1::{Envelope, InboundEvent, envelope, inbound_event};
 
 /// The event family of inbound events (`inbound.<channel>.<kind>.pNN`).

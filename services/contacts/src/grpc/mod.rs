@@ -10,9 +10,9 @@ mod selection;
 mod workspace;
 
 use std::sync::Arc;
-use switchboard_messaging::Partitions;
 
 use switchboard_domain::{ContactId, WorkspaceId};
+use switchboard_messaging::Partitions;
 use switchboard_postgres::Pool;
 use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::contacts::v1::contacts_service_server::{ContactsService, ContactsServiceServer};

@@ -2,7 +2,8 @@
 //! of different senders pipelined on its connection, each sender's in order), one commit, and
 //! their resolved events published pipelined with one confirm round trip. An event that needs
 //! a transaction of its own (a new contact over the quota, a race with another consumer) sends
-//! the whole batch back to be handled one by one.
+//! the whole batch back to be handled one by one. Status receipts are only counted (delivery
+//! applies them).
 
 use std::time::Instant;
 
@@ -10,22 +11,28 @@ use futures_util::future::try_join_all;
 use switchboard_messaging::{Batched, HandlerError, groups_by_key};
 use tracing::Instrument as _;
 
-use super::{Applied, Decoded, Outcome, Resolver, apply, forwarded, label};
+use super::{Applied, Decoded, Outcome, RECEIPT, Resolver, apply, forwarded, label};
 use crate::ContactsError;
 
 impl Resolver {
     /// Resolves `batch` in one transaction and publishes what it forwards.
     pub(super) async fn resolve_batch(&self, batch: &[Batched]) -> Result<(), HandlerError> {
         let started = Instant::now();
-        let decoded = batch
-            .iter()
-            .map(|item| Decoded::of(&item.message))
-            .collect::<Result<Vec<_>, _>>()?;
-        let spans: Vec<tracing::Span> = decoded
-            .iter()
-            .zip(batch)
-            .map(|(event, item)| item.span.in_scope(|| event.span()))
-            .collect();
+        let mut decoded = Vec::with_capacity(batch.len());
+        let mut spans = Vec::with_capacity(batch.len());
+        for item in batch {
+            let event = Decoded::of(&item.message)?;
+            if event.is_receipt() {
+                self.metrics
+                    .resolved(event.channel, RECEIPT, std::time::Duration::ZERO);
+                continue;
+            }
+            spans.push(item.span.in_scope(|| event.span()));
+            decoded.push(event);
+        }
+        if decoded.is_empty() {
+            return Ok(());
+        }
         let outcomes = self
             .commit_batch(&decoded, &spans)
             .await

@@ -2,6 +2,7 @@
 //! (channel account, channel user id) maps to exactly one contact of the workspace; new senders
 //! become contacts within the monthly quota; blocked contacts' events are dropped with a
 //! record; consent keywords update the contact; the event goes on to routing with the contact.
+//! Status receipts are only counted: delivery applies them, and nothing here keeps them.
 //!
 //! Exactly-once effect: the event id is recorded in `processed_events` in the same transaction
 //! as the effects. A redelivery (or a provider's retry, which carries the same derived id)
@@ -14,12 +15,11 @@ mod statements;
 
 use std::sync::Arc;
 use std::time::Instant;
-use switchboard_messaging::Partitions;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use prost::Message as _;
 use switchboard_domain::{Channel, ChannelAccountId, WorkspaceId};
-use switchboard_messaging::{Batched, Handler, HandlerError, Incoming, Outgoing, Publisher};
+use switchboard_messaging::{Batched, Handler, HandlerError, Incoming, Outgoing, Partitions, Publisher};
 use switchboard_postgres::{Pool, Transaction};
 use switchboard_proto::common::v1::SenderIdentity;
 use switchboard_proto::events::v1::{
@@ -89,13 +89,17 @@ enum Outcome {
     Skipped(&'static str),
 }
 
+/// The outcome label of a status receipt, which contacts leaves to delivery.
+const RECEIPT: &str = "receipt";
+
 /// Whether an event is something the customer did, or only about them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Activity {
     /// A message, reaction, edit, delete, referral or consent change: counts as activity
     /// (last inbound, monthly quota) and may create the contact.
     Customer,
-    /// A status receipt or an echo of our own message: forwarded when the sender is known.
+    /// An echo of our own message (status receipts never get here): forwarded when the
+    /// sender is known.
     Passive,
 }
 
@@ -169,6 +173,12 @@ impl Decoded {
             .unwrap_or_else(|| unreachable_sender())
     }
 
+    /// True for a status receipt: delivery's business (it consumes `delivery.receipts`), and
+    /// nothing a contact or the history keeps, so it is neither resolved nor passed on.
+    fn is_receipt(&self) -> bool {
+        matches!(self.event().kind, Some(Kind::Status(_)))
+    }
+
     /// The span resolving it runs in.
     fn span(&self) -> tracing::Span {
         tracing::info_span!(
@@ -210,6 +220,10 @@ impl Handler for Resolver {
     async fn handle(&self, message: &Incoming) -> Result<(), HandlerError> {
         let started = Instant::now();
         let decoded = Decoded::of(message)?;
+        if decoded.is_receipt() {
+            self.metrics.resolved(decoded.channel, RECEIPT, started.elapsed());
+            return Ok(());
+        }
         let span = decoded.span();
         let outcome = self
             .resolve(&decoded)

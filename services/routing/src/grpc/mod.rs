@@ -20,9 +20,9 @@ mod watch;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
-use switchboard_messaging::Partitions;
 
 use switchboard_domain::{ConversationId, InvalidId, WorkspaceId};
+use switchboard_messaging::Partitions;
 use switchboard_postgres::{Pool, Transaction};
 use switchboard_proto::routing::v1 as proto;
 use switchboard_proto::routing::v1::routing_service_server::{RoutingService, RoutingServiceServer};
