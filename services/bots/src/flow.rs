@@ -1,0 +1,492 @@
+//! A flow definition: a state machine of named states, each with a `type` (one of
+//! [`crate::states::STATE_TYPES`]), its `properties` and its `transitions` (`{event, next}`;
+//! an empty or missing `next` ends the execution), entered at `initial_state`. Validation finds
+//! every fault at once and names the state and property of each.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::states::{Kind, STATE_TYPES, StateType, state_type};
+use crate::template::Template;
+
+/// Most states a flow may have.
+pub const MAX_STATES: usize = 1_000;
+/// The longest duration a `wait`, `timeout` or similar property may give: an execution's limit.
+pub const MAX_DURATION_SECONDS: u64 = 30 * 24 * 3_600;
+
+/// A flow definition as authors write it (JSON, or YAML where files are loaded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    /// What the flow is for.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The state an execution starts in.
+    pub initial_state: String,
+    /// The states, in the author's order.
+    pub states: Vec<State>,
+}
+
+/// One state of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// Unique within the flow; transitions and templates (`states.<name>.…`) refer to it.
+    pub name: String,
+    /// Its state type, e.g. `send_message`.
+    #[serde(rename = "type")]
+    pub state_type: String,
+    /// Its settings, as its type takes them.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub properties: serde_json::Map<String, Value>,
+    /// Where each of its events leads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<Transition>,
+}
+
+/// Where one event of a state leads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    /// One of the events of the state's type.
+    pub event: String,
+    /// The next state's name; empty ends the execution.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub next: String,
+}
+
+/// One fault of a flow, naming where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The state at fault, if the fault is in one.
+    pub state: Option<String>,
+    /// The property (or `transitions`) at fault, if any.
+    pub property: Option<String>,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.state, &self.property) {
+            (Some(state), Some(property)) => {
+                write!(formatter, "state {state:?}, {property}: {}", self.message)
+            }
+            (Some(state), None) => write!(formatter, "state {state:?}: {}", self.message),
+            (None, Some(property)) => write!(formatter, "{property}: {}", self.message),
+            (None, None) => formatter.write_str(&self.message),
+        }
+    }
+}
+
+/// Collects problems while a flow is checked.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn flow(&mut self, property: &str, message: String) {
+        self.0.push(Problem {
+            state: None,
+            property: Some(property.to_owned()),
+            message,
+        });
+    }
+
+    fn state(&mut self, state: &str, property: Option<&str>, message: String) {
+        self.0.push(Problem {
+            state: Some(state.to_owned()),
+            property: property.map(str::to_owned),
+            message,
+        });
+    }
+}
+
+impl Flow {
+    /// Parses a flow from JSON; a document that is not a flow at all is one problem naming the
+    /// line and column.
+    pub fn from_json(text: &str) -> Result<Self, Vec<Problem>> {
+        serde_json::from_str(text).map_err(|error| {
+            vec![Problem {
+                state: None,
+                property: None,
+                message: format!("not a flow definition: {error}"),
+            }]
+        })
+    }
+
+    /// Every fault of the flow; empty when it may be published.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Problems::default();
+        if self.states.is_empty() || self.states.len() > MAX_STATES {
+            problems.flow(
+                "states",
+                format!(
+                    "a flow has 1 to {MAX_STATES} states, this one {}",
+                    self.states.len()
+                ),
+            );
+        }
+        let mut names = BTreeSet::new();
+        for state in &self.states {
+            if !is_name(&state.name) {
+                problems.state(
+                    &state.name,
+                    Some("name"),
+                    "a state name is 1 to 64 of letters, digits, `_` or `-`".to_owned(),
+                );
+            }
+            if !names.insert(state.name.as_str()) {
+                problems.state(
+                    &state.name,
+                    Some("name"),
+                    "another state has this name".to_owned(),
+                );
+            }
+        }
+        if !names.contains(self.initial_state.as_str()) {
+            problems.flow(
+                "initial_state",
+                format!("{:?} is not the name of a state", self.initial_state),
+            );
+        }
+        for state in &self.states {
+            match state_type(&state.state_type) {
+                Some(rule) => check_state(state, rule, &names, &mut problems),
+                None => problems.state(
+                    &state.name,
+                    Some("type"),
+                    format!(
+                        "{:?} is not a state type; the types are {}",
+                        state.state_type,
+                        STATE_TYPES
+                            .iter()
+                            .map(|rule| rule.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
+        }
+        if names.contains(self.initial_state.as_str()) {
+            let reached = self.reachable();
+            for state in &self.states {
+                if !reached.contains(state.name.as_str()) {
+                    problems.state(
+                        &state.name,
+                        None,
+                        format!("no transition leads here from {:?}", self.initial_state),
+                    );
+                }
+            }
+        }
+        problems.0
+    }
+
+    /// The names of the states an execution can reach from `initial_state`.
+    fn reachable(&self) -> BTreeSet<&str> {
+        let by_name: BTreeMap<&str, &State> = self
+            .states
+            .iter()
+            .map(|state| (state.name.as_str(), state))
+            .collect();
+        let mut reached = BTreeSet::from([self.initial_state.as_str()]);
+        let mut queue = VecDeque::from([self.initial_state.as_str()]);
+        while let Some(name) = queue.pop_front() {
+            let Some(state) = by_name.get(name) else {
+                continue;
+            };
+            for next in successors(state) {
+                if by_name.contains_key(next) && reached.insert(next) {
+                    queue.push_back(next);
+                }
+            }
+        }
+        reached
+    }
+}
+
+/// The states `state` can lead to: its transitions, and the states its properties name.
+fn successors(state: &State) -> Vec<&str> {
+    let mut next: Vec<&str> = state
+        .transitions
+        .iter()
+        .map(|transition| transition.next.as_str())
+        .filter(|next| !next.is_empty())
+        .collect();
+    let Some(rule) = state_type(&state.state_type) else {
+        return next;
+    };
+    for property in rule.properties {
+        match (property.kind, state.properties.get(property.name)) {
+            (Kind::State, Some(Value::String(name))) => next.push(name),
+            (Kind::Cases, Some(Value::Array(cases))) => next.extend(
+                cases
+                    .iter()
+                    .filter_map(|case| case.get("next").and_then(Value::as_str)),
+            ),
+            _ => {}
+        }
+    }
+    next
+}
+
+fn check_state(state: &State, rule: &StateType, names: &BTreeSet<&str>, problems: &mut Problems) {
+    let name = state.name.as_str();
+    for key in state.properties.keys() {
+        if !rule.properties.iter().any(|property| property.name == key) {
+            let known: Vec<&str> = rule.properties.iter().map(|property| property.name).collect();
+            let takes = if known.is_empty() {
+                "no properties".to_owned()
+            } else {
+                known.join(", ")
+            };
+            problems.state(
+                name,
+                Some(key),
+                format!("{} takes no property {key:?}; it takes {takes}", rule.name),
+            );
+        }
+    }
+    for property in rule.properties {
+        match state.properties.get(property.name) {
+            Some(value) => {
+                if let Err(message) = check_value(property.kind, value, names) {
+                    problems.state(name, Some(property.name), message);
+                }
+            }
+            None if property.required => {
+                problems.state(name, Some(property.name), format!("{} needs it", rule.name));
+            }
+            None => {}
+        }
+    }
+    if !rule.any_of.is_empty() && !rule.any_of.iter().any(|key| state.properties.contains_key(*key)) {
+        problems.state(
+            name,
+            None,
+            format!("{} needs at least one of {}", rule.name, rule.any_of.join(", ")),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for transition in &state.transitions {
+        if !rule.events.contains(&transition.event.as_str()) {
+            let events = if rule.events.is_empty() {
+                "none: nothing follows it".to_owned()
+            } else {
+                rule.events.join(", ")
+            };
+            problems.state(
+                name,
+                Some("transitions"),
+                format!(
+                    "{} has no event {:?}; its events are {events}",
+                    rule.name, transition.event
+                ),
+            );
+        }
+        if !seen.insert(transition.event.as_str()) {
+            problems.state(
+                name,
+                Some("transitions"),
+                format!("event {:?} has two transitions", transition.event),
+            );
+        }
+        if !transition.next.is_empty() && !names.contains(transition.next.as_str()) {
+            problems.state(
+                name,
+                Some("transitions"),
+                format!(
+                    "event {:?} leads to {:?}, which is not a state",
+                    transition.event, transition.next
+                ),
+            );
+        }
+    }
+}
+
+/// Checks one property value against its kind; the message says what it must be.
+fn check_value(kind: Kind, value: &Value, names: &BTreeSet<&str>) -> Result<(), String> {
+    match kind {
+        Kind::Text => check_template(text(value)?, names),
+        Kind::Texts => {
+            let items = value.as_array().ok_or("must be a list of texts")?;
+            if items.is_empty() {
+                return Err("must list at least one text".to_owned());
+            }
+            for (index, item) in items.iter().enumerate() {
+                check_template(text(item)?, names).map_err(|message| format!("item {index}: {message}"))?;
+            }
+            Ok(())
+        }
+        Kind::Plain => text(value).map(|_| ()),
+        Kind::Name => {
+            let value = text(value)?;
+            if value.is_empty()
+                || value.len() > 128
+                || !value
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.'))
+            {
+                return Err(format!(
+                    "{value:?} is not a name (1 to 128 of letters, digits, `_`, `-` or `.`)"
+                ));
+            }
+            Ok(())
+        }
+        Kind::Target => {
+            let value = text(value)?;
+            let key = value
+                .strip_prefix("contact.fields.")
+                .or_else(|| value.strip_prefix("flow."));
+            match key {
+                Some(key) if is_name(key) => Ok(()),
+                _ => Err(format!(
+                    "{value:?} is not a place to save to: use contact.fields.<key> or flow.<variable>"
+                )),
+            }
+        }
+        Kind::State => {
+            let value = text(value)?;
+            if names.contains(value) {
+                Ok(())
+            } else {
+                Err(format!("{value:?} is not a state"))
+            }
+        }
+        Kind::Integer { min, max } => match value.as_i64() {
+            Some(number) if (min..=max).contains(&number) => Ok(()),
+            _ => Err(format!("must be a whole number from {min} to {max}")),
+        },
+        Kind::Boolean => value
+            .as_bool()
+            .map(|_| ())
+            .ok_or_else(|| "must be true or false".to_owned()),
+        Kind::Duration => {
+            let value = text(value)?;
+            match duration_seconds(value) {
+                Some(seconds) if (1..=MAX_DURATION_SECONDS).contains(&seconds) => Ok(()),
+                _ => Err(format!(
+                    "{value:?} is not a duration up to 30 days (a number and s, m, h or d: 90s, 5m, 2d)"
+                )),
+            }
+        }
+        Kind::TimeOfDay => {
+            let value = text(value)?;
+            let valid = value.split_once(':').is_some_and(|(hours, minutes)| {
+                hours.len() == 2
+                    && minutes.len() == 2
+                    && hours.parse::<u8>().is_ok_and(|hours| hours < 24)
+                    && minutes.parse::<u8>().is_ok_and(|minutes| minutes < 60)
+            });
+            if valid {
+                Ok(())
+            } else {
+                Err(format!("{value:?} is not a time of day (HH:MM, 24 h)"))
+            }
+        }
+        Kind::Choice(choices) => {
+            let value = text(value)?;
+            if choices.contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("{value:?} is not one of {}", choices.join(", ")))
+            }
+        }
+        Kind::TextMap => {
+            let object = value.as_object().ok_or("must be an object of texts")?;
+            for (key, item) in object {
+                check_template(text(item)?, names).map_err(|message| format!("{key}: {message}"))?;
+            }
+            Ok(())
+        }
+        Kind::Pointers => {
+            let object = value.as_object().ok_or("must be an object of JSON pointers")?;
+            for (key, item) in object {
+                let pointer = text(item)?;
+                if !(pointer.is_empty() || pointer.starts_with('/')) {
+                    return Err(format!(
+                        "{key}: {pointer:?} is not a JSON pointer (e.g. /data/id)"
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Kind::Object => value
+            .as_object()
+            .map(|_| ())
+            .ok_or_else(|| "must be an object".to_owned()),
+        Kind::Cases => {
+            let cases = value.as_array().ok_or("must be a list of {when, next}")?;
+            if cases.is_empty() {
+                return Err("must list at least one case".to_owned());
+            }
+            for (index, case) in cases.iter().enumerate() {
+                let object = case
+                    .as_object()
+                    .ok_or_else(|| format!("case {index} must be an object {{when, next}}"))?;
+                if !object.get("when").is_some_and(Value::is_object) {
+                    return Err(format!("case {index} needs a condition object `when`"));
+                }
+                match object.get("next").and_then(Value::as_str) {
+                    Some(next) if names.contains(next) => {}
+                    Some(next) => {
+                        return Err(format!("case {index} leads to {next:?}, which is not a state"));
+                    }
+                    None => return Err(format!("case {index} needs `next`, the state it leads to")),
+                }
+                if let Some(extra) = object.keys().find(|key| !matches!(key.as_str(), "when" | "next")) {
+                    return Err(format!("case {index} takes only when and next, not {extra:?}"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn text(value: &Value) -> Result<&str, String> {
+    value.as_str().ok_or_else(|| "must be a text".to_owned())
+}
+
+/// Parses `source` as a template whose `states.<name>` paths name states of the flow.
+fn check_template(source: &str, names: &BTreeSet<&str>) -> Result<(), String> {
+    let template = Template::parse(source).map_err(|error| format!("bad template: {error}"))?;
+    for expression in template.expressions() {
+        if expression.path[0] == "states" && !names.contains(expression.path[1].as_str()) {
+            return Err(format!(
+                "bad template: {} refers to state {:?}, which the flow does not have",
+                expression.dotted(),
+                expression.path[1]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A state, variable or field name: 1 to 64 of letters, digits, `_` or `-`.
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+}
+
+/// `90s`, `5m`, `2h`, `1d` in seconds.
+pub fn duration_seconds(text: &str) -> Option<u64> {
+    let unit = text.chars().last()?;
+    let number: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+#[cfg(test)]
+mod tests;
