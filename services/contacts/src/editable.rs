@@ -9,7 +9,7 @@ use switchboard_proto::contacts::v1 as proto;
 use crate::ContactsError;
 use crate::fields::FieldDefinition;
 use crate::model::Contact;
-use crate::normalize::{PhoneOrigin, normalize_email, normalize_phone};
+use switchboard_domain::normalize::{PhoneOrigin, normalize_email, normalize_phone};
 
 /// Longest name, in characters.
 const MAX_NAME_CHARS: usize = 200;

@@ -8,7 +8,7 @@ use switchboard_proto::contacts::v1 as proto;
 use switchboard_proto::contacts::v1::field_value::Value as ProtoValue;
 
 use crate::ContactsError;
-use crate::normalize::{PhoneOrigin, normalize_email, normalize_phone};
+use switchboard_domain::normalize::{PhoneOrigin, normalize_email, normalize_phone};
 
 pub use crate::filter::FieldType;
 

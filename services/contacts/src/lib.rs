@@ -20,7 +20,6 @@ mod jobs;
 mod merge;
 mod metrics;
 mod model;
-pub mod normalize;
 mod outbox;
 mod reset;
 mod resolve;

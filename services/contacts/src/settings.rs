@@ -84,7 +84,7 @@ impl Settings {
     pub fn from_proto(settings: &switchboard_proto::contacts::v1::Settings) -> Result<Self, ContactsError> {
         let default_country = settings.default_country.trim().to_ascii_uppercase();
         if !default_country.is_empty() {
-            crate::normalize::parse_country(&default_country)
+            switchboard_domain::normalize::parse_country(&default_country)
                 .map_err(|error| ContactsError::invalid(format!("default_country: {error}")))?;
         }
         let quota_reset_tag = if settings.quota_reset_tag.trim().is_empty() {

@@ -12,10 +12,10 @@ use tonic::{Request, Response, Status};
 use super::{ContactsApi, contact_id, workspace};
 use crate::editable::{Editable, Rules, STANDARD_PATHS};
 use crate::model::Contact;
-use crate::normalize::parse_country;
 use crate::outbox::{self, ChangeEvent};
 use crate::settings::Settings;
 use crate::{ContactsError, store};
+use switchboard_domain::normalize::parse_country;
 
 impl ContactsApi {
     /// Creates a contact by hand and records `contact.created`.

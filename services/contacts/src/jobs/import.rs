@@ -12,9 +12,9 @@ use super::{BATCH, Job, JobRunner, MAX_ERRORS};
 use crate::csv_import::{self, Column};
 use crate::editable::{Editable, Rules};
 use crate::model::Contact;
-use crate::normalize::parse_country;
 use crate::settings::Settings;
 use crate::{ContactsError, store};
+use switchboard_domain::normalize::parse_country;
 
 impl JobRunner {
     /// Imports the job's CSV in batches, from where it stopped; a dry run only counts.

@@ -3,8 +3,8 @@
 use switchboard_domain::Channel;
 use switchboard_proto::common::v1::SenderIdentity;
 
-use crate::normalize::{PhoneOrigin, normalize_email, normalize_phone, parse_country};
 use crate::settings::Settings;
+use switchboard_domain::normalize::{PhoneOrigin, normalize_email, normalize_phone, parse_country};
 
 /// What a channel said about a sender, normalized.
 #[derive(Debug, Default)]

@@ -3,7 +3,8 @@
 //! written.
 
 use phonenumber::Mode;
-use phonenumber::country::Id as CountryId;
+/// An ISO 3166-1 alpha-2 country, as libphonenumber knows it (from [`parse_country`]).
+pub use phonenumber::country::Id as CountryId;
 
 /// Why a phone number or e-mail address was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
