@@ -270,6 +270,17 @@ fn check_state(state: &State, rule: &StateType, names: &BTreeSet<&str>, problems
             format!("{} needs at least one of {}", rule.name, rule.any_of.join(", ")),
         );
     }
+    // The one rule between two properties: a choice needs its options.
+    if rule.name == "ask"
+        && state.properties.get("answer_type").and_then(Value::as_str) == Some("choice")
+        && !state.properties.contains_key("options")
+    {
+        problems.state(
+            name,
+            Some("options"),
+            "a choice question needs its options".to_owned(),
+        );
+    }
     let mut seen = BTreeSet::new();
     for transition in &state.transitions {
         if !rule.events.contains(&transition.event.as_str()) {

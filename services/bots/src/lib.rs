@@ -4,6 +4,7 @@
 //! JSON Schema made from it, and the template language of flow texts. The consumer of
 //! `bots.bot.pNN`, executions with their journal, durable timers and the gRPC API come next.
 
+pub mod answer;
 pub mod flow;
 pub mod schema;
 pub mod states;

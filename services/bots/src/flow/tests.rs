@@ -146,6 +146,12 @@ fn every_problem_names_its_state_and_property() {
             "state \"greet\": send_message needs at least one of text, media_url, template",
         ),
         (
+            with_state("ask_email", |state| {
+                state["properties"]["answer_type"] = json!("choice")
+            }),
+            "state \"ask_email\", options: a choice question needs its options",
+        ),
+        (
             with_state("route", |state| {
                 state["properties"]["cases"][0]["next"] = json!("nobody")
             }),
