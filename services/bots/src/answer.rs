@@ -212,12 +212,18 @@ fn read_choice(reply: &str, options: &[String]) -> Option<usize> {
 /// `text` lower-cased, without accents (canonical decomposition, combining marks dropped) and
 /// with runs of blanks made one space: how replies and options are compared.
 pub fn folded(text: &str) -> String {
-    let bare: String = text
-        .nfd()
-        .filter(|character| !unicode_normalization::char::is_combining_mark(*character))
+    let bare: String = without_accents(text)
+        .chars()
         .flat_map(char::to_lowercase)
         .collect();
     bare.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `text` without accents: canonical decomposition, combining marks dropped (`é` → `e`).
+pub(crate) fn without_accents(text: &str) -> String {
+    text.nfd()
+        .filter(|character| !unicode_normalization::char::is_combining_mark(*character))
+        .collect()
 }
 
 #[cfg(test)]

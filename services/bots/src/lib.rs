@@ -9,7 +9,8 @@ pub mod flow;
 pub mod schema;
 pub mod states;
 pub mod template;
+pub mod trigger;
 
-pub use flow::{Flow, Problem, State, Transition};
+pub use flow::{Flow, Problem, State, Transition, WhenBusy};
 pub use schema::flow_schema;
 pub use template::{MissingValue, Template, TemplateError, Values};

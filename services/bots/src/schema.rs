@@ -24,10 +24,24 @@ pub fn flow_schema() -> Value {
         "properties": {
             "description": {"type": "string"},
             "initial_state": {"$ref": "#/$defs/name"},
+            "triggers": {"type": "array", "items": {"$ref": "#/$defs/trigger"}},
+            "when_busy": {"enum": ["refuse", "wait", "replace"]},
             "states": {"type": "array", "minItems": 1, "maxItems": MAX_STATES, "items": {"oneOf": states}}
         },
         "$defs": {
             "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "trigger": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["type"],
+                "properties": {
+                    "type": {"enum": ["new_conversation", "keyword", "payload", "referral", "tag_added", "field_changed"]},
+                    "values": {"type": "array", "items": {"type": "string"}},
+                    "match": {"enum": ["exact", "contains", "regex"]},
+                    "priority": {"type": "integer"},
+                    "channel_accounts": {"type": "array", "items": {"type": "string"}}
+                }
+            },
             "transition": {
                 "type": "object",
                 "additionalProperties": false,
@@ -170,7 +184,15 @@ mod tests {
             0,
             json!({"name": "start", "type": "split", "properties": {"cases": cases}, "transitions": [{"event": "no_match"}]}),
         );
-        json!({"initial_state": "start", "states": states})
+        json!({
+            "initial_state": "start",
+            "triggers": [
+                {"type": "new_conversation", "channel_accounts": ["chacc_demo"]},
+                {"type": "keyword", "values": ["price", "^order \\d+$"], "match": "regex", "priority": 2}
+            ],
+            "when_busy": "replace",
+            "states": states
+        })
     }
 
     /// A valid value of `kind` (naming the first state where a state is asked for).

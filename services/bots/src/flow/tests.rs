@@ -7,6 +7,8 @@ fn identification() -> serde_json::Value {
     json!({
         "description": "Ask a new contact for an e-mail and a phone",
         "initial_state": "greet",
+        "triggers": [{"type": "new_conversation"}, {"type": "keyword", "values": ["e-mail", "cadastro"], "priority": 1}],
+        "when_busy": "wait",
         "states": [
             {"name": "greet", "type": "send_message",
              "properties": {"text": "Hi {{ contact.first_name | default: \"there\" }}!"},
@@ -192,6 +194,25 @@ fn unreachable_states_duplicate_names_and_a_missing_start_are_found() {
     let found = problems(document);
     assert_found(&found, "state \"human\", name: another state has this name");
     assert_found(&found, "initial_state: \"start\" is not the name of a state");
+}
+
+#[test]
+fn a_bad_trigger_is_named_by_its_position() {
+    let mut document = identification();
+    document["triggers"][1] = json!({"type": "keyword", "values": ["(oops"], "match": "regex"});
+    let found = problems(document);
+    assert!(
+        found
+            .iter()
+            .any(|problem| problem.starts_with("triggers[1]: values: \"(oops\" is not a regular expression")),
+        "{found:#?}"
+    );
+    let mut document = identification();
+    document["when_busy"] = json!("queue");
+    assert!(
+        Flow::from_json(&document.to_string()).is_err(),
+        "when_busy is refuse, wait or replace"
+    );
 }
 
 #[test]
