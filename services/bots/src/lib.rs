@@ -5,6 +5,7 @@
 //! `bots.bot.pNN`, executions with their journal, durable timers and the gRPC API come next.
 
 pub mod answer;
+pub mod condition;
 pub mod flow;
 pub mod schema;
 pub mod states;

@@ -178,7 +178,7 @@ mod tests {
             .collect();
         let cases: Vec<Value> = STATE_TYPES
             .iter()
-            .map(|state_type| json!({"when": {"field": "flow.answer", "equals": state_type.name}, "next": state_type.name}))
+            .map(|state_type| json!({"when": {"value": "flow.answer", "equals": state_type.name}, "next": state_type.name}))
             .collect();
         states.insert(
             0,
@@ -212,7 +212,7 @@ mod tests {
             Kind::TextMap => json!({"name": "{{contact.first_name | default: \"\"}}"}),
             Kind::Pointers => json!({"order": "/data/id"}),
             Kind::Object => json!({"source": "bot"}),
-            Kind::Cases => json!([{"when": {"field": "flow.answer", "equals": "yes"}, "next": "start"}]),
+            Kind::Cases => json!([{"when": {"value": "flow.answer", "equals": "yes"}, "next": "start"}]),
         }
     }
 

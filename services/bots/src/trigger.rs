@@ -115,7 +115,7 @@ impl Matcher {
                 trigger
                     .values
                     .iter()
-                    .map(|pattern| compile(pattern))
+                    .map(|pattern| compile_folded(pattern).map_err(|error| format!("values: {error}")))
                     .collect::<Result<_, _>>()?,
             ),
             (TriggerKind::Keyword, _) => {
@@ -192,16 +192,14 @@ fn contains_words(words: &[&str], keyword: &str) -> bool {
             .any(|window| window == wanted.as_slice())
 }
 
-/// Compiles a keyword pattern to match folded text: accents dropped from its letters, any case.
-fn compile(pattern: &str) -> Result<Regex, String> {
+/// Compiles a pattern to match folded text: accents dropped from its letters, any case.
+pub(crate) fn compile_folded(pattern: &str) -> Result<Regex, String> {
     let bare = crate::answer::without_accents(pattern);
     RegexBuilder::new(&bare)
         .case_insensitive(true)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|error| {
-            format!("values: {pattern:?} is not a regular expression this runtime takes: {error}")
-        })
+        .map_err(|error| format!("{pattern:?} is not a regular expression this runtime takes: {error}"))
 }
 
 /// The candidate whose trigger matches with the highest priority; equal priorities go to the

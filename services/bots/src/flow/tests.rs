@@ -24,7 +24,7 @@ fn identification() -> serde_json::Value {
                             "save_to": "contact.fields.phone"},
              "transitions": [{"event": "answered", "next": "route"}]},
             {"name": "route", "type": "split",
-             "properties": {"cases": [{"when": {"field": "contact.fields.plan", "equals": "gold"}, "next": "human"}]},
+             "properties": {"cases": [{"when": {"value": "contact.fields.plan", "equals": "gold"}, "next": "human"}]},
              "transitions": [{"event": "no_match", "next": "bye"}]},
             {"name": "human", "type": "transfer_to_human", "properties": {"team": "support"}},
             {"name": "bye", "type": "end"}
@@ -146,6 +146,12 @@ fn every_problem_names_its_state_and_property() {
                 state["properties"] = json!({"buttons": ["Yes", "No"]});
             }),
             "state \"greet\": send_message needs at least one of text, media_url, template",
+        ),
+        (
+            with_state("route", |state| {
+                state["properties"]["cases"][0]["when"] = json!({"value": "contact.fields.plan", "bigger": 1})
+            }),
+            "state \"route\", cases: case 0: when: \"bigger\" is not an operator",
         ),
         (
             with_state("ask_email", |state| {

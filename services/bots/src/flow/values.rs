@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::MAX_DURATION_SECONDS;
+use crate::condition::Condition;
 use crate::states::Kind;
 use crate::template::Template;
 
@@ -128,9 +129,10 @@ pub(super) fn check_value(kind: Kind, value: &Value, names: &BTreeSet<&str>) -> 
                 let object = case
                     .as_object()
                     .ok_or_else(|| format!("case {index} must be an object {{when, next}}"))?;
-                if !object.get("when").is_some_and(Value::is_object) {
-                    return Err(format!("case {index} needs a condition object `when`"));
-                }
+                let when = object
+                    .get("when")
+                    .ok_or_else(|| format!("case {index} needs a condition `when`"))?;
+                Condition::parse(when).map_err(|error| format!("case {index}: when: {error}"))?;
                 match object.get("next").and_then(Value::as_str) {
                     Some(next) if names.contains(next) => {}
                     Some(next) => {
