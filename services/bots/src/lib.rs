@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod condition;
+pub mod engine;
 pub mod flow;
 pub mod schema;
 pub mod states;
