@@ -120,10 +120,16 @@ fn read_number(reply: &str) -> Option<String> {
         .chars()
         .filter(|character| !character.is_whitespace())
         .collect();
-    let decimal = if compact.matches(',').count() == 1 && !compact.contains('.') {
-        compact.replace(',', ".")
-    } else {
-        compact
+    let decimal = match compact.split_once(',') {
+        // "1,200" is 1200 in one locale and 1.2 in another: not an answer either way.
+        Some((_, after)) if after.len() == 3 && after.bytes().all(|byte| byte.is_ascii_digit()) => {
+            return None;
+        }
+        Some((before, after)) if !after.contains(',') && !compact.contains('.') => {
+            format!("{before}.{after}")
+        }
+        Some(_) => return None,
+        None => compact,
     };
     let number: f64 = decimal.parse().ok()?;
     if !number.is_finite() {
@@ -136,7 +142,7 @@ fn read_number(reply: &str) -> Option<String> {
     })
 }
 
-/// ISO `2027-04-03`, or `03/04/2027`, `03.04.2027`, `3-4-2027` in `order`.
+/// ISO `2027-04-03`, or `03/04/2027`, `03.04.2027`, `3-4-2027` in `order` (four-digit years).
 fn read_date(reply: &str, order: DateOrder) -> Option<NaiveDate> {
     if let Ok(date) = NaiveDate::parse_from_str(reply, "%Y-%m-%d") {
         return Some(date);
@@ -149,12 +155,11 @@ fn read_date(reply: &str, order: DateOrder) -> Option<NaiveDate> {
         DateOrder::DayFirst => (first, second),
         DateOrder::MonthFirst => (second, first),
     };
+    // Four digits only: "17/05/90" could be 1990 or 2090.
+    if year.len() != 4 || !year.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
     let year: i32 = year.parse().ok()?;
-    let year = if (0..100).contains(&year) {
-        2000 + year
-    } else {
-        year
-    };
     NaiveDate::from_ymd_opt(year, month.parse().ok()?, day.parse().ok()?)
 }
 
@@ -186,18 +191,18 @@ fn read_time(reply: &str) -> Option<NaiveTime> {
     NaiveTime::from_hms_opt(hours, minutes, 0)
 }
 
-/// The option `reply` names: its number (1-based), its whole text, or the one option whose
+/// The option `reply` names: its whole text, else its number (1-based), else the one option whose
 /// text contains the reply, ignoring case and accents. `None` when none or several match.
 fn read_choice(reply: &str, options: &[String]) -> Option<usize> {
-    if let Ok(number) = reply.parse::<usize>()
-        && (1..=options.len()).contains(&number)
-    {
-        return Some(number - 1);
-    }
     let wanted = folded(reply);
     let folded_options: Vec<String> = options.iter().map(|option| folded(option)).collect();
     if let Some(index) = folded_options.iter().position(|option| *option == wanted) {
         return Some(index);
+    }
+    if let Ok(number) = reply.parse::<usize>()
+        && (1..=options.len()).contains(&number)
+    {
+        return Some(number - 1);
     }
     let mut containing = folded_options
         .iter()
@@ -254,7 +259,7 @@ mod tests {
             (AnswerType::Phone, "(11) 96123-4567", "+5511961234567"),
             (AnswerType::Date, "2027-04-03", "2027-04-03"),
             (AnswerType::Date, "03/04/2027", "2027-04-03"),
-            (AnswerType::Date, "3.4.27", "2027-04-03"),
+            (AnswerType::Date, "3-4-2027", "2027-04-03"),
             (AnswerType::Time, "14:30", "14:30"),
             (AnswerType::Time, "9h05", "09:05"),
             (AnswerType::Time, "2pm", "14:00"),
@@ -283,6 +288,9 @@ mod tests {
         let refused = [
             (AnswerType::Number, "three", "a number"),
             (AnswerType::Number, "1,5.3", "a number"),
+            (AnswerType::Number, "1,200", "a number"),
+            (AnswerType::Number, "inf", "a number"),
+            (AnswerType::Date, "17/05/90", "a date"),
             (AnswerType::Email, "ana at example", "an e-mail address"),
             (AnswerType::Phone, "12", "a phone number"),
             (AnswerType::Date, "31/02/2027", "a date"),
@@ -306,6 +314,17 @@ mod tests {
             read(AnswerType::Choice, "4"),
             Err(NotAnAnswer::NoOption("4".to_owned()))
         );
+    }
+
+    #[test]
+    fn an_option_named_like_a_number_is_chosen_by_its_text() {
+        let options = ["3".to_owned(), "2".to_owned(), "1".to_owned()];
+        let reading = Reading {
+            options: &options,
+            default_country: None,
+            date_order: DateOrder::DayFirst,
+        };
+        assert_eq!(read_answer(AnswerType::Choice, "1", &reading).as_deref(), Ok("1"));
     }
 
     #[test]

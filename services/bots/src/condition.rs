@@ -4,15 +4,17 @@
 //!   templates: `contact.fields.plan`, `flow.count`, `trigger.message.text`, …). Operators:
 //!   `equals`, `not_equals`, `contains`, `starts_with`, `one_of` (a list), `matches` (a regular
 //!   expression), `greater_than`, `less_than`, `at_least`, `at_most`, `is_empty` (true/false).
-//!   Two numbers compare as numbers, anything else as text ignoring case and accents (so ISO
-//!   dates and times compare in time order).
+//!   Two numbers compare as numbers, two texts ignoring case and accents (so ISO dates and
+//!   times compare in time order); a number and a text are neither equal nor ordered.
 //! - `{"has_tag": "vip"}`, `{"channel": "whatsapp"}` (or a list), `{"business_hours": "open"}`
 //!   (or `"closed"`).
 
 use regex::Regex;
 use serde_json::Value;
 
-use crate::answer::folded;
+use switchboard_domain::normalize::CountryId;
+
+use crate::answer::{DateOrder, folded};
 use crate::template::{ROOTS, Values};
 
 /// What a condition can ask about the turn besides its values.
@@ -23,6 +25,15 @@ pub trait Facts: Values {
     fn channel(&self) -> &str;
     /// Whether the workspace's business hours are open now.
     fn business_hours_open(&self) -> bool;
+    /// The workspace's country, for phone numbers answered without `+` (none: only
+    /// international numbers are answers).
+    fn default_country(&self) -> Option<CountryId> {
+        None
+    }
+    /// How the workspace reads dates written with slashes or dots.
+    fn date_order(&self) -> DateOrder {
+        DateOrder::DayFirst
+    }
 }
 
 /// A parsed condition.
@@ -76,11 +87,21 @@ pub enum Operator {
     IsEmpty(bool),
 }
 
+/// How deep `all`, `any` and `not` may nest.
+pub const MAX_DEPTH: usize = 16;
+
 const OPERATORS: &str = "equals, not_equals, contains, starts_with, one_of, matches, greater_than, less_than, at_least, at_most, is_empty";
 
 impl Condition {
     /// Parses `when`; the error says what is wrong and where inside it.
     pub fn parse(when: &Value) -> Result<Self, String> {
+        Self::parse_at(when, 0)
+    }
+
+    fn parse_at(when: &Value, depth: usize) -> Result<Self, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("conditions nest at most {MAX_DEPTH} deep"));
+        }
         let object = when.as_object().ok_or("a condition is an object")?;
         if let Some(items) = object.get("all").or_else(|| object.get("any")) {
             let list = items
@@ -90,7 +111,9 @@ impl Condition {
             let parsed = list
                 .iter()
                 .enumerate()
-                .map(|(index, item)| Self::parse(item).map_err(|error| format!("[{index}]: {error}")))
+                .map(|(index, item)| {
+                    Self::parse_at(item, depth + 1).map_err(|error| format!("[{index}]: {error}"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             only_keys(object, &["all", "any"], 1)?;
             return Ok(if object.contains_key("all") {
@@ -102,7 +125,7 @@ impl Condition {
         if let Some(inner) = object.get("not") {
             only_keys(object, &["not"], 1)?;
             return Ok(Self::Not(Box::new(
-                Self::parse(inner).map_err(|error| format!("not: {error}"))?,
+                Self::parse_at(inner, depth + 1).map_err(|error| format!("not: {error}"))?,
             )));
         }
         if let Some(tag) = object.get("has_tag") {
@@ -199,27 +222,41 @@ impl Operator {
         };
         use std::cmp::Ordering::{Equal, Greater, Less};
         match self {
-            Self::Equals(operand) => compare(value, operand) == Equal,
-            Self::NotEquals(operand) => compare(value, operand) != Equal,
+            Self::Equals(operand) => compare(value, operand) == Some(Equal),
+            Self::NotEquals(operand) => compare(value, operand) != Some(Equal),
             Self::Contains(operand) => folded(value).contains(&folded(operand)),
             Self::StartsWith(operand) => folded(value).starts_with(&folded(operand)),
-            Self::OneOf(operands) => operands.iter().any(|operand| compare(value, operand) == Equal),
+            Self::OneOf(operands) => operands
+                .iter()
+                .any(|operand| compare(value, operand) == Some(Equal)),
             Self::Matches(pattern) => pattern.is_match(&folded(value)),
-            Self::GreaterThan(operand) => compare(value, operand) == Greater,
-            Self::LessThan(operand) => compare(value, operand) == Less,
-            Self::AtLeast(operand) => compare(value, operand) != Less,
-            Self::AtMost(operand) => compare(value, operand) != Greater,
+            Self::GreaterThan(operand) => compare(value, operand) == Some(Greater),
+            Self::LessThan(operand) => compare(value, operand) == Some(Less),
+            Self::AtLeast(operand) => matches!(compare(value, operand), Some(Greater | Equal)),
+            Self::AtMost(operand) => matches!(compare(value, operand), Some(Less | Equal)),
             Self::IsEmpty(_) => false,
         }
     }
 }
 
-/// Two numbers by value; anything else as folded text.
-fn compare(value: &str, operand: &str) -> std::cmp::Ordering {
-    match (value.trim().parse::<f64>(), operand.trim().parse::<f64>()) {
-        (Ok(left), Ok(right)) => left.total_cmp(&right),
-        _ => folded(value).cmp(&folded(operand)),
+/// Two numbers by value, two texts folded; a number and a text do not compare (`None`).
+fn compare(value: &str, operand: &str) -> Option<std::cmp::Ordering> {
+    match (decimal(value), decimal(operand)) {
+        (Some(left), Some(right)) => left.partial_cmp(&right),
+        (None, None) => Some(folded(value).cmp(&folded(operand))),
+        _ => None,
     }
+}
+
+/// `text` as a number when it is a plain decimal (`-12`, `3.5`): not `inf`, `nan` or `1e9`.
+fn decimal(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let plain = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+    (plain(whole) && plain(fraction))
+        .then(|| text.parse().ok())
+        .flatten()
 }
 
 fn only_keys(object: &serde_json::Map<String, Value>, allowed: &[&str], count: usize) -> Result<(), String> {
@@ -276,7 +313,7 @@ mod tests {
         Turn {
             values: json!({
                 "contact": {"fields": {"plan": "Gold", "visits": "12", "birthday": "1990-05-17"}},
-                "flow": {"code": "AB123456"},
+                "flow": {"code": "AB123456", "word": "infinity", "zero": "-0"},
                 "trigger": {"message": {"text": "Quero saber o PREÇO"}}
             }),
             tags: vec!["vip"],
@@ -317,6 +354,15 @@ mod tests {
             "a missing value equals nothing"
         );
         assert!(holds(json!({"value": "flow.missing", "not_equals": "x"})));
+        assert!(
+            !holds(json!({"value": "flow.word", "greater_than": 100})),
+            "a text is not above a number"
+        );
+        assert!(
+            !holds(json!({"value": "flow.word", "at_most": 100})),
+            "nor below it"
+        );
+        assert!(holds(json!({"value": "flow.zero", "equals": 0})), "-0 equals 0");
     }
 
     #[test]
@@ -378,6 +424,10 @@ mod tests {
             (
                 json!({"business_hours": "lunch"}),
                 "business_hours is \"open\" or \"closed\"",
+            ),
+            (
+                (0..20).fold(json!({"has_tag": "a"}), |inner, _| json!({"not": inner})),
+                "not: not: not: not: not: not: not: not: not: not: not: not: not: not: not: not: not: conditions nest at most 16 deep",
             ),
         ];
         for (when, expected) in cases {

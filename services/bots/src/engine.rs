@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::answer::{AnswerType, DateOrder, Reading, read_answer};
+use crate::answer::{AnswerType, Reading, read_answer};
 use crate::condition::{Condition, Facts};
 use crate::flow::{Flow, State};
 use crate::template::Values;
@@ -38,6 +38,8 @@ pub struct Execution {
     pub repeats: u32,
     /// Answers to the current question that were not answers.
     pub attempts: u32,
+    /// Set once the execution ended; every later input is unexpected.
+    pub ended: bool,
 }
 
 /// What the runtime tells the engine.
@@ -62,7 +64,7 @@ pub enum Effect {
         message: serde_json::Map<String, Value>,
     },
     /// Ask a question (or again, after a reply that was not an answer) and wait for `Reply`, or
-    /// for `Outcome("no_reply")` when `timeout_seconds` pass.
+    /// for `Outcome("no_reply")` when `timeout_seconds` pass (a retry starts the timer again).
     Ask {
         /// The asking state.
         state: String,
@@ -133,6 +135,17 @@ pub enum EndReason {
 /// Moves `execution` on `input` and returns what the runtime must do, the last effect being
 /// the one it waits on (or [`Effect::End`]). `flow` must be valid ([`Flow::validate`]).
 pub fn advance(flow: &Flow, execution: &mut Execution, input: Input<'_>, facts: &impl Facts) -> Vec<Effect> {
+    if execution.ended {
+        return vec![Effect::End(EndReason::Unexpected {
+            state: execution.state.clone(),
+        })];
+    }
+    let effects = step_on(flow, execution, input, facts);
+    execution.ended = matches!(effects.last(), Some(Effect::End(_)));
+    effects
+}
+
+fn step_on(flow: &Flow, execution: &mut Execution, input: Input<'_>, facts: &impl Facts) -> Vec<Effect> {
     let mut effects = Vec::new();
     let next = match input {
         Input::Start => Some(flow.initial_state.clone()),
@@ -365,8 +378,8 @@ fn answer(
     let options = options(state, execution, facts).unwrap_or_default();
     let reading = Reading {
         options: &options,
-        default_country: None,
-        date_order: DateOrder::DayFirst,
+        default_country: facts.default_country(),
+        date_order: facts.date_order(),
     };
     match read_answer(answer_type, reply, &reading) {
         Ok(value) => {
@@ -394,7 +407,11 @@ fn answer(
                     state: state.name.clone(),
                     text: retry,
                     options,
-                    timeout_seconds: None,
+                    timeout_seconds: state
+                        .properties
+                        .get("timeout")
+                        .and_then(Value::as_str)
+                        .and_then(crate::flow::duration_seconds),
                 }),
                 Err(error) => effects.push(Effect::End(EndReason::MissingValue {
                     state: state.name.clone(),

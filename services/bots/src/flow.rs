@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::states::{Kind, STATE_TYPES, StateType, state_type};
-use crate::trigger::{Matcher, Trigger};
-pub use values::duration_seconds;
+use crate::trigger::{MAX_TRIGGERS, Matcher, Trigger};
+pub use values::{MAX_CASES, duration_seconds};
 use values::{check_value, is_name};
 
 /// Most states a flow may have.
@@ -150,6 +150,9 @@ impl Flow {
                     self.states.len()
                 ),
             );
+        }
+        if self.triggers.len() > MAX_TRIGGERS {
+            problems.flow("triggers", format!("a flow has at most {MAX_TRIGGERS} triggers"));
         }
         for (index, trigger) in self.triggers.iter().enumerate() {
             if let Err(message) = Matcher::new(trigger) {

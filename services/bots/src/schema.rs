@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::flow::MAX_STATES;
 use crate::states::{Kind, STATE_TYPES, StateType};
+use crate::trigger::{MAX_TRIGGER_VALUES, MAX_TRIGGERS};
 
 /// The schema's `$id`.
 pub const SCHEMA_ID: &str = "https://switchboard.dev/schemas/bots/flow.schema.json";
@@ -24,7 +25,7 @@ pub fn flow_schema() -> Value {
         "properties": {
             "description": {"type": "string"},
             "initial_state": {"$ref": "#/$defs/name"},
-            "triggers": {"type": "array", "items": {"$ref": "#/$defs/trigger"}},
+            "triggers": {"type": "array", "maxItems": MAX_TRIGGERS, "items": {"$ref": "#/$defs/trigger"}},
             "when_busy": {"enum": ["refuse", "wait", "replace"]},
             "states": {"type": "array", "minItems": 1, "maxItems": MAX_STATES, "items": {"oneOf": states}}
         },
@@ -36,9 +37,9 @@ pub fn flow_schema() -> Value {
                 "required": ["type"],
                 "properties": {
                     "type": {"enum": ["new_conversation", "keyword", "payload", "referral", "tag_added", "field_changed"]},
-                    "values": {"type": "array", "items": {"type": "string"}},
+                    "values": {"type": "array", "maxItems": MAX_TRIGGER_VALUES, "items": {"type": "string", "minLength": 1}},
                     "match": {"enum": ["exact", "contains", "regex"]},
-                    "priority": {"type": "integer"},
+                    "priority": {"type": "integer", "minimum": i32::MIN, "maximum": i32::MAX},
                     "channel_accounts": {"type": "array", "items": {"type": "string"}}
                 }
             },
@@ -77,11 +78,18 @@ fn state_schema(state_type: &StateType) -> Value {
             .collect();
         properties_schema["anyOf"] = Value::Array(any_of);
     }
+    let needs_properties =
+        !state_type.any_of.is_empty() || state_type.properties.iter().any(|property| property.required);
+    let required: &[&str] = if needs_properties {
+        &["name", "type", "properties"]
+    } else {
+        &["name", "type"]
+    };
     json!({
         "description": state_type.description,
         "type": "object",
         "additionalProperties": false,
-        "required": ["name", "type"],
+        "required": required,
         "properties": {
             "name": {"$ref": "#/$defs/name"},
             "type": {"const": state_type.name},
@@ -105,6 +113,7 @@ fn kind_schema(kind: Kind) -> Value {
         Kind::Texts => json!({"type": "array", "minItems": 1, "items": {"type": "string"}}),
         Kind::Plain => json!({"type": "string"}),
         Kind::Name => json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"}),
+        Kind::Key => json!({"$ref": "#/$defs/name"}),
         Kind::Target => {
             json!({"type": "string", "pattern": "^(contact\\.fields|flow)\\.[A-Za-z0-9_-]{1,64}$"})
         }
@@ -122,6 +131,7 @@ fn kind_schema(kind: Kind) -> Value {
         Kind::Cases => json!({
             "type": "array",
             "minItems": 1,
+            "maxItems": crate::flow::MAX_CASES,
             "items": {
                 "type": "object",
                 "additionalProperties": false,
@@ -203,6 +213,7 @@ mod tests {
             Kind::Plain => json!("yyyy-MM-dd"),
             Kind::Name => json!("support"),
             Kind::Target => json!("flow.answer"),
+            Kind::Key => json!("plan"),
             Kind::State => json!("start"),
             Kind::Integer { min, .. } => json!(min.max(1)),
             Kind::Boolean => json!(true),

@@ -13,6 +13,8 @@ pub enum Kind {
     Plain,
     /// A name: letters, digits, `_`, `-` or `.` (a tag, a field key, a team id, a flow id).
     Name,
+    /// A contact field's key: 1 to 64 of letters, digits, `_` or `-`.
+    Key,
     /// Where an answer or a result is stored: `contact.fields.<key>` or `flow.<variable>`.
     Target,
     /// The name of a state of the same flow.
@@ -250,14 +252,14 @@ pub const STATE_TYPES: &[StateType] = &[
     StateType {
         name: "set_field",
         description: "Sets a custom field of the contact (validated by the field's type).",
-        properties: &[required("field", Kind::Name), required("value", Kind::Text)],
+        properties: &[required("field", Kind::Key), required("value", Kind::Text)],
         any_of: &[],
         events: DONE_OR_FAILED,
     },
     StateType {
         name: "clear_field",
         description: "Clears a custom field of the contact.",
-        properties: &[required("field", Kind::Name)],
+        properties: &[required("field", Kind::Key)],
         any_of: &[],
         events: DONE_OR_FAILED,
     },

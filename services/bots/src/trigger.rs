@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::answer::folded;
 
+/// Most triggers one flow may have.
+pub const MAX_TRIGGERS: usize = 50;
+/// Most values (keywords, payloads, …) one trigger may have.
+pub const MAX_TRIGGER_VALUES: usize = 100;
 /// Longest regular expression a keyword trigger may compile to, in bytes of the compiled program.
 const REGEX_SIZE_LIMIT: usize = 1 << 16;
 
@@ -101,8 +105,14 @@ impl Matcher {
     /// Prepares `trigger`; the error says what is wrong with it (for validation).
     pub fn new(trigger: &Trigger) -> Result<Self, String> {
         let needs_values = !matches!(trigger.kind, TriggerKind::NewConversation | TriggerKind::Referral);
-        if needs_values && trigger.values.iter().all(|value| value.trim().is_empty()) {
+        if needs_values && trigger.values.is_empty() {
             return Err("values: this trigger needs at least one value".to_owned());
+        }
+        if trigger.values.iter().any(|value| value.trim().is_empty()) {
+            return Err("values: a blank value would match everything".to_owned());
+        }
+        if trigger.values.len() > MAX_TRIGGER_VALUES {
+            return Err(format!("values: at most {MAX_TRIGGER_VALUES}"));
         }
         if trigger.kind == TriggerKind::NewConversation && !trigger.values.is_empty() {
             return Err("values: a new_conversation trigger takes none".to_owned());
@@ -318,8 +328,12 @@ mod tests {
     fn bad_triggers_say_what_is_wrong() {
         let cases = [
             (
-                trigger(TriggerKind::Keyword, &[" "], None),
+                trigger(TriggerKind::Keyword, &[], None),
                 "values: this trigger needs at least one value",
+            ),
+            (
+                trigger(TriggerKind::Keyword, &["price", " "], Some(KeywordMatch::Regex)),
+                "values: a blank value would match everything",
             ),
             (
                 trigger(TriggerKind::NewConversation, &["x"], None),

@@ -1,8 +1,10 @@
 use serde_json::json;
 
 use super::*;
+use crate::answer::DateOrder;
 
-struct Contact(Value);
+/// A contact's values, in a workspace that may have a country and read dates month first.
+struct Contact(Value, Option<&'static str>, DateOrder);
 
 impl Values for Contact {
     fn value(&self, path: &[String]) -> Option<String> {
@@ -20,10 +22,21 @@ impl Facts for Contact {
     fn business_hours_open(&self) -> bool {
         true
     }
+    fn default_country(&self) -> Option<switchboard_domain::normalize::CountryId> {
+        self.1
+            .and_then(|code| switchboard_domain::normalize::parse_country(code).ok())
+    }
+    fn date_order(&self) -> DateOrder {
+        self.2
+    }
 }
 
 fn new_contact() -> Contact {
-    Contact(json!({"contact": {"first_name": "Ana", "fields": {"plan": "gold"}}}))
+    Contact(
+        json!({"contact": {"first_name": "Ana", "fields": {"plan": "gold"}}}),
+        None,
+        DateOrder::DayFirst,
+    )
 }
 
 fn flow(document: Value) -> Flow {
@@ -96,7 +109,7 @@ fn the_identification_flow_asks_retries_saves_and_hands_over() {
             state: "ask_email".to_owned(),
             text: "That is not an e-mail, Ana.".to_owned(),
             options: Vec::new(),
-            timeout_seconds: None,
+            timeout_seconds: Some(3_600),
         }]
     );
     let effects = advance(&flow, &mut execution, Input::Reply(" Ana@Example.COM "), &contact);
@@ -132,7 +145,11 @@ fn the_identification_flow_asks_retries_saves_and_hands_over() {
 #[test]
 fn a_known_answer_skips_the_question_and_the_last_bad_attempt_takes_invalid() {
     let flow = identification();
-    let known = Contact(json!({"contact": {"first_name": "Ana", "fields": {"email": "ana@example.com"}}}));
+    let known = Contact(
+        json!({"contact": {"first_name": "Ana", "fields": {"email": "ana@example.com"}}}),
+        None,
+        DateOrder::DayFirst,
+    );
     let mut execution = Execution::default();
     advance(&flow, &mut execution, Input::Start, &known);
     let effects = advance(&flow, &mut execution, Input::Outcome("sent"), &known);
@@ -153,6 +170,33 @@ fn a_known_answer_skips_the_question_and_the_last_bad_attempt_takes_invalid() {
     );
     let effects = advance(&flow, &mut execution, Input::Outcome("sent"), &contact);
     assert_eq!(effects, [Effect::End(EndReason::Finished)]);
+    assert_eq!(
+        advance(&flow, &mut execution, Input::Reply("ana@example.com"), &contact),
+        [Effect::End(EndReason::Unexpected {
+            state: "sorry".to_owned()
+        })],
+        "an ended execution takes nothing more"
+    );
+}
+
+#[test]
+fn answers_are_read_with_the_workspace_country_and_date_order() {
+    let flow = flow(json!({
+        "initial_state": "phone",
+        "states": [
+            {"name": "phone", "type": "ask", "properties": {"text": "Phone?", "answer_type": "phone", "save_to": "flow.phone"},
+             "transitions": [{"event": "answered", "next": "birthday"}]},
+            {"name": "birthday", "type": "ask", "properties": {"text": "Birthday?", "answer_type": "date", "save_to": "flow.birthday"},
+             "transitions": [{"event": "answered"}]}
+        ]
+    }));
+    let workspace = Contact(json!({"contact": {}}), Some("BR"), DateOrder::MonthFirst);
+    let mut execution = Execution::default();
+    advance(&flow, &mut execution, Input::Start, &workspace);
+    advance(&flow, &mut execution, Input::Reply("(11) 96123-4567"), &workspace);
+    assert_eq!(execution.variables["phone"], "+5511961234567");
+    advance(&flow, &mut execution, Input::Reply("05/17/1990"), &workspace);
+    assert_eq!(execution.variables["birthday"], "1990-05-17");
 }
 
 #[test]

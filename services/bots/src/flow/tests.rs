@@ -171,6 +171,22 @@ fn every_problem_names_its_state_and_property() {
             }),
             "state \"human\", transitions: transfer_to_human has no event \"done\"; its events are none: nothing follows it",
         ),
+        (
+            with_state("ask_phone", |state| {
+                state["properties"]["text"] = json!("{{states.ask_email}}")
+            }),
+            "state \"ask_phone\", text: bad template: states.ask_email is not of the form states.<state>.<output>",
+        ),
+        (
+            with_state("greet", |state| {
+                state["properties"]["text"] = json!("{{flow.order.id}}")
+            }),
+            "state \"greet\", text: bad template: flow.order.id is not of the form flow.<variable>",
+        ),
+        (
+            with_state("ask_email", |state| state["properties"]["timeout"] = json!("+5m")),
+            "state \"ask_email\", timeout: \"+5m\" is not a duration",
+        ),
     ];
     for (document, expected) in cases {
         let found = problems(document);

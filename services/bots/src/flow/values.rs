@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::MAX_DURATION_SECONDS;
+
+/// Most cases one `split` may have.
+pub const MAX_CASES: usize = 100;
 use crate::condition::Condition;
 use crate::states::Kind;
 use crate::template::Template;
@@ -37,6 +40,16 @@ pub(super) fn check_value(kind: Kind, value: &Value, names: &BTreeSet<&str>) -> 
                 ));
             }
             Ok(())
+        }
+        Kind::Key => {
+            let value = text(value)?;
+            if is_name(value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{value:?} is not a field key (1 to 64 of letters, digits, `_` or `-`)"
+                ))
+            }
         }
         Kind::Target => {
             let value = text(value)?;
@@ -80,6 +93,7 @@ pub(super) fn check_value(kind: Kind, value: &Value, names: &BTreeSet<&str>) -> 
             let valid = value.split_once(':').is_some_and(|(hours, minutes)| {
                 hours.len() == 2
                     && minutes.len() == 2
+                    && (hours.bytes().chain(minutes.bytes())).all(|byte| byte.is_ascii_digit())
                     && hours.parse::<u8>().is_ok_and(|hours| hours < 24)
                     && minutes.parse::<u8>().is_ok_and(|minutes| minutes < 60)
             });
@@ -122,8 +136,8 @@ pub(super) fn check_value(kind: Kind, value: &Value, names: &BTreeSet<&str>) -> 
             .ok_or_else(|| "must be an object".to_owned()),
         Kind::Cases => {
             let cases = value.as_array().ok_or("must be a list of {when, next}")?;
-            if cases.is_empty() {
-                return Err("must list at least one case".to_owned());
+            if cases.is_empty() || cases.len() > MAX_CASES {
+                return Err(format!("must list 1 to {MAX_CASES} cases"));
             }
             for (index, case) in cases.iter().enumerate() {
                 let object = case
@@ -157,6 +171,25 @@ fn text(value: &Value) -> Result<&str, String> {
 fn check_template(source: &str, names: &BTreeSet<&str>) -> Result<(), String> {
     let template = Template::parse(source).map_err(|error| format!("bad template: {error}"))?;
     for expression in template.expressions() {
+        // A flow variable is one name, a state's output is a state and an output name.
+        let segments = match expression.path[0].as_str() {
+            "flow" => Some(2),
+            "states" => Some(3),
+            _ => None,
+        };
+        if let Some(segments) = segments
+            && expression.path.len() != segments
+        {
+            let shape = if segments == 2 {
+                "flow.<variable>"
+            } else {
+                "states.<state>.<output>"
+            };
+            return Err(format!(
+                "bad template: {} is not of the form {shape}",
+                expression.dotted()
+            ));
+        }
         if expression.path[0] == "states" && !names.contains(expression.path[1].as_str()) {
             return Err(format!(
                 "bad template: {} refers to state {:?}, which the flow does not have",
@@ -180,7 +213,11 @@ pub(super) fn is_name(name: &str) -> bool {
 /// `90s`, `5m`, `2h`, `1d` in seconds.
 pub fn duration_seconds(text: &str) -> Option<u64> {
     let unit = text.chars().last()?;
-    let number: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let digits = &text[..text.len() - unit.len_utf8()];
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let number: u64 = digits.parse().ok()?;
     let scale = match unit {
         's' => 1,
         'm' => 60,
