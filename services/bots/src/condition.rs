@@ -15,7 +15,7 @@ use serde_json::Value;
 use switchboard_domain::normalize::CountryId;
 
 use crate::answer::{DateOrder, folded};
-use crate::template::{ROOTS, Values};
+use crate::template::{Values, parse_path};
 
 /// What a condition can ask about the turn besides its values.
 pub trait Facts: Values {
@@ -152,12 +152,9 @@ impl Condition {
         let path_text = object.get("value").and_then(Value::as_str).ok_or(
             "a condition is all, any, not, has_tag, channel, business_hours, or a value with an operator",
         )?;
-        let path: Vec<String> = path_text.split('.').map(str::to_owned).collect();
-        if path.len() < 2 || !ROOTS.contains(&path[0].as_str()) || path.iter().any(String::is_empty) {
-            return Err(format!(
-                "value: {path_text:?} is not a path starting with contact, flow, trigger or states"
-            ));
-        }
+        let path = parse_path(path_text).map_err(|_| {
+            format!("value: {path_text:?} is not a path starting with contact, flow, trigger or states")
+        })?;
         let mut operators = object.iter().filter(|(key, _)| key.as_str() != "value");
         let (Some((name, operand)), None) = (operators.next(), operators.next()) else {
             return Err(format!(

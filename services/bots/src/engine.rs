@@ -331,27 +331,20 @@ fn step(
                 state: state.name.clone(),
                 text: render(text("text"), execution, facts)?,
                 options: options(state, execution, facts)?,
-                timeout_seconds: property("timeout")
-                    .and_then(Value::as_str)
-                    .and_then(crate::flow::duration_seconds),
+                timeout_seconds: question_timeout(state),
             });
             Step::Wait
         }
-        "transfer_to_human" => {
+        other => {
             effects.push(Effect::Act {
                 state: state.name.clone(),
                 state_type: state.state_type.clone(),
                 properties: render_properties(state, execution, facts)?,
             });
-            effects.push(Effect::End(EndReason::HandedOver));
-            Step::Wait
-        }
-        _ => {
-            effects.push(Effect::Act {
-                state: state.name.clone(),
-                state_type: state.state_type.clone(),
-                properties: render_properties(state, execution, facts)?,
-            });
+            // The bot stops at once when people take over: nothing answers this effect.
+            if other == "transfer_to_human" {
+                effects.push(Effect::End(EndReason::HandedOver));
+            }
             Step::Wait
         }
     })
@@ -407,11 +400,7 @@ fn answer(
                     state: state.name.clone(),
                     text: retry,
                     options,
-                    timeout_seconds: state
-                        .properties
-                        .get("timeout")
-                        .and_then(Value::as_str)
-                        .and_then(crate::flow::duration_seconds),
+                    timeout_seconds: question_timeout(state),
                 }),
                 Err(error) => effects.push(Effect::End(EndReason::MissingValue {
                     state: state.name.clone(),
@@ -421,6 +410,15 @@ fn answer(
             None
         }
     }
+}
+
+/// A question's `timeout` in seconds, if it has one.
+fn question_timeout(state: &State) -> Option<u64> {
+    state
+        .properties
+        .get("timeout")
+        .and_then(Value::as_str)
+        .and_then(crate::flow::duration_seconds)
 }
 
 /// `contact.fields.<key>` or `flow.<variable>` as a template path.

@@ -192,29 +192,48 @@ fn closing(inner: &str) -> Option<usize> {
     None
 }
 
+/// Why a dotted path is not a path of the turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathFault {
+    /// Its segments are not names (letters, digits, `_`, `-`), or one is empty.
+    NotNames,
+    /// It starts with none of [`ROOTS`], or is a root alone.
+    UnknownRoot,
+}
+
+/// Splits a dotted path of the turn (`contact.fields.plan`) into its segments, checked the
+/// same way wherever a path is written: in a template or in a condition.
+pub fn parse_path(text: &str) -> Result<Vec<String>, PathFault> {
+    let path: Vec<String> = text.split('.').map(str::to_owned).collect();
+    let names = path.iter().all(|segment| {
+        !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    });
+    if !names {
+        return Err(PathFault::NotNames);
+    }
+    if path.len() < 2 || !ROOTS.contains(&path[0].as_str()) {
+        return Err(PathFault::UnknownRoot);
+    }
+    Ok(path)
+}
+
 impl Expression {
     fn parse(inner: &str, at: usize) -> Result<Self, TemplateError> {
         let mut pieces = split_outside_quotes(inner, '|').into_iter();
         let path_text = pieces.next().unwrap_or_default().trim();
-        let path: Vec<String> = path_text.split('.').map(str::to_owned).collect();
-        let valid = path.iter().all(|segment| {
-            !segment.is_empty()
-                && segment
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
-        });
-        if !valid {
-            return Err(TemplateError::BadPath {
+        let path = parse_path(path_text).map_err(|fault| match fault {
+            PathFault::NotNames => TemplateError::BadPath {
                 at,
                 found: path_text.to_owned(),
-            });
-        }
-        if path.len() < 2 || !ROOTS.contains(&path[0].as_str()) {
-            return Err(TemplateError::UnknownRoot {
+            },
+            PathFault::UnknownRoot => TemplateError::UnknownRoot {
                 at,
                 path: path_text.to_owned(),
-            });
-        }
+            },
+        })?;
         let filters = pieces
             .map(|piece| Filter::parse(piece.trim(), at))
             .collect::<Result<_, _>>()?;
